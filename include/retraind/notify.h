@@ -1,0 +1,74 @@
+/*
+ * notify.h - telling people what happened: events, their text, and notifier drivers.
+ *
+ * The daemon owns a list of notifiers (log, smtp, sns) and sends each event to all of them.
+ * A notifier failure is logged and never fails the workflow that raised the event.
+ */
+#ifndef RETRAIND_NOTIFY_H
+#define RETRAIND_NOTIFY_H
+
+#include <stdint.h>
+
+#include "retraind/buf.h"
+#include "retraind/error.h"
+
+struct uv_loop_s;
+struct rt_config_notify;
+struct rt_notifier;
+
+enum rt_event_kind {
+    RT_EV_CRITERIA_NOT_MET = 0, /* images, untrained, needed */
+    RT_EV_TRAINING_STARTED,     /* version, images */
+    RT_EV_TRAINING_FINISHED,    /* version, f1, images */
+    RT_EV_DEPLOYED,             /* version, f1, previous_version (may be NULL) */
+    RT_EV_NOT_DEPLOYED,         /* version, f1, min_f1 */
+    RT_EV_FAILED,               /* state, error */
+    RT_EV_COUNT
+};
+
+struct rt_event {
+    enum rt_event_kind kind;
+    const char *exec_id;          /* borrowed */
+    const char *workflow;         /* "training", ... */
+    const char *state;            /* state where it happened (FAILED: where it failed) */
+    const char *version;          /* model version or NULL */
+    const char *previous_version; /* DEPLOYED: the version it replaced, or NULL */
+    double f1, min_f1;
+    int64_t images, untrained, needed;
+    const char *error;            /* FAILED: the reason */
+    int64_t at_ms;
+};
+
+/* Returns: "training.criteria_not_met" etc., the event's stable name (log and JSON). */
+const char *rt_event_name(enum rt_event_kind kind);
+/*
+ * Writes a one-line subject and a plain-text body for people (email, SNS). Both buffers are
+ * appended to. Returns: 0 or an rt_buf error.
+ */
+int rt_event_format(const struct rt_event *ev, struct rt_buf *subject, struct rt_buf *body);
+
+typedef void rt_notify_done_fn(int status, const struct rt_error *err, void *ud);
+
+struct rt_notifier_ops {
+    const char *name; /* "log", "smtp", "sns" */
+    /* Sends ev (copied before returning). cb runs on the loop thread once delivery ends. */
+    int (*send)(struct rt_notifier *n, const struct rt_event *ev, rt_notify_done_fn *cb, void *ud);
+    /* Finishes or cancels deliveries in flight, frees n, then calls cb (may be NULL). */
+    void (*close)(struct rt_notifier *n, void (*cb)(void *ud), void *ud);
+};
+
+struct rt_notifier {
+    const struct rt_notifier_ops *ops;
+};
+
+/* The log notifier: one notice line per event. */
+int rt_notifier_log_new(struct uv_loop_s *loop, struct rt_notifier **out);
+
+struct rt_httpc;
+/* The SMTP notifier (libcurl through httpc; STARTTLS). cfg is copied. Username and password
+ * come from cfg or else RETRAIND_SMTP_USERNAME / RETRAIND_SMTP_PASSWORD. */
+int rt_notifier_smtp_new(struct uv_loop_s *loop, struct rt_httpc *httpc,
+                         const struct rt_config_notify *cfg, struct rt_notifier **out,
+                         struct rt_error *err);
+
+#endif

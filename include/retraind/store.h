@@ -1,0 +1,111 @@
+/*
+ * store.h - the object store interface: a bucket of keys (local folder or S3).
+ *
+ * A store is a struct of function pointers plus the driver's own state; workflows never know
+ * which driver they talk to. All operations are asynchronous and their callbacks run on the loop
+ * thread, never from inside the starting call (deferred to a later loop turn). If a starting call
+ * returns an error, its callback is never called.
+ *
+ * Keys are validated by every driver with rt_store_key_check before use.
+ */
+#ifndef RETRAIND_STORE_H
+#define RETRAIND_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "retraind/buf.h"
+#include "retraind/error.h"
+
+struct uv_loop_s;
+struct rt_store;
+
+/* Maximum key length in bytes (S3's limit). */
+#define RT_STORE_KEY_MAX 1024
+
+struct rt_store_entry {
+    const char *key;  /* borrowed, valid during the callback only */
+    int64_t size;     /* bytes */
+    int64_t mtime_ms; /* last modified, epoch ms */
+    const char *etag; /* borrowed; local store: "<size>-<mtime_ns>" hex, S3: ETag without quotes */
+};
+
+/*
+ * Called once per page of a listing, in key order within a page (drivers list in lexicographic
+ * order where they can; the local store lists in directory order). entries/n: this page (may be
+ * 0 entries). last: no page follows. status: 0, or the error that ended the listing (then last is
+ * true and err says why). Return non-zero to stop: no further call follows.
+ */
+typedef int rt_store_page_fn(const struct rt_store_entry *entries, size_t n, bool last, int status,
+                             const struct rt_error *err, void *ud);
+/* Completion of get: status 0 and body filled (body owned by the caller who passed it). */
+typedef void rt_store_done_fn(int status, const struct rt_error *err, void *ud);
+/* Completion of head: exists false with status 0 when the key is absent. */
+typedef void rt_store_head_fn(int status, bool exists, const struct rt_store_entry *entry,
+                              const struct rt_error *err, void *ud);
+
+struct rt_store_ops {
+    const char *name; /* "local", "s3" */
+    /* Lists every key under prefix (recursively), a page at a time. Never loads everything. */
+    int (*list)(struct rt_store *s, const char *prefix, size_t page_size, rt_store_page_fn *cb,
+                void *ud);
+    /* Reads key into body (appending; body's max_bytes bounds it: RT_ETOOBIG). */
+    int (*get)(struct rt_store *s, const char *key, struct rt_buf *body, rt_store_done_fn *cb,
+               void *ud);
+    /* Writes data atomically (readers see the old object or the new, never a part). Copies data
+     * before returning, so the caller may free it at once. */
+    int (*put)(struct rt_store *s, const char *key, const void *data, size_t len,
+               const char *content_type, rt_store_done_fn *cb, void *ud);
+    /* Copies src to dst atomically. */
+    int (*copy)(struct rt_store *s, const char *src_key, const char *dst_key, rt_store_done_fn *cb,
+                void *ud);
+    /* Deletes key; deleting an absent key succeeds. */
+    int (*del)(struct rt_store *s, const char *key, rt_store_done_fn *cb, void *ud);
+    int (*head)(struct rt_store *s, const char *key, rt_store_head_fn *cb, void *ud);
+    /*
+     * Blocking read for thread-pool work (the builtin engine decoding images). Thread-safe.
+     * NULL when the driver has none (s3). Returns: 0, RT_ENOTFOUND, RT_ETOOBIG, RT_EKEY or -errno.
+     */
+    int (*read_sync)(struct rt_store *s, const char *key, size_t max_bytes, struct rt_buf *out,
+                     struct rt_error *err);
+    /* Stops work and frees the store; cb (may be NULL) runs once everything is closed. */
+    void (*close)(struct rt_store *s, void (*cb)(void *ud), void *ud);
+};
+
+/* Every driver's object starts with this header so the generic wrappers below work. */
+struct rt_store {
+    const struct rt_store_ops *ops;
+    const char *bucket_name; /* borrowed from the driver: "local" or the bucket; for s3:// URIs */
+};
+
+/*
+ * Validates a key: non-empty, at most RT_STORE_KEY_MAX bytes, valid UTF-8, no leading '/', no
+ * "." or ".." segment, no empty segment ("a//b"), no NUL or control character (< 0x20, 0x7f),
+ * and no backslash. A trailing '/' (folder placeholder) is allowed only if allow_trailing_slash.
+ * Returns: 0 or RT_EKEY with err saying why (the key is quoted safely).
+ */
+int rt_store_key_check(const char *key, size_t len, bool allow_trailing_slash,
+                       struct rt_error *err);
+
+/*
+ * Training-image rule of DESIGN.md: key is labeled_prefix + "<label>/<file>" where file ends in
+ * .jpg, .jpeg or .png (case-insensitive), has no further '/', and label is non-empty. Folder
+ * placeholders, nested keys and other files are not images.
+ * Returns: true and the label as a view into key, or false.
+ */
+bool rt_store_training_label(const char *labeled_prefix, const char *key, struct rt_str *label);
+
+/* Options of the local store (a folder laid out like the bucket). */
+struct rt_store_local_opts {
+    const char *root;        /* folder; created if missing */
+    const char *bucket_name; /* for s3:// URIs; default "local" */
+};
+/*
+ * Creates a local store on loop. Empties <root>/.retraind-tmp/ (leftovers of interrupted atomic
+ * writes). Returns: 0 and *out (close with ops->close), or an error filled in err.
+ */
+int rt_store_local_new(struct uv_loop_s *loop, const struct rt_store_local_opts *opts,
+                       struct rt_store **out, struct rt_error *err);
+
+#endif
