@@ -1,0 +1,84 @@
+/*
+ * journal_int.h - what the files of src/journal/ share: the connection struct, the table of
+ * prepared statements and small helpers around sqlite3_step. Private to this folder.
+ *
+ * Design: every statement the journal runs has a slot in enum stmt_id and is prepared once per
+ * connection (SQLITE_PREPARE_PERSISTENT) and reset after each use. A callback of a listing call
+ * may call back into the journal while the listing statement is still stepping; when the cached
+ * statement of a slot is busy, rt__stmt() prepares a temporary copy, so re-entry is safe.
+ */
+#ifndef RT_JOURNAL_INT_H
+#define RT_JOURNAL_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "retraind/journal.h"
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_DATA_VERSION,
+    ST_PARAM_GET,
+    ST_PARAM_SET,
+    ST_PARAM_LIST,
+    ST_STATE_GET,
+    ST_STATE_SET,
+    ST_EXEC_INSERT,
+    ST_EXEC_GET,
+    ST_EXEC_EXISTS,
+    ST_EXEC_ADVANCE,
+    ST_STEP_INSERT,
+    ST_STEP_LAST,
+    ST_STEP_FINISH,
+    ST_STEP_LIST,
+    ST_MODEL_PUT,
+    ST_MODEL_GET,
+    ST_MODEL_ACTIVE,
+    ST_MODEL_CLEAR_ACTIVE,
+    ST_MODEL_SET_ACTIVE,
+    ST_MODEL_LIST,
+    ST_REQ_ADD,
+    ST_REQ_OLDEST,
+    ST_REQ_MARK,
+    /* Eight variants of the execution listing: bit 0 workflow filter, bit 1 state filter,
+     * bit 2 unfinished only. Their SQL is built by rt__exec_list_sql(). */
+    ST_EXEC_LIST_0,
+    ST_EXEC_LIST_LAST = ST_EXEC_LIST_0 + 7,
+    ST_COUNT
+};
+
+struct rt_journal {
+    sqlite3 *db;                     /* owned */
+    enum rt_journal_mode mode;
+    int schema;                      /* user_version after open */
+    int depth;                       /* nesting depth of rt_journal_begin */
+    bool doomed;                     /* a rollback happened inside the current transaction */
+    sqlite3_stmt *cache[ST_COUNT];   /* owned, prepared on first use */
+    char path[4096];
+};
+
+/* Prepares (or reuses) statement id. Returns: 0 and *out, or RT_EJOURNAL (logged). */
+int rt__stmt(struct rt_journal *j, enum stmt_id id, sqlite3_stmt **out);
+/* Gives a statement from rt__stmt back: resets the cached one, finalizes a temporary one. */
+void rt__stmt_done(struct rt_journal *j, enum stmt_id id, sqlite3_stmt *st);
+/* Logs a failed SQLite call and marks the transaction doomed if SQLite rolled it back.
+ * Returns: RT_ENOMEM for SQLITE_NOMEM, else RT_EJOURNAL. */
+int rt__fail(struct rt_journal *j, const char *op, int rc);
+/* Steps a statement that returns no rows. Returns: 0, -EEXIST on a uniqueness conflict, or the
+ * rt__fail code. */
+int rt__step_done(struct rt_journal *j, sqlite3_stmt *st, const char *op);
+/* Binds s as text, or NULL when s is NULL. The text must outlive the statement's use. */
+int rt__bind_text(sqlite3_stmt *st, int i, const char *s);
+/* Copies column i (text) into a fixed field. Returns: 0 or RT_ETOOBIG (field left truncated). */
+int rt__col_copy(sqlite3_stmt *st, int i, char *out, size_t size);
+/* Returns: a new copy of column i (caller frees with rt_free), or NULL when it is SQL NULL; sets
+ * *rc to RT_ENOMEM when the copy failed. */
+char *rt__col_dup(sqlite3_stmt *st, int i, int *rc);
+/* Returns: the SQL of listing variant v (0..7), built in buf. */
+const char *rt__exec_list_sql(int v, char *buf, size_t size);
+/* Returns: true if the write functions may run (no doomed transaction in progress). */
+bool rt__writable(struct rt_journal *j);
+
+#endif
