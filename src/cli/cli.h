@@ -38,6 +38,16 @@ int rt_cli_parse(const char *cmd, int argc, char **argv, int first, struct rt_cl
 /* Returns: the option named long_name (it must exist in opts). */
 struct rt_cli_opt *rt_cli_opt(struct rt_cli_opt *opts, const char *long_name);
 
+struct rt_config;
+/*
+ * Loads the config named by the "config" option (-c). Prints the problem ("file:line:col:
+ * message" for config errors) and returns RT_EXIT_USAGE when -c is missing or the config is
+ * invalid. Returns: 0 and *out (caller frees with rt_config_destroy).
+ */
+int rt_cli_load_config(const char *cmd, struct rt_cli_opt *opts, struct rt_config **out);
+/* Prints obj as JSON on stdout (pretty) followed by a newline, and frees it. Returns: 0 or 1. */
+int rt_cli_print_json(void *obj);
+
 typedef int rt_cmd_fn(int argc, char **argv);
 
 rt_cmd_fn rt_cmd_run;

@@ -1,11 +1,21 @@
-/* cmd_run.c - placeholder until the command is built: says so and exits 1. */
+/*
+ * cmd_run.c - `retraind run -c FILE`: the daemon.
+ */
 #include <stdio.h>
 
 #include "cli.h"
+#include "retraind/daemon.h"
 
 int rt_cmd_run(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "retraind %s: not built yet\n", argv[1]);
-    return RT_EXIT_FAIL;
+    struct rt_cli_opt opts[] = {{"config", 'c', true}, {NULL}};
+    struct rt_cli_args args;
+    int rc = rt_cli_parse("run", argc, argv, 2, opts, &args);
+    if (rc)
+        return rc;
+    if (!opts[0].present || args.n_words) {
+        fprintf(stderr, "usage: retraind run -c FILE\n");
+        return RT_EXIT_USAGE;
+    }
+    return rt_daemon_run(opts[0].value);
 }

@@ -1,0 +1,85 @@
+/*
+ * internal.h - what the machine and the workflow step tables share (private to src/workflow).
+ *
+ * A workflow is a static table indexed by its state enum. A step function starts the work of its
+ * state and, when that work ends (usually in a driver callback), calls exactly one of
+ * rt__exec_next, rt__exec_finish or rt__exec_wait. The machine persists the transition before
+ * the next step starts.
+ */
+#ifndef RT_WORKFLOW_INTERNAL_H
+#define RT_WORKFLOW_INTERNAL_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "retraind/workflow.h"
+
+struct rt_exec;
+typedef void rt_step_fn(struct rt_exec *x);
+/* Runs inside the transition's transaction (extra writes atomic with it). Returns: 0 or error. */
+typedef int rt_tx_fn(struct rt_exec *x, void *ud);
+
+#define RT_MAX_NEXT 6
+
+struct rt_state_def {
+    const char *name;
+    rt_step_fn *step;       /* NULL for terminal states */
+    bool terminal;
+    int next[RT_MAX_NEXT];  /* states the step may move to; -1 ends the list */
+};
+
+struct rt_workflow_def {
+    const char *name;      /* "training" */
+    const char *id_prefix; /* "tr" */
+    const struct rt_state_def *states;
+    int n_states;
+    int initial;
+};
+
+struct rt_machine {
+    struct rt_workflow_env env;
+    struct rt_exec *execs; /* running executions (owned list) */
+    bool closing;
+    void (*close_cb)(void *ud);
+    void *close_ud;
+};
+
+struct rt_exec {
+    struct rt_machine *m;        /* borrowed */
+    const struct rt_workflow_def *def;
+    char id[64];
+    int state;
+    cJSON *ctx;                  /* owned: data carried between steps, persisted each transition */
+    uv_timer_t timer;            /* schedules this execution's next step or poll */
+    bool step_running;           /* a step's work is outstanding */
+    bool done;                   /* reached a terminal state (or closing): being freed */
+    int64_t entered_mono_ms;     /* when the current state was entered (for dur_ms) */
+    struct rt_exec *next;
+};
+
+/* Moves x to state next, recording output (owned; may be NULL) for the step that ended, after
+ * running tx inside the same transaction (tx may be NULL). */
+void rt__exec_next(struct rt_exec *x, int next, cJSON *output, rt_tx_fn *tx, void *tx_ud);
+/* Ends x in terminal state term with error text (NULL for a normal end). */
+void rt__exec_finish(struct rt_exec *x, int term, cJSON *output, const char *error, rt_tx_fn *tx,
+                     void *tx_ud);
+/* Runs the current step again after delay_ms (polling an outside answer). Nothing is persisted. */
+void rt__exec_wait(struct rt_exec *x, int64_t delay_ms);
+/* Sends an event to people through env->emit. */
+void rt__exec_emit(struct rt_exec *x, struct rt_event *ev);
+
+/* Returns: the index of the state named name in def, or -1. */
+int rt__state_index(const struct rt_workflow_def *def, const char *name);
+
+extern const struct rt_workflow_def rt__training_def;
+
+/* Context helpers: read numbers and strings carried in x->ctx. */
+int64_t rt__ctx_int(struct rt_exec *x, const char *key, int64_t dflt);
+double rt__ctx_double(struct rt_exec *x, const char *key, double dflt);
+const char *rt__ctx_str(struct rt_exec *x, const char *key); /* borrowed or NULL */
+void rt__ctx_set_int(struct rt_exec *x, const char *key, int64_t v);
+void rt__ctx_set_double(struct rt_exec *x, const char *key, double v);
+void rt__ctx_set_str(struct rt_exec *x, const char *key, const char *v);
+
+#endif
