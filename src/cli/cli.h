@@ -24,6 +24,10 @@ struct rt_cli_opt {
     const char *value;      /* borrowed from argv */
 };
 
+/* Table entries: RT_OPT("config", 'c', true), ..., RT_OPT_END. */
+#define RT_OPT(l, s, v) {.long_name = (l), .short_name = (s), .takes_value = (v)}
+#define RT_OPT_END {.long_name = NULL}
+
 struct rt_cli_args {
     const char *words[16]; /* positional words after the command name, borrowed from argv */
     int n_words;

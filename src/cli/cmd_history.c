@@ -39,9 +39,9 @@ static void print_exec(const cJSON *e)
 
 int rt_cmd_history(int argc, char **argv)
 {
-    struct rt_cli_opt opts[] = {{"config", 'c', true},   {"json", 0, false},
-                                {"limit", 0, true},      {"workflow", 0, true},
-                                {"state", 0, true},      {NULL}};
+    struct rt_cli_opt opts[] = {RT_OPT("config", 'c', true),   RT_OPT("json", 0, false),
+                                RT_OPT("limit", 0, true),      RT_OPT("workflow", 0, true),
+                                RT_OPT("state", 0, true),      RT_OPT_END};
     struct rt_cli_args args;
     int rc = rt_cli_parse("history", argc, argv, 2, opts, &args);
     if (rc)

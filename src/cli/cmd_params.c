@@ -113,7 +113,7 @@ static int cmd_set(const struct rt_config *cfg, const char *name, const char *te
 
 int rt_cmd_params(int argc, char **argv)
 {
-    struct rt_cli_opt opts[] = {{"config", 'c', true}, {"json", 0, false}, {NULL}};
+    struct rt_cli_opt opts[] = {RT_OPT("config", 'c', true), RT_OPT("json", 0, false), RT_OPT_END};
     struct rt_cli_args a;
     int rc = rt_cli_parse("params", argc, argv, 2, opts, &a);
     if (rc)

@@ -8,7 +8,7 @@
 
 int rt_cmd_run(int argc, char **argv)
 {
-    struct rt_cli_opt opts[] = {{"config", 'c', true}, {NULL}};
+    struct rt_cli_opt opts[] = {RT_OPT("config", 'c', true), RT_OPT_END};
     struct rt_cli_args args;
     int rc = rt_cli_parse("run", argc, argv, 2, opts, &args);
     if (rc)

@@ -62,7 +62,7 @@ static void print_text(const cJSON *st)
 
 int rt_cmd_status(int argc, char **argv)
 {
-    struct rt_cli_opt opts[] = {{"config", 'c', true}, {"json", 0, false}, {NULL}};
+    struct rt_cli_opt opts[] = {RT_OPT("config", 'c', true), RT_OPT("json", 0, false), RT_OPT_END};
     struct rt_cli_args args;
     int rc = rt_cli_parse("status", argc, argv, 2, opts, &args);
     if (rc)

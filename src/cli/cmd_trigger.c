@@ -14,7 +14,7 @@
 
 int rt_cmd_trigger(int argc, char **argv)
 {
-    struct rt_cli_opt opts[] = {{"config", 'c', true}, {NULL}};
+    struct rt_cli_opt opts[] = {RT_OPT("config", 'c', true), RT_OPT_END};
     struct rt_cli_args a;
     int rc = rt_cli_parse("trigger", argc, argv, 2, opts, &a);
     if (rc)

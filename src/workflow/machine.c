@@ -10,6 +10,7 @@
  * rt_machine_resume schedules that state's step again, and because steps are idempotent the
  * repeated work finds what it already did.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,28 @@
 #define PERSIST_RETRY_MS 5000
 
 static const struct rt_workflow_def *const workflows[] = {&rt__training_def};
+
+/*
+ * Crash injection for the crash-recovery tests: RETRAIND_CRASH_AT="after:STATE" kills the process
+ * with SIGKILL once STATE's step has done its work but before the transition is written;
+ * "enter:STATE" right after entering STATE is written (before its step runs). Read once.
+ */
+static void crash_point(const char *when, const char *state)
+{
+    static const char *spec;
+    static bool loaded;
+    if (!loaded) {
+        spec = getenv("RETRAIND_CRASH_AT");
+        loaded = true;
+    }
+    if (!spec)
+        return;
+    size_t n = strlen(when);
+    if (strncmp(spec, when, n) == 0 && spec[n] == ':' && strcmp(spec + n + 1, state) == 0) {
+        RT_LOG(RT_LOG_WARNING, "workflow", "event=crash_injected at=%s:%s", when, state);
+        raise(SIGKILL);
+    }
+}
 
 int rt__state_index(const struct rt_workflow_def *def, const char *name)
 {
@@ -181,6 +204,7 @@ static void move(struct rt_exec *x, int next, cJSON *output, const char *error, 
         exec_release(x);
         return;
     }
+    crash_point("after", from->name);
     int rc = persist(x, next, output, error, tx, tx_ud);
     cJSON_Delete(output);
     if (rc) {
@@ -202,6 +226,7 @@ static void move(struct rt_exec *x, int next, cJSON *output, const char *error, 
                from->name, to->name, (long long)(now - x->entered_mono_ms));
     x->state = next;
     x->entered_mono_ms = now;
+    crash_point("enter", to->name);
     if (to->terminal || x->m->closing) {
         exec_release(x);
         return;

@@ -133,16 +133,15 @@ static int on_page(const struct rt_store_entry *entries, size_t n, bool last, in
         l->labels[idx].count++;
         l->images++;
         if (l->write_manifest) {
-            struct rt_manifest_entry me = {
+            struct rt_manifest_line me = {
                 .bucket = x->m->env.store->bucket_name,
                 .key = entries[i].key,
                 .label = l->labels[idx].name,
                 .class_index = (int)idx,
-                .label_attribute = LABEL_ATTRIBUTE,
                 .creation_date = l->created,
                 .job_name = x->id,
             };
-            int rc = rt_manifest_append(&l->manifest, &me);
+            int rc = rt_manifest_append(&l->manifest, LABEL_ATTRIBUTE, &me, &l->err);
             if (rc)
                 l->rc = rt_error_set(&l->err, rc, "manifest too large or out of memory");
         }
