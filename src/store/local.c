@@ -92,10 +92,11 @@ static int walk_dir(int root_fd, const char *key, size_t dir_len, bool create,
                     struct rt_error *err)
 {
     char seg[RT_STORE_KEY_MAX + 1];
-    int cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
+    /* A fresh open, not dup(): a duplicate shares the directory offset, and a listing reading
+     * one would start where the previous listing stopped. */
+    int cur = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (cur < 0)
-        return rt_error_set(err, -errno, "cannot duplicate the store root descriptor: %s",
-                            rt_strerror(-errno));
+        return rt_error_set(err, -errno, "cannot open the store root: %s", rt_strerror(-errno));
     size_t i = 0;
     while (i < dir_len) {
         size_t j = i;
@@ -1165,7 +1166,7 @@ int rt_store_local_new(struct uv_loop_s *loop, const struct rt_store_local_opts 
                           rt_q(opts->root), TMP_DIR, rt_strerror(-errno));
         goto fail;
     }
-    int dup_fd = fcntl(s->tmp_fd, F_DUPFD_CLOEXEC, 0);
+    int dup_fd = openat(s->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     long removed = dup_fd >= 0 ? empty_dir(dup_fd, 0) : 0;
     if (removed > 0)
         RT_LOG(RT_LOG_NOTICE, "store", "event=tmp_cleaned root=%s removed=%ld", rt_q(s->root),

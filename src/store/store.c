@@ -14,7 +14,7 @@
 #include "retraind/error.h"
 
 /* Longest part of a refused key shown in an error message. */
-#define QUOTE_MAX 160
+#define QUOTE_MAX 100
 
 /*
  * Writes key[0..len) into out as a double-quoted string that is safe to show anywhere: printable

@@ -1,0 +1,2 @@
+rt_unit_test(store ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_store.c LIBS rt_store)
+rt_unit_test(store ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_store_local.c LIBS rt_store)
