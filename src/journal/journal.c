@@ -400,6 +400,10 @@ static int open_db(struct rt_journal *j, const char *data_dir, struct rt_error *
         return RT_EJOURNAL;
     }
     sqlite3_finalize(st);
+    if (v == SCHEMA_LATEST) {
+        j->schema = v; /* current: no write lock needed, so an open never waits on a writer */
+        return 0;
+    }
     return migrate(j, err);
 }
 

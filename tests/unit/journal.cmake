@@ -1,0 +1,1 @@
+rt_unit_test(journal ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_journal.c LIBS rt_journal PkgConfig::SQLITE)
