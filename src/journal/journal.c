@@ -47,6 +47,8 @@ static const char *const migrations[] = {
     "CREATE INDEX executions_started ON executions(started_at, id);"
     "CREATE INDEX executions_workflow ON executions(workflow, started_at, id);"
     "CREATE INDEX executions_unfinished ON executions(started_at, id) WHERE finished_at IS NULL;"
+    "CREATE INDEX executions_unfinished_workflow ON executions(workflow, started_at, id) "
+    "  WHERE finished_at IS NULL;"
     "CREATE TABLE steps ("
     "  exec_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,"
     "  seq INTEGER NOT NULL,"
