@@ -41,8 +41,8 @@ static bool fits(const char *s, size_t size)
     return s && *s && strlen(s) < size;
 }
 
-int rt_journal_exec_new_id(struct rt_journal *j, const char *prefix, int64_t now_ms, char *out,
-                           size_t size)
+int rt_journal_exec_new_id(
+    struct rt_journal *j, const char *prefix, int64_t now_ms, char *out, size_t size)
 {
     size_t n = prefix ? strlen(prefix) : 0;
     if (n == 0 || n > PREFIX_MAX)
@@ -84,8 +84,8 @@ int rt_journal_exec_new_id(struct rt_journal *j, const char *prefix, int64_t now
     return rc;
 }
 
-static int insert_step(struct rt_journal *j, const char *id, int64_t seq, const char *state,
-                       int64_t at_ms)
+static int
+insert_step(struct rt_journal *j, const char *id, int64_t seq, const char *state, int64_t at_ms)
 {
     sqlite3_stmt *st;
     int rc = rt__stmt(j, ST_STEP_INSERT, &st);
@@ -100,9 +100,13 @@ static int insert_step(struct rt_journal *j, const char *id, int64_t seq, const 
     return rc == -EEXIST ? RT_EJOURNAL : rc;
 }
 
-int rt_journal_exec_create(struct rt_journal *j, const char *id, const char *workflow,
-                           const char *initial_state, const char *input_json,
-                           const char *context_json, int64_t now_ms)
+int rt_journal_exec_create(struct rt_journal *j,
+                           const char *id,
+                           const char *workflow,
+                           const char *initial_state,
+                           const char *input_json,
+                           const char *context_json,
+                           int64_t now_ms)
 {
     struct rt_journal_exec *e = NULL;
     if (!fits(id, sizeof(e->id)) || !fits(workflow, sizeof(e->workflow)) ||
@@ -136,8 +140,8 @@ int rt_journal_exec_create(struct rt_journal *j, const char *id, const char *wor
     }
     rc = rt_journal_commit(j);
     if (!rc)
-        RT_LOG(RT_LOG_DEBUG, "journal", "event=exec_created exec=%s workflow=%s state=%s",
-               rt_q(id), rt_q(workflow), rt_q(initial_state));
+        RT_LOG(RT_LOG_DEBUG, "journal", "event=exec_created exec=%s workflow=%s state=%s", rt_q(id),
+               rt_q(workflow), rt_q(initial_state));
     return rc;
 }
 
@@ -160,9 +164,14 @@ static int last_seq(struct rt_journal *j, const char *id, int64_t *seq)
     return rc;
 }
 
-int rt_journal_exec_advance(struct rt_journal *j, const char *id, const char *output_json,
-                            const char *error, const char *next_state, bool terminal,
-                            const char *context_json, int64_t now_ms)
+int rt_journal_exec_advance(struct rt_journal *j,
+                            const char *id,
+                            const char *output_json,
+                            const char *error,
+                            const char *next_state,
+                            bool terminal,
+                            const char *context_json,
+                            int64_t now_ms)
 {
     struct rt_journal_exec *e = NULL;
     if (!fits(id, sizeof(e->id)) || !fits(next_state, sizeof(e->state)))
@@ -207,8 +216,8 @@ int rt_journal_exec_advance(struct rt_journal *j, const char *id, const char *ou
     }
     rc = rt_journal_commit(j);
     if (!rc)
-        RT_LOG(RT_LOG_DEBUG, "journal", "event=exec_advanced exec=%s seq=%lld state=%s%s",
-               rt_q(id), (long long)(seq + 1), rt_q(next_state), terminal ? " terminal=1" : "");
+        RT_LOG(RT_LOG_DEBUG, "journal", "event=exec_advanced exec=%s seq=%lld state=%s%s", rt_q(id),
+               (long long)(seq + 1), rt_q(next_state), terminal ? " terminal=1" : "");
     return rc;
 }
 
@@ -254,8 +263,10 @@ int rt_journal_exec_get(struct rt_journal *j, const char *id, struct rt_journal_
     return rc;
 }
 
-int rt_journal_exec_list(struct rt_journal *j, const struct rt_journal_exec_filter *f,
-                         rt_journal_exec_fn *cb, void *ud)
+int rt_journal_exec_list(struct rt_journal *j,
+                         const struct rt_journal_exec_filter *f,
+                         rt_journal_exec_fn *cb,
+                         void *ud)
 {
     struct rt_journal_exec_filter none = {0};
     if (!f)

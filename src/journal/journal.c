@@ -182,8 +182,9 @@ int rt__stmt(struct rt_journal *j, enum stmt_id id, sqlite3_stmt **out)
         return 0;
     }
     char buf[512];
-    const char *sql =
-        id >= ST_EXEC_LIST_0 ? rt__exec_list_sql(id - ST_EXEC_LIST_0, buf, sizeof(buf)) : stmt_sql[id];
+    const char *sql = id >= ST_EXEC_LIST_0
+                          ? rt__exec_list_sql(id - ST_EXEC_LIST_0, buf, sizeof(buf))
+                          : stmt_sql[id];
     /* Only the first copy of a statement is kept; a re-entrant second use gets a temporary. */
     unsigned flags = st ? 0 : SQLITE_PREPARE_PERSISTENT;
     int rc = sqlite3_prepare_v3(j->db, sql, -1, flags, &st, NULL);
@@ -409,7 +410,9 @@ static int open_db(struct rt_journal *j, const char *data_dir, struct rt_error *
     return migrate(j, err);
 }
 
-int rt_journal_open(const char *data_dir, enum rt_journal_mode mode, struct rt_journal **out,
+int rt_journal_open(const char *data_dir,
+                    enum rt_journal_mode mode,
+                    struct rt_journal **out,
                     struct rt_error *err)
 {
     *out = NULL;
@@ -527,8 +530,7 @@ void rt_journal_rollback(struct rt_journal *j)
 
 /* ---- parameters and system state ---- */
 
-static int get_text(struct rt_journal *j, enum stmt_id id, const char *key, char *out,
-                    size_t size)
+static int get_text(struct rt_journal *j, enum stmt_id id, const char *key, char *out, size_t size)
 {
     sqlite3_stmt *st;
     int rc = rt__stmt(j, id, &st);
@@ -546,8 +548,12 @@ static int get_text(struct rt_journal *j, enum stmt_id id, const char *key, char
     return rc;
 }
 
-static int put_text(struct rt_journal *j, enum stmt_id id, const char *key, const char *value,
-                    int64_t now_ms, bool with_time)
+static int put_text(struct rt_journal *j,
+                    enum stmt_id id,
+                    const char *key,
+                    const char *value,
+                    int64_t now_ms,
+                    bool with_time)
 {
     if (!key || !value)
         return RT_EINVAL;

@@ -50,12 +50,12 @@ enum stmt_id {
 };
 
 struct rt_journal {
-    sqlite3 *db;                     /* owned */
+    sqlite3 *db; /* owned */
     enum rt_journal_mode mode;
-    int schema;                      /* user_version after open */
-    int depth;                       /* nesting depth of rt_journal_begin */
-    bool doomed;                     /* a rollback happened inside the current transaction */
-    sqlite3_stmt *cache[ST_COUNT];   /* owned, prepared on first use */
+    int schema;                    /* user_version after open */
+    int depth;                     /* nesting depth of rt_journal_begin */
+    bool doomed;                   /* a rollback happened inside the current transaction */
+    sqlite3_stmt *cache[ST_COUNT]; /* owned, prepared on first use */
     char path[4096];
 };
 

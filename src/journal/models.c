@@ -63,8 +63,8 @@ int rt_journal_model_put(struct rt_journal *j, const struct rt_journal_model *m)
     return rc;
 }
 
-static int get_one(struct rt_journal *j, enum stmt_id id, const char *version,
-                   struct rt_journal_model *out)
+static int
+get_one(struct rt_journal *j, enum stmt_id id, const char *version, struct rt_journal_model *out)
 {
     memset(out, 0, sizeof(*out));
     sqlite3_stmt *st;

@@ -19,18 +19,18 @@ struct completion {
     struct completion *next;
     int status;
     struct rt_error err;
-    struct rt_param_set values;   /* load only */
-    rt_params_load_fn *load_cb;   /* exactly one of load_cb and done_cb is set */
+    struct rt_param_set values; /* load only */
+    rt_params_load_fn *load_cb; /* exactly one of load_cb and done_cb is set */
     rt_params_done_fn *done_cb;
     void *ud;
 };
 
 struct local {
-    struct rt_params base;        /* first, so a struct rt_params * is a struct local * */
-    struct rt_journal *j;         /* borrowed */
+    struct rt_params base; /* first, so a struct rt_params * is a struct local * */
+    struct rt_journal *j;  /* borrowed */
     struct rt_param_set defaults;
-    uv_timer_t timer;             /* delivers completions; timer.data = this */
-    struct completion *head;      /* owned FIFO of undelivered completions */
+    uv_timer_t timer;        /* delivers completions; timer.data = this */
+    struct completion *head; /* owned FIFO of undelivered completions */
     struct completion **tail;
     bool closing;
     void (*close_cb)(void *ud);
@@ -94,8 +94,11 @@ static int local_load(struct rt_params *p, rt_params_load_fn *cb, void *ud)
     return 0;
 }
 
-static int local_set(struct rt_params *p, enum rt_param_id id, const struct rt_param_value *v,
-                     rt_params_done_fn *cb, void *ud)
+static int local_set(struct rt_params *p,
+                     enum rt_param_id id,
+                     const struct rt_param_value *v,
+                     rt_params_done_fn *cb,
+                     void *ud)
 {
     struct local *l = (struct local *)p;
     if (l->closing)
@@ -125,8 +128,7 @@ static int local_set(struct rt_params *p, enum rt_param_id id, const struct rt_p
     if (c) {
         c->status = rc;
         if (rc)
-            rt_error_set(&c->err, rc, "%s: cannot store the value: %s", def->name,
-                         rt_strerror(rc));
+            rt_error_set(&c->err, rc, "%s: cannot store the value: %s", def->name, rt_strerror(rc));
         enqueue(l, c);
     }
     return 0;
@@ -162,8 +164,10 @@ static const struct rt_params_ops local_ops = {
     .close = local_close,
 };
 
-int rt_params_local_new(struct uv_loop_s *loop, struct rt_journal *j,
-                        const struct rt_param_set *defaults, struct rt_params **out)
+int rt_params_local_new(struct uv_loop_s *loop,
+                        struct rt_journal *j,
+                        const struct rt_param_set *defaults,
+                        struct rt_params **out)
 {
     *out = NULL;
     if (!loop || !j)

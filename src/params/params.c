@@ -11,7 +11,8 @@
 #include "retraind/journal.h"
 #include "retraind/log.h"
 
-int rt_params_read_journal(struct rt_journal *j, const struct rt_param_set *defaults,
+int rt_params_read_journal(struct rt_journal *j,
+                           const struct rt_param_set *defaults,
                            struct rt_param_set *out)
 {
     struct rt_param_set set;

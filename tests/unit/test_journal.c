@@ -275,8 +275,8 @@ RT_TEST(exec_create_advance_get_list_steps)
                                         "{\"n\":0}", 1000));
     RT_ASSERT_INT_EQ(rt_journal_exec_create(j, "tr-1", "training", "CHECK", NULL, NULL, 1001),
                      -EEXIST);
-    RT_ASSERT_OK(rt_journal_exec_advance(j, "tr-1", "{\"images\":5}", NULL, "MANIFEST", false,
-                                         NULL, 2000));
+    RT_ASSERT_OK(
+        rt_journal_exec_advance(j, "tr-1", "{\"images\":5}", NULL, "MANIFEST", false, NULL, 2000));
     struct rt_journal_exec e;
     RT_ASSERT_OK(rt_journal_exec_get(j, "tr-1", &e));
     RT_ASSERT_STR_EQ(e.state, "MANIFEST");
@@ -288,8 +288,8 @@ RT_TEST(exec_create_advance_get_list_steps)
     RT_ASSERT(e.error == NULL);
     rt_journal_exec_cleanup(&e);
 
-    RT_ASSERT_OK(rt_journal_exec_advance(j, "tr-1", NULL, "disk full", "FAILED", true,
-                                         "{\"n\":1}", 3000));
+    RT_ASSERT_OK(
+        rt_journal_exec_advance(j, "tr-1", NULL, "disk full", "FAILED", true, "{\"n\":1}", 3000));
     RT_ASSERT_OK(rt_journal_exec_get(j, "tr-1", &e));
     RT_ASSERT_STR_EQ(e.state, "FAILED");
     RT_ASSERT_INT_EQ(e.finished_ms, 3000);
@@ -333,8 +333,8 @@ RT_TEST(exec_list_newest_first_with_filters_and_limit)
     for (int i = 0; i < 120; i++) {
         snprintf(id, sizeof(id), "e-%03d", i);
         /* Pairs share a start time, so the id decides their order. */
-        RT_ASSERT_OK(rt_journal_exec_create(j, id, i % 3 ? "detection" : "training", "START",
-                                            NULL, NULL, 1000 + i / 2));
+        RT_ASSERT_OK(rt_journal_exec_create(j, id, i % 3 ? "detection" : "training", "START", NULL,
+                                            NULL, 1000 + i / 2));
         if (i % 4 == 0)
             RT_ASSERT_OK(rt_journal_exec_advance(j, id, NULL, NULL, "DONE", true, NULL, 5000));
     }
@@ -358,8 +358,8 @@ RT_TEST(exec_list_newest_first_with_filters_and_limit)
     RT_ASSERT_OK(rt_journal_exec_list(j, &f, collect_exec, r));
     RT_ASSERT_INT_EQ(r->n, 30);
 
-    f = (struct rt_journal_exec_filter){.workflow = "training", .unfinished_only = true,
-                                        .limit = 1000};
+    f = (struct rt_journal_exec_filter){
+        .workflow = "training", .unfinished_only = true, .limit = 1000};
     memset(r, 0, sizeof(*r));
     RT_ASSERT_OK(rt_journal_exec_list(j, &f, collect_exec, r));
     RT_ASSERT_INT_EQ(r->n, 30); /* training: i % 3 == 0 (40); finished too: i % 12 == 0 (10) */
@@ -401,8 +401,8 @@ RT_TEST(advance_in_rolled_back_outer_transaction_leaves_nothing)
     struct rt_journal *j = open_rw(data_dir("x"));
     RT_ASSERT_OK(rt_journal_exec_create(j, "tr-1", "training", "EVALUATE", NULL, NULL, 1));
     RT_ASSERT_OK(rt_journal_begin(j));
-    RT_ASSERT_OK(rt_journal_exec_advance(j, "tr-1", "{\"f1\":0.9}", NULL, "START", false,
-                                         "{\"v\":1}", 2));
+    RT_ASSERT_OK(
+        rt_journal_exec_advance(j, "tr-1", "{\"f1\":0.9}", NULL, "START", false, "{\"v\":1}", 2));
     RT_ASSERT_OK(rt_journal_state_set_i64(j, "previous_trained_images", 10));
     rt_journal_rollback(j);
 

@@ -53,12 +53,12 @@ RT_TEST(read_overlays_stored_values_on_defaults)
     parse_into(&defaults, RT_P_MIN_F1, "0.5");
     parse_into(&defaults, RT_P_MIN_UNTRAINED, "20");
     RT_ASSERT_OK(rt_params_read_journal(j, &defaults, &got));
-    RT_ASSERT_INT_EQ(got.v[RT_P_MIN_UNTRAINED].i, 5);           /* stored beats default */
+    RT_ASSERT_INT_EQ(got.v[RT_P_MIN_UNTRAINED].i, 5); /* stored beats default */
     RT_ASSERT_INT_EQ(got.v[RT_P_TRAINING_POLL].ms, 2000);
     RT_ASSERT(got.v[RT_P_TRAINING_POLL].has_unit);
     RT_ASSERT(!got.v[RT_P_ENABLE_TRAINING].b);
-    RT_ASSERT(got.v[RT_P_MIN_F1].f == 0.5);                     /* config default kept */
-    RT_ASSERT_INT_EQ(got.v[RT_P_SAMPLING_INTERVAL].i, 10);      /* table default kept */
+    RT_ASSERT(got.v[RT_P_MIN_F1].f == 0.5);                /* config default kept */
+    RT_ASSERT_INT_EQ(got.v[RT_P_SAMPLING_INTERVAL].i, 10); /* table default kept */
     rt_journal_close(j);
 }
 
@@ -101,8 +101,8 @@ struct seen {
     int n;
 };
 
-static void on_load(int status, const struct rt_param_set *values, const struct rt_error *err,
-                    void *ud)
+static void
+on_load(int status, const struct rt_param_set *values, const struct rt_error *err, void *ud)
 {
     struct seen *s = ud;
     (void)err;
