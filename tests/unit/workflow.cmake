@@ -1,0 +1,4 @@
+rt_unit_test(workflow ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_workflow_table.c LIBS rt_workflow)
+if(TARGET test_workflow_table)
+  target_include_directories(test_workflow_table PRIVATE ${CMAKE_SOURCE_DIR}/src/workflow)
+endif()
