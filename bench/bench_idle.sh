@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Idle daemon: resident memory and wake-ups between timer deadlines (issue #3 target: < 8 MB
+# resident, no wake-ups between deadlines). Starts retraind on a fresh folder with a 10-minute
+# poll, lets it settle, reads VmRSS/VmHWM from /proc and counts system calls with strace -c for
+# SECONDS (default 60). Prints figures beside the targets; never fails on them.
+#   bench/bench_idle.sh [BUILD_DIR] [SECONDS]
+set -euo pipefail
+build=${1:-build}
+secs=${2:-60}
+bin=$(cd "$build" && pwd)/retraind
+dir=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+mkdir -p "$dir/bucket/images_labeled_by_folder/a"
+cat > "$dir/c.yaml" <<YAML
+data_dir: data
+store: { driver: local, root: bucket }
+parameters: { driver: local, defaults: { Automatic-Training-Poll-Frequency: 10m } }
+YAML
+"$bin" run -c "$dir/c.yaml" 2> "$dir/log" &
+pid=$!
+for _ in $(seq 50); do grep -q event=ready "$dir/log" 2>/dev/null && break; sleep 0.1; done
+sleep 2
+rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
+hwm=$(awk '/VmHWM/{print $2}' /proc/$pid/status)
+printf 'idle daemon resident: %d KiB (peak %d KiB)   target < 8192 KiB\n' "$rss" "$hwm"
+if command -v strace >/dev/null 2>&1; then
+  timeout "$secs" strace -c -f -p "$pid" -o "$dir/strace" 2>/dev/null || true
+  calls=$(awk '/total/{print $3}' "$dir/strace" 2>/dev/null || echo "?")
+  printf 'system calls in %ds idle: %s   target: 0 between timer deadlines (poll period 10 min)\n' \
+    "$secs" "${calls:-0}"
+  sed -n '1,12p' "$dir/strace" 2>/dev/null || true
+else
+  echo "strace not installed: wake-ups not measured"
+fi
+kill -TERM "$pid"
+wait "$pid" || true
