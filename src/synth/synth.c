@@ -8,16 +8,20 @@
  */
 #include "retraind/synth.h"
 
+/* jpeglib.h needs FILE declared first. */
+#include <stdio.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jpeglib.h>
 #include <png.h>
 #include <setjmp.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "retraind/alloc.h"
+#include "retraind/buf.h"
 
 struct prng {
     uint64_t s;

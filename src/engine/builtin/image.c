@@ -12,14 +12,18 @@
  */
 #include "image.h"
 
+/* jpeglib.h needs FILE declared first. */
+#include <stdio.h>
+
+#include <jerror.h>
 #include <jpeglib.h>
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "retraind/alloc.h"
+#include "retraind/buf.h"
 
 /* A progressive JPEG needs about 10 scans; hostile files use thousands to burn CPU. */
 #define MAX_JPEG_SCANS 100
@@ -170,7 +174,9 @@ static void jpeg_emit_message_cb(j_common_ptr cinfo, int level)
 {
     struct jpeg_err *e = (struct jpeg_err *)cinfo->err;
     if (level < 0) {
-        if (e->mgr.msg_code == JWRN_JPEG_EOF)
+        /* Both mean the compressed data ended before the image did; libjpeg would pad the
+         * rest with gray and report success. */
+        if (e->mgr.msg_code == JWRN_JPEG_EOF || e->mgr.msg_code == JWRN_HIT_MARKER)
             e->truncated = 1;
         e->mgr.num_warnings++;
     }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "retraind/alloc.h"
+#include "retraind/buf.h"
 
 #define FIT_ITERS 300
 #define FIT_LR 0.05
@@ -30,7 +31,7 @@ struct rt__model *rt__model_new(size_t n_labels, size_t n_feat)
     m->labels = rt_calloc(n_labels ? n_labels : 1, sizeof(*m->labels));
     m->mean = rt_calloc(n_feat ? n_feat : 1, sizeof(float));
     m->scale = rt_calloc(n_feat ? n_feat : 1, sizeof(float));
-    m->w = rt_calloc(n_labels * n_feat ? n_labels * n_feat : 1, sizeof(double));
+    m->w = rt_calloc(n_labels * n_feat > 0 ? n_labels * n_feat : 1, sizeof(double));
     m->b = rt_calloc(n_labels ? n_labels : 1, sizeof(double));
     if (!m->labels || !m->mean || !m->scale || !m->w || !m->b) {
         m->refs = 1;

@@ -1,0 +1,9 @@
+# Engine module: manifest lines, synthetic images, image decoding, and the builtin engine.
+rt_unit_test(manifest ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_manifest.c LIBS rt_engine)
+rt_unit_test(synth ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_synth.c LIBS rt_synth rt_engine)
+rt_unit_test(engine ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_engine_image.c LIBS rt_engine rt_synth
+             PkgConfig::PNG)
+if(TARGET rt_store)
+  rt_unit_test(engine ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_engine.c LIBS rt_engine rt_synth
+               rt_store)
+endif()
