@@ -821,6 +821,14 @@ static void classify_curl(CURLcode rc, bool mail, int *code, bool *retry, bool *
     }
 }
 
+int64_t rt__backoff_cap_ms(int64_t base_ms, int64_t max_ms, int retry)
+{
+    int64_t cap = base_ms;
+    for (int i = 1; i < retry && cap < max_ms; i++)
+        cap *= 2;
+    return cap < max_ms ? cap : max_ms;
+}
+
 /* Spends quota on a retry. Returns: true and *delay_ms, or false (attempts or quota used up). */
 static bool take_retry(struct rt_httpc_req *r, bool timeout, bool *quota_out, int64_t *delay_ms)
 {
@@ -836,11 +844,7 @@ static bool take_retry(struct rt_httpc_req *r, bool timeout, bool *quota_out, in
     h->tokens -= cost;
     r->last_retry_cost = cost;
     r->retries++;
-    double cap = (double)h->backoff_base_ms;
-    for (int i = 1; i < r->retries && cap < (double)h->backoff_max_ms; i++)
-        cap *= 2;
-    if (cap > (double)h->backoff_max_ms)
-        cap = (double)h->backoff_max_ms;
+    double cap = (double)rt__backoff_cap_ms(h->backoff_base_ms, h->backoff_max_ms, r->retries);
     *delay_ms = (int64_t)(rng_unit(h) * cap);
     return true;
 }

@@ -78,6 +78,9 @@ struct rt_httpc_req *rt__req_alloc(void);
 void rt__url_for_log(const char *url, char *out, size_t size);
 /* Queues a prepared request (http or mail) on h. Returns: 0 or RT_ECANCELED (req freed). */
 int rt__httpc_enqueue(struct rt_httpc *h, struct rt_httpc_req *req);
+/* Returns: the backoff cap before retry n (1 = first retry): min(base * 2^(n-1), max). The delay
+ * is a uniform random fraction of it (full jitter). */
+int64_t rt__backoff_cap_ms(int64_t base_ms, int64_t max_ms, int retry);
 /* Returns: the client's CA file or NULL. */
 const char *rt__httpc_ca_file(const struct rt_httpc *h);
 

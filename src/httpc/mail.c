@@ -6,7 +6,9 @@
  * refused: any control character in the subject or an address is an error, not something to
  * strip. STARTTLS is required on smtp:// except towards a loopback host, where it is tried.
  */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -52,8 +54,15 @@ bool rt_httpc_url_is_loopback(const char *url)
         return false;
     memcpy(host, p, n);
     host[n] = '\0';
-    return strcasecmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-           strcmp(host, "::1") == 0;
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) != 0;
+    return false;
 }
 
 /* The bare address of "Name <a@b>" or "a@b" into out. Returns: 0 or RT_EINVAL. */
