@@ -21,8 +21,10 @@ int rt_cmd_check_config(int argc, char **argv)
     if (rt_cli_parse("check-config", argc, argv, 2, opts, &args) != 0)
         return RT_EXIT_USAGE;
     if (args.n_words > 0) {
-        fprintf(stderr, "retraind check-config: unexpected argument \"%s\" "
-                        "(usage: retraind check-config -c FILE)\n", args.words[0]);
+        fprintf(stderr,
+                "retraind check-config: unexpected argument \"%s\" "
+                "(usage: retraind check-config -c FILE)\n",
+                args.words[0]);
         return RT_EXIT_USAGE;
     }
     const struct rt_cli_opt *cfg_opt = rt_cli_opt(opts, "config");

@@ -52,17 +52,17 @@ enum node_kind { NODE_SCALAR, NODE_MAP, NODE_SEQ };
 
 struct node {
     enum node_kind kind;
-    int line, col;       /* 1-based */
-    char *text;          /* scalar: owned raw text, NUL-terminated, wiped on free */
+    int line, col; /* 1-based */
+    char *text;    /* scalar: owned raw text, NUL-terminated, wiped on free */
     size_t len;
-    bool is_null;        /* plain scalar "", "~" or "null": the key is treated as absent */
-    struct node **kids;  /* owned: map = key, value, key, value...; seq = items */
+    bool is_null;       /* plain scalar "", "~" or "null": the key is treated as absent */
+    struct node **kids; /* owned: map = key, value, key, value...; seq = items */
     int n_kids, cap_kids;
 };
 
 struct ctx {
-    const char *name;  /* borrowed: file name used in messages */
-    char *base_dir;    /* owned: absolute folder relative paths resolve against */
+    const char *name; /* borrowed: file name used in messages */
+    char *base_dir;   /* owned: absolute folder relative paths resolve against */
     struct rt_error *err;
     struct rt_config *cfg;
     int n_nodes;
@@ -88,16 +88,16 @@ static const char *kind_name(enum node_kind k)
 /* ---------------------------------------------------------------------------------------- */
 /* Errors                                                                                   */
 
-__attribute__((format(printf, 4, 0))) static int vfail_at(struct ctx *c, int line, int col,
-                                                         const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int
+vfail_at(struct ctx *c, int line, int col, const char *fmt, va_list ap)
 {
     char msg[sizeof(((struct rt_error *)0)->msg)];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     return rt_error_set_at(c->err, RT_ECONFIG, c->name, line, col, "%s", msg);
 }
 
-__attribute__((format(printf, 4, 5))) static int fail_at(struct ctx *c, int line, int col,
-                                                        const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int
+fail_at(struct ctx *c, int line, int col, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -107,8 +107,8 @@ __attribute__((format(printf, 4, 5))) static int fail_at(struct ctx *c, int line
 }
 
 /* Records "path: message" at n's position. */
-__attribute__((format(printf, 4, 5))) static int fail(struct ctx *c, const struct node *n,
-                                                     const char *path, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int
+fail(struct ctx *c, const struct node *n, const char *path, const char *fmt, ...)
 {
     char msg[sizeof(((struct rt_error *)0)->msg)];
     va_list ap;
@@ -195,7 +195,7 @@ static int check_utf8(struct ctx *c, const char *buf, size_t len)
             goto bad;
         i += n;
         continue;
-    bad: {
+    bad : {
         int line, col;
         position_of(buf, len, i, &line, &col);
         return fail_at(c, line, col, "the file is not valid UTF-8 (byte 0x%02x)", b);
@@ -241,14 +241,17 @@ static int node_append(struct ctx *c, struct node *parent, struct node *kid)
 
 static bool plain_null(const char *s, size_t len)
 {
-    return len == 0 || (len == 1 && s[0] == '~') || (len == 4 && (!memcmp(s, "null", 4) ||
-                                                                   !memcmp(s, "Null", 4) ||
-                                                                   !memcmp(s, "NULL", 4)));
+    return len == 0 || (len == 1 && s[0] == '~') ||
+           (len == 4 && (!memcmp(s, "null", 4) || !memcmp(s, "Null", 4) || !memcmp(s, "NULL", 4)));
 }
 
 /* Makes a node for a scalar or collection start event and hangs it under the open collection. */
-static int add_node(struct ctx *c, const yaml_event_t *ev, struct node **stack, int depth,
-                    struct node **root, struct node **made)
+static int add_node(struct ctx *c,
+                    const yaml_event_t *ev,
+                    struct node **stack,
+                    int depth,
+                    struct node **root,
+                    struct node **made)
 {
     const yaml_mark_t *m = &ev->start_mark;
     const unsigned char *anchor = NULL, *tag = NULL;
@@ -397,8 +400,9 @@ static int expand(struct ctx *c, const struct node *n, const char *path, char **
             const char *end = strchr(name, '}');
             char shown[72];
             if (!end) {
-                rc = fail(c, n, path, "\"${\" without a closing \"}\" (write \"$${\" for a "
-                                      "literal \"${\")");
+                rc = fail(c, n, path,
+                          "\"${\" without a closing \"}\" (write \"$${\" for a "
+                          "literal \"${\")");
                 break;
             }
             size_t nlen = (size_t)(end - name);
@@ -532,17 +536,17 @@ static char *resolve_path(const char *base, const char *p, bool *too_long)
 /* Key descriptors                                                                          */
 
 enum ktype {
-    K_STRING,   /* char *, owned */
-    K_PATH,     /* char *, owned, absolute */
-    K_BOOL,     /* bool: true or false only */
-    K_INT,      /* int within [min, max] */
-    K_DURATION, /* int64_t milliseconds within [min, max] */
-    K_DRIVER,   /* an enum rt_*_driver chosen from drivers[] by family */
-    K_SECTION,  /* a map read with sub into the same base */
-    K_LIST,     /* a list of maps: array at off, count at count_off, elements read with sub */
-    K_STRLIST,  /* one string or a list of strings: char ** at off, count at count_off */
+    K_STRING,    /* char *, owned */
+    K_PATH,      /* char *, owned, absolute */
+    K_BOOL,      /* bool: true or false only */
+    K_INT,       /* int within [min, max] */
+    K_DURATION,  /* int64_t milliseconds within [min, max] */
+    K_DRIVER,    /* an enum rt_*_driver chosen from drivers[] by family */
+    K_SECTION,   /* a map read with sub into the same base */
+    K_LIST,      /* a list of maps: array at off, count at count_off, elements read with sub */
+    K_STRLIST,   /* one string or a list of strings: char ** at off, count at count_off */
     K_SCALAR_FN, /* a single value handed to set() */
-    K_NODE_FN   /* any value handed to set_node() */
+    K_NODE_FN    /* any value handed to set_node() */
 };
 
 #define F_REQUIRED 1u
@@ -554,8 +558,8 @@ struct key;
 /* Checks a string value before it is stored. Returns: 0 or an error set with fail(). */
 typedef int check_fn(struct ctx *c, const struct node *n, const char *path, const char *text);
 /* Converts and stores a single value (also called with the default text). */
-typedef int set_fn(struct ctx *c, const struct node *n, const char *path, const char *text,
-                   void *base);
+typedef int
+set_fn(struct ctx *c, const struct node *n, const char *path, const char *text, void *base);
 /* Converts and stores any value. */
 typedef int set_node_fn(struct ctx *c, const struct node *n, const char *path, void *base);
 /* Checks a section or list element once its keys are read and its defaults filled; where is the
@@ -567,17 +571,17 @@ struct key {
     enum ktype type;
     size_t off;
     unsigned flags;
-    int64_t min, max;         /* K_INT, K_DURATION */
-    const char *def;          /* default text, converted like a value from the file */
-    const struct key *sub;    /* K_SECTION, K_LIST */
-    post_fn *post;            /* K_SECTION, K_LIST (per element) */
-    check_fn *check;          /* K_STRING, K_PATH, K_STRLIST */
-    set_fn *set;              /* K_SCALAR_FN */
-    set_node_fn *set_node;    /* K_NODE_FN */
-    enum family family;       /* K_DRIVER */
-    size_t count_off;         /* K_LIST, K_STRLIST */
-    size_t elem_size;         /* K_LIST */
-    post_fn *fill_default;    /* K_LIST: when the key is absent */
+    int64_t min, max;      /* K_INT, K_DURATION */
+    const char *def;       /* default text, converted like a value from the file */
+    const struct key *sub; /* K_SECTION, K_LIST */
+    post_fn *post;         /* K_SECTION, K_LIST (per element) */
+    check_fn *check;       /* K_STRING, K_PATH, K_STRLIST */
+    set_fn *set;           /* K_SCALAR_FN */
+    set_node_fn *set_node; /* K_NODE_FN */
+    enum family family;    /* K_DRIVER */
+    size_t count_off;      /* K_LIST, K_STRLIST */
+    size_t elem_size;      /* K_LIST */
+    post_fn *fill_default; /* K_LIST: when the key is absent */
 };
 
 /* Every driver the config knows. built = false: the name is valid but choosing it is an error
@@ -666,8 +670,13 @@ static int check_bucket(struct ctx *c, const struct node *n, const char *path, c
     return 0;
 }
 
-static int check_url_prefix(struct ctx *c, const struct node *n, const char *path, const char *t,
-                            const char *a, const char *b, const char *what)
+static int check_url_prefix(struct ctx *c,
+                            const struct node *n,
+                            const char *path,
+                            const char *t,
+                            const char *a,
+                            const char *b,
+                            const char *what)
 {
     const char *rest = NULL;
     if (strncmp(t, a, strlen(a)) == 0)
@@ -684,8 +693,7 @@ static int check_url_prefix(struct ctx *c, const struct node *n, const char *pat
 
 static int check_http_url(struct ctx *c, const struct node *n, const char *path, const char *t)
 {
-    return check_url_prefix(c, n, path, t, "http://", "https://",
-                            "an http:// or https:// URL");
+    return check_url_prefix(c, n, path, t, "http://", "https://", "an http:// or https:// URL");
 }
 
 static int check_smtp_url(struct ctx *c, const struct node *n, const char *path, const char *t)
@@ -745,16 +753,17 @@ static int check_user_name(struct ctx *c, const struct node *n, const char *path
     for (const char *s = t; ok && *s; s++)
         ok = *s > ' ' && *s < 0x7f && *s != ':';
     if (!ok)
-        return fail(c, n, path, "a user name is 1 to 64 printable characters without spaces "
-                                "or ':'");
+        return fail(c, n, path,
+                    "a user name is 1 to 64 printable characters without spaces "
+                    "or ':'");
     return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Custom setters                                                                           */
 
-static int set_log_level(struct ctx *c, const struct node *n, const char *path, const char *t,
-                         void *base)
+static int
+set_log_level(struct ctx *c, const struct node *n, const char *path, const char *t, void *base)
 {
     static const char *const levels[] = {"err", "warning", "notice", "info", "debug"};
     struct rt_config *cfg = base;
@@ -766,13 +775,12 @@ static int set_log_level(struct ctx *c, const struct node *n, const char *path, 
     }
     char shown[72];
     printable(shown, sizeof(shown), t);
-    return fail(c, n, path, "\"%s\" is not a log level (err, warning, notice, info, debug)",
-                shown);
+    return fail(c, n, path, "\"%s\" is not a log level (err, warning, notice, info, debug)", shown);
 }
 
 /* http.listen: "host:port" or "[v6]:port"; port 0 means any free port. */
-static int set_listen(struct ctx *c, const struct node *n, const char *path, const char *t,
-                      void *base)
+static int
+set_listen(struct ctx *c, const struct node *n, const char *path, const char *t, void *base)
 {
     struct rt_config *cfg = base;
     const char *host = t, *host_end, *port;
@@ -810,8 +818,7 @@ static int set_listen(struct ctx *c, const struct node *n, const char *path, con
     cfg->http.listen_port = (int)p;
     return 0;
 bad:
-    return fail(c, n, path, "\"%s\" is not host:port (like 127.0.0.1:8080 or [::1]:8080)",
-                shown);
+    return fail(c, n, path, "\"%s\" is not host:port (like 127.0.0.1:8080 or [::1]:8080)", shown);
 }
 
 /* parameters.defaults: a map of parameter names to values, each checked by rt_param_parse. */
@@ -869,8 +876,12 @@ static int set_param_defaults(struct ctx *c, const struct node *n, const char *p
 /* ---------------------------------------------------------------------------------------- */
 /* Section checks (requirements that depend on the driver)                                  */
 
-static int require(struct ctx *c, const struct node *where, const char *path, const char *key,
-                   const void *value, const char *driver)
+static int require(struct ctx *c,
+                   const struct node *where,
+                   const char *path,
+                   const char *key,
+                   const void *value,
+                   const char *driver)
 {
     if (value)
         return 0;
@@ -883,7 +894,7 @@ static int store_post(struct ctx *c, const struct node *where, const char *path,
 {
     struct rt_config *cfg = base;
     const struct rt_config_prefixes *p = &cfg->store.prefixes;
-    const char *all[] = {p->labeled,   p->detection,  p->results,  p->manifests,
+    const char *all[] = {p->labeled,    p->detection,  p->results,  p->manifests,
                          p->evaluation, p->human_loop, p->unlabeled};
     const size_t n_all = sizeof(all) / sizeof(all[0]);
     /* One prefix inside another would make, say, detection images count as training images. */
@@ -892,8 +903,10 @@ static int store_post(struct ctx *c, const struct node *where, const char *path,
             if (i != j && all[i] && all[j] && strncmp(all[j], all[i], strlen(all[i])) == 0) {
                 char kp[KEY_PATH_BYTES];
                 rt_snprintf(kp, sizeof(kp), "%s.prefixes", path);
-                return fail(c, where, kp, "\"%s\" and \"%s\" overlap: each prefix needs its "
-                                          "own folder", all[i], all[j]);
+                return fail(c, where, kp,
+                            "\"%s\" and \"%s\" overlap: each prefix needs its "
+                            "own folder",
+                            all[i], all[j]);
             }
         }
     }
@@ -963,6 +976,8 @@ static int notify_default(struct ctx *c, const struct node *where, const char *p
 /* ---------------------------------------------------------------------------------------- */
 /* The schema                                                                               */
 
+/* One row per key reads best as a table, so the formatter leaves the schema alone. */
+/* clang-format off */
 #define CFG(member) offsetof(struct rt_config, member)
 #define NTF(member) offsetof(struct rt_config_notify, member)
 #define USR(member) offsetof(struct rt_config_review_user, member)
@@ -1116,12 +1131,17 @@ static const struct key top_keys[] = {
     {.name = "log", .type = K_SECTION, .sub = log_keys},
     {0},
 };
+/* clang-format on */
 
 /* ---------------------------------------------------------------------------------------- */
 /* Walking the tree through the tables                                                      */
 
-static int read_map(struct ctx *c, const struct node *map, const struct node *where,
-                    const char *path, const struct key *tab, void *base);
+static int read_map(struct ctx *c,
+                    const struct node *map,
+                    const struct node *where,
+                    const char *path,
+                    const struct key *tab,
+                    void *base);
 
 static bool has_ctl(const char *t)
 {
@@ -1132,8 +1152,12 @@ static bool has_ctl(const char *t)
 }
 
 /* Converts a string value: not empty, no control characters, then the row's check. */
-static int convert_string(struct ctx *c, const struct key *k, const struct node *n,
-                          const char *path, const char *t, char **out)
+static int convert_string(struct ctx *c,
+                          const struct key *k,
+                          const struct node *n,
+                          const char *path,
+                          const char *t,
+                          char **out)
 {
     if (!*t)
         return fail(c, n, path, "must not be empty");
@@ -1156,8 +1180,12 @@ static int convert_string(struct ctx *c, const struct key *k, const struct node 
 }
 
 /* Converts text (a value from the file, or the row's default) and stores it in base. */
-static int convert_scalar(struct ctx *c, const struct key *k, const struct node *n,
-                          const char *path, const char *t, void *base)
+static int convert_scalar(struct ctx *c,
+                          const struct key *k,
+                          const struct node *n,
+                          const char *path,
+                          const char *t,
+                          void *base)
 {
     char shown[72];
     printable(shown, sizeof(shown), (k->flags & F_SECRET) ? "" : t);
@@ -1228,8 +1256,8 @@ static int convert_scalar(struct ctx *c, const struct key *k, const struct node 
     }
 }
 
-static int read_strlist(struct ctx *c, const struct key *k, const struct node *v,
-                        const char *path, void *base)
+static int
+read_strlist(struct ctx *c, const struct key *k, const struct node *v, const char *path, void *base)
 {
     int count = v->kind == NODE_SCALAR ? 1 : v->n_kids;
     if (v->kind == NODE_MAP)
@@ -1264,8 +1292,8 @@ static int read_strlist(struct ctx *c, const struct key *k, const struct node *v
     return 0;
 }
 
-static int read_list(struct ctx *c, const struct key *k, const struct node *v, const char *path,
-                     void *base)
+static int
+read_list(struct ctx *c, const struct key *k, const struct node *v, const char *path, void *base)
 {
     if (v->kind != NODE_SEQ)
         return fail(c, v, path, "expected a list, found %s", kind_name(v->kind));
@@ -1296,8 +1324,12 @@ static int read_list(struct ctx *c, const struct key *k, const struct node *v, c
 }
 
 /* Reads the value v of key row k (its key node is kn) into base. */
-static int read_value(struct ctx *c, const struct key *k, const struct node *kn,
-                      const struct node *v, const char *path, void *base)
+static int read_value(struct ctx *c,
+                      const struct key *k,
+                      const struct node *kn,
+                      const struct node *v,
+                      const char *path,
+                      void *base)
 {
     int rc;
     switch (k->type) {
@@ -1328,8 +1360,8 @@ static int read_value(struct ctx *c, const struct key *k, const struct node *kn,
 }
 
 /* Fills the default of an absent (or null) key. */
-static int apply_default(struct ctx *c, const struct key *k, const struct node *where,
-                         const char *path, void *base)
+static int apply_default(
+    struct ctx *c, const struct key *k, const struct node *where, const char *path, void *base)
 {
     int rc = 0;
     switch (k->type) {
@@ -1360,8 +1392,12 @@ static void child_path(char *out, size_t size, const char *path, const char *nam
 
 /* Reads map (NULL when the section is absent) with the rows of tab, then fills defaults and
  * checks required keys; where is the position errors about missing keys point at. */
-static int read_map(struct ctx *c, const struct node *map, const struct node *where,
-                    const char *path, const struct key *tab, void *base)
+static int read_map(struct ctx *c,
+                    const struct node *map,
+                    const struct node *where,
+                    const char *path,
+                    const struct key *tab,
+                    void *base)
 {
     const struct node *keyn[MAX_KEYS] = {0}, *vals[MAX_KEYS] = {0};
     int n_tab = 0, rc;
@@ -1379,8 +1415,7 @@ static int read_map(struct ctx *c, const struct node *map, const struct node *wh
             char known[256] = "";
             for (int t = 0; t < n_tab; t++) {
                 size_t len = strlen(known);
-                rt_snprintf(known + len, sizeof(known) - len, "%s%s", t ? ", " : "",
-                            tab[t].name);
+                rt_snprintf(known + len, sizeof(known) - len, "%s%s", t ? ", " : "", tab[t].name);
             }
             return fail(c, kn, kp, "unknown key (known here: %s)", known);
         }
@@ -1424,17 +1459,34 @@ void rt_config_destroy(struct rt_config *cfg)
         return;
     /* Every string goes through the wiping free: a config is freed once, and a value written
      * under the wrong key may still be a secret. */
-    char **strs[] = {&cfg->path, &cfg->data_dir, &cfg->log_level, &cfg->store.root,
-                     &cfg->store.name, &cfg->store.bucket, &cfg->store.prefixes.labeled,
-                     &cfg->store.prefixes.detection, &cfg->store.prefixes.results,
-                     &cfg->store.prefixes.manifests, &cfg->store.prefixes.evaluation,
-                     &cfg->store.prefixes.human_loop, &cfg->store.prefixes.unlabeled,
-                     &cfg->parameters.path, &cfg->engine.project, &cfg->review.flow_definition,
-                     &cfg->review.workteam_arn, &cfg->review.role_arn, &cfg->http.listen_host,
-                     &cfg->aws.region, &cfg->aws.profile, &cfg->aws.ca_file,
-                     &cfg->aws.endpoints.s3, &cfg->aws.endpoints.rekognition,
-                     &cfg->aws.endpoints.sagemaker, &cfg->aws.endpoints.ssm,
-                     &cfg->aws.endpoints.sns, &cfg->aws.endpoints.sts};
+    char **strs[] = {&cfg->path,
+                     &cfg->data_dir,
+                     &cfg->log_level,
+                     &cfg->store.root,
+                     &cfg->store.name,
+                     &cfg->store.bucket,
+                     &cfg->store.prefixes.labeled,
+                     &cfg->store.prefixes.detection,
+                     &cfg->store.prefixes.results,
+                     &cfg->store.prefixes.manifests,
+                     &cfg->store.prefixes.evaluation,
+                     &cfg->store.prefixes.human_loop,
+                     &cfg->store.prefixes.unlabeled,
+                     &cfg->parameters.path,
+                     &cfg->engine.project,
+                     &cfg->review.flow_definition,
+                     &cfg->review.workteam_arn,
+                     &cfg->review.role_arn,
+                     &cfg->http.listen_host,
+                     &cfg->aws.region,
+                     &cfg->aws.profile,
+                     &cfg->aws.ca_file,
+                     &cfg->aws.endpoints.s3,
+                     &cfg->aws.endpoints.rekognition,
+                     &cfg->aws.endpoints.sagemaker,
+                     &cfg->aws.endpoints.ssm,
+                     &cfg->aws.endpoints.sns,
+                     &cfg->aws.endpoints.sts};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         free_str_secret(*strs[i]);
     for (int i = 0; cfg->review.users && i < cfg->review.n_users; i++) {
@@ -1470,8 +1522,12 @@ static char *absolute_dir(const char *dir)
     return resolve_path(cwd, dir && *dir ? dir : ".", &too_long);
 }
 
-int rt_config_load_string(const char *yaml, size_t len, const char *name, const char *base_dir,
-                          struct rt_config **out, struct rt_error *err)
+int rt_config_load_string(const char *yaml,
+                          size_t len,
+                          const char *name,
+                          const char *base_dir,
+                          struct rt_config **out,
+                          struct rt_error *err)
 {
     struct ctx c = {.name = name ? name : "<config>", .err = err};
     struct node *root = NULL;

@@ -18,8 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct rt_error err;
     long live = rt_alloc_live();
     rt_error_clear(&err);
-    int rc = rt_config_load_string((const char *)data, size, "fuzz.yaml", "/fuzz/base", &cfg,
-                                   &err);
+    int rc = rt_config_load_string((const char *)data, size, "fuzz.yaml", "/fuzz/base", &cfg, &err);
     if (rc == 0) {
         if (!cfg || !cfg->data_dir || cfg->data_dir[0] != '/' || !cfg->log_level)
             abort();

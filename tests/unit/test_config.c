@@ -215,16 +215,64 @@ RT_TEST(shipped_configs_pass)
 RT_TEST(shipped_reference_mentions_every_key)
 {
     /* The reference documents every key of the schema, each at least in a comment. */
-    static const char *const keys[] = {
-        "data_dir:", "store:", "driver:", "root:", "name:", "bucket:", "path_style:", "scan:",
-        "prefixes:", "labeled:", "detection:", "results:", "manifests:", "evaluation:",
-        "human_loop:", "unlabeled:", "parameters:", "path:", "defaults:", "engine:", "project:",
-        "status_poll:", "training_threads:", "review:", "workers_per_image:", "users:",
-        "password_hash:", "flow_definition:", "workteam_arn:", "role_arn:", "poll:", "notify:",
-        "url:", "from:", "to:", "username:", "password:", "starttls:", "ca_file:",
-        "topic_arn:", "http:", "listen:", "concurrency:", "results_flush:", "aws:", "region:",
-        "profile:", "max_attempts:", "endpoints:", "s3:", "rekognition:", "sagemaker:", "ssm:",
-        "sns:", "sts:", "log:", "level:", "coming in a later release"};
+    static const char *const keys[] = {"data_dir:",
+                                       "store:",
+                                       "driver:",
+                                       "root:",
+                                       "name:",
+                                       "bucket:",
+                                       "path_style:",
+                                       "scan:",
+                                       "prefixes:",
+                                       "labeled:",
+                                       "detection:",
+                                       "results:",
+                                       "manifests:",
+                                       "evaluation:",
+                                       "human_loop:",
+                                       "unlabeled:",
+                                       "parameters:",
+                                       "path:",
+                                       "defaults:",
+                                       "engine:",
+                                       "project:",
+                                       "status_poll:",
+                                       "training_threads:",
+                                       "review:",
+                                       "workers_per_image:",
+                                       "users:",
+                                       "password_hash:",
+                                       "flow_definition:",
+                                       "workteam_arn:",
+                                       "role_arn:",
+                                       "poll:",
+                                       "notify:",
+                                       "url:",
+                                       "from:",
+                                       "to:",
+                                       "username:",
+                                       "password:",
+                                       "starttls:",
+                                       "ca_file:",
+                                       "topic_arn:",
+                                       "http:",
+                                       "listen:",
+                                       "concurrency:",
+                                       "results_flush:",
+                                       "aws:",
+                                       "region:",
+                                       "profile:",
+                                       "max_attempts:",
+                                       "endpoints:",
+                                       "s3:",
+                                       "rekognition:",
+                                       "sagemaker:",
+                                       "ssm:",
+                                       "sns:",
+                                       "sts:",
+                                       "log:",
+                                       "level:",
+                                       "coming in a later release"};
     char path[PATH_MAX];
     size_t len;
     snprintf(path, sizeof(path), "%s/config/retraind.yaml", RT_SOURCE_DIR);
@@ -314,7 +362,8 @@ RT_TEST(every_value_read)
                      "$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA");
     RT_ASSERT_STR_EQ(cfg->review.users[1].password_hash, "$$literal"); /* only $${ is special */
     RT_ASSERT_STR_EQ(cfg->review.flow_definition, "flow");
-    RT_ASSERT_STR_EQ(cfg->review.workteam_arn, "arn:aws:sagemaker:us-east-1:1:workteam/private-crowd/w");
+    RT_ASSERT_STR_EQ(cfg->review.workteam_arn,
+                     "arn:aws:sagemaker:us-east-1:1:workteam/private-crowd/w");
     RT_ASSERT_STR_EQ(cfg->review.role_arn, "arn:aws:iam::1:role/r");
     RT_ASSERT_INT_EQ(cfg->review.poll_ms, 3600000);
     RT_ASSERT_INT_EQ(cfg->n_notify, 2);
@@ -369,8 +418,9 @@ RT_TEST(parameters_defaults_applied)
     RT_ASSERT(v[RT_P_MIN_CONFIDENCE].f > 69.9 && v[RT_P_MIN_CONFIDENCE].f < 70.1);
     rt_config_destroy(cfg);
 
-    RT_ASSERT_STR_EQ(load_bad(MIN_YAML "parameters:\n  defaults:\n    Minimum-Inference-Units: 0\n"),
-                     "t.yaml:7:30: parameters.defaults.Minimum-Inference-Units: 0 is out of range (1..1000)");
+    RT_ASSERT_STR_EQ(
+        load_bad(MIN_YAML "parameters:\n  defaults:\n    Minimum-Inference-Units: 0\n"),
+        "t.yaml:7:30: parameters.defaults.Minimum-Inference-Units: 0 is out of range (1..1000)");
 }
 
 RT_TEST(relative_paths_resolved)
@@ -499,11 +549,23 @@ RT_TEST(duration_parse)
     static const struct {
         const char *text;
         int64_t ms;
-    } ok[] = {{"500ms", 500}, {"1ms", 1},       {"30s", 30000},    {"10m", 600000},
+    } ok[] = {{"500ms", 500},  {"1ms", 1},        {"30s", 30000}, {"10m", 600000},
               {"1h", 3600000}, {"2d", 172800000}, {"007s", 7000}};
-    static const char *const bad[] = {"", "10", "0s", "-1s", "+1s", "1.5s", "1 s", "s", "1sec",
-                                      "1S", "1w", "99999999999999999999ms", "106751991167301d",
-                                      "1ms ", " 1ms"};
+    static const char *const bad[] = {"",
+                                      "10",
+                                      "0s",
+                                      "-1s",
+                                      "+1s",
+                                      "1.5s",
+                                      "1 s",
+                                      "s",
+                                      "1sec",
+                                      "1S",
+                                      "1w",
+                                      "99999999999999999999ms",
+                                      "106751991167301d",
+                                      "1ms ",
+                                      " 1ms"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         int64_t ms = -1;
         RT_ASSERT_OK(rt_duration_parse_ms(ok[i].text, &ms));
