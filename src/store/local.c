@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,6 +35,7 @@
 #include "retraind/alloc.h"
 #include "retraind/log.h"
 #include "retraind/store.h"
+#include "store_internal.h"
 
 #define TMP_DIR ".retraind-tmp"
 #define DEFAULT_PAGE 1000
@@ -726,6 +728,7 @@ struct lister {
     char *prefix;                   /* owned: the prefix asked for */
     size_t dir_len;                 /* bytes of prefix naming the start folder */
     bool started, done, stopped;
+    bool keys_only;                 /* no stat per key: size -1, mtime 0, etag NULL */
     int status;
     struct rt_error err;
     char path[RT_STORE_KEY_MAX + 2];
@@ -824,20 +827,27 @@ static void lister_start(struct lister *l)
         lister_fail(l, rc, "cannot read the start folder");
 }
 
-/* Adds path[0..klen) with st to the page. Returns: 0 or RT_ENOMEM. */
+/* Adds path[0..klen) with st (NULL: keys only) to the page. Returns: 0 or RT_ENOMEM. */
 static int page_add(struct lister *l, size_t n, size_t klen, const struct stat *st)
 {
-    char etag[48];
-    int64_t mtime_ns;
-    stat_times(st, &mtime_ns);
-    format_etag(etag, sizeof(etag), (int64_t)st->st_size, mtime_ns);
     l->offs[2 * n] = l->names.len;
     int rc = rt_buf_append(&l->names, l->path, klen);
     if (!rc)
         rc = rt_buf_append_char(&l->names, '\0');
+    if (rc)
+        return rc;
+    if (!st) {
+        l->offs[2 * n + 1] = SIZE_MAX;
+        l->entries[n].size = -1;
+        l->entries[n].mtime_ms = 0;
+        return 0;
+    }
+    char etag[48];
+    int64_t mtime_ns;
+    stat_times(st, &mtime_ns);
+    format_etag(etag, sizeof(etag), (int64_t)st->st_size, mtime_ns);
     l->offs[2 * n + 1] = l->names.len;
-    if (!rc)
-        rc = rt_buf_append(&l->names, etag, strlen(etag) + 1);
+    rc = rt_buf_append(&l->names, etag, strlen(etag) + 1);
     if (rc)
         return rc;
     l->entries[n].size = (int64_t)st->st_size;
@@ -921,7 +931,7 @@ static size_t lister_fill(struct lister *l)
         }
         if (type != DT_REG)
             continue; /* symlinks, FIFOs, sockets, devices are not keys */
-        if (!have_st) {
+        if (!have_st && !l->keys_only) {
             if (fstatat(fd_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                 if (errno == ENOENT)
                     continue;
@@ -931,7 +941,9 @@ static size_t lister_fill(struct lister *l)
             if (!S_ISREG(st.st_mode))
                 continue;
         }
-        int rc = page_add(l, n, klen, &st);
+        /* Keys only: the d_type of the entry already said "regular file", which is all a count
+         * needs; the stat (a syscall per key) is what bounds the full listing's speed. */
+        int rc = page_add(l, n, klen, l->keys_only && !have_st ? NULL : &st);
         if (rc) {
             lister_fail(l, rc, "page buffer");
             return 0;
@@ -940,7 +952,8 @@ static size_t lister_fill(struct lister *l)
     }
     for (size_t i = 0; i < n; i++) {
         l->entries[i].key = l->names.data + l->offs[2 * i];
-        l->entries[i].etag = l->names.data + l->offs[2 * i + 1];
+        l->entries[i].etag =
+            l->offs[2 * i + 1] == SIZE_MAX ? NULL : l->names.data + l->offs[2 * i + 1];
     }
     if (l->depth == 0)
         l->done = true;
@@ -963,8 +976,8 @@ static void lister_turn(uv_idle_t *h)
         lister_finish(l);
 }
 
-static int local_list(struct rt_store *st, const char *prefix, size_t page_size,
-                      rt_store_page_fn *cb, void *ud)
+static int list_start(struct rt_store *st, const char *prefix, size_t page_size,
+                      bool keys_only, rt_store_page_fn *cb, void *ud)
 {
     struct local_store *s = (struct local_store *)st;
     if (s->closing)
@@ -1007,6 +1020,7 @@ static int local_list(struct rt_store *st, const char *prefix, size_t page_size,
     l->cb = cb;
     l->ud = ud;
     l->page_size = page_size;
+    l->keys_only = keys_only;
     l->dir_len = base_offset(prefix);
     uv_idle_init(s->loop, &l->idle);
     l->idle.data = l;
@@ -1017,6 +1031,20 @@ static int local_list(struct rt_store *st, const char *prefix, size_t page_size,
         s->listers->prev = l;
     s->listers = l;
     return 0;
+}
+
+static int local_list(struct rt_store *st, const char *prefix, size_t page_size,
+                      rt_store_page_fn *cb, void *ud)
+{
+    return list_start(st, prefix, page_size, false, cb, ud);
+}
+
+int rt__store_local_list_keys(struct rt_store *st, const char *prefix, size_t page_size,
+                              rt_store_page_fn *cb, void *ud)
+{
+    if (!st || st->ops->list != local_list)
+        return RT_EINVAL;
+    return list_start(st, prefix, page_size, true, cb, ud);
 }
 
 /* ---------------------------------------------------------------------------------------------

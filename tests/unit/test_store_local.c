@@ -15,6 +15,7 @@
 #include "retraind/buf.h"
 #include "retraind/error.h"
 #include "retraind/store.h"
+#include "../../src/store/store_internal.h"
 #include "rt_test.h"
 
 /* ---- filesystem helpers ---- */
@@ -890,6 +891,47 @@ RT_TEST(local_new_errors)
     rt_error_clear(&err);
     RT_ASSERT_OK(rt_store_local_new(&loop, &o, &s, &err));
     RT_ASSERT_STR_EQ(s->bucket_name, "my-bucket");
+    close_store(&loop, s);
+    finish_loop(&loop);
+}
+
+static int keys_only_cb(const struct rt_store_entry *e, size_t n, bool last, int status,
+                        const struct rt_error *err, void *ud)
+{
+    struct lister *l = ud;
+    (void)last;
+    (void)status;
+    (void)err;
+    for (size_t i = 0; i < n; i++) {
+        RT_ASSERT(e[i].etag == NULL && e[i].size == -1 && e[i].mtime_ms == 0);
+        if (l->nkeys < MAX_SEEN)
+            l->keys[l->nkeys++] = rt_strdup(e[i].key);
+    }
+    l->total += n;
+    l->pages++;
+    return 0;
+}
+
+RT_TEST(local_list_keys_only)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    const char *root = make_root("root");
+    const char *out = make_root("outside");
+    write_file(path_in(out, "s.png"), "s");
+    write_file(path_in(root, "L/cat/1.png"), "1");
+    write_file(path_in(root, "L/cat/2.png"), "2");
+    write_file(path_in(root, ".retraind-tmp/w-1"), "");
+    RT_ASSERT_OK(symlink(path_in(out, "s.png"), path_in(root, "L/cat/link.png")));
+    RT_ASSERT_OK(symlink(out, path_in(root, "L/dog")));
+    struct rt_store *s = open_store(&loop, root);
+    struct lister l = {0};
+    RT_ASSERT_OK(rt__store_local_list_keys(s, "", 1, keys_only_cb, &l));
+    RT_ASSERT_INT_EQ(l.pages, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    RT_ASSERT_INT_EQ(l.total, 2);
+    RT_ASSERT(listed(&l, "L/cat/1.png") && listed(&l, "L/cat/2.png"));
+    lister_free(&l);
     close_store(&loop, s);
     finish_loop(&loop);
 }
