@@ -19,10 +19,10 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "../src/store/store_internal.h"
 #include "retraind/buf.h"
 #include "retraind/error.h"
 #include "retraind/store.h"
-#include "../src/store/store_internal.h"
 
 #define LABELS 10
 #define PREFIX "images_labeled_by_folder/"
@@ -101,8 +101,12 @@ struct count {
     bool last;
 };
 
-static int count_page(const struct rt_store_entry *e, size_t n, bool last, int status,
-                      const struct rt_error *err, void *ud)
+static int count_page(const struct rt_store_entry *e,
+                      size_t n,
+                      bool last,
+                      int status,
+                      const struct rt_error *err,
+                      void *ud)
 {
     struct count *c = ud;
     (void)err;
@@ -199,7 +203,7 @@ int main(int argc, char **argv)
     rt_snprintf(large, sizeof(large), "%s/count-100000", dir);
     if (mkdir_p(dir) || ensure_tree(small, 1000) || ensure_tree(large, 10000)) {
         fprintf(stderr, "bench_count: cannot create the trees under %s: %s\n", dir,
-                strerror(errno));
+                rt_strerror(-errno));
         return 1;
     }
     struct result rs, rl;
@@ -217,8 +221,8 @@ int main(int argc, char **argv)
            (double)rl.images / rl.keys_s, ">= 1000000");
     printf("  %-46s %12.1f   %s\n", "ms, training check over 10,000, ops->list", rs.full_s * 1e3,
            "< 50");
-    printf("  %-46s %12.1f   %s\n", "ms, training check over 10,000, keys-only",
-           rs.keys_s * 1e3, "< 50");
+    printf("  %-46s %12.1f   %s\n", "ms, training check over 10,000, keys-only", rs.keys_s * 1e3,
+           "< 50");
     printf("  %-46s %12ld   %s\n", "peak RSS growth kB, 10,000-key runs",
            rs.hwm_after - rs.hwm_before, "(first use: loop, page buffer)");
     printf("  %-46s %12ld   %s\n", "peak RSS growth kB, 100,000-key runs",

@@ -50,16 +50,16 @@ struct lister;
 struct op;
 
 struct local_store {
-    struct rt_store base; /* first, so a struct rt_store * is a struct local_store * */
-    uv_loop_t *loop;      /* borrowed */
-    char *root;           /* owned */
-    char *bucket;         /* owned */
-    int root_fd;          /* owned; immutable after new, read by pool threads */
-    int tmp_fd;           /* owned; <root>/.retraind-tmp, immutable after new */
-    atomic_uint tmp_seq;  /* names of temporary files */
+    struct rt_store base;   /* first, so a struct rt_store * is a struct local_store * */
+    uv_loop_t *loop;        /* borrowed */
+    char *root;             /* owned */
+    char *bucket;           /* owned */
+    int root_fd;            /* owned; immutable after new, read by pool threads */
+    int tmp_fd;             /* owned; <root>/.retraind-tmp, immutable after new */
+    atomic_uint tmp_seq;    /* names of temporary files */
     uv_timer_t close_timer; /* never started: closing it defers the close callback */
-    int open_handles;     /* close_timer + one uv_idle per listing */
-    int work_in_flight;   /* queued ops whose after-work callback has not run */
+    int open_handles;       /* close_timer + one uv_idle per listing */
+    int work_in_flight;     /* queued ops whose after-work callback has not run */
     struct lister *listers; /* borrowed links: listings in flight */
     struct op *ops;         /* borrowed links: ops in flight */
     bool closing;
@@ -90,8 +90,7 @@ static bool is_reserved(const char *key)
  * Returns: a new descriptor (caller closes), RT_ENOTFOUND when a folder is missing, RT_EKEY when
  * one is a symlink, -ENOTDIR when one is a file, or another -errno; err says which segment.
  */
-static int walk_dir(int root_fd, const char *key, size_t dir_len, bool create,
-                    struct rt_error *err)
+static int walk_dir(int root_fd, const char *key, size_t dir_len, bool create, struct rt_error *err)
 {
     char seg[RT_STORE_KEY_MAX + 1];
     /* A fresh open, not dup(): a duplicate shares the directory offset, and a listing reading
@@ -133,11 +132,9 @@ static int walk_dir(int root_fd, const char *key, size_t dir_len, bool create,
                                   "the local store never follows",
                                   rt_q(seg));
             } else if (e == ENOTDIR || e == ELOOP) {
-                rc = rt_error_set(err, -ENOTDIR, "%s on the key's path is not a folder",
-                                  rt_q(seg));
+                rc = rt_error_set(err, -ENOTDIR, "%s on the key's path is not a folder", rt_q(seg));
             } else {
-                rc = rt_error_set(err, -e, "cannot open folder %s: %s", rt_q(seg),
-                                  rt_strerror(-e));
+                rc = rt_error_set(err, -e, "cannot open folder %s: %s", rt_q(seg), rt_strerror(-e));
             }
             close(cur);
             return rc;
@@ -161,8 +158,8 @@ static size_t base_offset(const char *key)
  * Returns: 0 with *fd_out (caller closes) and *st, RT_ENOTFOUND (absent, a folder, a symlink or
  * another non-regular file) or -errno.
  */
-static int open_key_read(int root_fd, const char *key, int *fd_out, struct stat *st,
-                         struct rt_error *err)
+static int
+open_key_read(int root_fd, const char *key, int *fd_out, struct stat *st, struct rt_error *err)
 {
     size_t b = base_offset(key);
     struct rt_error werr;
@@ -195,8 +192,7 @@ static int open_key_read(int root_fd, const char *key, int *fd_out, struct stat 
  * Appends the whole of fd to out, refusing more than limit bytes in total.
  * Returns: 0, RT_ETOOBIG, RT_ENOMEM or -errno; on failure out is as it was.
  */
-static int read_all(int fd, const char *key, size_t limit, struct rt_buf *out,
-                    struct rt_error *err)
+static int read_all(int fd, const char *key, size_t limit, struct rt_buf *out, struct rt_error *err)
 {
     char chunk[COPY_CHUNK];
     size_t start = out->len, got = 0;
@@ -216,8 +212,8 @@ static int read_all(int fd, const char *key, size_t limit, struct rt_buf *out,
             out->len = start;
             if (out->data)
                 out->data[start] = '\0';
-            return rt_error_set(err, rc, "key %s is larger than the %zu bytes allowed%s",
-                                rt_q(key), limit, rc == RT_ENOMEM ? " (out of memory)" : "");
+            return rt_error_set(err, rc, "key %s is larger than the %zu bytes allowed%s", rt_q(key),
+                                limit, rc == RT_ENOMEM ? " (out of memory)" : "");
         }
         got += (size_t)n;
     }
@@ -284,15 +280,19 @@ static int copy_fd(int src_fd, int dst_fd)
  * .retraind-tmp, fsync, rename into place (creating the folders), fsync of the folder.
  * Returns: 0 or a negative code with err filled; the temporary file never survives a failure.
  */
-static int write_atomic(struct local_store *s, const char *key, int src_fd, const void *data,
-                        size_t len, struct rt_error *err)
+static int write_atomic(struct local_store *s,
+                        const char *key,
+                        int src_fd,
+                        const void *data,
+                        size_t len,
+                        struct rt_error *err)
 {
     char tmp[64];
     rt_snprintf(tmp, sizeof(tmp), "w-%ld-%u", (long)getpid(), atomic_fetch_add(&s->tmp_seq, 1));
     int tfd = openat(s->tmp_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (tfd < 0)
-        return rt_error_set(err, -errno, "cannot create a temporary file for key %s: %s",
-                            rt_q(key), rt_strerror(-errno));
+        return rt_error_set(err, -errno, "cannot create a temporary file for key %s: %s", rt_q(key),
+                            rt_strerror(-errno));
     int rc = src_fd >= 0 ? copy_fd(src_fd, tfd) : write_full(tfd, data, len);
     if (rc == 0 && fsync(tfd) < 0)
         rc = -errno;
@@ -378,8 +378,7 @@ static int delete_key(struct local_store *s, const char *key, struct rt_error *e
     }
     int rc = 0;
     if (unlinkat(dfd, key + b, 0) < 0 && errno != ENOENT)
-        rc = rt_error_set(err, -errno, "cannot delete key %s: %s", rt_q(key),
-                          rt_strerror(-errno));
+        rc = rt_error_set(err, -errno, "cannot delete key %s: %s", rt_q(key), rt_strerror(-errno));
     else if (fsync(dfd) < 0)
         rc = rt_error_set(err, -errno, "cannot sync the folder of key %s: %s", rt_q(key),
                           rt_strerror(-errno));
@@ -390,8 +389,12 @@ static int delete_key(struct local_store *s, const char *key, struct rt_error *e
 }
 
 /* Looks key up. Returns: 0 with *exists (and size/mtime when it does), or -errno. */
-static int head_key(struct local_store *s, const char *key, bool *exists, int64_t *size,
-                    int64_t *mtime_ns, struct rt_error *err)
+static int head_key(struct local_store *s,
+                    const char *key,
+                    bool *exists,
+                    int64_t *size,
+                    int64_t *mtime_ns,
+                    struct rt_error *err)
 {
     *exists = false;
     size_t b = base_offset(key);
@@ -446,11 +449,11 @@ struct op {
     struct local_store *s; /* borrowed */
     struct op *prev, *next;
     enum op_kind kind;
-    char *key;              /* owned */
-    char *key2;             /* owned: destination of a copy */
-    void *data;             /* owned: copy of the bytes of a put */
+    char *key;  /* owned */
+    char *key2; /* owned: destination of a copy */
+    void *data; /* owned: copy of the bytes of a put */
     size_t len;
-    struct rt_buf *body;    /* borrowed from the caller of get until the callback */
+    struct rt_buf *body; /* borrowed from the caller of get until the callback */
     rt_store_done_fn *done;
     rt_store_head_fn *head_cb;
     void *ud;
@@ -521,16 +524,18 @@ static void op_after(uv_work_t *req, int status)
         op->next->prev = op->prev;
     s->work_in_flight--;
     if (status == UV_ECANCELED)
-        op->status = rt_error_set(&op->err, RT_ECANCELED, "store operation on key %s cancelled "
-                                  "by close", rt_q(op->key));
+        op->status = rt_error_set(&op->err, RT_ECANCELED,
+                                  "store operation on key %s cancelled "
+                                  "by close",
+                                  rt_q(op->key));
     const struct rt_error *err = op->status ? &op->err : NULL;
     if (op->status)
         RT_LOG(RT_LOG_DEBUG, "store", "event=op_failed key=%s error=%s", rt_q(op->key),
                rt_q(op->err.msg));
     if (op->kind == OP_HEAD) {
         char etag[48];
-        struct rt_store_entry e = {.key = op->key, .size = op->size,
-                                   .mtime_ms = op->mtime_ns / 1000000, .etag = etag};
+        struct rt_store_entry e = {
+            .key = op->key, .size = op->size, .mtime_ms = op->mtime_ns / 1000000, .etag = etag};
         format_etag(etag, sizeof(etag), op->size, op->mtime_ns);
         op->head_cb(op->status, op->exists, op->exists ? &e : NULL, err, op->ud);
     } else {
@@ -549,8 +554,7 @@ static int op_new(struct local_store *s, enum op_kind kind, const char *key, str
         return RT_ECANCELED;
     int rc = check_key(key, &err);
     if (rc) {
-        RT_LOG(RT_LOG_INFO, "store", "event=key_refused key=%s error=%s", rt_q(key),
-               rt_q(err.msg));
+        RT_LOG(RT_LOG_INFO, "store", "event=key_refused key=%s error=%s", rt_q(key), rt_q(err.msg));
         return rc;
     }
     struct op *op = rt_calloc(1, sizeof(*op));
@@ -584,8 +588,8 @@ static int op_start(struct local_store *s, struct op *op)
     return 0;
 }
 
-static int local_get(struct rt_store *st, const char *key, struct rt_buf *body,
-                     rt_store_done_fn *cb, void *ud)
+static int
+local_get(struct rt_store *st, const char *key, struct rt_buf *body, rt_store_done_fn *cb, void *ud)
 {
     struct local_store *s = (struct local_store *)st;
     struct op *op;
@@ -600,8 +604,13 @@ static int local_get(struct rt_store *st, const char *key, struct rt_buf *body,
     return op_start(s, op);
 }
 
-static int local_put(struct rt_store *st, const char *key, const void *data, size_t len,
-                     const char *content_type, rt_store_done_fn *cb, void *ud)
+static int local_put(struct rt_store *st,
+                     const char *key,
+                     const void *data,
+                     size_t len,
+                     const char *content_type,
+                     rt_store_done_fn *cb,
+                     void *ud)
 {
     struct local_store *s = (struct local_store *)st;
     struct op *op;
@@ -624,8 +633,8 @@ static int local_put(struct rt_store *st, const char *key, const void *data, siz
     return op_start(s, op);
 }
 
-static int local_copy(struct rt_store *st, const char *src_key, const char *dst_key,
-                      rt_store_done_fn *cb, void *ud)
+static int local_copy(
+    struct rt_store *st, const char *src_key, const char *dst_key, rt_store_done_fn *cb, void *ud)
 {
     struct local_store *s = (struct local_store *)st;
     struct op *op;
@@ -680,8 +689,11 @@ static int local_head(struct rt_store *st, const char *key, rt_store_head_fn *cb
     return op_start(s, op);
 }
 
-static int local_read_sync(struct rt_store *st, const char *key, size_t max_bytes,
-                           struct rt_buf *out, struct rt_error *err)
+static int local_read_sync(struct rt_store *st,
+                           const char *key,
+                           size_t max_bytes,
+                           struct rt_buf *out,
+                           struct rt_error *err)
 {
     struct local_store *s = (struct local_store *)st;
     int rc = check_key(key, err);
@@ -725,10 +737,10 @@ struct lister {
     struct rt_buf names;            /* keys and etags of the current page */
     struct dir_level *stack;        /* owned */
     size_t depth, cap;
-    char *prefix;                   /* owned: the prefix asked for */
-    size_t dir_len;                 /* bytes of prefix naming the start folder */
+    char *prefix;   /* owned: the prefix asked for */
+    size_t dir_len; /* bytes of prefix naming the start folder */
     bool started, done, stopped;
-    bool keys_only;                 /* no stat per key: size -1, mtime 0, etag NULL */
+    bool keys_only; /* no stat per key: size -1, mtime 0, etag NULL */
     int status;
     struct rt_error err;
     char path[RT_STORE_KEY_MAX + 2];
@@ -976,8 +988,12 @@ static void lister_turn(uv_idle_t *h)
         lister_finish(l);
 }
 
-static int list_start(struct rt_store *st, const char *prefix, size_t page_size,
-                      bool keys_only, rt_store_page_fn *cb, void *ud)
+static int list_start(struct rt_store *st,
+                      const char *prefix,
+                      size_t page_size,
+                      bool keys_only,
+                      rt_store_page_fn *cb,
+                      void *ud)
 {
     struct local_store *s = (struct local_store *)st;
     if (s->closing)
@@ -1033,14 +1049,14 @@ static int list_start(struct rt_store *st, const char *prefix, size_t page_size,
     return 0;
 }
 
-static int local_list(struct rt_store *st, const char *prefix, size_t page_size,
-                      rt_store_page_fn *cb, void *ud)
+static int local_list(
+    struct rt_store *st, const char *prefix, size_t page_size, rt_store_page_fn *cb, void *ud)
 {
     return list_start(st, prefix, page_size, false, cb, ud);
 }
 
-int rt__store_local_list_keys(struct rt_store *st, const char *prefix, size_t page_size,
-                              rt_store_page_fn *cb, void *ud)
+int rt__store_local_list_keys(
+    struct rt_store *st, const char *prefix, size_t page_size, rt_store_page_fn *cb, void *ud)
 {
     if (!st || st->ops->list != local_list)
         return RT_EINVAL;
@@ -1156,8 +1172,10 @@ static long empty_dir(int fd, int depth)
     return removed;
 }
 
-int rt_store_local_new(struct uv_loop_s *loop, const struct rt_store_local_opts *opts,
-                       struct rt_store **out, struct rt_error *err)
+int rt_store_local_new(struct uv_loop_s *loop,
+                       const struct rt_store_local_opts *opts,
+                       struct rt_store **out,
+                       struct rt_error *err)
 {
     if (!loop || !opts || !out)
         return rt_error_set(err, RT_EINVAL, "local store: missing loop, options or output");

@@ -89,8 +89,7 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
     return need;
 }
 
-int rt_store_key_check(const char *key, size_t len, bool allow_trailing_slash,
-                       struct rt_error *err)
+int rt_store_key_check(const char *key, size_t len, bool allow_trailing_slash, struct rt_error *err)
 {
     char q[QUOTE_MAX * 4 + 16];
     if (!key)
@@ -113,11 +112,11 @@ int rt_store_key_check(const char *key, size_t len, bool allow_trailing_slash,
                                 quote_key(key, len, q, sizeof(q)));
         if (c < 0x20 || c == 0x7f)
             return rt_error_set(err, RT_EKEY,
-                                "store key refused: control character 0x%02x at offset %zu: %s",
-                                c, i, quote_key(key, len, q, sizeof(q)));
-        if (c == '\\')
-            return rt_error_set(err, RT_EKEY, "store key refused: backslash at offset %zu: %s",
+                                "store key refused: control character 0x%02x at offset %zu: %s", c,
                                 i, quote_key(key, len, q, sizeof(q)));
+        if (c == '\\')
+            return rt_error_set(err, RT_EKEY, "store key refused: backslash at offset %zu: %s", i,
+                                quote_key(key, len, q, sizeof(q)));
         if (c >= 0x80) {
             size_t n = utf8_seq(p + i, len - i);
             if (n == 0)
@@ -131,8 +130,8 @@ int rt_store_key_check(const char *key, size_t len, bool allow_trailing_slash,
             size_t seg_len = i - seg_start;
             if (seg_len == 0)
                 return rt_error_set(err, RT_EKEY,
-                                    "store key refused: empty segment ('//') at offset %zu: %s",
-                                    i, quote_key(key, len, q, sizeof(q)));
+                                    "store key refused: empty segment ('//') at offset %zu: %s", i,
+                                    quote_key(key, len, q, sizeof(q)));
             if ((seg_len == 1 && p[seg_start] == '.') ||
                 (seg_len == 2 && p[seg_start] == '.' && p[seg_start + 1] == '.'))
                 return rt_error_set(err, RT_EKEY,

@@ -16,7 +16,7 @@
  * NULL. Same paging, ordering, skipping and callback rules.
  * Returns: 0, RT_EINVAL if s is not a local store, or what ops->list returns.
  */
-int rt__store_local_list_keys(struct rt_store *s, const char *prefix, size_t page_size,
-                              rt_store_page_fn *cb, void *ud);
+int rt__store_local_list_keys(
+    struct rt_store *s, const char *prefix, size_t page_size, rt_store_page_fn *cb, void *ud);
 
 #endif

@@ -18,9 +18,18 @@ static int check(const char *key, bool trailing)
 
 RT_TEST(key_valid_accepted)
 {
-    const char *ok[] = {"a", "a/b/c.png", "images_labeled_by_folder/cat/1.jpg",
-                        "\xc3\xa9t\xc3\xa9/\xe2\x82\xac.png", "a/.hidden", "a..b", "...", "a/...",
-                        "sp ace/x y.png", "emoji/\xf0\x9f\x98\x80.png", "~/x", "a:b"};
+    const char *ok[] = {"a",
+                        "a/b/c.png",
+                        "images_labeled_by_folder/cat/1.jpg",
+                        "\xc3\xa9t\xc3\xa9/\xe2\x82\xac.png",
+                        "a/.hidden",
+                        "a..b",
+                        "...",
+                        "a/...",
+                        "sp ace/x y.png",
+                        "emoji/\xf0\x9f\x98\x80.png",
+                        "~/x",
+                        "a:b"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         if (check(ok[i], false) != 0)
             RT_FAIL("refused a valid key #%zu", i);
@@ -74,8 +83,9 @@ RT_TEST(key_backslash_refused)
 
 RT_TEST(key_invalid_utf8_refused)
 {
-    const char *bad[] = {"\xff", "a\x80", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80",
-                         "\xe2\x82", "\xf5\x80\x80\x80", "\xf4\x90\x80\x80", "\xc3"};
+    const char *bad[] = {"\xff",         "a\x80",    "\xc0\xaf",         "\xe0\x80\xaf",
+                         "\xed\xa0\x80", "\xe2\x82", "\xf5\x80\x80\x80", "\xf4\x90\x80\x80",
+                         "\xc3"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (check(bad[i], false) != RT_EKEY)
             RT_FAIL("accepted invalid UTF-8 #%zu", i);
@@ -158,10 +168,10 @@ RT_TEST(training_label_not_images)
         "images_labeled_by_folder/cat/xpng",      /* no dot */
         "images_labeled_by_folder/cat/.png",      /* hidden file named only ".png" */
         "images_labeled_by_folder/cat/.JPEG",
-        "images_labeled_by_folder/x.png",         /* directly under the prefix: no label */
-        "images_labeled_by_folder//x.png",        /* empty label */
-        "images_labeled_by_folder/../x.png",      /* never a label */
-        "images_for_detection/cat/1.png",         /* outside the prefix */
+        "images_labeled_by_folder/x.png",    /* directly under the prefix: no label */
+        "images_labeled_by_folder//x.png",   /* empty label */
+        "images_labeled_by_folder/../x.png", /* never a label */
+        "images_for_detection/cat/1.png",    /* outside the prefix */
         "images_labeled_by_folde/cat/1.png",
         "",
     };

@@ -11,11 +11,11 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "../../src/store/store_internal.h"
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
 #include "retraind/error.h"
 #include "retraind/store.h"
-#include "../../src/store/store_internal.h"
 #include "rt_test.h"
 
 /* ---- filesystem helpers ---- */
@@ -45,7 +45,7 @@ static void write_file(const char *path, const char *data)
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
-        RT_FAIL("cannot create %s: %s", path, strerror(errno));
+        RT_FAIL("cannot create %s: %s", path, rt_strerror(-errno));
     size_t n = strlen(data);
     RT_ASSERT_INT_EQ(write(fd, data, n), (ssize_t)n);
     close(fd);
@@ -100,8 +100,8 @@ static void done_cb(int status, const struct rt_error *err, void *ud)
         snprintf(w->msg, sizeof(w->msg), "%s", err->msg);
 }
 
-static void head_cb(int status, bool ex, const struct rt_store_entry *e, const struct rt_error *err,
-                    void *ud)
+static void
+head_cb(int status, bool ex, const struct rt_store_entry *e, const struct rt_error *err, void *ud)
 {
     struct waiter *w = ud;
     w->calls++;
@@ -206,8 +206,12 @@ struct lister {
     char *keys[MAX_SEEN];
 };
 
-static int page_cb(const struct rt_store_entry *e, size_t n, bool last, int status,
-                   const struct rt_error *err, void *ud)
+static int page_cb(const struct rt_store_entry *e,
+                   size_t n,
+                   bool last,
+                   int status,
+                   const struct rt_error *err,
+                   void *ud)
 {
     struct lister *l = ud;
     (void)err;
@@ -243,8 +247,8 @@ static bool listed(const struct lister *l, const char *key)
     return false;
 }
 
-static void list_all(uv_loop_t *loop, struct rt_store *s, const char *prefix, size_t page,
-                     struct lister *l)
+static void
+list_all(uv_loop_t *loop, struct rt_store *s, const char *prefix, size_t page, struct lister *l)
 {
     RT_ASSERT_OK(s->ops->list(s, prefix, page, page_cb, l));
     RT_ASSERT_INT_EQ(l->pages, 0); /* never from inside list() */
@@ -307,10 +311,25 @@ RT_TEST(local_hostile_keys_refused)
     char longkey[RT_STORE_KEY_MAX + 2];
     memset(longkey, 'a', sizeof(longkey) - 1);
     longkey[sizeof(longkey) - 1] = '\0';
-    const char *bad[] = {"/abs.png", "/tmp/x",  "../x.png",       "a/../../x.png", "..",
-                         "a/..",     "./x",     "a/./x",          "a\\..\\x",      "a\nb",
-                         "a\x01",    "\xff.png", "\xc0\xae\xc0\xae/x", "a//b",     "",
-                         "a/",       ".retraind-tmp/x", ".retraind-tmp", longkey};
+    const char *bad[] = {"/abs.png",
+                         "/tmp/x",
+                         "../x.png",
+                         "a/../../x.png",
+                         "..",
+                         "a/..",
+                         "./x",
+                         "a/./x",
+                         "a\\..\\x",
+                         "a\nb",
+                         "a\x01",
+                         "\xff.png",
+                         "\xc0\xae\xc0\xae/x",
+                         "a//b",
+                         "",
+                         "a/",
+                         ".retraind-tmp/x",
+                         ".retraind-tmp",
+                         longkey};
     struct rt_buf b;
     rt_buf_init(&b, 1024);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -563,7 +582,9 @@ RT_TEST(local_list_skips_invalid_names)
     write_file(path_in(root, "ok/bad\nname.png"), "");
     write_file(path_in(root, "ok/back\\slash.png"), "");
     write_file(path_in(root, "ok/\xff.png"), "");
-    write_file(path_in(root, "bad\x01" "dir/inside.png"), "");
+    write_file(path_in(root, "bad\x01"
+                             "dir/inside.png"),
+               "");
     struct rt_store *s = open_store(&loop, root);
     struct lister l = {0};
     list_all(&loop, s, "", 0, &l);
@@ -580,8 +601,12 @@ struct count_ctx {
     size_t cat, dog;
 };
 
-static int count_cb(const struct rt_store_entry *e, size_t n, bool last, int status,
-                    const struct rt_error *err, void *ud)
+static int count_cb(const struct rt_store_entry *e,
+                    size_t n,
+                    bool last,
+                    int status,
+                    const struct rt_error *err,
+                    void *ud)
 {
     struct count_ctx *c = ud;
     (void)last;
@@ -607,8 +632,9 @@ RT_TEST(local_counting_rule_over_listing)
     const char *root = make_root("root");
     const char *imgs[] = {"L/cat/1.png", "L/cat/2.JPG", "L/cat/3.jpeg", "L/dog/4.PnG",
                           "L/dog/5.Jpeg"};
-    const char *not_imgs[] = {"L/cat/notes.txt", "L/cat/sub/6.png", "L/dog/.png", "L/7.png",
-                              "L/dog/8.png.bak", "other/cat/9.png", "L/cat/deep/er/10.jpg"};
+    const char *not_imgs[] = {
+        "L/cat/notes.txt", "L/cat/sub/6.png", "L/dog/.png",          "L/7.png",
+        "L/dog/8.png.bak", "other/cat/9.png", "L/cat/deep/er/10.jpg"};
     for (size_t i = 0; i < 5; i++)
         write_file(path_in(root, imgs[i]), "i");
     for (size_t i = 0; i < 7; i++)
@@ -793,8 +819,12 @@ struct close_ctx {
     struct rt_store *s;
 };
 
-static int close_inside_cb(const struct rt_store_entry *e, size_t n, bool last, int status,
-                           const struct rt_error *err, void *ud)
+static int close_inside_cb(const struct rt_store_entry *e,
+                           size_t n,
+                           bool last,
+                           int status,
+                           const struct rt_error *err,
+                           void *ud)
 {
     struct close_ctx *c = ud;
     page_cb(e, n, last, status, err, ud);
@@ -895,8 +925,12 @@ RT_TEST(local_new_errors)
     finish_loop(&loop);
 }
 
-static int keys_only_cb(const struct rt_store_entry *e, size_t n, bool last, int status,
-                        const struct rt_error *err, void *ud)
+static int keys_only_cb(const struct rt_store_entry *e,
+                        size_t n,
+                        bool last,
+                        int status,
+                        const struct rt_error *err,
+                        void *ud)
 {
     struct lister *l = ud;
     (void)last;
