@@ -48,8 +48,12 @@ void rt__hmac_init(struct rt__hmac_key *k, const void *key, size_t len)
 {
     unsigned char block[64], pad[64];
     memset(block, 0, sizeof(block));
-    if (len > sizeof(block))
-        SHA256(key, len, block);
+    if (len > sizeof(block)) {
+        SHA256_CTX c;
+        SHA256_Init(&c);
+        SHA256_Update(&c, key, len);
+        SHA256_Final(block, &c);
+    }
     else if (len)
         memcpy(block, key, len);
     for (size_t i = 0; i < 64; i++)
@@ -199,7 +203,11 @@ void rt_sigv4_cache_stats(const struct rt_sigv4_cache *cache, unsigned long *hit
 void rt_sigv4_sha256_hex(const void *p, size_t n, char out[RT_SIGV4_HEX_LEN + 1])
 {
     unsigned char md[32];
-    SHA256(p, n, md);
+    SHA256_CTX c;
+    /* The low-level calls: OpenSSL 3's one-shot SHA256() fetches an EVP method every time. */
+    SHA256_Init(&c);
+    SHA256_Update(&c, p, n);
+    SHA256_Final(md, &c);
     rt__hex(md, 32, out);
     out[RT_SIGV4_HEX_LEN] = '\0';
 }
