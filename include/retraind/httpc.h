@@ -46,7 +46,7 @@ struct rt_httpc_opts {
     int retry_quota;            /* default 500 tokens */
     int retry_cost;             /* default 5 */
     int retry_timeout_cost;     /* default 10 */
-    long max_connections;       /* connection cache size; default: curl's (4 x transfers) */
+    long max_connections;       /* idle connections kept for reuse; default 128 */
 };
 
 /* Counters since rt_httpc_new (for tests, benchmarks and /metrics). */

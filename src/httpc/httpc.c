@@ -33,6 +33,7 @@
 #define DEFAULT_LOW_SPEED_SECS 30
 #define DEFAULT_MAX_BODY (16u << 20)
 #define MAX_RESP_HEADERS (64u << 10)
+#define EASY_POOL 64 /* idle easy handles kept for the next requests */
 
 struct sock_ctx {
     uv_poll_t poll;
@@ -56,6 +57,8 @@ struct rt_httpc {
     int quota_max, tokens, retry_cost, timeout_cost;
     uint64_t rng;
     struct rt_httpc_stats stats;
+    CURL *pool[EASY_POOL];
+    int n_pool;
     bool closing;
     bool torn_down;
     int pending_closes;
@@ -602,6 +605,12 @@ static void req_deliver(struct rt_httpc_req *r)
     } else if (r->done) {
         r->done(r->final_status, &r->resp, err, r->ud);
     }
+    if (r->easy && !h->closing && h->n_pool < EASY_POOL) {
+        /* keeps nothing of r: options are reset; connections live in the multi handle */
+        curl_easy_reset(r->easy);
+        h->pool[h->n_pool++] = r->easy;
+        r->easy = NULL;
+    }
     rt_httpc_req_free(r);
 }
 
@@ -749,7 +758,7 @@ static void start_attempt(struct rt_httpc_req *r)
         }
     }
     if (!r->easy) {
-        r->easy = curl_easy_init();
+        r->easy = h->n_pool ? h->pool[--h->n_pool] : curl_easy_init();
         if (!r->easy) {
             req_finish(r, RT_ENOMEM, false);
             return;
@@ -987,6 +996,8 @@ static void check_done(struct rt_httpc *h)
 static void teardown(struct rt_httpc *h)
 {
     h->torn_down = true;
+    while (h->n_pool)
+        curl_easy_cleanup(h->pool[--h->n_pool]);
     /* may call on_curl_socket(REMOVE) and on_curl_timer for the cached connections */
     curl_multi_cleanup(h->multi);
     h->multi = NULL;
@@ -1002,17 +1013,29 @@ static void on_wake(uv_timer_t *t)
     struct rt_httpc *h = t->data;
     uint64_t now = uv_now(h->loop);
     struct rt_httpc_req *r = h->reqs;
+    bool started = false;
     while (r) {
         struct rt_httpc_req *next = r->next;
-        if (r->state == RT__REQ_FINISH)
+        if (r->state == RT__REQ_FINISH) {
             req_deliver(r);
-        else if (r->state == RT__REQ_WAIT && r->due <= now && !h->closing)
+        } else if (r->state == RT__REQ_WAIT && r->due <= now && !h->closing) {
             start_attempt(r);
+            started = started || r->state == RT__REQ_RUNNING;
+        }
         r = next;
     }
     if (h->closing && !h->reqs) {
         teardown(h);
         return;
+    }
+    if (started) {
+        /* Kick the new transfers off now (we are in our own timer callback, not in curl's)
+         * instead of waiting for the 1 ms timer curl's "timeout 0" becomes. */
+        int running = 0;
+        curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        check_done(h);
+        if (h->torn_down)
+            return;
     }
     arm_wake(h);
 }
@@ -1078,8 +1101,10 @@ int rt_httpc_new(uv_loop_t *loop, const struct rt_httpc_opts *opts, struct rt_ht
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-    if (opts->max_connections > 0)
-        curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, opts->max_connections);
+    /* a fixed cache size: curl's default (4 x transfers in flight) shrinks between bursts and
+     * closes connections that would be reused a moment later */
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
+                      opts->max_connections > 0 ? opts->max_connections : 128L);
     uv_timer_init(loop, &h->curl_timer);
     h->curl_timer.data = h;
     uv_timer_init(loop, &h->wake);
