@@ -55,8 +55,8 @@ static void on_tick(uv_timer_t *t)
     B.ticks++;
 }
 
-static void on_describe(int status, const struct rt_model_info *info, const struct rt_error *err,
-                        void *ud)
+static void
+on_describe(int status, const struct rt_model_info *info, const struct rt_error *err, void *ud)
 {
     (void)err;
     (void)ud;
@@ -132,8 +132,8 @@ int main(int argc, char **argv)
     }
     for (long i = 0; i < n_images; i++) {
         int k = (int)(i % 4);
-        snprintf(key, sizeof(key), "images_labeled_by_folder/%s/%s-%ld.png", labels[k],
-                 labels[k], i);
+        snprintf(key, sizeof(key), "images_labeled_by_folder/%s/%s-%ld.png", labels[k], labels[k],
+                 i);
         snprintf(path, sizeof(path), "%s/%s", root, key);
         struct rt_manifest_line l = {"local", key, labels[k], k, "2024-01-01T00:00:00Z", "b"};
         if (rt_synth_write_file(path, k, (uint64_t)i, 64, RT_SYNTH_PNG, &err) != 0 ||

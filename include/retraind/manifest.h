@@ -42,11 +42,11 @@ struct rt_manifest_line {
 struct rt_manifest_entry {
     char bucket[RT_MANIFEST_BUCKET_MAX];
     char key[RT_MANIFEST_KEY_MAX];
-    char label[RT_MANIFEST_LABEL_MAX];         /* "<attr>-metadata".class-name */
-    char attribute[RT_MANIFEST_ATTR_MAX];      /* the label attribute name found or given */
-    long class_index;                          /* "<attr>" value, 0..INT32_MAX */
-    char creation_date[64];                    /* "" when absent */
-    char job_name[RT_MANIFEST_LABEL_MAX];      /* as written ("labeling-job/x"), "" when absent */
+    char label[RT_MANIFEST_LABEL_MAX];    /* "<attr>-metadata".class-name */
+    char attribute[RT_MANIFEST_ATTR_MAX]; /* the label attribute name found or given */
+    long class_index;                     /* "<attr>" value, 0..INT32_MAX */
+    char creation_date[64];               /* "" when absent */
+    char job_name[RT_MANIFEST_LABEL_MAX]; /* as written ("labeling-job/x"), "" when absent */
 };
 
 /*
@@ -55,8 +55,10 @@ struct rt_manifest_entry {
  * Returns: 0, RT_EINVAL (missing field, negative class index, over-long attribute), RT_ENOMEM or
  * RT_ETOOBIG (out's max); out is unchanged on failure. err says why.
  */
-int rt_manifest_append(struct rt_buf *out, const char *label_attr,
-                       const struct rt_manifest_line *line, struct rt_error *err);
+int rt_manifest_append(struct rt_buf *out,
+                       const char *label_attr,
+                       const struct rt_manifest_line *line,
+                       struct rt_error *err);
 
 /*
  * Parses one line (no trailing newline needed; a trailing "\r" is ignored).
@@ -65,22 +67,28 @@ int rt_manifest_append(struct rt_buf *out, const char *label_attr,
  * Returns: 0 and *out filled, or RT_EPARSE / RT_ETOOBIG with err saying what is wrong (the
  * caller adds the line number; rt_manifest_parse does).
  */
-int rt_manifest_parse_line(const char *line, size_t len, const char *label_attr,
-                           struct rt_manifest_entry *out, struct rt_error *err);
+int rt_manifest_parse_line(const char *line,
+                           size_t len,
+                           const char *label_attr,
+                           struct rt_manifest_entry *out,
+                           struct rt_error *err);
 
 /*
  * Called for every non-blank line of a manifest: line_no is 1-based. status 0 with entry set, or
  * a parse failure with entry NULL and err saying why ("line N: ..."). Return non-zero to stop.
  */
-typedef int rt_manifest_line_fn(size_t line_no, int status, const struct rt_manifest_entry *entry,
-                                const struct rt_error *err, void *ud);
+typedef int rt_manifest_line_fn(size_t line_no,
+                                int status,
+                                const struct rt_manifest_entry *entry,
+                                const struct rt_error *err,
+                                void *ud);
 
 /*
  * Walks a whole manifest (data need not be NUL-terminated), calling cb once per non-blank line,
  * bad lines included, so the caller decides whether a bad line is fatal.
  * Returns: the number of bad lines (>= 0), or the non-zero value cb returned to stop.
  */
-long rt_manifest_parse(const char *data, size_t len, const char *label_attr,
-                       rt_manifest_line_fn *cb, void *ud);
+long rt_manifest_parse(
+    const char *data, size_t len, const char *label_attr, rt_manifest_line_fn *cb, void *ud);
 
 #endif

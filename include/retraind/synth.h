@@ -38,15 +38,23 @@ int rt_synth_render(int cls, uint64_t index, int size, uint8_t *rgb, struct rt_e
  * JPEG at quality 90 via libjpeg).
  * Returns: 0, RT_EINVAL, RT_ENOMEM, RT_ETOOBIG (out's max) or RT_EIMAGE (encoder failure).
  */
-int rt_synth_encode(int cls, uint64_t index, int size, enum rt_synth_format fmt,
-                    struct rt_buf *out, struct rt_error *err);
+int rt_synth_encode(int cls,
+                    uint64_t index,
+                    int size,
+                    enum rt_synth_format fmt,
+                    struct rt_buf *out,
+                    struct rt_error *err);
 
 /*
  * Writes one image to path (replaced atomically: written to path.tmp, then renamed).
  * Returns: 0, the rt_synth_encode errors, or -errno from the file calls.
  */
-int rt_synth_write_file(const char *path, int cls, uint64_t index, int size,
-                        enum rt_synth_format fmt, struct rt_error *err);
+int rt_synth_write_file(const char *path,
+                        int cls,
+                        uint64_t index,
+                        int size,
+                        enum rt_synth_format fmt,
+                        struct rt_error *err);
 
 /* Parses "png", "jpg" or "jpeg". Returns: 0 and *out, or RT_EINVAL. */
 int rt_synth_format_parse(const char *s, enum rt_synth_format *out);

@@ -18,8 +18,10 @@
 
 static const char type_name[] = "groundtruth/image-classification";
 
-int rt_manifest_append(struct rt_buf *out, const char *label_attr,
-                       const struct rt_manifest_line *line, struct rt_error *err)
+int rt_manifest_append(struct rt_buf *out,
+                       const char *label_attr,
+                       const struct rt_manifest_line *line,
+                       struct rt_error *err)
 {
     if (!out || !line || !label_attr || !label_attr[0] || !line->bucket || !line->bucket[0] ||
         !line->key || !line->key[0] || !line->label || !line->label[0] || !line->creation_date ||
@@ -87,7 +89,11 @@ int rt_manifest_append(struct rt_buf *out, const char *label_attr,
 }
 
 /* Copies a JSON string member into a fixed field. Returns: 0 or RT_EPARSE. */
-static int copy_string(const cJSON *item, const char *what, char *out, size_t size, bool required,
+static int copy_string(const cJSON *item,
+                       const char *what,
+                       char *out,
+                       size_t size,
+                       bool required,
                        struct rt_error *err)
 {
     out[0] = '\0';
@@ -161,8 +167,11 @@ static const cJSON *find_attribute(const cJSON *root)
     return NULL;
 }
 
-int rt_manifest_parse_line(const char *line, size_t len, const char *label_attr,
-                           struct rt_manifest_entry *out, struct rt_error *err)
+int rt_manifest_parse_line(const char *line,
+                           size_t len,
+                           const char *label_attr,
+                           struct rt_manifest_entry *out,
+                           struct rt_error *err)
 {
     memset(out, 0, sizeof(*out));
     while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
@@ -219,14 +228,13 @@ int rt_manifest_parse_line(const char *line, size_t len, const char *label_attr,
         rc = rt_error_set(err, RT_EPARSE, "missing object \"%s\"", meta_name);
         goto done;
     }
-    rc = copy_string(cJSON_GetObjectItemCaseSensitive(meta, "class-name"), "class-name",
-                     out->label, sizeof(out->label), true, err);
+    rc = copy_string(cJSON_GetObjectItemCaseSensitive(meta, "class-name"), "class-name", out->label,
+                     sizeof(out->label), true, err);
     if (rc == 0 && has_control(out->label))
         rc = rt_error_set(err, RT_EPARSE, "\"class-name\" holds a control character");
     if (rc == 0)
-        rc = copy_string(cJSON_GetObjectItemCaseSensitive(meta, "creation-date"),
-                         "creation-date", out->creation_date, sizeof(out->creation_date), false,
-                         err);
+        rc = copy_string(cJSON_GetObjectItemCaseSensitive(meta, "creation-date"), "creation-date",
+                         out->creation_date, sizeof(out->creation_date), false, err);
     if (rc == 0)
         rc = copy_string(cJSON_GetObjectItemCaseSensitive(meta, "job-name"), "job-name",
                          out->job_name, sizeof(out->job_name), false, err);
@@ -251,8 +259,8 @@ static bool blank(const char *p, size_t n)
     return true;
 }
 
-long rt_manifest_parse(const char *data, size_t len, const char *label_attr,
-                       rt_manifest_line_fn *cb, void *ud)
+long rt_manifest_parse(
+    const char *data, size_t len, const char *label_attr, rt_manifest_line_fn *cb, void *ud)
 {
     long bad = 0;
     size_t line_no = 0;

@@ -76,7 +76,8 @@ int rt_synth_render(int cls, uint64_t index, int size, uint8_t *rgb, struct rt_e
     if (size < RT_SYNTH_SIZE_MIN || size > RT_SYNTH_SIZE_MAX)
         return rt_error_set(err, RT_EINVAL, "synth: size %d out of range %d..%d", size,
                             RT_SYNTH_SIZE_MIN, RT_SYNTH_SIZE_MAX);
-    struct prng r = {.s = ((uint64_t)(cls + 1) * 0x100000001b3ULL) ^ (index * 0x9e3779b97f4a7c15ULL)};
+    struct prng r = {.s = ((uint64_t)(cls + 1) * 0x100000001b3ULL) ^
+                          (index * 0x9e3779b97f4a7c15ULL)};
     for (int i = 0; i < 4; i++)
         next_u64(&r);
 
@@ -175,8 +176,8 @@ static void png_warning_cb(png_structp png, png_const_charp msg)
 static int encode_png(const uint8_t *rgb, int size, struct rt_buf *out, struct rt_error *err)
 {
     struct png_out o = {out, 0};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_error_cb,
-                                              png_warning_cb);
+    png_structp png =
+        png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_error_cb, png_warning_cb);
     if (!png)
         return rt_error_set(err, RT_ENOMEM, "synth: png_create_write_struct failed");
     png_infop info = png_create_info_struct(png);
@@ -257,8 +258,12 @@ static int encode_jpeg(const uint8_t *rgb, int size, struct rt_buf *out, struct 
     return 0;
 }
 
-int rt_synth_encode(int cls, uint64_t index, int size, enum rt_synth_format fmt,
-                    struct rt_buf *out, struct rt_error *err)
+int rt_synth_encode(int cls,
+                    uint64_t index,
+                    int size,
+                    enum rt_synth_format fmt,
+                    struct rt_buf *out,
+                    struct rt_error *err)
 {
     if (size < RT_SYNTH_SIZE_MIN || size > RT_SYNTH_SIZE_MAX)
         return rt_error_set(err, RT_EINVAL, "synth: size %d out of range %d..%d", size,
@@ -280,8 +285,12 @@ int rt_synth_encode(int cls, uint64_t index, int size, enum rt_synth_format fmt,
     return rc;
 }
 
-int rt_synth_write_file(const char *path, int cls, uint64_t index, int size,
-                        enum rt_synth_format fmt, struct rt_error *err)
+int rt_synth_write_file(const char *path,
+                        int cls,
+                        uint64_t index,
+                        int size,
+                        enum rt_synth_format fmt,
+                        struct rt_error *err)
 {
     struct rt_buf b;
     rt_buf_init(&b, (size_t)256 << 20);

@@ -135,8 +135,8 @@ int main(int argc, char **argv)
             return 1;
         }
         for (long i = start; i < start + count; i++) {
-            if (snprintf(path, sizeof(path), "%s/%s/%s-%ld.%s", dir, names[k], names[k], i,
-                         ext) >= (int)sizeof(path))
+            if (snprintf(path, sizeof(path), "%s/%s/%s-%ld.%s", dir, names[k], names[k], i, ext) >=
+                (int)sizeof(path))
                 return usage_error("path too long");
             if (rt_synth_write_file(path, k, (uint64_t)i, (int)size, fmt, &err) != 0) {
                 fprintf(stderr, "retraind-synth: %s\n", err.msg);

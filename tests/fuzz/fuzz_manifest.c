@@ -11,8 +11,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int check(size_t line_no, int status, const struct rt_manifest_entry *e,
-                 const struct rt_error *err, void *ud)
+static int check(size_t line_no,
+                 int status,
+                 const struct rt_manifest_entry *e,
+                 const struct rt_error *err,
+                 void *ud)
 {
     (void)ud;
     if (line_no == 0)
@@ -27,8 +30,8 @@ static int check(size_t line_no, int status, const struct rt_manifest_entry *e,
     /* What was read can be written again and reads back the same. */
     struct rt_buf out;
     rt_buf_init(&out, 1 << 20);
-    struct rt_manifest_line l = {e->bucket, e->key, e->label, (int)e->class_index,
-                                 e->creation_date, "j"};
+    struct rt_manifest_line l = {e->bucket,           e->key,           e->label,
+                                 (int)e->class_index, e->creation_date, "j"};
     struct rt_error werr;
     rt_error_clear(&werr);
     if (rt_manifest_append(&out, e->attribute, &l, &werr) == 0) {

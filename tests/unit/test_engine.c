@@ -105,8 +105,8 @@ static void ctx_close(struct ctx *c)
 
 /* Writes count synth images of class cls as <root>/images_labeled_by_folder/<label>/..., and
  * appends their manifest lines to man. */
-static void add_images(struct ctx *c, struct rt_buf *man, const char *label, int cls, int start,
-                       int count, int size)
+static void add_images(
+    struct ctx *c, struct rt_buf *man, const char *label, int cls, int start, int count, int size)
 {
     char dir[1024], path[1200], key[600];
     snprintf(dir, sizeof(dir), "%s/images_labeled_by_folder/%s", c->root, label);
@@ -153,8 +153,8 @@ struct described {
     struct rt_label_metric labels[8];
 };
 
-static void on_describe(int status, const struct rt_model_info *info, const struct rt_error *err,
-                        void *ud)
+static void
+on_describe(int status, const struct rt_model_info *info, const struct rt_error *err, void *ud)
 {
     (void)err;
     struct described *d = ud;
@@ -219,8 +219,11 @@ struct detected {
     char err[512];
 };
 
-static void on_detect(int status, const struct rt_detection_label *labels, size_t n,
-                      const struct rt_error *err, void *ud)
+static void on_detect(int status,
+                      const struct rt_detection_label *labels,
+                      size_t n,
+                      const struct rt_error *err,
+                      void *ud)
 {
     struct detected *d = ud;
     d->called++;
@@ -232,8 +235,7 @@ static void on_detect(int status, const struct rt_detection_label *labels, size_
         rt_strlcpy(d->err, err->msg, sizeof(d->err));
 }
 
-static void detect(struct ctx *c, const char *version, int cls, uint64_t index,
-                   struct detected *d)
+static void detect(struct ctx *c, const char *version, int cls, uint64_t index, struct detected *d)
 {
     struct rt_buf img;
     rt_buf_init(&img, 1 << 24);
@@ -580,8 +582,7 @@ RT_TEST(close_while_training)
     engine_open(&c);
     struct described ds;
     describe(&c, "v1", &ds);
-    RT_ASSERT(ds.info.status == RT_MODEL_UNKNOWN ||
-              ds.info.status == RT_MODEL_TRAINING_COMPLETED);
+    RT_ASSERT(ds.info.status == RT_MODEL_UNKNOWN || ds.info.status == RT_MODEL_TRAINING_COMPLETED);
     char path[800];
     snprintf(path, sizeof(path), "%s/v1/failed.json", c.models);
     RT_ASSERT(access(path, F_OK) != 0); /* a cancelled training is not a failed one */

@@ -39,8 +39,11 @@ struct collected {
     char last_err[512];
 };
 
-static int collect(size_t line_no, int status, const struct rt_manifest_entry *e,
-                   const struct rt_error *err, void *ud)
+static int collect(size_t line_no,
+                   int status,
+                   const struct rt_manifest_entry *e,
+                   const struct rt_error *err,
+                   void *ud)
 {
     struct collected *c = ud;
     if (status != 0) {

@@ -119,8 +119,8 @@ static void on_timer(uv_timer_t *t)
     maybe_finish_close(b);
 }
 
-int rt__defer(struct rt__builtin *b, rt_engine_done_fn *cb, void *ud, int status,
-              const struct rt_error *err)
+int rt__defer(
+    struct rt__builtin *b, rt_engine_done_fn *cb, void *ud, int status, const struct rt_error *err)
 {
     struct rt__deferred *d = rt_calloc(1, sizeof(*d));
     if (!d)
@@ -223,8 +223,7 @@ static int load_model(struct op *o, struct rt__model **out)
     rt_buf_init(&b, MAX_MODEL_FILE);
     int rc = rt__read_file(path, MAX_MODEL_FILE, &b);
     if (rc == -ENOENT)
-        rc = rt_error_set(&o->err, RT_ENOTFOUND, "version %s has no completed model",
-                          o->version);
+        rc = rt_error_set(&o->err, RT_ENOTFOUND, "version %s has no completed model", o->version);
     else if (rc != 0)
         rc = rt_error_set(&o->err, rc, "cannot read %s: %s", path, rt_strerror(rc));
     else
@@ -241,8 +240,8 @@ static void parse_metrics(struct op *o, const char *text, size_t len)
         return;
     const cJSON *it;
     struct rt_model_info *info = &o->info;
-#define NUM(name, field)                                                                         \
-    if (cJSON_IsNumber(it = cJSON_GetObjectItemCaseSensitive(m, name)))                          \
+#define NUM(name, field)                                                                           \
+    if (cJSON_IsNumber(it = cJSON_GetObjectItemCaseSensitive(m, name)))                            \
         info->field = it->valuedouble;
     NUM("f1", f1);
     NUM("images", images);
@@ -362,8 +361,8 @@ static void start_after(uv_work_t *req, int status)
         RT_LOG(RT_LOG_NOTICE, "engine", "event=model_running version=%s labels=%zu", o->version,
                v->model->n_labels);
     } else if (o->status != 0) {
-        RT_LOG(RT_LOG_WARNING, "engine", "event=model_start_failed version=%s error=%s",
-               o->version, rt_q(o->err.msg));
+        RT_LOG(RT_LOG_WARNING, "engine", "event=model_start_failed version=%s error=%s", o->version,
+               rt_q(o->err.msg));
     }
     if (b->closing && o->status == 0)
         o->status = rt_error_set(&o->err, RT_ECANCELED, "engine closed");
@@ -377,8 +376,8 @@ static void stop_work(uv_work_t *req)
     struct op *o = req->data;
     char path[RT__PATH_MAX];
     if (file_in(o, RT__MODEL_FILE, path) != 0 || !rt__exists(path)) {
-        o->status = rt_error_set(&o->err, RT_ENOTFOUND, "version %s has no completed model",
-                                 o->version);
+        o->status =
+            rt_error_set(&o->err, RT_ENOTFOUND, "version %s has no completed model", o->version);
         return;
     }
     if (read_state(o) == 1)
@@ -423,8 +422,8 @@ static void detect_work(uv_work_t *req)
     if (!o->model) {
         /* Left RUNNING by an earlier process: load it now. */
         if (read_state(o) != 1) {
-            o->status = rt_error_set(&o->err, RT_ENOTFOUND, "version %s is not running",
-                                     o->version);
+            o->status =
+                rt_error_set(&o->err, RT_ENOTFOUND, "version %s is not running", o->version);
             return;
         }
         o->status = load_model(o, &o->model);
@@ -433,8 +432,7 @@ static void detect_work(uv_work_t *req)
         o->model_loaded_here = true;
     }
     struct rt__image img;
-    o->status = rt__image_decode(o->image, o->image_len, RT__IMAGE_DETECT_MAX_BYTES, &img,
-                                 &o->err);
+    o->status = rt__image_decode(o->image, o->image_len, RT__IMAGE_DETECT_MAX_BYTES, &img, &o->err);
     if (o->status != 0)
         return;
     float *feat = rt_malloc(sizeof(float) * RT__FEATURES);
@@ -491,8 +489,8 @@ static int check_common(struct rt__builtin *b, const char *version, const void *
     return 0;
 }
 
-static int b_train(struct rt_engine *e, const struct rt_train_request *req,
-                   rt_engine_done_fn *cb, void *ud)
+static int
+b_train(struct rt_engine *e, const struct rt_train_request *req, rt_engine_done_fn *cb, void *ud)
 {
     struct rt__builtin *b = (struct rt__builtin *)e;
     if (!req)
@@ -523,8 +521,7 @@ static int b_train(struct rt_engine *e, const struct rt_train_request *req,
     return rc;
 }
 
-static int b_describe(struct rt_engine *e, const char *version, rt_engine_describe_fn *cb,
-                      void *ud)
+static int b_describe(struct rt_engine *e, const char *version, rt_engine_describe_fn *cb, void *ud)
 {
     struct rt__builtin *b = (struct rt__builtin *)e;
     int rc = check_common(b, version, (const void *)cb);
@@ -542,8 +539,8 @@ static int b_describe(struct rt_engine *e, const char *version, rt_engine_descri
     return 0;
 }
 
-static int b_start(struct rt_engine *e, const char *version, int min_units, rt_engine_done_fn *cb,
-                   void *ud)
+static int
+b_start(struct rt_engine *e, const char *version, int min_units, rt_engine_done_fn *cb, void *ud)
 {
     struct rt__builtin *b = (struct rt__builtin *)e;
     int rc = check_common(b, version, (const void *)cb);
@@ -567,8 +564,7 @@ static int b_start(struct rt_engine *e, const char *version, int min_units, rt_e
     }
     v->op = RT__OP_STARTING;
     v->serve_gen++;
-    RT_LOG(RT_LOG_INFO, "engine", "event=model_start version=%s min_units=%d", version,
-           min_units);
+    RT_LOG(RT_LOG_INFO, "engine", "event=model_start version=%s min_units=%d", version, min_units);
     return 0;
 }
 
@@ -597,8 +593,13 @@ static int b_stop(struct rt_engine *e, const char *version, rt_engine_done_fn *c
     return 0;
 }
 
-static int b_detect(struct rt_engine *e, const char *version, const void *image, size_t len,
-                    double min_confidence, rt_engine_detect_fn *cb, void *ud)
+static int b_detect(struct rt_engine *e,
+                    const char *version,
+                    const void *image,
+                    size_t len,
+                    double min_confidence,
+                    rt_engine_detect_fn *cb,
+                    void *ud)
 {
     struct rt__builtin *b = (struct rt__builtin *)e;
     int rc = check_common(b, version, (const void *)cb);
@@ -675,8 +676,10 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-int rt_engine_builtin_new(struct uv_loop_s *loop, const struct rt_engine_builtin_opts *opts,
-                          struct rt_engine **out, struct rt_error *err)
+int rt_engine_builtin_new(struct uv_loop_s *loop,
+                          const struct rt_engine_builtin_opts *opts,
+                          struct rt_engine **out,
+                          struct rt_error *err)
 {
     if (!loop || !opts || !out || !opts->models_dir || !opts->models_dir[0])
         return rt_error_set(err, RT_EINVAL, "builtin engine: models_dir is required");

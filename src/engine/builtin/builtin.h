@@ -63,19 +63,21 @@ int rt__queue(struct rt__builtin *b, uv_work_t *req, uv_work_cb work, uv_after_w
 /* Called at the end of every after-work callback: uncounts it and finishes a close. */
 void rt__work_done(struct rt__builtin *b);
 /* Queues cb(status, err) for a later loop turn. Returns: 0 or RT_ENOMEM. */
-int rt__defer(struct rt__builtin *b, rt_engine_done_fn *cb, void *ud, int status,
-              const struct rt_error *err);
+int rt__defer(
+    struct rt__builtin *b, rt_engine_done_fn *cb, void *ud, int status, const struct rt_error *err);
 
 /* Starts a training of ver (train.c). Returns: 0 or an error (nothing queued then). */
-int rt__train_start(struct rt__builtin *b, struct rt__ver *ver,
-                    const struct rt_train_request *req, struct rt_error *err);
+int rt__train_start(struct rt__builtin *b,
+                    struct rt__ver *ver,
+                    const struct rt_train_request *req,
+                    struct rt_error *err);
 /* Marks a job cancelled (close). */
 void rt__train_cancel(struct rt__train_job *job);
 
 /* File helpers for thread-pool work (files.c). All return 0 or -errno / RT_* codes. */
 int rt__path(char *out, const char *dir, const char *version, const char *file);
-int rt__write_atomic(const char *dir, const char *name, const void *data, size_t len,
-                     struct rt_error *err);
+int rt__write_atomic(
+    const char *dir, const char *name, const void *data, size_t len, struct rt_error *err);
 int rt__read_file(const char *path, size_t max_bytes, struct rt_buf *out);
 bool rt__exists(const char *path);
 

@@ -46,8 +46,8 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-int rt__write_atomic(const char *dir, const char *name, const void *data, size_t len,
-                     struct rt_error *err)
+int rt__write_atomic(
+    const char *dir, const char *name, const void *data, size_t len, struct rt_error *err)
 {
     char tmp[RT__PATH_MAX], dst[RT__PATH_MAX];
     if (rt_snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) != 0 ||

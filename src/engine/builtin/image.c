@@ -82,12 +82,11 @@ static void png_warning_cb(png_structp png, png_const_charp msg)
     (void)msg;
 }
 
-static int decode_png(const uint8_t *data, size_t len, struct rt__image *out,
-                      struct rt_error *err)
+static int decode_png(const uint8_t *data, size_t len, struct rt__image *out, struct rt_error *err)
 {
     struct png_src src = {data, len, 0, ""};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_cb,
-                                             png_warning_cb);
+    png_structp png =
+        png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_cb, png_warning_cb);
     if (!png)
         return rt_error_set(err, RT_ENOMEM, "png: out of memory");
     png_infop info = png_create_info_struct(png);
@@ -194,8 +193,7 @@ static void jpeg_progress_cb(j_common_ptr cinfo)
     }
 }
 
-static int decode_jpeg(const uint8_t *data, size_t len, struct rt__image *out,
-                       struct rt_error *err)
+static int decode_jpeg(const uint8_t *data, size_t len, struct rt__image *out, struct rt_error *err)
 {
     struct jpeg_decompress_struct cinfo;
     struct jpeg_err jerr;
@@ -239,8 +237,8 @@ static int decode_jpeg(const uint8_t *data, size_t len, struct rt__image *out,
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     /* Decode large images at a reduced scale: features use a 64x64 view anyway. */
     unsigned int denom = 1;
-    unsigned int small = cinfo.image_width < cinfo.image_height ? cinfo.image_width
-                                                                : cinfo.image_height;
+    unsigned int small =
+        cinfo.image_width < cinfo.image_height ? cinfo.image_width : cinfo.image_height;
     while (denom < 8 && small / (denom * 2) >= RT__IMAGE_MIN_SIDE)
         denom *= 2;
     cinfo.scale_num = 1;
@@ -249,8 +247,7 @@ static int decode_jpeg(const uint8_t *data, size_t len, struct rt__image *out,
     unsigned int w = cinfo.output_width, h = cinfo.output_height;
     int comps = cinfo.output_components;
     if ((comps != 3 && comps != 4) || w == 0 || h == 0) {
-        rc = rt_error_set(err, RT_EIMAGE, "jpeg: unsupported colour layout (%d components)",
-                          comps);
+        rc = rt_error_set(err, RT_EIMAGE, "jpeg: unsupported colour layout (%d components)", comps);
         longjmp(jerr.jmp, 1);
     }
     pixels = rt_malloc((size_t)w * h * 3);
@@ -300,8 +297,8 @@ static int decode_jpeg(const uint8_t *data, size_t len, struct rt__image *out,
     return 0;
 }
 
-int rt__image_decode(const void *data, size_t len, size_t max_bytes, struct rt__image *out,
-                     struct rt_error *err)
+int rt__image_decode(
+    const void *data, size_t len, size_t max_bytes, struct rt__image *out, struct rt_error *err)
 {
     out->w = out->h = 0;
     out->rgb = NULL;
@@ -353,10 +350,10 @@ int rt__image_features(const struct rt__image *img, float *feat)
         }
     }
     memset(feat, 0, sizeof(float) * RT__FEATURES);
-    float *thumb = feat;          /* 8x8x3 = 192 */
-    float *hist = feat + 192;     /* 4x4x4 = 64 */
-    float *grad = feat + 256;     /* 2x2x8 = 32 */
-    float *stats = feat + 288;    /* 6 */
+    float *thumb = feat;       /* 8x8x3 = 192 */
+    float *hist = feat + 192;  /* 4x4x4 = 64 */
+    float *grad = feat + 256;  /* 2x2x8 = 32 */
+    float *stats = feat + 288; /* 6 */
     const float cell = 1.0f / 64.0f;
     const float px = 1.0f / (VIEW * VIEW);
     double sum[3] = {0, 0, 0}, sq[3] = {0, 0, 0};

@@ -14,8 +14,8 @@
 
 #include "retraind/error.h"
 
-#define RT__IMAGE_MAX_BYTES ((size_t)15 * 1024 * 1024)   /* S3 image size */
-#define RT__IMAGE_DETECT_MAX_BYTES ((size_t)5242880)     /* Image.Bytes */
+#define RT__IMAGE_MAX_BYTES ((size_t)15 * 1024 * 1024) /* S3 image size */
+#define RT__IMAGE_DETECT_MAX_BYTES ((size_t)5242880)   /* Image.Bytes */
 #define RT__IMAGE_MIN_SIDE 64
 #define RT__IMAGE_MAX_SIDE 4096
 #define RT__IMAGE_MAX_ASPECT 20
@@ -33,8 +33,8 @@ struct rt__image {
  * Thread-safe (no shared state). Returns: 0 and *out, or RT_ETOOBIG (bytes or dimensions beyond
  * the limits), RT_EIMAGE (not PNG/JPEG, corrupt, truncated) or RT_ENOMEM; err says why.
  */
-int rt__image_decode(const void *data, size_t len, size_t max_bytes, struct rt__image *out,
-                     struct rt_error *err);
+int rt__image_decode(
+    const void *data, size_t len, size_t max_bytes, struct rt__image *out, struct rt_error *err);
 
 void rt__image_free(struct rt__image *img);
 

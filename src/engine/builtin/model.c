@@ -69,8 +69,8 @@ static void softmax(double *z, size_t n)
         z[k] /= s;
 }
 
-int rt__model_fit(struct rt__model *m, const float *x, const int *y, size_t n,
-                  const atomic_int *cancel)
+int rt__model_fit(
+    struct rt__model *m, const float *x, const int *y, size_t n, const atomic_int *cancel)
 {
     size_t d = m->n_feat, K = m->n_labels;
     if (n == 0 || K == 0)
@@ -261,8 +261,7 @@ static int read_numbers(const cJSON *a, size_t n, float *f, double *d)
     return 0;
 }
 
-int rt__model_from_json(const char *text, size_t len, struct rt__model **out,
-                        struct rt_error *err)
+int rt__model_from_json(const char *text, size_t len, struct rt__model **out, struct rt_error *err)
 {
     *out = NULL;
     cJSON *root = cJSON_ParseWithLength(text, len);
@@ -295,8 +294,7 @@ int rt__model_from_json(const char *text, size_t len, struct rt__model **out,
         k++;
     }
     if (read_numbers(cJSON_GetObjectItemCaseSensitive(root, "mean"), m->n_feat, m->mean, NULL) ||
-        read_numbers(cJSON_GetObjectItemCaseSensitive(root, "scale"), m->n_feat, m->scale,
-                     NULL) ||
+        read_numbers(cJSON_GetObjectItemCaseSensitive(root, "scale"), m->n_feat, m->scale, NULL) ||
         read_numbers(cJSON_GetObjectItemCaseSensitive(root, "weights"), m->n_labels * m->n_feat,
                      NULL, m->w) ||
         read_numbers(cJSON_GetObjectItemCaseSensitive(root, "bias"), m->n_labels, NULL, m->b)) {

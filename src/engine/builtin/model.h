@@ -36,8 +36,8 @@ void rt__model_unref(struct rt__model *m);
  * gradient descent with Adam. Deterministic for the same input. cancel (may be NULL) is polled;
  * when it becomes non-zero the fit stops early. Returns: 0, RT_ENOMEM or RT_ECANCELED.
  */
-int rt__model_fit(struct rt__model *m, const float *x, const int *y, size_t n,
-                  const atomic_int *cancel);
+int rt__model_fit(
+    struct rt__model *m, const float *x, const int *y, size_t n, const atomic_int *cancel);
 
 /* Writes n_labels class probabilities for one feature vector into probs. */
 void rt__model_predict(const struct rt__model *m, const float *feat, double *probs);
@@ -48,7 +48,6 @@ void rt__model_predict(const struct rt__model *m, const float *feat, double *pro
  */
 char *rt__model_to_json(const struct rt__model *m, const char *metrics_json);
 /* Parses what rt__model_to_json wrote. Returns: 0 and *out (refs = 1), RT_EPARSE or RT_ENOMEM. */
-int rt__model_from_json(const char *text, size_t len, struct rt__model **out,
-                        struct rt_error *err);
+int rt__model_from_json(const char *text, size_t len, struct rt__model **out, struct rt_error *err);
 
 #endif

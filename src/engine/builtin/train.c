@@ -140,15 +140,19 @@ static int add_item(struct rt__train_job *job, const char *key, int label, const
     return 0;
 }
 
-static int on_manifest_line(size_t line_no, int status, const struct rt_manifest_entry *e,
-                            const struct rt_error *perr, void *ud)
+static int on_manifest_line(size_t line_no,
+                            int status,
+                            const struct rt_manifest_entry *e,
+                            const struct rt_error *perr,
+                            void *ud)
 {
     struct rt__train_job *job = ud;
     job->n_lines++;
     if (status != 0) {
         job->bad_lines++;
-        RT_LOG(RT_LOG_WARNING, "engine", "event=manifest_line_bad version=%s key=%s line=%zu error=%s",
-               job->version, rt_q(job->manifest_key), line_no, rt_q(perr ? perr->msg : "?"));
+        RT_LOG(RT_LOG_WARNING, "engine",
+               "event=manifest_line_bad version=%s key=%s line=%zu error=%s", job->version,
+               rt_q(job->manifest_key), line_no, rt_q(perr ? perr->msg : "?"));
         return 0;
     }
     if (job->n_items >= MAX_IMAGES) {
@@ -189,8 +193,8 @@ static void prepare_work(uv_work_t *req)
     }
     if (mkdir(job->dir, 0755) != 0 && errno != EEXIST) {
         int rc = -errno;
-        job->status = rt_error_set(&job->err, rc, "cannot create %s: %s", job->dir,
-                                   rt_strerror(rc));
+        job->status =
+            rt_error_set(&job->err, rc, "cannot create %s: %s", job->dir, rt_strerror(rc));
         return;
     }
     /* Leftovers of a training interrupted by a crash: none is complete, start over. */
@@ -205,11 +209,11 @@ static void prepare_work(uv_work_t *req)
     rt_buf_init(&man, MAX_MANIFEST_BYTES);
     struct rt_error rerr;
     rt_error_clear(&rerr);
-    int rc = job->store->ops->read_sync(job->store, job->manifest_key, MAX_MANIFEST_BYTES, &man,
-                                        &rerr);
+    int rc =
+        job->store->ops->read_sync(job->store, job->manifest_key, MAX_MANIFEST_BYTES, &man, &rerr);
     if (rc != 0) {
-        job->status = rt_error_set(&job->err, rc, "cannot read manifest %s: %s",
-                                   job->manifest_key, rerr.msg[0] ? rerr.msg : rt_strerror(rc));
+        job->status = rt_error_set(&job->err, rc, "cannot read manifest %s: %s", job->manifest_key,
+                                   rerr.msg[0] ? rerr.msg : rt_strerror(rc));
         rt_buf_cleanup(&man);
         return;
     }
@@ -298,8 +302,12 @@ struct label_stats {
 };
 
 /* Builds the metrics object shared by metrics.json and failed.json. */
-static cJSON *metrics_json(struct rt__train_job *job, const struct label_stats *ls,
-                           int64_t used, int64_t n_train, int64_t n_test, const char *message)
+static cJSON *metrics_json(struct rt__train_job *job,
+                           const struct label_stats *ls,
+                           int64_t used,
+                           int64_t n_train,
+                           int64_t n_test,
+                           const char *message)
 {
     cJSON *m = cJSON_CreateObject();
     if (!m)
@@ -363,8 +371,8 @@ static void write_failed(struct rt__train_job *job, const struct label_stats *ls
     struct rt_error werr;
     rt_error_clear(&werr);
     if (rt__write_atomic(job->dir, RT__FAILED_FILE, text, strlen(text), &werr) != 0)
-        RT_LOG(RT_LOG_ERR, "engine", "event=train_write_failed version=%s error=%s",
-               job->version, rt_q(werr.msg));
+        RT_LOG(RT_LOG_ERR, "engine", "event=train_write_failed version=%s error=%s", job->version,
+               rt_q(werr.msg));
     cJSON_free(text);
 }
 
@@ -506,10 +514,10 @@ static int fit(struct rt__train_job *job, struct label_stats *ls)
     job->f1 = macro / (double)kept;
 
     char message[256];
-    rt_snprintf(message, sizeof(message), "trained on %zu images, tested on %zu%s", n_train,
-                n_test, dropped);
-    cJSON *m = metrics_json(job, ls, (int64_t)(n_train + n_test), (int64_t)n_train,
-                            (int64_t)n_test, message);
+    rt_snprintf(message, sizeof(message), "trained on %zu images, tested on %zu%s", n_train, n_test,
+                dropped);
+    cJSON *m = metrics_json(job, ls, (int64_t)(n_train + n_test), (int64_t)n_train, (int64_t)n_test,
+                            message);
     char *mtext = m ? cJSON_PrintUnformatted(m) : NULL;
     cJSON_Delete(m);
     char *model_text = mtext ? rt__model_to_json(model, mtext) : NULL;
@@ -572,8 +580,8 @@ static void finish(struct rt__train_job *job)
                job->version, (long long)dur, rt_q(job->err.msg));
     } else {
         RT_LOG(RT_LOG_NOTICE, "engine",
-               "event=train_done version=%s f1=%.4f images=%lld dur_ms=%lld", job->version,
-               job->f1, (long long)job->n_lines, (long long)dur);
+               "event=train_done version=%s f1=%.4f images=%lld dur_ms=%lld", job->version, job->f1,
+               (long long)job->n_lines, (long long)dur);
     }
     job_free(job);
     (void)b;
@@ -624,8 +632,8 @@ static void prepare_after(uv_work_t *req, int status)
     } else {
         job->feat = rt_calloc(job->n_items, sizeof(float) * RT__FEATURES);
         if (!job->feat) {
-            job->status = rt_error_set(&job->err, RT_ENOMEM, "out of memory for %zu images",
-                                       job->n_items);
+            job->status =
+                rt_error_set(&job->err, RT_ENOMEM, "out of memory for %zu images", job->n_items);
             queue_fit(job);
         } else {
             int n = b->threads < MAX_CHUNKS ? b->threads : MAX_CHUNKS;
@@ -652,8 +660,10 @@ static void prepare_after(uv_work_t *req, int status)
     rt__work_done(b);
 }
 
-int rt__train_start(struct rt__builtin *b, struct rt__ver *ver,
-                    const struct rt_train_request *req, struct rt_error *err)
+int rt__train_start(struct rt__builtin *b,
+                    struct rt__ver *ver,
+                    const struct rt_train_request *req,
+                    struct rt_error *err)
 {
     struct rt__train_job *job = rt_calloc(1, sizeof(*job));
     if (!job)
