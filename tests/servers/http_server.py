@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """http_server.py - an HTTP/1.1 test server that can be told, per request, to misbehave.
 
-Listens on 127.0.0.1 on an ephemeral port and prints "PORT <n>" on stdout. Exits when its stdin
+Listens on 127.0.0.1 on an ephemeral port and prints "PORT <n>" on stdout. With --tls DIR it
+serves HTTPS with a fresh self-signed certificate for 127.0.0.1 written to DIR/cert.pem (made
+with the openssl command), which a client must be given as its CA file. Exits when its stdin
 closes (so it never outlives the test that started it) or on SIGTERM. Stdlib only.
 
 Query parameters of any path (combine freely):
@@ -155,9 +157,24 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+def make_tls(srv, folder):
+    import ssl
+    import subprocess
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+
+
 def main():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
+    if len(sys.argv) > 2 and sys.argv[1] == "--tls":
+        make_tls(srv, sys.argv[2])
     print("PORT %d" % srv.server_address[1], flush=True)
 
     def watch_stdin():

@@ -732,3 +732,42 @@ RT_TEST(url_for_log_strips_userinfo_and_query)
     RT_ASSERT(!rt_httpc_url_is_loopback("smtp://mail.example.com:587"));
     RT_ASSERT(!rt_httpc_url_is_loopback("smtp://127.0.0.1.evil.com"));
 }
+
+RT_TEST(https_with_ca_file_and_without)
+{
+    const char *args[] = {"--tls", rt_test_tmpdir(), NULL};
+    RT_ASSERT_INT_EQ(rt_test_server_start(&srv, "http_server.py", args), 0);
+    char ca[600], url[128];
+    snprintf(ca, sizeof(ca), "%s/cert.pem", rt_test_tmpdir());
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/tls?key=tls&body=secure", srv.port);
+    RT_ASSERT_OK(uv_loop_init(&loop));
+    struct rt_error err;
+    rt_error_clear(&err);
+
+    /* the system CAs do not know the test certificate: refused, and not retried */
+    RT_ASSERT_OK(rt_httpc_new(&loop, NULL, &hc, &err));
+    struct rt_httpc_req *r;
+    RT_ASSERT_OK(rt_httpc_req_new("GET", url, &r));
+    struct result res;
+    run(r, &res);
+    RT_ASSERT_INT_EQ(res.status, RT_ENETWORK);
+    RT_ASSERT_INT_EQ(res.attempts, 1);
+    int closed = 0;
+    rt_httpc_close(hc, on_closed, &closed);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    RT_ASSERT_INT_EQ(closed, 1);
+
+    /* with the CA file the same request succeeds */
+    struct rt_httpc_opts o = {.ca_file = ca};
+    RT_ASSERT_OK(rt_httpc_new(&loop, &o, &hc, &err));
+    for (int i = 0; i < 3; i++) {
+        RT_ASSERT_OK(rt_httpc_req_new("GET", url, &r));
+        run(r, &res);
+        RT_ASSERT_INT_EQ(res.status, 0);
+        RT_ASSERT_STR_EQ(res.body, "secure");
+    }
+    struct rt_httpc_stats st;
+    rt_httpc_get_stats(hc, &st);
+    RT_ASSERT_INT_EQ(st.connects, 1); /* TLS connections are reused too */
+    finish();
+}
