@@ -220,6 +220,9 @@ RT_TEST(post_body_and_headers)
     char js[65536];
     stats(js, sizeof(js));
     RT_ASSERT_CONTAINS(js, "\"X-Test\": \"two\"");
+    RT_ASSERT_CONTAINS(js, "\"Content-Length\": \"7\"");
+    RT_ASSERT(strstr(js, "Expect") == NULL);
+    RT_ASSERT(strstr(js, "x-www-form-urlencoded") == NULL); /* only headers the caller set */
 
     /* empty-bodied DELETE and HEAD */
     run(new_req("DELETE", "/echo"), &res);
