@@ -19,7 +19,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "../src/store/store_internal.h"
 #include "retraind/buf.h"
 #include "retraind/error.h"
 #include "retraind/store.h"
@@ -132,7 +131,7 @@ static void closed(void *ud)
 
 /*
  * Lists and counts root RUNS times on one open store (as the daemon's check does: the store is
- * opened once at start). keys_only selects the stat-free listing of store_internal.h.
+ * opened once at start). keys_only selects the stat-free listing (RT_STORE_LIST_KEYS_ONLY).
  * Returns: the best time in seconds from list() to the last page, or -1.
  */
 static double count_best(const char *root, bool keys_only, struct count *c)
@@ -151,8 +150,8 @@ static double count_best(const char *root, bool keys_only, struct count *c)
     for (int i = 0; i < RUNS; i++) {
         memset(c, 0, sizeof(*c));
         double t0 = now_s();
-        int rc = keys_only ? rt__store_local_list_keys(s, PREFIX, 0, count_page, c)
-                           : s->ops->list(s, PREFIX, 0, count_page, c);
+        int rc = s->ops->list(s, PREFIX, 0, keys_only ? RT_STORE_LIST_KEYS_ONLY : RT_STORE_LIST_FULL,
+                              count_page, c);
         if (rc) {
             fprintf(stderr, "bench_count: list failed: %s\n", rt_err_name(rc));
             break;

@@ -39,6 +39,14 @@ struct rt_store_entry {
  */
 typedef int rt_store_page_fn(const struct rt_store_entry *entries, size_t n, bool last, int status,
                              const struct rt_error *err, void *ud);
+/* Flags of list(). */
+enum rt_store_list_flags {
+    RT_STORE_LIST_FULL = 0,
+    /* Only keys are needed (counting): entries may carry size -1, mtime_ms 0 and etag NULL, which
+     * spares the local store a stat per key. Drivers that get metadata for free may fill it. */
+    RT_STORE_LIST_KEYS_ONLY = 1
+};
+
 /* Completion of get: status 0 and body filled (body owned by the caller who passed it). */
 typedef void rt_store_done_fn(int status, const struct rt_error *err, void *ud);
 /* Completion of head: exists false with status 0 when the key is absent. */
@@ -48,8 +56,8 @@ typedef void rt_store_head_fn(int status, bool exists, const struct rt_store_ent
 struct rt_store_ops {
     const char *name; /* "local", "s3" */
     /* Lists every key under prefix (recursively), a page at a time. Never loads everything. */
-    int (*list)(struct rt_store *s, const char *prefix, size_t page_size, rt_store_page_fn *cb,
-                void *ud);
+    int (*list)(struct rt_store *s, const char *prefix, size_t page_size, unsigned flags,
+                rt_store_page_fn *cb, void *ud);
     /* Reads key into body (appending; body's max_bytes bounds it: RT_ETOOBIG). */
     int (*get)(struct rt_store *s, const char *key, struct rt_buf *body, rt_store_done_fn *cb,
                void *ud);

@@ -35,7 +35,6 @@
 #include "retraind/alloc.h"
 #include "retraind/log.h"
 #include "retraind/store.h"
-#include "store_internal.h"
 
 #define TMP_DIR ".retraind-tmp"
 #define DEFAULT_PAGE 1000
@@ -1049,18 +1048,10 @@ static int list_start(struct rt_store *st,
     return 0;
 }
 
-static int local_list(
-    struct rt_store *st, const char *prefix, size_t page_size, rt_store_page_fn *cb, void *ud)
+static int local_list(struct rt_store *st, const char *prefix, size_t page_size, unsigned flags,
+                      rt_store_page_fn *cb, void *ud)
 {
-    return list_start(st, prefix, page_size, false, cb, ud);
-}
-
-int rt__store_local_list_keys(
-    struct rt_store *st, const char *prefix, size_t page_size, rt_store_page_fn *cb, void *ud)
-{
-    if (!st || st->ops->list != local_list)
-        return RT_EINVAL;
-    return list_start(st, prefix, page_size, true, cb, ud);
+    return list_start(st, prefix, page_size, (flags & RT_STORE_LIST_KEYS_ONLY) != 0, cb, ud);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ enum {
 };
 
 #define MAX_RETRAINS 3
+#define MAX_BUSY_WAITS 120
 #define MANIFEST_MAX_BYTES (512u << 20)
 #define LABEL_ATTRIBUTE "retraind-label"
 #define NOT_MET_NOTIFIED "not_met_notified_images"
@@ -172,7 +173,7 @@ static void start_listing(struct rt_exec *x, bool write_manifest)
     rt_buf_init(&l->manifest, MANIFEST_MAX_BYTES);
     rt_time_rfc3339(rt_now_ms(), l->created, sizeof(l->created));
     struct rt_store *s = x->m->env.store;
-    int rc = s->ops->list(s, prefixes(x)->labeled, 1000, on_page, l);
+    int rc = s->ops->list(s, prefixes(x)->labeled, 1000, RT_STORE_LIST_KEYS_ONLY, on_page, l);
     if (rc) {
         char msg[256];
         rt_snprintf(msg, sizeof(msg), "listing %s failed: %s", prefixes(x)->labeled,
@@ -540,9 +541,13 @@ static int tx_model_status(struct rt_exec *x, void *ud)
     return rt_journal_model_put(j, &m);
 }
 
+static bool wait_if_busy(struct rt_exec *x, int status);
+
 static void started(int status, const struct rt_error *err, void *ud)
 {
     struct rt_exec *x = ud;
+    if (wait_if_busy(x, status))
+        return;
     if (status) {
         fail_with(x, "starting the model version failed", status, err);
         return;
@@ -556,7 +561,7 @@ static void step_start(struct rt_exec *x)
     struct rt_engine *e = x->m->env.engine;
     int units = (int)x->m->env.params->v[RT_P_MIN_INFERENCE_UNITS].i;
     int rc = e->ops->start(e, rt__ctx_str(x, "version"), units, started, x);
-    if (rc)
+    if (rc && !wait_if_busy(x, rc))
         fail_with(x, "starting the model version failed", rc, NULL);
 }
 
@@ -646,9 +651,25 @@ static int tx_stopped(struct rt_exec *x, void *ud)
     return rt_journal_model_put(j, &m);
 }
 
+/* A version in a transition (still starting after a restart, say) refuses start/stop with
+ * RT_EBUSY; that is worth waiting for, a bounded number of polls. */
+static bool wait_if_busy(struct rt_exec *x, int status)
+{
+    if (status != RT_EBUSY)
+        return false;
+    int64_t n = rt__ctx_int(x, "busy_waits", 0) + 1;
+    if (n > MAX_BUSY_WAITS)
+        return false;
+    rt__ctx_set_int(x, "busy_waits", n);
+    rt__exec_wait(x, x->m->env.engine_poll_ms);
+    return true;
+}
+
 static void old_stopped(int status, const struct rt_error *err, void *ud)
 {
     struct rt_exec *x = ud;
+    if (wait_if_busy(x, status))
+        return;
     if (status) {
         fail_with(x, "stopping the previous version failed", status, err);
         return;
@@ -667,7 +688,7 @@ static void step_stop_old(struct rt_exec *x)
     }
     struct rt_engine *e = x->m->env.engine;
     int rc = e->ops->stop(e, previous, old_stopped, x);
-    if (rc)
+    if (rc && !wait_if_busy(x, rc))
         fail_with(x, "stopping the previous version failed", rc, NULL);
 }
 

@@ -55,7 +55,7 @@ for when, state in CASES:
     env.add_images("stripes", 5, start=5)
     env.add_images("circles", 5, start=5)
 
-    env.start(env={"RETRAIND_CRASH_AT": name})
+    env.start(env={"RETRAIND_CRASH_AT": name}, wait_ready=False)
     rc = env.wait_exit(120)
     check(rc == -signal.SIGKILL, "%s: daemon exit %r, wanted SIGKILL\n%s" % (name, rc, env.log()[-2000:]))
     check("event=crash_injected at=%s" % name in env.log(), "%s: crash point not reached" % name)

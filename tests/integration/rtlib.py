@@ -58,7 +58,8 @@ class Env:
 
     # ---- CLI ----
     def cli(self, *args, check_rc=0, input=None):
-        r = subprocess.run([BIN, *args, "-c", self.cfg], capture_output=True, text=True,
+        # -c goes right after the command word, so a "--" among args still ends options.
+        r = subprocess.run([BIN, args[0], "-c", self.cfg, *args[1:]], capture_output=True, text=True,
                            timeout=60, input=input)
         if check_rc is not None and r.returncode != check_rc:
             fail("retraind %s exited %d (wanted %d)\nstdout: %s\nstderr: %s"
@@ -89,7 +90,7 @@ class Env:
             os.rename(tmp, final)
 
     # ---- the daemon ----
-    def start(self, env=None):
+    def start(self, env=None, wait_ready=True):
         check(self.proc is None, "daemon already running")
         self.log_file = open(self.log_path, "a")
         e = dict(os.environ)
@@ -98,6 +99,8 @@ class Env:
             e.update(env)
         self.proc = subprocess.Popen([BIN, "run", "-c", self.cfg], stdout=self.log_file,
                                      stderr=subprocess.STDOUT, env=e)
+        if not wait_ready:
+            return
         self.wait_for(lambda: "event=ready" in self.log() or self.proc.poll() is not None,
                       30, "daemon ready")
         check(self.proc.poll() is None, "daemon exited at start:\n" + self.log())

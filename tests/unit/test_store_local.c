@@ -11,7 +11,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "../../src/store/store_internal.h"
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
 #include "retraind/error.h"
@@ -250,7 +249,7 @@ static bool listed(const struct lister *l, const char *key)
 static void
 list_all(uv_loop_t *loop, struct rt_store *s, const char *prefix, size_t page, struct lister *l)
 {
-    RT_ASSERT_OK(s->ops->list(s, prefix, page, page_cb, l));
+    RT_ASSERT_OK(s->ops->list(s, prefix, page, RT_STORE_LIST_FULL, page_cb, l));
     RT_ASSERT_INT_EQ(l->pages, 0); /* never from inside list() */
     uv_run(loop, UV_RUN_DEFAULT);
     RT_ASSERT(!l->after_last);
@@ -348,8 +347,8 @@ RT_TEST(local_hostile_keys_refused)
         RT_ASSERT_INT_EQ(w.calls, 0); /* a refused start never calls back */
     }
     struct lister l = {0};
-    RT_ASSERT_INT_EQ(s->ops->list(s, "../", 0, page_cb, &l), RT_EKEY);
-    RT_ASSERT_INT_EQ(s->ops->list(s, "/", 0, page_cb, &l), RT_EKEY);
+    RT_ASSERT_INT_EQ(s->ops->list(s, "../", 0, RT_STORE_LIST_FULL, page_cb, &l), RT_EKEY);
+    RT_ASSERT_INT_EQ(s->ops->list(s, "/", 0, RT_STORE_LIST_FULL, page_cb, &l), RT_EKEY);
     close_store(&loop, s);
     /* Nothing was created anywhere: the root holds only the temp folder, its parents only it. */
     RT_ASSERT_INT_EQ(count_entries(root), 1);
@@ -642,7 +641,7 @@ RT_TEST(local_counting_rule_over_listing)
     mkdirs(path_in(root, "L/empty-label")); /* a folder alone is a placeholder: nothing */
     struct rt_store *s = open_store(&loop, root);
     struct count_ctx c = {.prefix = "L/"};
-    RT_ASSERT_OK(s->ops->list(s, "L/", 3, count_cb, &c));
+    RT_ASSERT_OK(s->ops->list(s, "L/", 3, RT_STORE_LIST_FULL, count_cb, &c));
     uv_run(&loop, UV_RUN_DEFAULT);
     RT_ASSERT_INT_EQ(c.images, 5);
     RT_ASSERT_INT_EQ(c.cat, 3);
@@ -845,7 +844,7 @@ RT_TEST(local_close_with_listing_in_flight)
     }
     struct rt_store *s = open_store(&loop, root);
     struct lister l = {0};
-    RT_ASSERT_OK(s->ops->list(s, "", 10, page_cb, &l));
+    RT_ASSERT_OK(s->ops->list(s, "", 10, RT_STORE_LIST_FULL, page_cb, &l));
     struct waiter w = {0};
     RT_ASSERT_OK(s->ops->put(s, "late.png", "x", 1, NULL, done_cb, &w));
     while (l.pages < 2)
@@ -866,7 +865,7 @@ RT_TEST(local_close_with_listing_in_flight)
     static struct close_ctx c;
     memset(&c, 0, sizeof(c));
     c.s = s;
-    RT_ASSERT_OK(s->ops->list(s, "", 10, close_inside_cb, &c));
+    RT_ASSERT_OK(s->ops->list(s, "", 10, RT_STORE_LIST_FULL, close_inside_cb, &c));
     uv_run(&loop, UV_RUN_DEFAULT);
     RT_ASSERT_INT_EQ(c.l.pages, 1);
     lister_free(&c.l);
@@ -883,7 +882,7 @@ RT_TEST(local_refuses_work_while_closing)
     struct waiter w = {0};
     struct lister l = {0};
     RT_ASSERT_INT_EQ(s->ops->put(s, "a", "x", 1, NULL, done_cb, &w), RT_ECANCELED);
-    RT_ASSERT_INT_EQ(s->ops->list(s, "", 0, page_cb, &l), RT_ECANCELED);
+    RT_ASSERT_INT_EQ(s->ops->list(s, "", 0, RT_STORE_LIST_FULL, page_cb, &l), RT_ECANCELED);
     uv_run(&loop, UV_RUN_DEFAULT);
     RT_ASSERT_INT_EQ(closed, 1);
     RT_ASSERT_INT_EQ(w.calls, 0);
@@ -960,7 +959,7 @@ RT_TEST(local_list_keys_only)
     RT_ASSERT_OK(symlink(out, path_in(root, "L/dog")));
     struct rt_store *s = open_store(&loop, root);
     struct lister l = {0};
-    RT_ASSERT_OK(rt__store_local_list_keys(s, "", 1, keys_only_cb, &l));
+    RT_ASSERT_OK(s->ops->list(s, "", 1, RT_STORE_LIST_KEYS_ONLY, keys_only_cb, &l));
     RT_ASSERT_INT_EQ(l.pages, 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     RT_ASSERT_INT_EQ(l.total, 2);
