@@ -103,7 +103,7 @@ int rt_report_count_labels(const struct rt_config *cfg, struct rt_label_counts *
     int rc = rt_store_local_new(&loop, &so, &s, err);
     struct count_run r = {.prefix = cfg->store.prefixes.labeled, .out = out, .err = err};
     if (!rc)
-        rc = s->ops->list(s, cfg->store.prefixes.labeled, 1000, count_page, &r);
+        rc = s->ops->list(s, cfg->store.prefixes.labeled, 1000, RT_STORE_LIST_KEYS_ONLY, count_page, &r);
     while (!rc && !r.done && uv_run(&loop, UV_RUN_ONCE))
         ;
     if (s)
