@@ -41,7 +41,9 @@ struct rt_params {
 int rt_params_read_journal(struct rt_journal *j, const struct rt_param_set *defaults,
                            struct rt_param_set *out);
 
-/* The local driver over the journal (borrowed; must outlive p). defaults is copied. */
+/* The local driver over the journal (borrowed; must outlive p). defaults is borrowed too (NULL:
+ * the table's defaults): its owner may change it in place, e.g. on a config reload, and the next
+ * load() uses the new values. */
 int rt_params_local_new(struct uv_loop_s *loop, struct rt_journal *j,
                         const struct rt_param_set *defaults, struct rt_params **out);
 

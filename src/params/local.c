@@ -28,7 +28,10 @@ struct completion {
 struct local {
     struct rt_params base; /* first, so a struct rt_params * is a struct local * */
     struct rt_journal *j;  /* borrowed */
-    struct rt_param_set defaults;
+    /* Borrowed from the owner (the daemon's config), which may update it in place on reload;
+     * points at builtin_defaults when none was given. */
+    const struct rt_param_set *defaults;
+    struct rt_param_set builtin_defaults;
     uv_timer_t timer;        /* delivers completions; timer.data = this */
     struct completion *head; /* owned FIFO of undelivered completions */
     struct completion **tail;
@@ -86,7 +89,7 @@ static int local_load(struct rt_params *p, rt_params_load_fn *cb, void *ud)
         return RT_ENOMEM;
     c->load_cb = cb;
     c->ud = ud;
-    c->status = rt_params_read_journal(l->j, &l->defaults, &c->values);
+    c->status = rt_params_read_journal(l->j, l->defaults, &c->values);
     if (c->status)
         rt_error_set(&c->err, c->status, "parameters: cannot read the journal: %s",
                      rt_strerror(c->status));
@@ -177,10 +180,8 @@ int rt_params_local_new(struct uv_loop_s *loop,
         return RT_ENOMEM;
     l->base.ops = &local_ops;
     l->j = j;
-    if (defaults)
-        l->defaults = *defaults;
-    else
-        rt_param_set_defaults(&l->defaults);
+    rt_param_set_defaults(&l->builtin_defaults);
+    l->defaults = defaults ? defaults : &l->builtin_defaults;
     l->tail = &l->head;
     int rc = uv_timer_init(loop, &l->timer);
     if (rc) {

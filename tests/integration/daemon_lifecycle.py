@@ -77,6 +77,11 @@ env.wait_for(lambda: re.search(r"name=Minimum-F1-Score from=0.8 to=0.6", env.log
              "new default applied")
 check(env.cli("params", "get", "Minimum-F1-Score").stdout == "0.6\n", "params get after reload")
 
+# A later CLI change reloads the parameters; the reloaded default must stay.
+env.cli("params", "set", "Human-Sampling-Interval", "5")
+env.wait_for(lambda: "name=Human-Sampling-Interval" in env.log(), 5, "a later change applied")
+check("Minimum-F1-Score from=0.6" not in env.log(), "the reloaded default was lost")
+
 # A broken file on SIGHUP is reported; the daemon keeps running with what it had.
 with open(env.cfg, "w") as f:
     f.write(cfg + "bogus_key: 1\n")
