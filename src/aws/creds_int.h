@@ -1,0 +1,157 @@
+/*
+ * creds_int.h - what the credential providers of src/aws/creds_*.c share: the provider base
+ * (in-flight count and asynchronous close), the get operation (a uv_work_t that runs the
+ * provider's file reading on the thread pool and its continuation on the loop), and the small
+ * parsers (INI profile files, the credentials JSON of IMDS and the container endpoint, the STS
+ * XML reply, ISO-8601 expiry times).
+ *
+ * Design: every get starts with uv_queue_work, even when there is nothing to read, so the
+ * completion callback is never called from inside get() and no loop handle has to be closed.
+ */
+#ifndef RETRAIND_AWS_CREDS_INT_H
+#define RETRAIND_AWS_CREDS_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "retraind/credentials.h"
+#include "retraind/error.h"
+
+struct rt__creds_base;
+
+/* Called on the loop thread once nothing is in flight after close: frees the impl and calls
+ * rt__creds_base_free (possibly later, after closing children). */
+typedef void rt__creds_teardown_fn(struct rt__creds_base *b);
+
+struct rt__creds_base {
+    struct rt_credentials_provider pub;
+    uv_loop_t *loop;                 /* borrowed */
+    struct rt_httpc *httpc;          /* borrowed, may be NULL */
+    int inflight;                    /* operations started and not finished */
+    bool closing;
+    rt_credentials_closed_fn *close_done;
+    void *close_ud;
+    rt__creds_teardown_fn *teardown;
+};
+
+struct rt__creds_op;
+/* Runs on the thread pool: touches only the op. */
+typedef void rt__creds_work_fn(struct rt__creds_op *op);
+/* Runs on the loop after the work: finishes the op or starts its next step. */
+typedef void rt__creds_after_fn(struct rt__creds_op *op);
+
+/* One get in flight. Providers with more state embed it first in their own op struct. */
+struct rt__creds_op {
+    uv_work_t work;
+    struct rt__creds_base *base;
+    rt_credentials_get_fn *cb;
+    void *ud;
+    rt__creds_work_fn *work_fn;      /* may be NULL */
+    rt__creds_after_fn *after_fn;    /* may be NULL: finish with status/creds/err as set */
+    void (*free_fn)(struct rt__creds_op *op); /* frees what the embedding struct owns; may be NULL */
+    int status;
+    struct rt_credentials *creds;    /* owned; result */
+    struct rt_error err;
+};
+
+/* Fills the base; name is static. */
+void rt__creds_base_init(struct rt__creds_base *b, const struct rt_credentials_opts *o,
+                         const struct rt_credentials_provider_vtable *vt, const char *name,
+                         rt__creds_teardown_fn *teardown);
+/* Marks b closing and tears it down once nothing is in flight (the vtable close of most). */
+void rt__creds_base_close(struct rt_credentials_provider *p, rt_credentials_closed_fn *done,
+                          void *ud);
+/* Frees b (which must be the start of its allocation) and calls the close callback. */
+void rt__creds_base_free(struct rt__creds_base *b);
+
+/*
+ * Allocates an op of size bytes (>= sizeof(struct rt__creds_op)), zeroed, bound to b.
+ * Returns: the op or NULL (RT_ENOMEM in err).
+ */
+struct rt__creds_op *rt__creds_op_new(struct rt__creds_base *b, size_t size,
+                                      rt_credentials_get_fn *cb, void *ud, struct rt_error *err);
+/* Queues op: work_fn on the pool, then after_fn on the loop. Returns: 0 or a negative code
+ * (the op is freed and its callback never runs). */
+int rt__creds_op_start(struct rt__creds_op *op, struct rt_error *err);
+/* Calls the op's callback with its status/creds/err, frees it, and lets a pending close go on. */
+void rt__creds_op_finish(struct rt__creds_op *op);
+/* Sets the op's result to a failure (first failure wins) and finishes it. */
+void rt__creds_op_fail(struct rt__creds_op *op, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- helpers ---- */
+
+/* Returns: the variable's value if set and non-empty, else NULL. */
+const char *rt__creds_env(const char *name);
+/* Returns: true when the variable is "true" (any case). */
+bool rt__creds_env_true(const char *name);
+/*
+ * Reads a small file into a new NUL-terminated string (wiped on free by the caller with
+ * rt_free_secret_str when it is a secret). Returns: 0, RT_ENOTFOUND (absent), RT_EIO, RT_ETOOBIG.
+ */
+int rt__creds_read_file(const char *path, size_t max_bytes, char **out, struct rt_error *err);
+/* Parses an ISO-8601 time "YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM)". Returns: 0 or RT_EINVAL. */
+int rt__creds_parse_time(const char *s, int64_t *epoch_ms);
+/*
+ * Parses the credentials JSON of IMDS and the container endpoint: AccessKeyId, SecretAccessKey,
+ * Token, Expiration (and Code, which must be "Success" when present).
+ * Returns: 0 and *out, or RT_EPARSE with err filled (never quoting the body).
+ */
+int rt__creds_parse_json(const char *body, size_t len, const char *source,
+                         struct rt_credentials **out, struct rt_error *err);
+/*
+ * Finds the text of the first element named tag in xml and decodes its entities.
+ * Returns: new string (caller frees; wipe it if secret), or NULL when absent or out of memory.
+ */
+char *rt__creds_xml_text(const char *xml, size_t len, const char *tag);
+/* Appends s form-urlencoded (RFC 3986 unreserved kept) to b. Returns: 0 or RT_ENOMEM/RT_ETOOBIG. */
+struct rt_buf;
+int rt__creds_form_append(struct rt_buf *b, const char *s);
+
+/* ---- profile files (creds_profile.c) ---- */
+
+/* A parsed profile: the keys retraind uses. All strings owned; the secrets wiped on cleanup. */
+struct rt__profile {
+    bool found;                /* the section exists in either file */
+    char *access_key, *secret_key, *session_token;
+    char *region;
+    char *role_arn, *source_profile, *credential_source, *credential_process;
+    char *web_identity_token_file, *role_session_name;
+};
+/* Frees and wipes every field. */
+void rt__profile_cleanup(struct rt__profile *pr);
+/*
+ * Loads profile name from the credentials file then the config file (paths NULL: the
+ * environment / ~/.aws defaults); a key in the credentials file wins over the config file.
+ * Returns: 0 (pr->found tells whether the profile exists), RT_EIO or RT_ENOMEM.
+ */
+int rt__profile_load(const char *name, const char *cred_path, const char *config_path,
+                     struct rt__profile *pr, struct rt_error *err);
+/* Returns: the profile name to use: explicit, AWS_PROFILE, AWS_DEFAULT_PROFILE, or "default";
+ * *named tells whether it was given explicitly (then it must exist). Borrowed. */
+const char *rt__profile_name(const char *explicit_name, bool *named);
+/* Writes the default path of the credentials (config false) or config file into out. */
+int rt__profile_path(bool config, char *out, size_t size);
+
+/* ---- web identity (creds_web_identity.c), shared with profiles that use it ---- */
+
+/* Parameters of one AssumeRoleWithWebIdentity call; strings owned by the caller. */
+struct rt__web_identity_call {
+    const char *token_file;
+    const char *role_arn;
+    const char *session_name;  /* NULL: retraind-session-<unix seconds> */
+    const char *endpoint;      /* resolved STS endpoint URL */
+    int64_t timeout_ms;
+};
+/*
+ * Reads the token file (on the thread pool) and exchanges it at STS; finishes op with the
+ * credentials or the error. The strings of c are copied.
+ */
+void rt__web_identity_run(struct rt__creds_op *op, const struct rt__web_identity_call *c);
+/* Writes the STS endpoint to use into out: explicit, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the
+ * regional endpoint of region (explicit, AWS_REGION, AWS_DEFAULT_REGION, the profile's) or the
+ * global one. */
+void rt__sts_endpoint(const char *explicit_url, const char *region, char *out, size_t size);
+
+#endif
