@@ -1,0 +1,345 @@
+/*
+ * aws.h - the generic AWS call: one function plus per-service operation tables.
+ *
+ * rt_aws_call(client, op, params, cb, ud, err) builds the request of op (service, signing name,
+ * protocol, target or action, method, path), resolves the endpoint, signs every attempt in
+ * httpc's prepare hook with the current time plus the client's clock-skew offset, and turns the
+ * reply into a verdict in httpc's classify hook: AWS error shapes of the op's protocol are parsed
+ * into struct rt_error (aws_code, msg, request_id, http_status), throttling codes are retried as
+ * throttling, transient codes and 5xx are retried, clock-skew errors fix the offset from the Date
+ * header and are retried once at once (the offset is kept for later calls), other 4xx fail.
+ *
+ * Final error codes: RT_ESIGNATURE (SignatureDoesNotMatch and the like, not a skew),
+ * RT_ETHROTTLED (throttled after retries), RT_EAWS (any other AWS error, the code in aws_code),
+ * and httpc's RT_ETIMEDOUT / RT_ENETWORK / RT_ETOOBIG / RT_ECANCELED.
+ *
+ * Credentials: either a static triple in the options, or a source (rt_aws_creds_get_fn + opaque
+ * pointer, e.g. the credential chain of credentials.h) asked once per call before the first
+ * attempt. The client copies the triple into the call and wipes it when the call ends.
+ *
+ * Threads: everything runs on the loop thread; completion callbacks run once, never from inside
+ * rt_aws_call().
+ */
+#ifndef RETRAIND_AWS_H
+#define RETRAIND_AWS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "retraind/buf.h"
+#include "retraind/error.h"
+#include "retraind/httpc.h"
+
+struct uv_loop_s;
+struct rt_aws_client;
+
+/* ---- protocols, services, operations ---- */
+
+enum rt_aws_protocol {
+    RT_AWS_JSON_10 = 1, /* POST /, X-Amz-Target, application/x-amz-json-1.0 */
+    RT_AWS_JSON_11,     /* POST /, X-Amz-Target, application/x-amz-json-1.1 */
+    RT_AWS_REST_JSON,   /* method + path, application/json bodies, X-Amzn-ErrorType */
+    RT_AWS_REST_XML,    /* method + path (S3), XML errors <Error> */
+    RT_AWS_QUERY        /* POST /, form body Action=...&Version=..., XML <ErrorResponse> */
+};
+
+/* A service: one static const per service (s3.c, ssm.c, ...). */
+struct rt_aws_service {
+    const char *id;              /* config key and endpoint lookup: "s3", "ssm", "sagemaker" */
+    const char *env_id;          /* AWS_ENDPOINT_URL_<env_id>: "S3", "SSM", "SAGEMAKER" */
+    const char *endpoint_prefix; /* default host <prefix>.<region>.amazonaws.com: "ssm" */
+    const char *signing_name;    /* SigV4 service name: "s3", "ssm", "sagemaker" */
+    enum rt_aws_protocol protocol;
+    const char *target_prefix;   /* json: "AmazonSSM" gives X-Amz-Target AmazonSSM.<op> */
+    const char *api_version;     /* query: "2010-03-31" */
+};
+
+/* Operation flags. */
+enum rt_aws_op_flag {
+    RT_AWS_OP_ERROR_IN_200 = 1u << 0, /* a 200 whose body is <Error> or bad XML is a 500 (S3
+                                       * CopyObject, CompleteMultipartUpload) */
+    RT_AWS_OP_NO_BODY_ERRORS = 1u << 1 /* HEAD: errors have no body, code from the status */
+};
+
+/* An operation: one static const per op. ~5 lines each. */
+struct rt_aws_op {
+    const struct rt_aws_service *service;
+    const char *name;   /* "GetParameter": the X-Amz-Target suffix, query Action, and log name */
+    const char *method; /* "POST", "GET", "PUT", "HEAD", "DELETE" */
+    const char *path;   /* rest: default wire path ("/human-loops"); others "/" */
+    unsigned flags;     /* enum rt_aws_op_flag bits */
+};
+
+/* One extra request header; both strings borrowed for the rt_aws_call() call. */
+struct rt_aws_header {
+    const char *name;
+    const char *value;
+};
+
+/* What one call sends. Every pointer is borrowed only during rt_aws_call() (copied). */
+struct rt_aws_params {
+    const char *bucket;  /* S3: bucket; the client picks virtual-host or path style */
+    const char *key;     /* S3: raw object key (UTF-8); the client percent-encodes it */
+    const char *path;    /* rest protocols: the wire path, already percent-encoded; overrides
+                          * op->path (and bucket/key) when set */
+    const char *query;   /* raw query without '?', each name/value already encoded, or NULL */
+    const void *body;    /* json: the JSON text (NULL sends "{}"); query: extra form fields
+                          * "A=b&C=d" after Action and Version; rest: the body bytes */
+    size_t body_len;
+    const char *content_type; /* NULL: the protocol's default (none for a rest body-less call) */
+    const struct rt_aws_header *headers; /* extra headers (Range, x-amz-copy-source, ...) */
+    size_t n_headers;
+    int64_t timeout_ms;  /* per attempt; 0: httpc's default (60 s) */
+    int64_t connect_timeout_ms; /* 0: httpc's default (10 s) */
+    size_t max_body;     /* response cap; 0: 16 MiB */
+    int max_attempts;    /* 0: the client's */
+};
+
+/*
+ * Completion of a call, once, on the loop thread. status 0 on success (err NULL), else a
+ * negative code also in err (aws_code, msg, request_id, http_status filled when AWS answered).
+ * resp is never NULL: the reply's status, body (take it with rt_buf_detach) and headers
+ * (rt_httpc_resp_header: ETag, x-amz-request-id, ...). Both are valid only during the call.
+ */
+typedef void rt_aws_done_fn(int status, struct rt_httpc_resp *resp, const struct rt_error *err,
+                            void *ud);
+
+/* ---- credentials source (see /tmp contract with credentials.h) ---- */
+
+/* One consistent credential triple; every string borrowed for the callback's duration. */
+struct rt_aws_credentials {
+    const char *access_key;
+    const char *secret_key;    /* secret: never logged */
+    const char *session_token; /* NULL or "" when not temporary */
+    int64_t expiration_ms;     /* 0: never expires */
+};
+
+/*
+ * Credentials completion: once, on the loop thread, never from inside the get call. status 0 with
+ * creds (borrowed for the call), or status < 0 with creds NULL and err filled.
+ */
+typedef void rt_aws_creds_done_fn(int status, const struct rt_aws_credentials *creds,
+                                  const struct rt_error *err, void *ud);
+/* Starts fetching credentials from source. Returns: 0 (done runs later, once) or a negative
+ * code (done never runs). */
+typedef int rt_aws_creds_get_fn(void *source, rt_aws_creds_done_fn *done, void *ud);
+
+/* ---- the client ---- */
+
+/* Per-service endpoint URLs from the config's aws.endpoints (NULL: none). Borrowed, copied. */
+struct rt_aws_endpoints {
+    const char *s3, *rekognition, *sagemaker, *a2i, *ssm, *sns, *sts;
+};
+
+struct rt_aws_client_opts {
+    const char *region;           /* the config's aws.region, or NULL (see rt_aws_region) */
+    const char *profile_region;   /* the profile's region (credentials helper), or NULL */
+    struct rt_aws_endpoints endpoints;
+    bool s3_path_style;           /* always path-style S3 addressing */
+    int max_attempts;             /* 0: httpc's (3) */
+    /* Credentials: creds_get + creds_source, or else the static triple below. */
+    rt_aws_creds_get_fn *creds_get;
+    void *creds_source;           /* borrowed; must outlive the client */
+    const char *access_key;       /* static credentials (copied, wiped on destroy) */
+    const char *secret_key;
+    const char *session_token;
+};
+
+/*
+ * Creates a client using httpc (borrowed; it must outlive the client) on loop. The region is
+ * resolved once (rt_aws_region); none found is RT_ECONFIG. Neither creds_get nor a static
+ * access/secret key is RT_EINVAL.
+ * Returns: 0 and *out (caller frees with rt_aws_client_destroy), or RT_ECONFIG / RT_EINVAL /
+ * RT_ENOMEM with err filled.
+ */
+int rt_aws_client_new(struct uv_loop_s *loop, struct rt_httpc *httpc,
+                      const struct rt_aws_client_opts *opts, struct rt_aws_client **out,
+                      struct rt_error *err);
+
+/*
+ * Destroys c. Calls still in flight keep it alive until they complete (close the httpc first to
+ * cancel them); no new call may be started. NULL is fine.
+ */
+void rt_aws_client_destroy(struct rt_aws_client *c);
+
+/* Returns: the client's region (borrowed, valid while c is). */
+const char *rt_aws_client_region(const struct rt_aws_client *c);
+/* Returns: the clock-skew offset in ms (server minus local) learnt so far; 0 at start. */
+int64_t rt_aws_client_skew_ms(const struct rt_aws_client *c);
+/* Sets the offset (tests; a saved offset after a restart). */
+void rt_aws_client_set_skew_ms(struct rt_aws_client *c, int64_t ms);
+
+/*
+ * Starts one call of op with params (NULL: none). Everything in params is copied.
+ * Returns: 0 (cb runs once later on the loop thread), or RT_EINVAL / RT_ENOMEM / RT_ECONFIG /
+ * RT_ECANCELED (client destroyed) with err filled, and cb never runs.
+ */
+int rt_aws_call(struct rt_aws_client *c, const struct rt_aws_op *op,
+                const struct rt_aws_params *params, rt_aws_done_fn *cb, void *ud,
+                struct rt_error *err);
+
+/* ---- region and endpoints (pure; environment read through getenv) ---- */
+
+/*
+ * Returns: the region to use (borrowed: from the arguments or the environment): AWS_REGION, then
+ * AWS_DEFAULT_REGION, then config_region, then profile_region; NULL when none is set. The
+ * environment overrides the config file as DESIGN.md's config section says.
+ */
+const char *rt_aws_region(const char *config_region, const char *profile_region);
+
+/*
+ * Resolves the endpoint of svc: AWS_ENDPOINT_URL_<env_id>, then AWS_ENDPOINT_URL, then
+ * config_url, then the default https://<endpoint_prefix>.<region>.amazonaws.com (".com.cn" for
+ * cn- regions). AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true skips the first three. The URL is
+ * written without a trailing '/'; *custom is true when it did not come from the default.
+ * Returns: 0, or RT_EINVAL (not http/https, no host, a query or fragment) / RT_ETOOBIG.
+ */
+int rt_aws_endpoint(const struct rt_aws_service *svc, const char *region, const char *config_url,
+                    char *out, size_t size, bool *custom, struct rt_error *err);
+
+/* Returns: true if bucket is DNS-safe for virtual-hosted addressing (aws-wire.md 2.1), without
+ * dots (a dotted name breaks the TLS wildcard). */
+bool rt_aws_s3_virtual_ok(const char *bucket);
+
+/*
+ * Builds the URL of an S3 object (key NULL: the bucket) on endpoint (as rt_aws_endpoint wrote
+ * it): path-style when path_style, custom, the host is an IP literal or the bucket is not
+ * virtual_ok; else virtual-hosted. The key is encoded except unreserved and '/'. query (raw, may
+ * be NULL) is appended after '?'. Returns: 0 or RT_EINVAL / RT_ETOOBIG.
+ */
+int rt_aws_s3_url(const char *endpoint, bool custom, bool path_style, const char *bucket,
+                  const char *key, const char *query, struct rt_buf *out);
+
+/* ---- error parsing (pure; exposed for tests and fuzzing) ---- */
+
+/*
+ * Fills err->aws_code, err->request_id and err->msg (the AWS message) from an error reply of
+ * protocol: body and the headers got through hdr(hdr_ud, name) (NULL if absent). When no code is
+ * found the HTTP status number is the code. Does not set err->code.
+ * Returns: 0 when an AWS code was found in the reply, RT_EPARSE when the status had to be used.
+ */
+int rt_aws_parse_error(enum rt_aws_protocol protocol, int http_status, struct rt_str body,
+                       const char *(*hdr)(void *hdr_ud, const char *name), void *hdr_ud,
+                       struct rt_error *err);
+
+/* What a reply's AWS code means for retrying (aws-wire.md 11.1 and 1.4). */
+enum rt_aws_error_class {
+    RT_AWS_ERR_FAIL = 0,  /* not retried */
+    RT_AWS_ERR_TRANSIENT, /* retried with backoff */
+    RT_AWS_ERR_THROTTLE,  /* retried with backoff, RT_ETHROTTLED at the end */
+    RT_AWS_ERR_SKEW,      /* clock skew for sure: fix the offset, retry once */
+    RT_AWS_ERR_MAYBE_SKEW /* a signature error that is skew only if the clock is off */
+};
+/* Returns: the class of (aws_code, http_status, message). */
+enum rt_aws_error_class rt_aws_classify_code(const char *aws_code, int http_status,
+                                             const char *message);
+
+/*
+ * Clock-skew offset from one reply (aws-wire.md 1.4): server_ms - (sent_ms + recv_ms) / 2.
+ * Returns: 0 and *offset_ms, or RT_EINVAL when it cannot be measured (no Date, an Age header,
+ * or a round trip over 15 minutes).
+ */
+int rt_aws_skew_offset(int64_t server_ms, int64_t sent_ms, int64_t recv_ms, bool has_age,
+                       int64_t *offset_ms);
+
+/* ---- XML (a small bounded scanner, no DTD, no entity expansion beyond the five and &#N;) ---- */
+
+/*
+ * Iterates the direct child elements of an element's inner text. Start with *pos = 0.
+ * Returns: 1 with *name (local name, prefix dropped) and *inner (between the tags; empty for
+ * <X/>) set and *pos advanced; 0 at the end; RT_EPARSE when malformed or nested deeper than 64.
+ */
+int rt_xml_next_child(struct rt_str parent, size_t *pos, struct rt_str *name,
+                      struct rt_str *inner);
+/* Finds the document's root element. Returns: 1 with name/inner, 0 if none, or RT_EPARSE. */
+int rt_xml_root(struct rt_str doc, struct rt_str *name, struct rt_str *inner);
+/* Finds the first direct child named name. Returns: 1 (inner set), 0 absent, or RT_EPARSE. */
+int rt_xml_child(struct rt_str parent, const char *name, struct rt_str *inner);
+/*
+ * Appends the decoded text of inner to out: character data and CDATA, entities decoded, child
+ * tags skipped. Returns: 0, RT_EPARSE (a bad entity) or the rt_buf error.
+ */
+int rt_xml_text(struct rt_str inner, struct rt_buf *out);
+/* Decodes the child's text into out[size] (truncated to fit). Returns: 1, 0 absent, RT_EPARSE. */
+int rt_xml_child_text(struct rt_str parent, const char *name, char *out, size_t size);
+
+/* ---- S3 (rest-xml) ---- */
+
+extern const struct rt_aws_service rt_aws_s3;
+extern const struct rt_aws_op rt_aws_s3_put_object_op, rt_aws_s3_get_object_op,
+    rt_aws_s3_head_object_op, rt_aws_s3_delete_object_op, rt_aws_s3_copy_object_op,
+    rt_aws_s3_list_objects_v2_op;
+
+/* PUT body to bucket/key. headers (e.g. If-None-Match: *) may be NULL. The ETag is in the
+ * reply's ETag header. Returns and cb as rt_aws_call. Body copied. */
+int rt_aws_s3_put_object(struct rt_aws_client *c, const char *bucket, const char *key,
+                         const void *body, size_t len, const char *content_type,
+                         const struct rt_aws_header *headers, size_t n_headers,
+                         rt_aws_done_fn *cb, void *ud, struct rt_error *err);
+/* GET bucket/key into resp->body (max_body bytes at most; 0: 16 MiB). */
+int rt_aws_s3_get_object(struct rt_aws_client *c, const char *bucket, const char *key,
+                         size_t max_body, rt_aws_done_fn *cb, void *ud, struct rt_error *err);
+/* HEAD bucket/key; a missing key fails with aws_code "NotFound" and HTTP 404. */
+int rt_aws_s3_head_object(struct rt_aws_client *c, const char *bucket, const char *key,
+                          rt_aws_done_fn *cb, void *ud, struct rt_error *err);
+/* DELETE bucket/key (success also when it did not exist). */
+int rt_aws_s3_delete_object(struct rt_aws_client *c, const char *bucket, const char *key,
+                            rt_aws_done_fn *cb, void *ud, struct rt_error *err);
+/* Server-side copy; a 200 carrying <Error> is retried as a 500. */
+int rt_aws_s3_copy_object(struct rt_aws_client *c, const char *src_bucket, const char *src_key,
+                          const char *bucket, const char *key, rt_aws_done_fn *cb, void *ud,
+                          struct rt_error *err);
+
+/* One listed object; strings owned by the list. */
+struct rt_aws_s3_object {
+    char *key;               /* decoded (encoding-type=url undone) */
+    int64_t size;
+    char *etag;              /* with its quotes, as S3 sends it */
+    int64_t last_modified_ms;
+};
+/* One page of ListObjectsV2. Free with rt_aws_s3_list_free. */
+struct rt_aws_s3_list {
+    struct rt_aws_s3_object *objects; /* owned */
+    size_t n_objects;
+    char **prefixes;                  /* owned CommonPrefixes, decoded */
+    size_t n_prefixes;
+    bool truncated;
+    char *next_token;                 /* owned, NULL when not truncated */
+};
+struct rt_aws_s3_list_opts {
+    const char *prefix, *delimiter, *continuation_token, *start_after; /* NULL: unset */
+    int max_keys;                                                      /* 0: S3's 1000 */
+};
+/* A page: status 0 and list (borrowed for the callback; it may steal fields by NULLing them),
+ * or status < 0, list NULL and err. */
+typedef void rt_aws_s3_list_fn(int status, struct rt_aws_s3_list *list,
+                               const struct rt_error *err, void *ud);
+/* Lists one page with encoding-type=url. Returns: as rt_aws_call. */
+int rt_aws_s3_list_objects_v2(struct rt_aws_client *c, const char *bucket,
+                              const struct rt_aws_s3_list_opts *opts, rt_aws_s3_list_fn *cb,
+                              void *ud, struct rt_error *err);
+/* Parses a ListBucketResult body; url_encoded undoes encoding-type=url (form rules).
+ * Returns: 0, or RT_EPARSE / RT_ENOMEM with err filled (out is then empty). */
+int rt_aws_s3_parse_list(struct rt_str xml, bool url_encoded, struct rt_aws_s3_list *out,
+                         struct rt_error *err);
+/* Frees what a list owns; the struct itself is the caller's. NULL is fine. */
+void rt_aws_s3_list_free(struct rt_aws_s3_list *list);
+
+/* ---- SSM (json 1.1): bodies are JSON text built by the caller ---- */
+
+extern const struct rt_aws_service rt_aws_ssm;
+extern const struct rt_aws_op rt_aws_ssm_get_parameter_op, rt_aws_ssm_put_parameter_op,
+    rt_aws_ssm_delete_parameter_op, rt_aws_ssm_get_parameters_by_path_op;
+
+/* GetParameter {Name}: cb gets the reply; rt_aws_ssm_parse_value extracts Parameter.Value. */
+int rt_aws_ssm_get_parameter(struct rt_aws_client *c, const char *name, rt_aws_done_fn *cb,
+                             void *ud, struct rt_error *err);
+/* PutParameter {Name, Value, Type: String, Overwrite}. */
+int rt_aws_ssm_put_parameter(struct rt_aws_client *c, const char *name, const char *value,
+                             bool overwrite, rt_aws_done_fn *cb, void *ud, struct rt_error *err);
+/* Returns: new string with Parameter.Value of a GetParameter reply (caller frees with rt_free),
+ * or NULL when absent or not JSON. */
+char *rt_aws_ssm_parse_value(struct rt_str body);
+
+#endif

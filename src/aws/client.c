@@ -1,0 +1,567 @@
+/*
+ * client.c - the generic AWS call: request building per protocol, SigV4 re-signing in httpc's
+ * prepare hook, error classification in its classify hook, and the clock-skew offset.
+ *
+ * Design: a call is one heap object that lives from rt_aws_call() until its completion. It owns
+ * the wire path, query and Host it signs, the payload hash (computed once; the body does not
+ * change between attempts), and its own copy of the credential triple, so every attempt signs
+ * with one consistent (key, secret, token). Each attempt signs with now + the client's skew
+ * offset; a clock-skew error measured against the reply's Date header updates that offset (kept
+ * for every later call) and asks httpc for one immediate retry. The client holds no libuv
+ * handle: completions come from httpc or the credentials source, both already asynchronous.
+ */
+#include <string.h>
+#include <strings.h>
+#include <openssl/crypto.h>
+#include <uv.h>
+
+#include "aws_int.h"
+#include "retraind/alloc.h"
+#include "retraind/clock.h"
+
+#define SKEW_THRESHOLD_MS (4 * 60 * 1000) /* a signature error is skew only past this (1.4) */
+#define MAX_SIGNED_HEADERS 64
+
+struct rt_aws_client {
+    uv_loop_t *loop;          /* borrowed */
+    struct rt_httpc *httpc;   /* borrowed */
+    char *region;             /* owned */
+    char *endpoints[7];       /* owned config URLs, indexed like struct rt_aws_endpoints */
+    bool s3_path_style;
+    int max_attempts;
+    rt_aws_creds_get_fn *creds_get;
+    void *creds_source;       /* borrowed */
+    char *ak, *sk, *token;    /* owned static credentials; sk and token wiped on free */
+    struct rt_sigv4_cache *cache; /* owned */
+    int64_t skew_ms;
+    int inflight;
+    bool destroyed;
+};
+
+struct call {
+    struct rt_aws_client *c;
+    const struct rt_aws_op *op;
+    struct rt_httpc_req *req; /* owned until sent */
+    char *path;               /* owned wire path signed */
+    char *query;              /* owned raw query signed ("" for none) */
+    char payload_hash[RT_SIGV4_HEX_LEN + 1];
+    char *ak, *sk, *token;    /* owned credential copy, wiped */
+    int64_t sent_ms;          /* when the current attempt was signed */
+    int64_t signed_skew;      /* offset that attempt was signed with */
+    bool skew_retried;
+    rt_aws_done_fn *cb;
+    void *ud;
+};
+
+static const char *const endpoint_ids[7] = {"s3", "rekognition", "sagemaker", "a2i",
+                                            "ssm", "sns", "sts"};
+
+static void client_free(struct rt_aws_client *c)
+{
+    rt_free(c->region);
+    for (size_t i = 0; i < 7; i++)
+        rt_free(c->endpoints[i]);
+    rt_free(c->ak);
+    rt_free_secret_str(c->sk);
+    rt_free_secret_str(c->token);
+    rt_sigv4_cache_destroy(c->cache);
+    rt_free(c);
+}
+
+int rt_aws_client_new(struct uv_loop_s *loop, struct rt_httpc *httpc,
+                      const struct rt_aws_client_opts *opts, struct rt_aws_client **out,
+                      struct rt_error *err)
+{
+    *out = NULL;
+    if (!loop || !httpc || !opts)
+        return rt_error_set(err, RT_EINVAL, "aws: client needs a loop, httpc and options");
+    if (!opts->creds_get && !(opts->access_key && opts->access_key[0] && opts->secret_key &&
+                              opts->secret_key[0]))
+        return rt_error_set(err, RT_EINVAL, "aws: no credentials source and no static keys");
+    const char *region = rt_aws_region(opts->region, opts->profile_region);
+    if (!region)
+        return rt_error_set(err, RT_ECONFIG,
+                            "aws: no region (set aws.region, AWS_REGION or a profile region)");
+    struct rt_aws_client *c = rt_calloc(1, sizeof(*c));
+    if (!c)
+        return rt_error_set(err, RT_ENOMEM, "aws: out of memory");
+    c->loop = loop;
+    c->httpc = httpc;
+    c->s3_path_style = opts->s3_path_style;
+    c->max_attempts = opts->max_attempts;
+    c->creds_get = opts->creds_get;
+    c->creds_source = opts->creds_source;
+    const char *eps[7] = {opts->endpoints.s3,  opts->endpoints.rekognition,
+                          opts->endpoints.sagemaker, opts->endpoints.a2i,
+                          opts->endpoints.ssm, opts->endpoints.sns, opts->endpoints.sts};
+    bool oom = !(c->region = rt_strdup(region));
+    for (size_t i = 0; i < 7; i++)
+        if (eps[i] && eps[i][0] && !(c->endpoints[i] = rt_strdup(eps[i])))
+            oom = true;
+    if (!opts->creds_get) {
+        oom = oom || !(c->ak = rt_strdup(opts->access_key)) ||
+              !(c->sk = rt_strdup(opts->secret_key));
+        if (opts->session_token && opts->session_token[0] &&
+            !(c->token = rt_strdup(opts->session_token)))
+            oom = true;
+    }
+    if (oom || rt_sigv4_cache_new(&c->cache)) {
+        client_free(c);
+        return rt_error_set(err, RT_ENOMEM, "aws: out of memory");
+    }
+    *out = c;
+    return 0;
+}
+
+void rt_aws_client_destroy(struct rt_aws_client *c)
+{
+    if (!c)
+        return;
+    c->destroyed = true;
+    if (c->inflight == 0)
+        client_free(c);
+}
+
+const char *rt_aws_client_region(const struct rt_aws_client *c)
+{
+    return c->region;
+}
+
+int64_t rt_aws_client_skew_ms(const struct rt_aws_client *c)
+{
+    return c->skew_ms;
+}
+
+void rt_aws_client_set_skew_ms(struct rt_aws_client *c, int64_t ms)
+{
+    c->skew_ms = ms;
+}
+
+static const char *config_endpoint(const struct rt_aws_client *c, const char *id)
+{
+    for (size_t i = 0; i < 7; i++)
+        if (strcmp(endpoint_ids[i], id) == 0)
+            return c->endpoints[i];
+    return NULL;
+}
+
+static void call_free(struct call *k)
+{
+    rt_httpc_req_free(k->req);
+    rt_free(k->path);
+    rt_free(k->query);
+    rt_free(k->ak);
+    rt_free_secret_str(k->sk);
+    rt_free_secret_str(k->token);
+    struct rt_aws_client *c = k->c;
+    rt_free(k);
+    if (--c->inflight == 0 && c->destroyed)
+        client_free(c);
+}
+
+/* ---- hooks ---- */
+
+static int prepare(struct rt_httpc_req *req, int attempt, void *ud, struct rt_error *err)
+{
+    struct call *k = ud;
+    struct rt_aws_client *c = k->c;
+    (void)attempt;
+    static const char *const old[] = {"Authorization", "X-Amz-Date", "X-Amz-Security-Token",
+                                      "x-amz-content-sha256"};
+    for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++)
+        rt_httpc_req_set_header(req, old[i], NULL);
+
+    struct rt_sigv4_header hs[MAX_SIGNED_HEADERS];
+    int n = rt_httpc_req_header_count(req);
+    if (n > MAX_SIGNED_HEADERS)
+        return rt_error_set(err, RT_EINVAL, "%s %s: more than %d headers", k->op->service->id,
+                            k->op->name, MAX_SIGNED_HEADERS);
+    for (int i = 0; i < n; i++) {
+        const char *name, *value;
+        rt_httpc_req_header_at(req, i, &name, &value);
+        hs[i].name = rt_str_c(name);
+        hs[i].value = rt_str_c(value);
+    }
+    const char *method = rt_httpc_req_method(req);
+    struct rt_sigv4_request sr = {
+        .method = rt_str_c(method),
+        .path = rt_str_c(k->path),
+        .query = rt_str_c(k->query),
+        .headers = hs,
+        .n_headers = (size_t)n,
+        .payload_hash = rt_str_c(k->payload_hash),
+    };
+    k->sent_ms = rt_now_ms();
+    k->signed_skew = c->skew_ms;
+    struct rt_sigv4_config cfg = {
+        .access_key = rt_str_c(k->ak),
+        .secret_key = rt_str_c(k->sk),
+        .session_token = rt_str_c(k->token),
+        .region = rt_str_c(c->region),
+        .service = rt_str_c(k->op->service->signing_name),
+        .time_s = (k->sent_ms + k->signed_skew) / 1000,
+        .cache = c->cache,
+    };
+    struct rt_sigv4_result res;
+    int rc = rt_sigv4_sign(&sr, &cfg, &res, err);
+    if (rc)
+        return rc;
+    /* Views in res are not NUL-terminated; copy each through one bounded scratch buffer. */
+    struct rt_buf tmp;
+    rt_buf_init(&tmp, RT_SIGV4_RESULT_TEXT * 2);
+    for (size_t i = 0; i < res.n_add && !rc; i++) {
+        rt_buf_reset(&tmp);
+        size_t nl = res.add[i].name.len;
+        rc = rt_buf_append(&tmp, res.add[i].name.p, nl);
+        if (!rc)
+            rc = rt_buf_append_char(&tmp, '\0');
+        if (!rc)
+            rc = rt_buf_append(&tmp, res.add[i].value.p, res.add[i].value.len);
+        if (!rc)
+            rc = rt_httpc_req_set_header(req, tmp.data, tmp.data + nl + 1);
+    }
+    rt_buf_cleanup_secret(&tmp);
+    OPENSSL_cleanse(&res, sizeof(res)); /* holds the session token */
+    if (rc)
+        return rt_error_set(err, rc, "%s %s: cannot set the signature headers",
+                            k->op->service->id, k->op->name);
+    return 0;
+}
+
+static const char *resp_hdr(void *ud, const char *name)
+{
+    return rt_httpc_resp_header(ud, name);
+}
+
+/* Sets err->code and prefixes the AWS message with the service and operation. */
+static void set_failure(struct call *k, struct rt_error *err, int code)
+{
+    char msg[sizeof(err->msg)];
+    rt_strlcpy(msg, err->msg[0] ? err->msg : "no message", sizeof(msg));
+    err->code = 0;
+    rt_error_set(err, code, "%s %s: %s", k->op->service->id, k->op->name, msg);
+}
+
+/* True when a 2xx body of an ERROR_IN_200 op is an error (root <Error>, or not XML). */
+static bool error_in_200(const struct rt_httpc_resp *resp)
+{
+    struct rt_str doc = {resp->body.data, resp->body.len}, name, inner;
+    int rc = rt_xml_root(doc, &name, &inner);
+    return rc != 1 || rt_str_eq_c(name, "Error");
+}
+
+static enum rt_httpc_verdict classify(const struct rt_httpc_resp *resp, void *ud,
+                                      struct rt_error *err)
+{
+    struct call *k = ud;
+    struct rt_aws_client *c = k->c;
+    const struct rt_aws_op *op = k->op;
+    int st = resp->status;
+    struct rt_str body = {resp->body.data, resp->body.len};
+    if (st >= 200 && st < 300) {
+        if ((op->flags & RT_AWS_OP_ERROR_IN_200) && error_in_200(resp)) {
+            rt_aws_parse_error(op->service->protocol, st, body, resp_hdr, (void *)resp, err);
+            if (strcmp(err->aws_code, "200") == 0)
+                rt_strlcpy(err->aws_code, "InternalError", sizeof(err->aws_code));
+            set_failure(k, err, RT_EAWS);
+            return RT_HTTPC_RETRY; /* treated as a 500 (aws-wire.md 2.4) */
+        }
+        return RT_HTTPC_OK;
+    }
+    if (st == 304)
+        return RT_HTTPC_OK;
+    if (op->flags & RT_AWS_OP_NO_BODY_ERRORS)
+        body.len = 0;
+    rt_aws_parse_error(op->service->protocol, st, body, resp_hdr, (void *)resp, err);
+    enum rt_aws_error_class cls = rt_aws_classify_code(err->aws_code, st, err->msg);
+    switch (cls) {
+    case RT_AWS_ERR_THROTTLE:
+        set_failure(k, err, RT_ETHROTTLED);
+        return RT_HTTPC_THROTTLE;
+    case RT_AWS_ERR_TRANSIENT:
+        set_failure(k, err, RT_EAWS);
+        return RT_HTTPC_RETRY;
+    case RT_AWS_ERR_SKEW:
+    case RT_AWS_ERR_MAYBE_SKEW: {
+        int64_t off;
+        bool measured = rt_aws_skew_offset(resp->date_ms, k->sent_ms, rt_now_ms(),
+                                           rt_httpc_resp_header(resp, "Age") != NULL, &off) == 0;
+        int64_t drift = measured ? off - k->signed_skew : 0;
+        if (drift < 0)
+            drift = -drift;
+        bool skewed = measured && (cls == RT_AWS_ERR_SKEW || drift > SKEW_THRESHOLD_MS);
+        if (skewed) {
+            c->skew_ms = off;
+            RT_LOG(RT_LOG_NOTICE, "aws",
+                   "event=clock_skew service=%s op=%s code=%s offset_ms=%lld req_id=%s",
+                   op->service->id, op->name, err->aws_code, (long long)off,
+                   rt_q(err->request_id));
+            if (!k->skew_retried) {
+                k->skew_retried = true;
+                set_failure(k, err, RT_EAWS);
+                return RT_HTTPC_SKEW;
+            }
+        }
+        set_failure(k, err, cls == RT_AWS_ERR_MAYBE_SKEW ? RT_ESIGNATURE : RT_EAWS);
+        return RT_HTTPC_FAIL;
+    }
+    case RT_AWS_ERR_FAIL:
+        break;
+    }
+    set_failure(k, err, RT_EAWS);
+    return RT_HTTPC_FAIL;
+}
+
+static void on_done(int status, struct rt_httpc_resp *resp, const struct rt_error *err, void *ud)
+{
+    struct call *k = ud;
+    k->req = NULL; /* httpc frees it */
+    if (status)
+        RT_LOG(RT_LOG_INFO, "aws",
+               "event=call_failed service=%s op=%s code=%s aws_code=%s http=%d attempts=%d "
+               "req_id=%s error=%s",
+               k->op->service->id, k->op->name, rt_err_name(status),
+               rt_q(err ? err->aws_code : ""), resp->status, resp->attempts,
+               rt_q(err ? err->request_id : ""), rt_q(err ? err->msg : ""));
+    else
+        RT_LOG(RT_LOG_DEBUG, "aws", "event=call_done service=%s op=%s http=%d attempts=%d",
+               k->op->service->id, k->op->name, resp->status, resp->attempts);
+    k->cb(status, resp, err, k->ud);
+    call_free(k);
+}
+
+/* ---- building ---- */
+
+/* Splits the built URL into the signed path, query and Host, and sets Host on the request. */
+static int take_url(struct call *k, const char *url, struct rt_error *err)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *slash = strchr(p, '/');
+    size_t hl = slash ? (size_t)(slash - p) : strlen(p);
+    char host[300];
+    if (hl >= sizeof(host))
+        return rt_error_set(err, RT_EINVAL, "aws: host too long");
+    memcpy(host, p, hl);
+    host[hl] = '\0';
+    /* curl leaves a default port out of Host; so do we, and sign exactly what is sent. */
+    size_t n = strlen(host);
+    bool https = strncasecmp(url, "https:", 6) == 0;
+    const char *dflt = https ? ":443" : ":80";
+    size_t dl = strlen(dflt);
+    if (n > dl && strcmp(host + n - dl, dflt) == 0)
+        host[n - dl] = '\0';
+    const char *path = slash ? slash : "/";
+    const char *q = strchr(path, '?');
+    k->path = q ? rt_strndup(path, (size_t)(q - path)) : rt_strdup(path);
+    k->query = rt_strdup(q ? q + 1 : "");
+    if (!k->path || !k->query || rt_httpc_req_set_header(k->req, "Host", host))
+        return rt_error_set(err, RT_ENOMEM, "aws: out of memory");
+    return 0;
+}
+
+static int build(struct call *k, const struct rt_aws_params *p, struct rt_error *err)
+{
+    struct rt_aws_client *c = k->c;
+    const struct rt_aws_op *op = k->op;
+    const struct rt_aws_service *svc = op->service;
+    char ep[512];
+    bool custom;
+    int rc = rt_aws_endpoint(svc, c->region, config_endpoint(c, svc->id), ep, sizeof(ep),
+                             &custom, err);
+    if (rc)
+        return rc;
+    struct rt_buf url, body;
+    rt_buf_init(&url, 16384);
+    rt_buf_init(&body, (size_t)1 << 31);
+    const void *bp = p->body;
+    size_t blen = p->body_len;
+    const char *ctype = p->content_type;
+    if (p->bucket && !p->path) {
+        rc = rt_aws_s3_url(ep, custom, c->s3_path_style, p->bucket, p->key, p->query, &url);
+    } else {
+        const char *path = p->path ? p->path : op->path ? op->path : "/";
+        rc = rt_buf_printf(&url, "%s%s%s%s", ep, path[0] == '/' ? "" : "/", path,
+                           p->query && p->query[0] ? "?" : "");
+        if (!rc && p->query && p->query[0])
+            rc = rt_buf_append_str(&url, p->query);
+    }
+    if (!rc) {
+        switch (svc->protocol) {
+        case RT_AWS_JSON_10:
+        case RT_AWS_JSON_11: {
+            char target[256];
+            if (!bp) {
+                bp = "{}";
+                blen = 2;
+            }
+            if (!ctype)
+                ctype = svc->protocol == RT_AWS_JSON_10 ? "application/x-amz-json-1.0"
+                                                        : "application/x-amz-json-1.1";
+            rt_snprintf(target, sizeof(target), "%s.%s", svc->target_prefix, op->name);
+            rc = rt_httpc_req_set_header(k->req, "X-Amz-Target", target);
+            break;
+        }
+        case RT_AWS_QUERY:
+            rc = rt_buf_printf(&body, "Action=%s&Version=%s", op->name, svc->api_version);
+            if (!rc && bp && blen)
+                rc = rt_buf_append_char(&body, '&');
+            if (!rc && bp && blen)
+                rc = rt_buf_append(&body, bp, blen);
+            bp = body.data;
+            blen = body.len;
+            if (!ctype)
+                ctype = "application/x-www-form-urlencoded; charset=utf-8";
+            break;
+        case RT_AWS_REST_JSON:
+            if (bp && blen && !ctype)
+                ctype = "application/json";
+            break;
+        case RT_AWS_REST_XML:
+            break;
+        }
+    }
+    if (!rc)
+        rc = rt_httpc_req_set_url(k->req, url.data);
+    if (!rc && ctype)
+        rc = rt_httpc_req_set_header(k->req, "Content-Type", ctype);
+    for (size_t i = 0; !rc && i < p->n_headers; i++)
+        rc = rt_httpc_req_set_header(k->req, p->headers[i].name, p->headers[i].value);
+    if (!rc && bp)
+        rc = rt_httpc_req_set_body(k->req, bp, blen, true);
+    if (!rc)
+        rt_sigv4_sha256_hex(bp ? bp : "", bp ? blen : 0, k->payload_hash);
+    if (!rc)
+        rc = take_url(k, url.data, err);
+    if (rc)
+        rt_error_set(err, rc, "%s %s: cannot build the request: %s", svc->id, op->name,
+                     rt_strerror(rc));
+    rt_buf_cleanup(&url);
+    rt_buf_cleanup(&body);
+    if (rc)
+        return rc;
+    if (p->timeout_ms || p->connect_timeout_ms)
+        rt_httpc_req_set_timeouts(k->req, p->connect_timeout_ms, p->timeout_ms);
+    if (p->max_body)
+        rt_httpc_req_set_max_body(k->req, p->max_body);
+    int attempts = p->max_attempts ? p->max_attempts : c->max_attempts;
+    if (attempts > 0)
+        rt_httpc_req_set_max_attempts(k->req, attempts);
+    rt_httpc_req_set_hooks(k->req, prepare, classify, k);
+    return 0;
+}
+
+static int take_creds(struct call *k, const char *ak, const char *sk, const char *token)
+{
+    if (!ak || !ak[0] || !sk || !sk[0])
+        return RT_ECREDENTIALS;
+    k->ak = rt_strdup(ak);
+    k->sk = rt_strdup(sk);
+    k->token = token && token[0] ? rt_strdup(token) : NULL;
+    if (!k->ak || !k->sk || (token && token[0] && !k->token))
+        return RT_ENOMEM;
+    return 0;
+}
+
+/* Sends the built request. Returns: 0 or httpc's error (the request is freed by httpc). */
+static int send_call(struct call *k, struct rt_error *err)
+{
+    struct rt_httpc_req *req = k->req;
+    k->req = NULL;
+    int rc = rt_httpc_send(k->c->httpc, req, on_done, k);
+    if (rc)
+        rt_error_set(err, rc, "%s %s: cannot send: %s", k->op->service->id, k->op->name,
+                     rt_strerror(rc));
+    return rc;
+}
+
+/* Fails a call whose request was never sent, from a callback (never inside rt_aws_call). */
+static void fail_unsent(struct call *k, int status, const struct rt_error *err)
+{
+    struct rt_httpc_resp resp;
+    memset(&resp, 0, sizeof(resp));
+    rt_buf_init(&resp.body, 0);
+    rt_buf_init(&resp.headers, 0);
+    k->cb(status, &resp, err, k->ud);
+    call_free(k);
+}
+
+static void on_creds(int status, const struct rt_aws_credentials *creds,
+                     const struct rt_error *cerr, void *ud)
+{
+    struct call *k = ud;
+    struct rt_error err;
+    rt_error_clear(&err);
+    if (status || !creds) {
+        if (cerr && cerr->code)
+            err = *cerr;
+        rt_error_set(&err, status ? status : RT_ECREDENTIALS, "%s %s: no credentials",
+                     k->op->service->id, k->op->name);
+        fail_unsent(k, err.code, &err);
+        return;
+    }
+    int rc = take_creds(k, creds->access_key, creds->secret_key, creds->session_token);
+    if (rc) {
+        rt_error_set(&err, rc, "%s %s: unusable credentials", k->op->service->id, k->op->name);
+        fail_unsent(k, rc, &err);
+        return;
+    }
+    if (k->c->destroyed) {
+        rt_error_set(&err, RT_ECANCELED, "%s %s: client destroyed", k->op->service->id,
+                     k->op->name);
+        fail_unsent(k, RT_ECANCELED, &err);
+        return;
+    }
+    if (send_call(k, &err))
+        fail_unsent(k, err.code, &err);
+}
+
+int rt_aws_call(struct rt_aws_client *c, const struct rt_aws_op *op,
+                const struct rt_aws_params *params, rt_aws_done_fn *cb, void *ud,
+                struct rt_error *err)
+{
+    static const struct rt_aws_params none;
+    if (!c || !op || !op->service || !op->name || !op->method || !cb)
+        return rt_error_set(err, RT_EINVAL, "aws: bad call arguments");
+    if (c->destroyed)
+        return rt_error_set(err, RT_ECANCELED, "aws: client destroyed");
+    const struct rt_aws_params *p = params ? params : &none;
+    struct call *k = rt_calloc(1, sizeof(*k));
+    if (!k)
+        return rt_error_set(err, RT_ENOMEM, "aws: out of memory");
+    k->c = c;
+    k->op = op;
+    k->cb = cb;
+    k->ud = ud;
+    c->inflight++;
+    int rc = rt_httpc_req_new(op->method, "http://invalid/", &k->req);
+    if (rc) {
+        call_free(k);
+        return rt_error_set(err, rc, "aws: out of memory");
+    }
+    rc = build(k, p, err);
+    if (!rc && !c->creds_get) {
+        rc = take_creds(k, c->ak, c->sk, c->token);
+        if (rc)
+            rt_error_set(err, rc, "aws: out of memory");
+    }
+    if (rc) {
+        call_free(k);
+        return rc;
+    }
+    if (c->creds_get) {
+        rc = c->creds_get(c->creds_source, on_creds, k);
+        if (rc) {
+            call_free(k);
+            return rt_error_set(err, rc, "%s %s: credentials: %s", op->service->id, op->name,
+                                rt_strerror(rc));
+        }
+        return 0;
+    }
+    rc = send_call(k, err);
+    if (rc) {
+        k->req = NULL;
+        call_free(k);
+    }
+    return rc;
+}
