@@ -159,6 +159,17 @@ void rt__creds_base_close(struct rt_credentials_provider *p, rt_credentials_clos
     maybe_teardown(b);
 }
 
+void rt__creds_base_hold(struct rt__creds_base *b)
+{
+    b->inflight++;
+}
+
+void rt__creds_base_release(struct rt__creds_base *b)
+{
+    b->inflight--;
+    maybe_teardown(b);
+}
+
 void rt__creds_base_free(struct rt__creds_base *b)
 {
     rt_credentials_closed_fn *done = b->close_done;
@@ -170,24 +181,22 @@ void rt__creds_base_free(struct rt__creds_base *b)
 
 /* ---- operations ---- */
 
-struct rt__creds_op *rt__creds_op_new(struct rt__creds_base *b, size_t size,
-                                      rt_credentials_get_fn *cb, void *ud, struct rt_error *err)
+int rt__creds_op_new(struct rt__creds_base *b, size_t size, rt_credentials_get_fn *cb, void *ud,
+                     struct rt__creds_op **out, struct rt_error *err)
 {
-    if (b->closing) {
-        rt_error_set(err, RT_ECANCELED, "credentials: provider %s is closing", b->pub.name);
-        return NULL;
-    }
+    *out = NULL;
+    if (b->closing)
+        return rt_error_set(err, RT_ECANCELED, "credentials: provider %s is closing", b->pub.name);
     struct rt__creds_op *op = rt_calloc(1, size);
-    if (!op) {
-        rt_error_set(err, RT_ENOMEM, "credentials: out of memory");
-        return NULL;
-    }
+    if (!op)
+        return rt_error_set(err, RT_ENOMEM, "credentials: out of memory");
     op->base = b;
     op->cb = cb;
     op->ud = ud;
     op->work.data = op;
     rt_error_clear(&op->err);
-    return op;
+    *out = op;
+    return 0;
 }
 
 static void op_free(struct rt__creds_op *op)

@@ -62,15 +62,20 @@ void rt__creds_base_init(struct rt__creds_base *b, const struct rt_credentials_o
 /* Marks b closing and tears it down once nothing is in flight (the vtable close of most). */
 void rt__creds_base_close(struct rt_credentials_provider *p, rt_credentials_closed_fn *done,
                           void *ud);
+/* Counts work of b that is not an op (a background refresh) so close waits for it. */
+void rt__creds_base_hold(struct rt__creds_base *b);
+/* Ends what rt__creds_base_hold counted; a pending close may go on. */
+void rt__creds_base_release(struct rt__creds_base *b);
 /* Frees b (which must be the start of its allocation) and calls the close callback. */
 void rt__creds_base_free(struct rt__creds_base *b);
 
 /*
  * Allocates an op of size bytes (>= sizeof(struct rt__creds_op)), zeroed, bound to b.
- * Returns: the op or NULL (RT_ENOMEM in err).
+ * Returns: 0 and *out (started with rt__creds_op_start, or freed with rt_free if never started),
+ * RT_ECANCELED when b is closing, or RT_ENOMEM; err filled.
  */
-struct rt__creds_op *rt__creds_op_new(struct rt__creds_base *b, size_t size,
-                                      rt_credentials_get_fn *cb, void *ud, struct rt_error *err);
+int rt__creds_op_new(struct rt__creds_base *b, size_t size, rt_credentials_get_fn *cb, void *ud,
+                     struct rt__creds_op **out, struct rt_error *err);
 /* Queues op: work_fn on the pool, then after_fn on the loop. Returns: 0 or a negative code
  * (the op is freed and its callback never runs). */
 int rt__creds_op_start(struct rt__creds_op *op, struct rt_error *err);
