@@ -14,7 +14,7 @@
  * and httpc's RT_ETIMEDOUT / RT_ENETWORK / RT_ETOOBIG / RT_ECANCELED.
  *
  * Credentials: either a static triple in the options, or a source (rt_aws_creds_get_fn + opaque
- * pointer, e.g. the credential chain of credentials.h) asked once per call before the first
+ * pointer, e.g. rt_aws_creds_provider_get + a credentials.h provider) asked once per call before the first
  * attempt. The client copies the triple into the call and wipes it when the call ends.
  *
  * Threads: everything runs on the loop thread; completion callbacks run once, never from inside
@@ -105,7 +105,7 @@ struct rt_aws_params {
 typedef void rt_aws_done_fn(int status, struct rt_httpc_resp *resp, const struct rt_error *err,
                             void *ud);
 
-/* ---- credentials source (see /tmp contract with credentials.h) ---- */
+/* ---- credentials source ---- */
 
 /* One consistent credential triple; every string borrowed for the callback's duration. */
 struct rt_aws_credentials {
@@ -124,6 +124,13 @@ typedef void rt_aws_creds_done_fn(int status, const struct rt_aws_credentials *c
 /* Starts fetching credentials from source. Returns: 0 (done runs later, once) or a negative
  * code (done never runs). */
 typedef int rt_aws_creds_get_fn(void *source, rt_aws_creds_done_fn *done, void *ud);
+
+/*
+ * An rt_aws_creds_get_fn over a credentials.h provider: pass it as creds_get with the
+ * struct rt_credentials_provider * (borrowed, must outlive the client) as creds_source.
+ * Returns: as rt_credentials_provider_get.
+ */
+int rt_aws_creds_provider_get(void *provider, rt_aws_creds_done_fn *done, void *ud);
 
 /* ---- the client ---- */
 

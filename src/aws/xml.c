@@ -120,6 +120,8 @@ static int parse_tag(const char *p, const char *end, struct tag *t)
         } else if (*q == '>') {
             break;
         } else if (!is_space(*q)) {
+            if (t->closing)
+                return RT_EPARSE; /* "</a junk>" */
             last = q;
         }
     }
