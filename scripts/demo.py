@@ -115,6 +115,10 @@ try:
                        "the second training")
     sw = step_output(second, "SWITCH") or {}
     print("   -> %s: active %s, stopped %s" % (second["state"], sw.get("active"), sw.get("previous")))
+    time.sleep(0.5)
+    stop.set()
+    say("retraind status (the daemon is still running)")
+    print(cli("status"))
 finally:
     time.sleep(0.5)
     stop.set()
@@ -122,8 +126,6 @@ finally:
     daemon.wait(timeout=60)
     log.close()
 
-say("retraind status")
-print(cli("status"))
 say("Where the data is")
 print("   config:   %s\n   journal:  %s\n   models:   %s\n   store:    %s\n   log:      %s"
       % (CFG, os.path.join(DEMO, "data", "journal.db"), os.path.join(DEMO, "data", "models"),

@@ -6,6 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc 2>/dev/null || echo 2)" --target retraind retraind-synth >/dev/null
+mkdir -p build
+echo "demo: building retraind (log in build/demo-build.log)" >&2
+if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+       cmake --build build -j"$(nproc 2>/dev/null || echo 2)" --target retraind retraind-synth; } \
+     > build/demo-build.log 2>&1; then
+  cat build/demo-build.log >&2
+  exit 1
+fi
 exec python3 scripts/demo.py "${1:-var/demo}"
