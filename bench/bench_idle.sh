@@ -23,6 +23,14 @@ sleep 2
 rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
 hwm=$(awk '/VmHWM/{print $2}' /proc/$pid/status)
 printf 'idle daemon resident: %d KiB (peak %d KiB)   target < 8192 KiB\n' "$rss" "$hwm"
+if [ -r /proc/$pid/smaps_rollup ]; then
+  # RSS counts shared library pages in full; PSS and private dirty say what this process costs.
+  awk '/^(Pss|Shared_Clean|Private_Clean|Private_Dirty):/{printf "  %-15s %6d KiB\n", $1, $2}' \
+    /proc/$pid/smaps_rollup
+  echo "  largest mappings (KiB resident):"
+  awk '/^[0-9a-f]/{name=$6} /^Rss/{rss[name]+=$2} END{for(n in rss) if(rss[n]>300) print rss[n], n}' \
+    /proc/$pid/smaps | sort -rn | head -8 | sed 's/^/    /'
+fi
 if command -v strace >/dev/null 2>&1; then
   timeout "$secs" strace -c -f -p "$pid" -o "$dir/strace" 2>/dev/null || true
   calls=$(awk '/total/{print $3}' "$dir/strace" 2>/dev/null || echo "?")
