@@ -326,7 +326,8 @@ typedef void rt_aws_s3_list_fn(int status, struct rt_aws_s3_list *list,
 int rt_aws_s3_list_objects_v2(struct rt_aws_client *c, const char *bucket,
                               const struct rt_aws_s3_list_opts *opts, rt_aws_s3_list_fn *cb,
                               void *ud, struct rt_error *err);
-/* Parses a ListBucketResult body; url_encoded undoes encoding-type=url (form rules).
+/* Parses a ListBucketResult body; url_encoded: the request asked for encoding-type=url, and
+ * keys are form-decoded when the reply's <EncodingType> says url.
  * Returns: 0, or RT_EPARSE / RT_ENOMEM with err filled (out is then empty). */
 int rt_aws_s3_parse_list(struct rt_str xml, bool url_encoded, struct rt_aws_s3_list *out,
                          struct rt_error *err);

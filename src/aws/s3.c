@@ -191,11 +191,11 @@ int rt_aws_s3_parse_list(struct rt_str xml, bool url_encoded, struct rt_aws_s3_l
         return rt_error_set(err, RT_EPARSE, "s3 ListObjectsV2: reply is not a ListBucketResult");
     size_t pos = 0, cap = 0, pcap = 0;
     struct rt_str n, in;
-    bool url = url_encoded;
-    /* EncodingType comes before the entries in S3's replies; honour it when present. */
+    /* Decode only when asked for and the reply says it did encode: S3 echoes EncodingType, and
+     * a clone that ignores the parameter sends raw keys that must not be form-decoded. */
     char enc[16];
-    if (rt_xml_child_text(root, "EncodingType", enc, sizeof(enc)) == 1)
-        url = strcmp(enc, "url") == 0;
+    bool url = url_encoded && rt_xml_child_text(root, "EncodingType", enc, sizeof(enc)) == 1 &&
+               strcmp(enc, "url") == 0;
     while ((rc = rt_xml_next_child(root, &pos, &n, &in)) == 1) {
         if (rt_str_eq_c(n, "Contents")) {
             if (out->n_objects == cap) {

@@ -241,6 +241,15 @@ function s3Forward(req, body, res, rid) {
   const headers = { ...req.headers };
   // Verified here; s3rver only knows its own key pair, so it gets the request anonymously.
   delete headers["authorization"];
+  // s3rver reads x-amz-copy-source with decodeURI, which leaves %2B, %2F and other reserved
+  // escapes encoded (S3 decodes them all); hand it the form decodeURI undoes exactly.
+  if (headers["x-amz-copy-source"]) {
+    try {
+      headers["x-amz-copy-source"] = encodeURI(decodeURIComponent(headers["x-amz-copy-source"]));
+    } catch (e) {
+      return xmlError(res, 400, "InvalidArgument", "bad x-amz-copy-source", rid);
+    }
+  }
   const up = http.request({ host: "127.0.0.1", port: s3rverPort, method: req.method, path: req.url, headers }, (ur) => {
     const h = { ...ur.headers, "x-amz-request-id": rid, date: new Date(serverNow()).toUTCString() };
     res.writeHead(ur.statusCode, h);
