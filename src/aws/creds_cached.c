@@ -76,9 +76,11 @@ static void on_refresh(int status, const struct rt_credentials *creds, const str
                (unsigned long long)cp->refreshes);
     } else {
         bool keep = cp->cur && !rt_credentials_expiring(cp->cur, now, 0);
-        RT_LOG(keep ? RT_LOG_WARNING : RT_LOG_ERR, "aws",
-               "event=credentials_refresh_failed keep_current=%s error=%s", keep ? "yes" : "no",
-               rt_q(err ? err->msg : rt_strerror(status)));
+        /* A first fetch that fails is the waiting callers' to report; a refresh that fails is
+         * news only the log can tell (loud once the current keys are gone). */
+        enum rt_log_level lvl = !cp->cur ? RT_LOG_INFO : keep ? RT_LOG_WARNING : RT_LOG_ERR;
+        RT_LOG(lvl, "aws", "event=credentials_refresh_failed keep_current=%s error=%s",
+               keep ? "yes" : "no", rt_q(err ? err->msg : rt_strerror(status)));
         if (!keep) {
             rt_credentials_free(cp->cur);
             cp->cur = NULL;

@@ -66,7 +66,7 @@ static void on_sub(int status, const struct rt_credentials *creds, const struct 
     if (status != RT_ENOTFOUND) {
         if (err)
             o->err = *err;
-        RT_LOG(RT_LOG_WARNING, "aws", "event=credentials_failed source=%s error=%s", name,
+        RT_LOG(RT_LOG_INFO, "aws", "event=credentials_failed source=%s error=%s", name,
                rt_q(err ? err->msg : rt_strerror(status)));
         return rt__creds_op_fail(o, status, "%s: %s", name, rt_strerror(status));
     }
@@ -86,7 +86,7 @@ static void chain_next(struct rt__creds_op *o)
         c->via_winner = cp->winner >= 0 && c->idx == 0 && c->tried.len == 0;
         size_t idx = c->via_winner ? (size_t)cp->winner : c->idx;
         if (!c->via_winner && idx >= cp->n) {
-            RT_LOG(RT_LOG_WARNING, "aws", "event=credentials_none tried=%s",
+            RT_LOG(RT_LOG_INFO, "aws", "event=credentials_none tried=%s",
                    rt_q(c->tried.data ? c->tried.data : ""));
             return rt__creds_op_fail(o, RT_ECREDENTIALS, "no credentials found; tried: %s",
                                      c->tried.data ? c->tried.data : "nothing");

@@ -9,9 +9,9 @@
  *                 < raw-request
  *
  * Design: credentials come from a list of sources tried in order (cred_sources below): the
- * options, then the environment. The full chain of aws-wire.md 10.1 (profiles, web identity,
- * container, IMDS) is a later piece of work; it plugs in as one more entry of that table, and the
- * "no credentials" message names whatever the table holds. No piece of the secret key reaches
+ * options, the environment, then the full chain of aws-wire.md 10.1 (credentials.h: web
+ * identity, profile, container, IMDS), which runs a libuv loop of its own for the network
+ * sources; when it finds nothing its message lists every source it tried and why. No piece of the secret key reaches
  * stdout or stderr, and the session token is redacted from --verbose output (it still has to
  * appear in the signed request itself). The secret given on the command line is wiped from argv
  * once copied, so it does not linger in /proc/PID/cmdline.
@@ -21,12 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <uv.h>
 
 #include "cli.h"
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
 #include "retraind/clock.h"
+#include "retraind/credentials.h"
 #include "retraind/error.h"
+#include "retraind/httpc.h"
 #include "retraind/sigv4.h"
 
 #define MAX_REQUEST (64u << 20)
@@ -93,9 +96,76 @@ static int from_environment(struct rt_cli_opt *opts, struct sign_creds *out,
     return 0;
 }
 
+/* What the chain's callback hands back to from_chain. */
+struct chain_wait {
+    int done;
+    int status;
+    struct rt_error err;
+    struct sign_creds *out;
+};
+
+static void on_chain(int status, const struct rt_credentials *c, const struct rt_error *err,
+                     void *ud)
+{
+    struct chain_wait *w = ud;
+    w->done = 1;
+    w->status = status;
+    if (status != 0) {
+        w->err = *err;
+        return;
+    }
+    if (dup_secret(&w->out->access_key, c->access_key) ||
+        dup_secret(&w->out->secret_key, c->secret_key) ||
+        (c->session_token && dup_secret(&w->out->session_token, c->session_token)))
+        w->status = rt_error_set(&w->err, RT_ENOMEM, "out of memory");
+}
+
+static void on_closed(void *ud)
+{
+    *(int *)ud = 1;
+}
+
+/* The default credential chain (credentials.h) on a loop of its own; the loop is closed again
+ * before signing. */
+static int from_chain(struct rt_cli_opt *opts, struct sign_creds *out, struct rt_error *err)
+{
+    (void)opts;
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0)
+        return rt_error_set(err, RT_ENOMEM, "cannot start an event loop");
+    struct rt_httpc *http = NULL;
+    struct rt_credentials_provider *chain = NULL;
+    struct chain_wait w = {.out = out};
+    rt_error_clear(&w.err);
+    int rc = rt_httpc_new(&loop, NULL, &http, err);
+    struct rt_credentials_opts co = {.loop = &loop, .httpc = http};
+    if (!rc)
+        rc = rt_credentials_provider_new_default(&co, &chain, err);
+    if (!rc)
+        rc = rt_credentials_provider_get(chain, on_chain, &w, err);
+    while (!rc && !w.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    if (!rc && w.status) {
+        *err = w.err;
+        rc = w.status == RT_ENOTFOUND ? RT_ECREDENTIALS : w.status;
+    }
+    int closed = 0;
+    if (chain) {
+        rt_credentials_provider_close(chain, on_closed, &closed);
+        while (!closed)
+            uv_run(&loop, UV_RUN_ONCE);
+    }
+    if (http)
+        rt_httpc_close(http, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return rc;
+}
+
 static const struct cred_source cred_sources[] = {
     {"--access-key/--secret-key", from_options},
     {"environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)", from_environment},
+    {"credential chain (web identity, profile, container, IMDS)", from_chain},
 };
 
 static int usage_error(const char *msg)
