@@ -10,20 +10,11 @@
 #include <stdint.h>
 
 #include "retraind/error.h"
+#include "retraind/store.h"
 
 struct rt_config;
 struct rt_journal;
 
-/* Images per label as the training check counts them. */
-struct rt_label_counts {
-    struct {
-        char *name; /* owned */
-        int64_t count;
-    } *items;       /* owned array */
-    size_t n;
-    int64_t total;
-};
-void rt_label_counts_cleanup(struct rt_label_counts *c);
 
 /*
  * Counts the labeled images of cfg's store by listing it on a private loop (blocking; for the

@@ -104,6 +104,20 @@ int rt_store_key_check(const char *key, size_t len, bool allow_trailing_slash,
  */
 bool rt_store_training_label(const char *labeled_prefix, const char *key, struct rt_str *label);
 
+/* Images per label, as the training check counts them (label = folder name). */
+struct rt_label_counts {
+    struct rt_label_count {
+        char *name; /* owned */
+        int64_t count;
+    } *items;       /* owned array, in order of first appearance */
+    size_t n, cap;
+    int64_t total;
+};
+/* Counts one image of label. Returns: the label's index in items, or RT_ENOMEM. */
+long rt_label_counts_add(struct rt_label_counts *c, struct rt_str label);
+/* Frees everything; c is empty and reusable afterwards. */
+void rt_label_counts_cleanup(struct rt_label_counts *c);
+
 /* Options of the local store (a folder laid out like the bucket). */
 struct rt_store_local_opts {
     const char *root;        /* folder; created if missing */

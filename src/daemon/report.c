@@ -22,49 +22,13 @@
 #include "retraind/store.h"
 #include "retraind/workflow.h"
 
-void rt_label_counts_cleanup(struct rt_label_counts *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        rt_free(c->items[i].name);
-    rt_free(c->items);
-    memset(c, 0, sizeof(*c));
-}
-
 struct count_run {
     const char *prefix;
     struct rt_label_counts *out;
-    size_t cap;
     int rc;
     struct rt_error *err;
     bool done;
 };
-
-static int add_label(struct count_run *r, struct rt_str label)
-{
-    struct rt_label_counts *c = r->out;
-    for (size_t i = 0; i < c->n; i++) {
-        if (strlen(c->items[i].name) == label.len &&
-            memcmp(c->items[i].name, label.p, label.len) == 0) {
-            c->items[i].count++;
-            c->total++;
-            return 0;
-        }
-    }
-    if (c->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        void *p = rt_realloc(c->items, cap * sizeof(*c->items));
-        if (!p)
-            return RT_ENOMEM;
-        c->items = p;
-        r->cap = cap;
-    }
-    c->items[c->n].name = rt_strndup(label.p, label.len);
-    if (!c->items[c->n].name)
-        return RT_ENOMEM;
-    c->items[c->n++].count = 1;
-    c->total++;
-    return 0;
-}
 
 static int count_page(const struct rt_store_entry *entries, size_t n, bool last, int status,
                       const struct rt_error *err, void *ud)
@@ -72,8 +36,9 @@ static int count_page(const struct rt_store_entry *entries, size_t n, bool last,
     struct count_run *r = ud;
     for (size_t i = 0; i < n && !r->rc; i++) {
         struct rt_str label;
-        if (rt_store_training_label(r->prefix, entries[i].key, &label))
-            r->rc = add_label(r, label);
+        if (rt_store_training_label(r->prefix, entries[i].key, &label) &&
+            rt_label_counts_add(r->out, label) < 0)
+            r->rc = RT_ENOMEM;
     }
     if (status && !r->rc) {
         r->rc = status;

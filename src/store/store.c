@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "retraind/alloc.h"
 #include "retraind/buf.h"
 #include "retraind/error.h"
 
@@ -188,4 +189,39 @@ bool rt_store_training_label(const char *labeled_prefix, const char *key, struct
         }
     }
     return false;
+}
+
+long rt_label_counts_add(struct rt_label_counts *c, struct rt_str label)
+{
+    /* Labels are few (folders), so a linear scan beats hashing here. */
+    for (size_t i = 0; i < c->n; i++) {
+        if (strlen(c->items[i].name) == label.len &&
+            memcmp(c->items[i].name, label.p, label.len) == 0) {
+            c->items[i].count++;
+            c->total++;
+            return (long)i;
+        }
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct rt_label_count *p = rt_realloc(c->items, cap * sizeof(*p));
+        if (!p)
+            return RT_ENOMEM;
+        c->items = p;
+        c->cap = cap;
+    }
+    char *name = rt_strndup(label.p, label.len);
+    if (!name)
+        return RT_ENOMEM;
+    c->items[c->n] = (struct rt_label_count){name, 1};
+    c->total++;
+    return (long)c->n++;
+}
+
+void rt_label_counts_cleanup(struct rt_label_counts *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        rt_free(c->items[i].name);
+    rt_free(c->items);
+    memset(c, 0, sizeof(*c));
 }

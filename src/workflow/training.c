@@ -53,16 +53,9 @@ enum {
 
 /* ---- counting labeled images (CHECK and MANIFEST both list the labeled prefix) ---- */
 
-struct label_count {
-    char *name; /* owned */
-    int64_t count;
-};
-
 struct listing {
     struct rt_exec *x;
-    struct label_count *labels; /* owned array */
-    size_t n_labels, cap_labels;
-    int64_t images;
+    struct rt_label_counts labels;
     bool write_manifest;
     struct rt_buf manifest;
     char created[40];
@@ -72,33 +65,9 @@ struct listing {
 
 static void listing_free(struct listing *l)
 {
-    for (size_t i = 0; i < l->n_labels; i++)
-        rt_free(l->labels[i].name);
-    rt_free(l->labels);
+    rt_label_counts_cleanup(&l->labels);
     rt_buf_cleanup(&l->manifest);
     rt_free(l);
-}
-
-/* Returns: the index of label (added if new), or -1 when out of memory. */
-static long label_index(struct listing *l, struct rt_str label)
-{
-    for (size_t i = 0; i < l->n_labels; i++)
-        if (strlen(l->labels[i].name) == label.len &&
-            memcmp(l->labels[i].name, label.p, label.len) == 0)
-            return (long)i;
-    if (l->n_labels == l->cap_labels) {
-        size_t cap = l->cap_labels ? l->cap_labels * 2 : 16;
-        struct label_count *p = rt_realloc(l->labels, cap * sizeof(*p));
-        if (!p)
-            return -1;
-        l->labels = p;
-        l->cap_labels = cap;
-    }
-    char *name = rt_strndup(label.p, label.len);
-    if (!name)
-        return -1;
-    l->labels[l->n_labels] = (struct label_count){name, 0};
-    return (long)l->n_labels++;
 }
 
 static const struct rt_config_prefixes *prefixes(struct rt_exec *x)
@@ -109,8 +78,8 @@ static const struct rt_config_prefixes *prefixes(struct rt_exec *x)
 static cJSON *labels_json(const struct listing *l)
 {
     cJSON *o = cJSON_CreateObject();
-    for (size_t i = 0; i < l->n_labels; i++)
-        cJSON_AddNumberToObject(o, l->labels[i].name, (double)l->labels[i].count);
+    for (size_t i = 0; i < l->labels.n; i++)
+        cJSON_AddNumberToObject(o, l->labels.items[i].name, (double)l->labels.items[i].count);
     return o;
 }
 
@@ -126,18 +95,16 @@ static int on_page(const struct rt_store_entry *entries, size_t n, bool last, in
         struct rt_str label;
         if (!rt_store_training_label(prefix, entries[i].key, &label))
             continue;
-        long idx = label_index(l, label);
+        long idx = rt_label_counts_add(&l->labels, label);
         if (idx < 0) {
             l->rc = rt_error_set(&l->err, RT_ENOMEM, "out of memory while counting");
             break;
         }
-        l->labels[idx].count++;
-        l->images++;
         if (l->write_manifest) {
             struct rt_manifest_line me = {
                 .bucket = x->m->env.store->bucket_name,
                 .key = entries[i].key,
-                .label = l->labels[idx].name,
+                .label = l->labels.items[idx].name,
                 .class_index = (int)idx,
                 .creation_date = l->created,
                 .job_name = x->id,
@@ -207,7 +174,7 @@ static void check_done(struct listing *l)
         rt__exec_finish(x, S_FAILED, NULL, msg, NULL, NULL);
         return;
     }
-    struct check_result r = {.images = l->images};
+    struct check_result r = {.images = l->labels.total};
     rt_journal_state_get_i64(j, RT_STATE_PREVIOUS_TRAINED, 0, &r.previous);
     rt_journal_state_get_i64(j, RT_STATE_LAST_ATTEMPTED, 0, &r.last_attempted);
     int64_t needed = x->m->env.params->v[RT_P_MIN_UNTRAINED].i;
@@ -302,8 +269,8 @@ static void manifest_done(struct listing *l)
         return;
     }
     mp->x = x;
-    mp->images = l->images;
-    mp->n_labels = l->n_labels;
+    mp->images = l->labels.total;
+    mp->n_labels = l->labels.n;
     rt_snprintf(mp->key, sizeof(mp->key), "%s%s.manifest", prefixes(x)->manifests, x->id);
     struct rt_store *s = x->m->env.store;
     int rc = s->ops->put(s, mp->key, l->manifest.data ? l->manifest.data : "", l->manifest.len,
