@@ -1,4 +1,5 @@
 /* test_store.c - key validation and the training-image counting rule (pure functions). */
+#include "retraind/alloc.h"
 #include "retraind/buf.h"
 #include "retraind/error.h"
 #include "retraind/store.h"
@@ -189,4 +190,26 @@ RT_TEST(training_label_upper_case_extensions)
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         if (!rt_store_training_label("", keys[i], NULL))
             RT_FAIL("did not count \"%s\"", keys[i]);
+}
+
+RT_TEST(label_counts_add_and_cleanup)
+{
+    struct rt_label_counts c = {0};
+    const char *keys[] = {"b", "a", "b", "c", "b"};
+    for (size_t i = 0; i < 5; i++)
+        RT_ASSERT(rt_label_counts_add(&c, rt_str_c(keys[i])) >= 0);
+    RT_ASSERT_INT_EQ(c.n, 3);
+    RT_ASSERT_INT_EQ(c.total, 5);
+    RT_ASSERT_STR_EQ(c.items[0].name, "b");
+    RT_ASSERT_INT_EQ(c.items[0].count, 3);
+    RT_ASSERT_INT_EQ(rt_label_counts_add(&c, (struct rt_str){"ab", 1}), 1); /* "a", by length */
+    for (int i = 0; i < 40; i++) { /* grows past the first allocation */
+        char name[8];
+        rt_snprintf(name, sizeof(name), "l%d", i);
+        RT_ASSERT(rt_label_counts_add(&c, rt_str_c(name)) >= 0);
+    }
+    RT_ASSERT_INT_EQ(c.n, 43);
+    rt_label_counts_cleanup(&c);
+    RT_ASSERT_INT_EQ(c.n, 0);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
 }
