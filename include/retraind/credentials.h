@@ -49,8 +49,12 @@ struct rt_credentials {
  * Returns: 0 and *out (caller frees with rt_credentials_free), RT_EINVAL when a key is missing,
  * or RT_ENOMEM.
  */
-int rt_credentials_new(const char *access_key, const char *secret_key, const char *session_token,
-                       int64_t expiration_ms, const char *source, struct rt_credentials **out);
+int rt_credentials_new(const char *access_key,
+                       const char *secret_key,
+                       const char *session_token,
+                       int64_t expiration_ms,
+                       const char *source,
+                       struct rt_credentials **out);
 /* Returns: 0 and a deep copy in *out (caller frees with rt_credentials_free), or RT_ENOMEM. */
 int rt_credentials_dup(const struct rt_credentials *c, struct rt_credentials **out);
 /* Wipes every string and frees c. NULL is fine. */
@@ -66,15 +70,19 @@ bool rt_credentials_expiring(const struct rt_credentials *c, int64_t now_ms, int
  * source tried and why), RT_ECANCELED (closing), or the source's own error (RT_EAWS, RT_EPARSE,
  * RT_ETIMEDOUT, RT_ENETWORK, RT_EIO, RT_ECONFIG, RT_ENOTIMPL ...).
  */
-typedef void rt_credentials_get_fn(int status, const struct rt_credentials *creds,
-                                   const struct rt_error *err, void *ud);
+typedef void rt_credentials_get_fn(int status,
+                                   const struct rt_credentials *creds,
+                                   const struct rt_error *err,
+                                   void *ud);
 /* Completion of a close; runs once on the loop thread. */
 typedef void rt_credentials_closed_fn(void *ud);
 
 /* What a provider implements (aws-c-auth's vtable). Custom providers (tests) may fill it. */
 struct rt_credentials_provider_vtable {
     /* See rt_credentials_provider_get. */
-    int (*get)(struct rt_credentials_provider *p, rt_credentials_get_fn *cb, void *ud,
+    int (*get)(struct rt_credentials_provider *p,
+               rt_credentials_get_fn *cb,
+               void *ud,
                struct rt_error *err);
     /* See rt_credentials_provider_close. */
     void (*close)(struct rt_credentials_provider *p, rt_credentials_closed_fn *done, void *ud);
@@ -94,26 +102,26 @@ struct rt_credentials_provider {
  * Zero/NULL fields take the default shown.
  */
 struct rt_credentials_opts {
-    struct uv_loop_s *loop;         /* borrowed; the loop every callback runs on */
-    struct rt_httpc *httpc;         /* borrowed; must outlive the provider (close it after) */
-    const char *profile;            /* NULL: AWS_PROFILE, then AWS_DEFAULT_PROFILE, else
-                                     * "default"; an explicitly named profile must exist */
-    const char *region;             /* for the regional STS endpoint; NULL: AWS_REGION,
-                                     * AWS_DEFAULT_REGION, the profile's region; none: the
-                                     * global https://sts.amazonaws.com */
-    const char *sts_endpoint;       /* NULL: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, else
-                                     * https://sts.<region>.amazonaws.com */
-    const char *imds_endpoint;      /* NULL: AWS_EC2_METADATA_SERVICE_ENDPOINT, else
-                                     * http://169.254.169.254 */
-    const char *ecs_relative_base;  /* base for AWS_CONTAINER_CREDENTIALS_RELATIVE_URI;
-                                     * NULL: http://169.254.170.2 (tests point it at loopback) */
-    int64_t imds_timeout_ms;        /* per IMDS request (connect and total); default 1000 */
-    int64_t ecs_timeout_ms;         /* per container request; default 2000 (3 attempts) */
-    int64_t sts_timeout_ms;         /* per STS request; default 10000 */
-    int64_t refresh_before_ms;      /* cache: refresh in the background when fewer ms than
-                                     * this remain; default 5 min */
-    int64_t mandatory_before_ms;    /* cache: callers wait for a refresh when fewer ms than
-                                     * this remain; default 1 min (must be <= refresh_before) */
+    struct uv_loop_s *loop;          /* borrowed; the loop every callback runs on */
+    struct rt_httpc *httpc;          /* borrowed; must outlive the provider (close it after) */
+    const char *profile;             /* NULL: AWS_PROFILE, then AWS_DEFAULT_PROFILE, else
+                                      * "default"; an explicitly named profile must exist */
+    const char *region;              /* for the regional STS endpoint; NULL: AWS_REGION,
+                                      * AWS_DEFAULT_REGION (and, for a web identity profile,
+                                      * its region); none: https://sts.amazonaws.com */
+    const char *sts_endpoint;        /* NULL: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, else
+                                      * https://sts.<region>.amazonaws.com */
+    const char *imds_endpoint;       /* NULL: AWS_EC2_METADATA_SERVICE_ENDPOINT, else
+                                      * http://169.254.169.254 */
+    const char *ecs_relative_base;   /* base for AWS_CONTAINER_CREDENTIALS_RELATIVE_URI;
+                                      * NULL: http://169.254.170.2 (tests point it at loopback) */
+    int64_t imds_timeout_ms;         /* per IMDS request (connect and total); default 1000 */
+    int64_t ecs_timeout_ms;          /* per container request; default 2000 (3 attempts) */
+    int64_t sts_timeout_ms;          /* per STS request; default 10000 */
+    int64_t refresh_before_ms;       /* cache: refresh in the background when fewer ms than
+                                      * this remain; default 5 min */
+    int64_t mandatory_before_ms;     /* cache: callers wait for a refresh when fewer ms than
+                                      * this remain; default 1 min (must be <= refresh_before) */
     int64_t min_refresh_interval_ms; /* cache: no new background refresh sooner than this after
                                       * the last fetch; default 60 s; negative: 0 (tests) */
 };
@@ -124,8 +132,10 @@ struct rt_credentials_opts {
  * Returns: 0, or a negative code with err filled (RT_ECANCELED when p is closing, RT_ENOMEM,
  * RT_EINVAL); then cb never runs.
  */
-int rt_credentials_provider_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb,
-                                void *ud, struct rt_error *err);
+int rt_credentials_provider_get(struct rt_credentials_provider *p,
+                                rt_credentials_get_fn *cb,
+                                void *ud,
+                                struct rt_error *err);
 /*
  * Closes p asynchronously: gets in flight still complete (their callbacks run first, with
  * RT_ECANCELED when they had not finished), providers it owns are closed, p is freed, then
@@ -133,7 +143,8 @@ int rt_credentials_provider_get(struct rt_credentials_provider *p, rt_credential
  * (each is bounded by its timeout); close the httpc client only after done.
  */
 void rt_credentials_provider_close(struct rt_credentials_provider *p,
-                                   rt_credentials_closed_fn *done, void *ud);
+                                   rt_credentials_closed_fn *done,
+                                   void *ud);
 /* Drops cached credentials (e.g. after an ExpiredToken reply) so the next get fetches anew. */
 void rt_credentials_provider_invalidate(struct rt_credentials_provider *p);
 
@@ -144,8 +155,10 @@ void rt_credentials_provider_invalidate(struct rt_credentials_provider *p);
  */
 
 /* Fixed keys given by the caller (explicit config). token may be NULL. */
-int rt_credentials_provider_new_static(const struct rt_credentials_opts *o, const char *access_key,
-                                       const char *secret_key, const char *session_token,
+int rt_credentials_provider_new_static(const struct rt_credentials_opts *o,
+                                       const char *access_key,
+                                       const char *secret_key,
+                                       const char *session_token,
                                        struct rt_credentials_provider **out,
                                        struct rt_error *err);
 /* AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY [+ AWS_SESSION_TOKEN]; RT_ENOTFOUND when unset. */
@@ -189,7 +202,8 @@ int rt_credentials_provider_new_container(const struct rt_credentials_opts *o,
  * when AWS_EC2_METADATA_DISABLED=true or no role is attached.
  */
 int rt_credentials_provider_new_imds(const struct rt_credentials_opts *o,
-                                     struct rt_credentials_provider **out, struct rt_error *err);
+                                     struct rt_credentials_provider **out,
+                                     struct rt_error *err);
 /*
  * Tries providers[0..n) in order; the first that answers wins and is remembered (later gets go
  * straight to it; later sources are never touched). RT_ENOTFOUND moves on; any other failure
@@ -197,7 +211,8 @@ int rt_credentials_provider_new_imds(const struct rt_credentials_opts *o,
  * source tried with the reason it had nothing. Takes ownership of the providers (also on failure).
  */
 int rt_credentials_provider_new_chain(const struct rt_credentials_opts *o,
-                                      struct rt_credentials_provider **providers, size_t n,
+                                      struct rt_credentials_provider **providers,
+                                      size_t n,
                                       struct rt_credentials_provider **out,
                                       struct rt_error *err);
 /*
@@ -226,7 +241,9 @@ int rt_credentials_provider_new_default(const struct rt_credentials_opts *o,
  * Returns: 0 and the region in out (NUL-terminated), RT_ENOTFOUND when the profile or its region
  * is absent, RT_ETOOBIG when out is too small, RT_EIO when a file exists but cannot be read.
  */
-int rt_credentials_profile_region(const char *profile, char *out, size_t size,
+int rt_credentials_profile_region(const char *profile,
+                                  char *out,
+                                  size_t size,
                                   struct rt_error *err);
 
 #endif

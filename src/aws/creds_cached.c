@@ -36,11 +36,11 @@ struct cache_provider {
     int64_t last_fetch_mono;
     int64_t refresh_before_ms, mandatory_before_ms, min_interval_ms;
     struct cache_op *waiters, **waiters_tail;
-    uint64_t refreshes;                    /* fetches started (for logs) */
+    uint64_t refreshes; /* fetches started (for logs) */
 };
 
-static void deliver(struct cache_op *c, struct cache_provider *cp, int status,
-                    const struct rt_error *err)
+static void
+deliver(struct cache_op *c, struct cache_provider *cp, int status, const struct rt_error *err)
 {
     struct rt__creds_op *o = &c->op;
     if (status == 0 && cp->cur) {
@@ -54,8 +54,8 @@ static void deliver(struct cache_op *c, struct cache_provider *cp, int status,
                       rt_strerror(status ? status : RT_ECREDENTIALS));
 }
 
-static void on_refresh(int status, const struct rt_credentials *creds, const struct rt_error *err,
-                       void *ud)
+static void
+on_refresh(int status, const struct rt_credentials *creds, const struct rt_error *err, void *ud)
 {
     struct cache_provider *cp = ud;
     cp->refreshing = false;
@@ -153,7 +153,9 @@ static void cache_after(struct rt__creds_op *o)
     }
 }
 
-static int cache_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb, void *ud,
+static int cache_get(struct rt_credentials_provider *p,
+                     rt_credentials_get_fn *cb,
+                     void *ud,
                      struct rt_error *err)
 {
     struct cache_provider *cp = p->impl;
@@ -210,10 +212,10 @@ int rt_credentials_provider_new_cached(const struct rt_credentials_opts *o,
         return rt_error_set(err, RT_ENOMEM, "credentials: out of memory");
     }
     cp->inner = inner;
-    cp->refresh_before_ms = o->refresh_before_ms > 0 ? o->refresh_before_ms
-                                                     : DEFAULT_REFRESH_BEFORE_MS;
-    cp->mandatory_before_ms = o->mandatory_before_ms > 0 ? o->mandatory_before_ms
-                                                         : DEFAULT_MANDATORY_BEFORE_MS;
+    cp->refresh_before_ms =
+        o->refresh_before_ms > 0 ? o->refresh_before_ms : DEFAULT_REFRESH_BEFORE_MS;
+    cp->mandatory_before_ms =
+        o->mandatory_before_ms > 0 ? o->mandatory_before_ms : DEFAULT_MANDATORY_BEFORE_MS;
     if (cp->mandatory_before_ms > cp->refresh_before_ms)
         cp->mandatory_before_ms = cp->refresh_before_ms;
     cp->min_interval_ms = o->min_refresh_interval_ms < 0   ? 0

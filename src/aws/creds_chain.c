@@ -27,10 +27,10 @@ struct chain_provider {
 
 struct chain_op {
     struct rt__creds_op op;
-    size_t idx;           /* next provider to try */
-    bool via_winner;      /* this attempt went straight to the remembered winner */
-    size_t cur;           /* the provider asked now */
-    struct rt_buf tried;  /* "name (reason), ..." */
+    size_t idx;          /* next provider to try */
+    bool via_winner;     /* this attempt went straight to the remembered winner */
+    size_t cur;          /* the provider asked now */
+    struct rt_buf tried; /* "name (reason), ..." */
 };
 
 static void chain_next(struct rt__creds_op *o);
@@ -40,8 +40,8 @@ static void chain_op_free(struct rt__creds_op *o)
     rt_buf_cleanup(&((struct chain_op *)o)->tried);
 }
 
-static void on_sub(int status, const struct rt_credentials *creds, const struct rt_error *err,
-                   void *ud)
+static void
+on_sub(int status, const struct rt_credentials *creds, const struct rt_error *err, void *ud)
 {
     struct chain_op *c = ud;
     struct rt__creds_op *o = &c->op;
@@ -103,8 +103,7 @@ static void chain_next(struct rt__creds_op *o)
             o->err = e;
             return rt__creds_op_fail(o, rc, "%s: %s", cp->subs[idx]->name, rt_strerror(rc));
         }
-        rt_buf_printf(&c->tried, "%s%s (%s)", c->tried.len ? ", " : "", cp->subs[idx]->name,
-                      e.msg);
+        rt_buf_printf(&c->tried, "%s%s (%s)", c->tried.len ? ", " : "", cp->subs[idx]->name, e.msg);
         if (c->via_winner) {
             cp->winner = -1;
             c->idx = 0;
@@ -114,7 +113,9 @@ static void chain_next(struct rt__creds_op *o)
     }
 }
 
-static int chain_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb, void *ud,
+static int chain_get(struct rt_credentials_provider *p,
+                     rt_credentials_get_fn *cb,
+                     void *ud,
                      struct rt_error *err)
 {
     struct chain_provider *cp = p->impl;
@@ -172,7 +173,8 @@ static void discard(struct rt_credentials_provider **providers, size_t n)
 }
 
 int rt_credentials_provider_new_chain(const struct rt_credentials_opts *o,
-                                      struct rt_credentials_provider **providers, size_t n,
+                                      struct rt_credentials_provider **providers,
+                                      size_t n,
                                       struct rt_credentials_provider **out,
                                       struct rt_error *err)
 {
@@ -203,8 +205,9 @@ int rt_credentials_provider_new_default(const struct rt_credentials_opts *o,
 {
     *out = NULL;
     if (!o || !o->loop || !o->httpc)
-        return rt_error_set(err, RT_EINVAL, "credentials: the default chain needs a loop and an "
-                                            "HTTP client");
+        return rt_error_set(err, RT_EINVAL,
+                            "credentials: the default chain needs a loop and an "
+                            "HTTP client");
     struct rt_credentials_provider *subs[5] = {0};
     int rc = rt_credentials_provider_new_environment(o, &subs[0], err);
     if (!rc)

@@ -27,8 +27,12 @@
 
 /* ---- the credentials record ---- */
 
-int rt_credentials_new(const char *access_key, const char *secret_key, const char *session_token,
-                       int64_t expiration_ms, const char *source, struct rt_credentials **out)
+int rt_credentials_new(const char *access_key,
+                       const char *secret_key,
+                       const char *session_token,
+                       int64_t expiration_ms,
+                       const char *source,
+                       struct rt_credentials **out)
 {
     *out = NULL;
     if (!access_key || !*access_key || !secret_key || !*secret_key)
@@ -40,7 +44,8 @@ int rt_credentials_new(const char *access_key, const char *secret_key, const cha
     c->secret_key = rt_strdup(secret_key);
     if (session_token && *session_token)
         c->session_token = rt_strdup(session_token);
-    if (!c->access_key || !c->secret_key || (session_token && *session_token && !c->session_token)) {
+    if (!c->access_key || !c->secret_key ||
+        (session_token && *session_token && !c->session_token)) {
         rt_credentials_free(c);
         return RT_ENOMEM;
     }
@@ -74,8 +79,10 @@ bool rt_credentials_expiring(const struct rt_credentials *c, int64_t now_ms, int
 
 /* ---- public entry points ---- */
 
-int rt_credentials_provider_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb,
-                                void *ud, struct rt_error *err)
+int rt_credentials_provider_get(struct rt_credentials_provider *p,
+                                rt_credentials_get_fn *cb,
+                                void *ud,
+                                struct rt_error *err)
 {
     if (!p || !cb)
         return rt_error_set(err, RT_EINVAL, "credentials: no provider or callback");
@@ -83,7 +90,8 @@ int rt_credentials_provider_get(struct rt_credentials_provider *p, rt_credential
 }
 
 void rt_credentials_provider_close(struct rt_credentials_provider *p,
-                                   rt_credentials_closed_fn *done, void *ud)
+                                   rt_credentials_closed_fn *done,
+                                   void *ud)
 {
     p->vtable->close(p, done, ud);
 }
@@ -96,8 +104,10 @@ void rt_credentials_provider_invalidate(struct rt_credentials_provider *p)
 
 /* ---- provider base ---- */
 
-void rt__creds_base_init(struct rt__creds_base *b, const struct rt_credentials_opts *o,
-                         const struct rt_credentials_provider_vtable *vt, const char *name,
+void rt__creds_base_init(struct rt__creds_base *b,
+                         const struct rt_credentials_opts *o,
+                         const struct rt_credentials_provider_vtable *vt,
+                         const char *name,
                          rt__creds_teardown_fn *teardown)
 {
     b->pub.vtable = vt;
@@ -138,7 +148,8 @@ static void close_after(uv_work_t *w, int status)
     maybe_teardown(b);
 }
 
-void rt__creds_base_close(struct rt_credentials_provider *p, rt_credentials_closed_fn *done,
+void rt__creds_base_close(struct rt_credentials_provider *p,
+                          rt_credentials_closed_fn *done,
                           void *ud)
 {
     struct rt__creds_base *b = p->impl;
@@ -155,7 +166,8 @@ void rt__creds_base_close(struct rt_credentials_provider *p, rt_credentials_clos
         b->inflight--;
         rt_free(d);
     }
-    /* Out of memory: tear down now (the caller then sees done run inside close, the lesser evil). */
+    /* Out of memory: tear down now (the caller then sees done run inside close, the lesser evil).
+     */
     maybe_teardown(b);
 }
 
@@ -181,8 +193,12 @@ void rt__creds_base_free(struct rt__creds_base *b)
 
 /* ---- operations ---- */
 
-int rt__creds_op_new(struct rt__creds_base *b, size_t size, rt_credentials_get_fn *cb, void *ud,
-                     struct rt__creds_op **out, struct rt_error *err)
+int rt__creds_op_new(struct rt__creds_base *b,
+                     size_t size,
+                     rt_credentials_get_fn *cb,
+                     void *ud,
+                     struct rt__creds_op **out,
+                     struct rt_error *err)
 {
     *out = NULL;
     if (b->closing)
@@ -409,8 +425,11 @@ static void json_wipe(cJSON *o)
     }
 }
 
-int rt__creds_parse_json(const char *body, size_t len, const char *source,
-                         struct rt_credentials **out, struct rt_error *err)
+int rt__creds_parse_json(const char *body,
+                         size_t len,
+                         const char *source,
+                         struct rt_credentials **out,
+                         struct rt_error *err)
 {
     *out = NULL;
     cJSON *j = body ? cJSON_ParseWithLength(body, len) : NULL;
@@ -444,7 +463,8 @@ int rt__creds_parse_json(const char *body, size_t len, const char *source,
 char *rt__creds_xml_text(const char *xml, size_t len, const char *tag)
 {
     char open[96], close[96];
-    if (rt_snprintf(open, sizeof(open), "<%s>", tag) || rt_snprintf(close, sizeof(close), "</%s>", tag))
+    if (rt_snprintf(open, sizeof(open), "<%s>", tag) ||
+        rt_snprintf(close, sizeof(close), "</%s>", tag))
         return NULL;
     const char *s = memmem(xml, len, open, strlen(open));
     if (!s)

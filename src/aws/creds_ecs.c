@@ -141,8 +141,7 @@ static void ecs_after(struct rt__creds_op *o)
         rc = rt_httpc_req_set_header(req, "Accept", "application/json");
     if (rc) {
         rt_httpc_req_free(req);
-        return rt__creds_op_fail(o, rc, "container: cannot build the request: %s",
-                                 rt_strerror(rc));
+        return rt__creds_op_fail(o, rc, "container: cannot build the request: %s", rt_strerror(rc));
     }
     rt_free_secret_str(e->token);
     e->token = NULL;
@@ -156,7 +155,9 @@ static void ecs_after(struct rt__creds_op *o)
         rt__creds_op_fail(o, rc, "container: cannot send the request: %s", rt_strerror(rc));
 }
 
-static int ecs_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb, void *ud,
+static int ecs_get(struct rt_credentials_provider *p,
+                   rt_credentials_get_fn *cb,
+                   void *ud,
                    struct rt_error *err)
 {
     struct ecs_provider *ep = p->impl;
@@ -173,8 +174,9 @@ static int ecs_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb,
     if (rel) {
         const char *base = ep->relative_base ? ep->relative_base : DEFAULT_ECS_BASE;
         if (rt_snprintf(e->url, sizeof(e->url), "%s%s%s", base, rel[0] == '/' ? "" : "/", rel))
-            o->status = rt_error_set(&o->err, RT_ECREDENTIALS,
-                                     "container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is too long");
+            o->status =
+                rt_error_set(&o->err, RT_ECREDENTIALS,
+                             "container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is too long");
     } else if (full) {
         bool https = strncasecmp(full, "https://", 8) == 0;
         bool http = strncasecmp(full, "http://", 7) == 0;
@@ -182,10 +184,12 @@ static int ecs_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb,
             o->status = rt_error_set(&o->err, RT_ECREDENTIALS,
                                      "container: AWS_CONTAINER_CREDENTIALS_FULL_URI is too long");
         else if (!https && !(http && http_host_allowed(full)))
-            o->status = rt_error_set(&o->err, RT_ECREDENTIALS,
-                                     "container: AWS_CONTAINER_CREDENTIALS_FULL_URI %s must be https, "
-                                     "or http to loopback, 169.254.170.2, 169.254.170.23 or "
-                                     "fd00:ec2::23", rt_q(full));
+            o->status =
+                rt_error_set(&o->err, RT_ECREDENTIALS,
+                             "container: AWS_CONTAINER_CREDENTIALS_FULL_URI %s must be https, "
+                             "or http to loopback, 169.254.170.2, 169.254.170.23 or "
+                             "fd00:ec2::23",
+                             rt_q(full));
     } else {
         o->status = rt_error_set(&o->err, RT_ENOTFOUND,
                                  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/FULL_URI not set");
@@ -193,7 +197,8 @@ static int ecs_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb,
     if (o->status == 0) {
         if (tfile) {
             if (rt_strlcpy(e->token_file, tfile, sizeof(e->token_file)))
-                o->status = rt_error_set(&o->err, RT_ECREDENTIALS, "container: "
+                o->status = rt_error_set(&o->err, RT_ECREDENTIALS,
+                                         "container: "
                                          "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE is too long");
         } else if (tok) {
             e->token = rt_strdup(tok);

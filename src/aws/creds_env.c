@@ -26,7 +26,9 @@ static void static_teardown(struct rt__creds_base *b)
     rt__creds_base_free(b);
 }
 
-static int static_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb, void *ud,
+static int static_get(struct rt_credentials_provider *p,
+                      rt_credentials_get_fn *cb,
+                      void *ud,
                       struct rt_error *err)
 {
     struct static_provider *s = p->impl;
@@ -46,8 +48,10 @@ static const struct rt_credentials_provider_vtable static_vt = {
     .close = rt__creds_base_close,
 };
 
-int rt_credentials_provider_new_static(const struct rt_credentials_opts *o, const char *access_key,
-                                       const char *secret_key, const char *session_token,
+int rt_credentials_provider_new_static(const struct rt_credentials_opts *o,
+                                       const char *access_key,
+                                       const char *secret_key,
+                                       const char *session_token,
                                        struct rt_credentials_provider **out,
                                        struct rt_error *err)
 {
@@ -60,9 +64,10 @@ int rt_credentials_provider_new_static(const struct rt_credentials_opts *o, cons
     int rc = rt_credentials_new(access_key, secret_key, session_token, 0, "static", &s->creds);
     if (rc) {
         rt_free(s);
-        return rt_error_set(err, rc, rc == RT_EINVAL ? "credentials: static keys need an access "
-                                                       "key and a secret key"
-                                                     : "credentials: out of memory");
+        return rt_error_set(err, rc,
+                            rc == RT_EINVAL ? "credentials: static keys need an access "
+                                              "key and a secret key"
+                                            : "credentials: out of memory");
     }
     rt__creds_base_init(&s->base, o, &static_vt, "static", static_teardown);
     *out = &s->base.pub;
@@ -71,7 +76,9 @@ int rt_credentials_provider_new_static(const struct rt_credentials_opts *o, cons
 
 /* ---- environment ---- */
 
-static int env_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb, void *ud,
+static int env_get(struct rt_credentials_provider *p,
+                   rt_credentials_get_fn *cb,
+                   void *ud,
                    struct rt_error *err)
 {
     struct rt__creds_base *b = p->impl;

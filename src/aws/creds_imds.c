@@ -28,9 +28,9 @@
 
 struct imds_provider {
     struct rt__creds_base base;
-    char *endpoint;          /* owned, may be NULL (environment / default) */
+    char *endpoint; /* owned, may be NULL (environment / default) */
     int64_t timeout_ms;
-    char *token;             /* owned secret: the cached session token, NULL when none */
+    char *token;              /* owned secret: the cached session token, NULL when none */
     char token_endpoint[512]; /* which endpoint the token belongs to */
     int64_t token_until_mono; /* drop the token after this */
 };
@@ -41,8 +41,8 @@ struct imds_op {
     struct rt__creds_op op;
     char endpoint[512];
     enum imds_stage stage;
-    bool v1;          /* no token: IMDSv1 */
-    int restarts;     /* 401 restarts done */
+    bool v1;      /* no token: IMDSv1 */
+    int restarts; /* 401 restarts done */
     int parse_retries;
     char role[256];
 };
@@ -95,8 +95,8 @@ static void on_token(int status, struct rt_httpc_resp *resp, const struct rt_err
     }
     int http = resp->status;
     if (http == 403 || http == 404 || http == 405) {
-        RT_LOG(RT_LOG_DEBUG, "aws", "event=imds_v1_fallback endpoint=%s http=%d",
-               rt_q(m->endpoint), http);
+        RT_LOG(RT_LOG_DEBUG, "aws", "event=imds_v1_fallback endpoint=%s http=%d", rt_q(m->endpoint),
+               http);
         m->v1 = true;
         m->stage = ST_ROLE;
         return step(m);
@@ -135,9 +135,9 @@ static void on_creds(int status, struct rt_httpc_resp *resp, const struct rt_err
     if (status != 0) {
         if (restart_on_401(m, resp->status))
             return;
-        return fail_nf(m, resp->status == 404 ? "the role has no credentials"
-                                              : "credentials fetch failed",
-                       resp->status == 404 ? NULL : err);
+        return fail_nf(
+            m, resp->status == 404 ? "the role has no credentials" : "credentials fetch failed",
+            resp->status == 404 ? NULL : err);
     }
     struct rt_error e;
     rt_error_clear(&e);
@@ -152,11 +152,10 @@ static void on_creds(int status, struct rt_httpc_resp *resp, const struct rt_err
         return rt__creds_op_fail(&m->op, e.code, "%s", e.msg);
     }
     char when[40];
-    RT_LOG(RT_LOG_INFO, "aws", "event=credentials_found source=imds role=%s expires=%s",
-           rt_q(m->role),
-           m->op.creds->expiration_ms
-               ? rt_time_rfc3339(m->op.creds->expiration_ms, when, sizeof(when))
-               : "never");
+    RT_LOG(
+        RT_LOG_INFO, "aws", "event=credentials_found source=imds role=%s expires=%s", rt_q(m->role),
+        m->op.creds->expiration_ms ? rt_time_rfc3339(m->op.creds->expiration_ms, when, sizeof(when))
+                                   : "never");
     rt__creds_op_finish(&m->op);
 }
 
@@ -196,8 +195,7 @@ static void step(struct imds_op *m)
         rc = rt_httpc_req_set_header(req, "X-aws-ec2-metadata-token", ip->token);
     if (rc) {
         rt_httpc_req_free(req);
-        return rt__creds_op_fail(&m->op, rc, "IMDS: cannot build the request: %s",
-                                 rt_strerror(rc));
+        return rt__creds_op_fail(&m->op, rc, "IMDS: cannot build the request: %s", rt_strerror(rc));
     }
     int64_t t = ip->timeout_ms > 0 ? ip->timeout_ms : DEFAULT_IMDS_TIMEOUT_MS;
     rt_httpc_req_set_timeouts(req, t, t);
@@ -215,7 +213,9 @@ static void imds_after(struct rt__creds_op *o)
     step((struct imds_op *)o);
 }
 
-static int imds_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb, void *ud,
+static int imds_get(struct rt_credentials_provider *p,
+                    rt_credentials_get_fn *cb,
+                    void *ud,
                     struct rt_error *err)
 {
     struct imds_provider *ip = p->impl;
@@ -227,8 +227,8 @@ static int imds_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb
     if (rt__creds_env_true("AWS_EC2_METADATA_DISABLED")) {
         o->status = rt_error_set(&o->err, RT_ENOTFOUND, "disabled by AWS_EC2_METADATA_DISABLED");
     } else {
-        const char *ep = ip->endpoint ? ip->endpoint
-                                      : rt__creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+        const char *ep =
+            ip->endpoint ? ip->endpoint : rt__creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
         if (rt_strlcpy(m->endpoint, ep ? ep : DEFAULT_IMDS, sizeof(m->endpoint)))
             o->status = rt_error_set(&o->err, RT_ECREDENTIALS,
                                      "IMDS: AWS_EC2_METADATA_SERVICE_ENDPOINT is too long");
@@ -260,7 +260,8 @@ static const struct rt_credentials_provider_vtable imds_vt = {
 };
 
 int rt_credentials_provider_new_imds(const struct rt_credentials_opts *o,
-                                     struct rt_credentials_provider **out, struct rt_error *err)
+                                     struct rt_credentials_provider **out,
+                                     struct rt_error *err)
 {
     *out = NULL;
     if (!o || !o->loop)

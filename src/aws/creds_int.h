@@ -26,9 +26,9 @@ typedef void rt__creds_teardown_fn(struct rt__creds_base *b);
 
 struct rt__creds_base {
     struct rt_credentials_provider pub;
-    uv_loop_t *loop;                 /* borrowed */
-    struct rt_httpc *httpc;          /* borrowed, may be NULL */
-    int inflight;                    /* operations started and not finished */
+    uv_loop_t *loop;        /* borrowed */
+    struct rt_httpc *httpc; /* borrowed, may be NULL */
+    int inflight;           /* operations started and not finished */
     bool closing;
     rt_credentials_closed_fn *close_done;
     void *close_ud;
@@ -47,20 +47,24 @@ struct rt__creds_op {
     struct rt__creds_base *base;
     rt_credentials_get_fn *cb;
     void *ud;
-    rt__creds_work_fn *work_fn;      /* may be NULL */
-    rt__creds_after_fn *after_fn;    /* may be NULL: finish with status/creds/err as set */
-    void (*free_fn)(struct rt__creds_op *op); /* frees what the embedding struct owns; may be NULL */
+    rt__creds_work_fn *work_fn;   /* may be NULL */
+    rt__creds_after_fn *after_fn; /* may be NULL: finish with status/creds/err as set */
+    void (*free_fn)(
+        struct rt__creds_op *op); /* frees what the embedding struct owns; may be NULL */
     int status;
-    struct rt_credentials *creds;    /* owned; result */
+    struct rt_credentials *creds; /* owned; result */
     struct rt_error err;
 };
 
 /* Fills the base; name is static. */
-void rt__creds_base_init(struct rt__creds_base *b, const struct rt_credentials_opts *o,
-                         const struct rt_credentials_provider_vtable *vt, const char *name,
+void rt__creds_base_init(struct rt__creds_base *b,
+                         const struct rt_credentials_opts *o,
+                         const struct rt_credentials_provider_vtable *vt,
+                         const char *name,
                          rt__creds_teardown_fn *teardown);
 /* Marks b closing and tears it down once nothing is in flight (the vtable close of most). */
-void rt__creds_base_close(struct rt_credentials_provider *p, rt_credentials_closed_fn *done,
+void rt__creds_base_close(struct rt_credentials_provider *p,
+                          rt_credentials_closed_fn *done,
                           void *ud);
 /* Counts work of b that is not an op (a background refresh) so close waits for it. */
 void rt__creds_base_hold(struct rt__creds_base *b);
@@ -74,8 +78,12 @@ void rt__creds_base_free(struct rt__creds_base *b);
  * Returns: 0 and *out (started with rt__creds_op_start, or freed with rt_free if never started),
  * RT_ECANCELED when b is closing, or RT_ENOMEM; err filled.
  */
-int rt__creds_op_new(struct rt__creds_base *b, size_t size, rt_credentials_get_fn *cb, void *ud,
-                     struct rt__creds_op **out, struct rt_error *err);
+int rt__creds_op_new(struct rt__creds_base *b,
+                     size_t size,
+                     rt_credentials_get_fn *cb,
+                     void *ud,
+                     struct rt__creds_op **out,
+                     struct rt_error *err);
 /* Queues op: work_fn on the pool, then after_fn on the loop. Returns: 0 or a negative code
  * (the op is freed and its callback never runs). */
 int rt__creds_op_start(struct rt__creds_op *op, struct rt_error *err);
@@ -103,8 +111,11 @@ int rt__creds_parse_time(const char *s, int64_t *epoch_ms);
  * Token, Expiration (and Code, which must be "Success" when present).
  * Returns: 0 and *out, or RT_EPARSE with err filled (never quoting the body).
  */
-int rt__creds_parse_json(const char *body, size_t len, const char *source,
-                         struct rt_credentials **out, struct rt_error *err);
+int rt__creds_parse_json(const char *body,
+                         size_t len,
+                         const char *source,
+                         struct rt_credentials **out,
+                         struct rt_error *err);
 /*
  * Finds the text of the first element named tag in xml and decodes its entities.
  * Returns: new string (caller frees; wipe it if secret), or NULL when absent or out of memory.
@@ -118,7 +129,7 @@ int rt__creds_form_append(struct rt_buf *b, const char *s);
 
 /* A parsed profile: the keys retraind uses. All strings owned; the secrets wiped on cleanup. */
 struct rt__profile {
-    bool found;                /* the section exists in either file */
+    bool found; /* the section exists in either file */
     char *access_key, *secret_key, *session_token;
     char *region;
     char *role_arn, *source_profile, *credential_source, *credential_process;
@@ -131,8 +142,11 @@ void rt__profile_cleanup(struct rt__profile *pr);
  * environment / ~/.aws defaults); a key in the credentials file wins over the config file.
  * Returns: 0 (pr->found tells whether the profile exists), RT_EIO or RT_ENOMEM.
  */
-int rt__profile_load(const char *name, const char *cred_path, const char *config_path,
-                     struct rt__profile *pr, struct rt_error *err);
+int rt__profile_load(const char *name,
+                     const char *cred_path,
+                     const char *config_path,
+                     struct rt__profile *pr,
+                     struct rt_error *err);
 /* Returns: the profile name to use: explicit, AWS_PROFILE, AWS_DEFAULT_PROFILE, or "default";
  * *named tells whether it was given explicitly (then it must exist). Borrowed. */
 const char *rt__profile_name(const char *explicit_name, bool *named);
@@ -145,8 +159,8 @@ int rt__profile_path(bool config, char *out, size_t size);
 struct rt__web_identity_call {
     const char *token_file;
     const char *role_arn;
-    const char *session_name;  /* NULL: retraind-session-<unix seconds> */
-    const char *endpoint;      /* resolved STS endpoint URL */
+    const char *session_name; /* NULL: retraind-session-<unix seconds> */
+    const char *endpoint;     /* resolved STS endpoint URL */
     int64_t timeout_ms;
 };
 /*

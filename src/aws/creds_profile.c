@@ -64,7 +64,8 @@ int rt__profile_path(bool config, char *out, size_t size)
         return rt_strlcpy(out, env, size);
     }
     const char *home = rt__creds_env("HOME");
-    return rt_snprintf(out, size, "%s/.aws/%s", home ? home : ".", config ? "config" : "credentials");
+    return rt_snprintf(out, size, "%s/.aws/%s", home ? home : ".",
+                       config ? "config" : "credentials");
 }
 
 static char *trim(char *s, char *end)
@@ -164,7 +165,10 @@ static int parse_ini(char *text, const char *profile, bool config, struct rt__pr
     return 0;
 }
 
-static int load_one(const char *path, const char *profile, bool config, struct rt__profile *pr,
+static int load_one(const char *path,
+                    const char *profile,
+                    bool config,
+                    struct rt__profile *pr,
                     struct rt_error *err)
 {
     char *text;
@@ -181,8 +185,11 @@ static int load_one(const char *path, const char *profile, bool config, struct r
     return 0;
 }
 
-int rt__profile_load(const char *name, const char *cred_path, const char *config_path,
-                     struct rt__profile *pr, struct rt_error *err)
+int rt__profile_load(const char *name,
+                     const char *cred_path,
+                     const char *config_path,
+                     struct rt__profile *pr,
+                     struct rt_error *err)
 {
     memset(pr, 0, sizeof(*pr));
     char cp[1024], fp[1024];
@@ -202,8 +209,7 @@ int rt__profile_load(const char *name, const char *cred_path, const char *config
     return rc;
 }
 
-int rt_credentials_profile_region(const char *profile, char *out, size_t size,
-                                  struct rt_error *err)
+int rt_credentials_profile_region(const char *profile, char *out, size_t size, struct rt_error *err)
 {
     bool named;
     const char *name = rt__profile_name(profile, &named);
@@ -224,9 +230,9 @@ int rt_credentials_profile_region(const char *profile, char *out, size_t size,
 
 struct profile_provider {
     struct rt__creds_base base;
-    char *profile;       /* owned, may be NULL */
-    char *sts_endpoint;  /* owned, may be NULL */
-    char *region;        /* owned, may be NULL */
+    char *profile;      /* owned, may be NULL */
+    char *sts_endpoint; /* owned, may be NULL */
+    char *region;       /* owned, may be NULL */
     int64_t sts_timeout_ms;
 };
 
@@ -260,16 +266,16 @@ static void profile_after(struct rt__creds_op *o)
     const char *n = rt_q(po->name);
     if (!pr->found) {
         if (po->named)
-            return rt__creds_op_fail(o, RT_ECREDENTIALS,
-                                     "profile %s: no such profile in %s or %s", n,
-                                     rt_q(po->cred_path), rt_q(po->config_path));
+            return rt__creds_op_fail(o, RT_ECREDENTIALS, "profile %s: no such profile in %s or %s",
+                                     n, rt_q(po->cred_path), rt_q(po->config_path));
         return rt__creds_op_fail(o, RT_ENOTFOUND, "profile %s not in %s or %s", n,
                                  rt_q(po->cred_path), rt_q(po->config_path));
     }
     if (pr->role_arn && (pr->source_profile || pr->credential_source))
         return rt__creds_op_fail(o, RT_ENOTIMPL,
                                  "profile %s: role_arn with source_profile/credential_source "
-                                 "(signed STS AssumeRole) is not supported yet", n);
+                                 "(signed STS AssumeRole) is not supported yet",
+                                 n);
     if (pr->role_arn && pr->web_identity_token_file) {
         char region[64] = "";
         const char *r = pp->region ? pp->region : rt__creds_env("AWS_REGION");
@@ -296,13 +302,16 @@ static void profile_after(struct rt__creds_op *o)
         if (!pr->access_key || !pr->secret_key)
             return rt__creds_op_fail(o, RT_ECREDENTIALS,
                                      "profile %s has only one of aws_access_key_id and "
-                                     "aws_secret_access_key", n);
-        int rc = rt_credentials_new(pr->access_key, pr->secret_key, pr->session_token, 0,
-                                    "profile", &o->creds);
+                                     "aws_secret_access_key",
+                                     n);
+        int rc = rt_credentials_new(pr->access_key, pr->secret_key, pr->session_token, 0, "profile",
+                                    &o->creds);
         if (rc)
             return rt__creds_op_fail(o, rc, "out of memory");
-        RT_LOG(RT_LOG_DEBUG, "aws", "event=credentials_found source=profile profile=%s "
-                                    "expires=never", n);
+        RT_LOG(RT_LOG_DEBUG, "aws",
+               "event=credentials_found source=profile profile=%s "
+               "expires=never",
+               n);
         return rt__creds_op_finish(o);
     }
     if (pr->credential_process)
@@ -311,7 +320,9 @@ static void profile_after(struct rt__creds_op *o)
     rt__creds_op_fail(o, RT_ENOTFOUND, "profile %s has no credentials", n);
 }
 
-static int profile_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb, void *ud,
+static int profile_get(struct rt_credentials_provider *p,
+                       rt_credentials_get_fn *cb,
+                       void *ud,
                        struct rt_error *err)
 {
     struct profile_provider *pp = p->impl;

@@ -24,7 +24,8 @@
 
 void rt__sts_endpoint(const char *explicit_url, const char *region, char *out, size_t size)
 {
-    const char *u = explicit_url && *explicit_url ? explicit_url : rt__creds_env("AWS_ENDPOINT_URL_STS");
+    const char *u =
+        explicit_url && *explicit_url ? explicit_url : rt__creds_env("AWS_ENDPOINT_URL_STS");
     if (!u)
         u = rt__creds_env("AWS_ENDPOINT_URL");
     if (u) {
@@ -46,7 +47,7 @@ struct wi_job {
     struct rt__creds_op *op; /* the get this job finishes */
     char *token_file, *role_arn, *session_name, *endpoint;
     int64_t timeout_ms;
-    char *token;             /* owned secret, read by the work */
+    char *token; /* owned secret, read by the work */
     int rc;
     struct rt_error err;
 };
@@ -84,13 +85,15 @@ static void read_token(uv_work_t *w)
         while (n && (j->token[n - 1] == '\n' || j->token[n - 1] == '\r' || j->token[n - 1] == ' '))
             j->token[--n] = '\0';
         if (n == 0)
-            j->rc = rt_error_set(&j->err, RT_ECREDENTIALS, "web identity: the token file %s is "
-                                                            "empty", rt_q(j->token_file));
+            j->rc = rt_error_set(&j->err, RT_ECREDENTIALS,
+                                 "web identity: the token file %s is "
+                                 "empty",
+                                 rt_q(j->token_file));
     }
 }
 
-static enum rt_httpc_verdict classify(const struct rt_httpc_resp *resp, void *ud,
-                                      struct rt_error *err)
+static enum rt_httpc_verdict
+classify(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err)
 {
     (void)ud;
     if (resp->status >= 200 && resp->status < 300)
@@ -123,8 +126,10 @@ static void on_sts(int status, struct rt_httpc_resp *resp, const struct rt_error
     struct wi_job *j = ud;
     struct rt__creds_op *op = j->op;
     if (status != 0) {
-        RT_LOG(RT_LOG_WARNING, "aws", "event=credentials_failed source=web-identity role=%s "
-                                      "error=%s", rt_q(j->role_arn), rt_q(err ? err->msg : ""));
+        RT_LOG(RT_LOG_WARNING, "aws",
+               "event=credentials_failed source=web-identity role=%s "
+               "error=%s",
+               rt_q(j->role_arn), rt_q(err ? err->msg : ""));
         return job_fail(j, err && err->aws_code[0] ? RT_EAWS : status, err);
     }
     size_t blen = resp->body.len;
@@ -138,8 +143,9 @@ static void on_sts(int status, struct rt_httpc_resp *resp, const struct rt_error
     struct rt_error e;
     rt_error_clear(&e);
     if (!ak || !sk || !tok)
-        rt_error_set(&e, RT_EPARSE, "web identity: the STS reply lacks AccessKeyId, "
-                                    "SecretAccessKey or SessionToken");
+        rt_error_set(&e, RT_EPARSE,
+                     "web identity: the STS reply lacks AccessKeyId, "
+                     "SecretAccessKey or SessionToken");
     else if (!exp || rt__creds_parse_time(exp, &exp_ms) != 0)
         rt_error_set(&e, RT_EPARSE, "web identity: the STS reply has no valid Expiration");
     else if (rt_credentials_new(ak, sk, tok, exp_ms, "web-identity", &op->creds) != 0)
@@ -239,8 +245,7 @@ void rt__web_identity_run(struct rt__creds_op *op, const struct rt__web_identity
     j->session_name = c->session_name ? rt_strdup(c->session_name) : NULL;
     j->endpoint = rt_strdup(c->endpoint);
     j->timeout_ms = c->timeout_ms;
-    if (!j->token_file || !j->role_arn || !j->endpoint ||
-        (c->session_name && !j->session_name)) {
+    if (!j->token_file || !j->role_arn || !j->endpoint || (c->session_name && !j->session_name)) {
         job_free(j);
         return rt__creds_op_fail(op, RT_ENOMEM, "out of memory");
     }
@@ -278,8 +283,8 @@ static void wi_after(struct rt__creds_op *o)
     rt__web_identity_run(o, &c);
 }
 
-static int wi_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb, void *ud,
-                  struct rt_error *err)
+static int
+wi_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb, void *ud, struct rt_error *err)
 {
     struct wi_provider *wp = p->impl;
     struct rt__creds_op *o;

@@ -123,8 +123,8 @@ struct fx_result {
     struct rt_error err;
 };
 
-static void fx_on_get(int status, const struct rt_credentials *creds, const struct rt_error *err,
-                      void *ud)
+static void
+fx_on_get(int status, const struct rt_credentials *creds, const struct rt_error *err, void *ud)
 {
     struct fx_result *r = ud;
     r->done++;

@@ -127,10 +127,9 @@ RT_TEST(static_alone)
     struct rt_credentials_provider *p;
     struct rt_error err;
     rt_error_clear(&err);
-    RT_ASSERT_INT_EQ(rt_credentials_provider_new_static(&o, "AK", NULL, NULL, &p, &err),
-                     RT_EINVAL);
-    RT_ASSERT_OK(rt_credentials_provider_new_static(&o, "AKIDSTATIC", "static-secret", NULL, &p,
-                                                    &err));
+    RT_ASSERT_INT_EQ(rt_credentials_provider_new_static(&o, "AK", NULL, NULL, &p, &err), RT_EINVAL);
+    RT_ASSERT_OK(
+        rt_credentials_provider_new_static(&o, "AKIDSTATIC", "static-secret", NULL, &p, &err));
     struct fx_result r = {0};
     RT_ASSERT_OK(fx_get(p, &r));
     RT_ASSERT_STR_EQ(r.creds->access_key, "AKIDSTATIC");
@@ -439,8 +438,13 @@ RT_TEST(parse_time)
     RT_ASSERT_INT_EQ(t, 1714564800000LL);
     RT_ASSERT_OK(rt__creds_parse_time("2024-05-01T11:30:00-00:30", &t));
     RT_ASSERT_INT_EQ(t, 1714564800000LL);
-    const char *bad[] = {"", "2024-05-01", "2024-05-01T12:00:00", "2024-13-01T12:00:00Z",
-                         "2024-05-01T12:00:00Zjunk", "2024-05-01T12:00:00.Z", "x024-05-01T12:00:00Z"};
+    const char *bad[] = {"",
+                         "2024-05-01",
+                         "2024-05-01T12:00:00",
+                         "2024-13-01T12:00:00Z",
+                         "2024-05-01T12:00:00Zjunk",
+                         "2024-05-01T12:00:00.Z",
+                         "x024-05-01T12:00:00Z"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (rt__creds_parse_time(bad[i], &t) == 0)
             RT_FAIL("accepted %s", bad[i]);
@@ -469,7 +473,8 @@ RT_TEST(parse_json_reply)
     rt_error_clear(&err);
     RT_ASSERT_INT_EQ(rt__creds_parse_json("not json", 8, "container", &c, &err), RT_EPARSE);
     rt_error_clear(&err);
-    const char *badexp = "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Expiration\":\"soon\"}";
+    const char *badexp =
+        "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Expiration\":\"soon\"}";
     RT_ASSERT_INT_EQ(rt__creds_parse_json(badexp, strlen(badexp), "container", &c, &err),
                      RT_EPARSE);
     RT_ASSERT_INT_EQ(rt_alloc_live(), 0);

@@ -115,8 +115,8 @@ static void twin_stop(void)
 }
 
 /* A blocking HTTP/1.0 call to the twin's control endpoint (outside the loop under test). */
-static void twin_call(const char *method, const char *path, const char *json, char *out,
-                      size_t size)
+static void
+twin_call(const char *method, const char *path, const char *json, char *out, size_t size)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     RT_ASSERT(s >= 0);
@@ -347,7 +347,8 @@ RT_TEST(web_identity_from_profile)
     char cfg[1024];
     snprintf(cfg, sizeof(cfg),
              "[profile wi]\nrole_arn = arn:aws:iam::123456789012:role/p\n"
-             "web_identity_token_file = %s\nrole_session_name = prof-sess\n", tf);
+             "web_identity_token_file = %s\nrole_session_name = prof-sess\n",
+             tf);
     fx_write("config", cfg);
     setenv("AWS_PROFILE", "wi", 1);
     struct rt_credentials_opts o = fx_opts();
@@ -439,8 +440,8 @@ RT_TEST(chain_failing_container_does_not_fall_to_imds)
 /* ---- refresh before expiry ---- */
 
 /* Gets from p until the access key changes from first (bounded number of rounds). */
-static void wait_for_new_key(struct rt_credentials_provider *p, const char *first,
-                             struct fx_result *r)
+static void
+wait_for_new_key(struct rt_credentials_provider *p, const char *first, struct fx_result *r)
 {
     for (int i = 0; i < 200; i++) {
         RT_ASSERT_OK(fx_get(p, r));
@@ -589,8 +590,8 @@ RT_TEST(secrets_from_network_never_logged)
     RT_ASSERT_CONTAINS(log, "source=imds");
     RT_ASSERT_CONTAINS(log, "source=web-identity");
     RT_ASSERT_CONTAINS(log, "source=container");
-    const char *secrets[] = {"Vh4n", "auth-Ry6", "jwt-Tb9", "imds-session-", "sts-session-",
-                             "ecs-session-", "imds-token-"};
+    const char *secrets[] = {"Vh4n",         "auth-Ry6",     "jwt-Tb9",    "imds-session-",
+                             "sts-session-", "ecs-session-", "imds-token-"};
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
         if (strstr(log, secrets[i]))
             RT_FAIL("secret %s reached the log:\n%s", secrets[i], log);
