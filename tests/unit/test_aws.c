@@ -285,9 +285,18 @@ RT_TEST(list_objects_v2_parse)
     RT_ASSERT_STR_EQ(l.next_token, "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=");
     rt_aws_s3_list_free(&l);
 
+    /* A clone that ignores encoding-type=url (no <EncodingType> echoed) sends raw keys. */
+    RT_ASSERT_OK(rt_aws_s3_parse_list(
+        rt_str_c("<ListBucketResult><Contents><Key>a b+c%41</Key></Contents></ListBucketResult>"),
+        true, &l, &err));
+    RT_ASSERT_STR_EQ(l.objects[0].key, "a b+c%41");
+    RT_ASSERT(!l.truncated && !l.next_token);
+    rt_aws_s3_list_free(&l);
+
     const char *bad[] = {"<Error><Code>x</Code></Error>",
                          "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
-                         "<ListBucketResult><Contents><Key>a%zz</Key></Contents></ListBucketResult>",
+                         "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>a%zz</Key></Contents>"
+                         "</ListBucketResult>",
                          "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
                          "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents>"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
