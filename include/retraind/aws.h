@@ -14,8 +14,8 @@
  * and httpc's RT_ETIMEDOUT / RT_ENETWORK / RT_ETOOBIG / RT_ECANCELED.
  *
  * Credentials: either a static triple in the options, or a source (rt_aws_creds_get_fn + opaque
- * pointer, e.g. rt_aws_creds_provider_get + a credentials.h provider) asked once per call before the first
- * attempt. The client copies the triple into the call and wipes it when the call ends.
+ * pointer, e.g. rt_aws_creds_provider_get + a credentials.h provider) asked once per call before
+ * the first attempt. The client copies the triple into the call and wipes it when the call ends.
  *
  * Threads: everything runs on the loop thread; completion callbacks run once, never from inside
  * rt_aws_call().
@@ -51,14 +51,14 @@ struct rt_aws_service {
     const char *endpoint_prefix; /* default host <prefix>.<region>.amazonaws.com: "ssm" */
     const char *signing_name;    /* SigV4 service name: "s3", "ssm", "sagemaker" */
     enum rt_aws_protocol protocol;
-    const char *target_prefix;   /* json: "AmazonSSM" gives X-Amz-Target AmazonSSM.<op> */
-    const char *api_version;     /* query: "2010-03-31" */
+    const char *target_prefix; /* json: "AmazonSSM" gives X-Amz-Target AmazonSSM.<op> */
+    const char *api_version;   /* query: "2010-03-31" */
 };
 
 /* Operation flags. */
 enum rt_aws_op_flag {
-    RT_AWS_OP_ERROR_IN_200 = 1u << 0, /* a 200 whose body is <Error> or bad XML is a 500 (S3
-                                       * CopyObject, CompleteMultipartUpload) */
+    RT_AWS_OP_ERROR_IN_200 = 1u << 0,  /* a 200 whose body is <Error> or bad XML is a 500 (S3
+                                        * CopyObject, CompleteMultipartUpload) */
     RT_AWS_OP_NO_BODY_ERRORS = 1u << 1 /* HEAD: errors have no body, code from the status */
 };
 
@@ -79,21 +79,21 @@ struct rt_aws_header {
 
 /* What one call sends. Every pointer is borrowed only during rt_aws_call() (copied). */
 struct rt_aws_params {
-    const char *bucket;  /* S3: bucket; the client picks virtual-host or path style */
-    const char *key;     /* S3: raw object key (UTF-8); the client percent-encodes it */
-    const char *path;    /* rest protocols: the wire path, already percent-encoded; overrides
-                          * op->path (and bucket/key) when set */
-    const char *query;   /* raw query without '?', each name/value already encoded, or NULL */
-    const void *body;    /* json: the JSON text (NULL sends "{}"); query: extra form fields
-                          * "A=b&C=d" after Action and Version; rest: the body bytes */
+    const char *bucket; /* S3: bucket; the client picks virtual-host or path style */
+    const char *key;    /* S3: raw object key (UTF-8); the client percent-encodes it */
+    const char *path;   /* rest protocols: the wire path, already percent-encoded; overrides
+                         * op->path (and bucket/key) when set */
+    const char *query;  /* raw query without '?', each name/value already encoded, or NULL */
+    const void *body;   /* json: the JSON text (NULL sends "{}"); query: extra form fields
+                         * "A=b&C=d" after Action and Version; rest: the body bytes */
     size_t body_len;
     const char *content_type; /* NULL: the protocol's default (none for a rest body-less call) */
     const struct rt_aws_header *headers; /* extra headers (Range, x-amz-copy-source, ...) */
     size_t n_headers;
-    int64_t timeout_ms;  /* per attempt; 0: httpc's default (60 s) */
+    int64_t timeout_ms;         /* per attempt; 0: httpc's default (60 s) */
     int64_t connect_timeout_ms; /* 0: httpc's default (10 s) */
-    size_t max_body;     /* response cap; 0: 16 MiB */
-    int max_attempts;    /* 0: the client's */
+    size_t max_body;            /* response cap; 0: 16 MiB */
+    int max_attempts;           /* 0: the client's */
 };
 
 /*
@@ -102,8 +102,8 @@ struct rt_aws_params {
  * resp is never NULL: the reply's status, body (take it with rt_buf_detach) and headers
  * (rt_httpc_resp_header: ETag, x-amz-request-id, ...). Both are valid only during the call.
  */
-typedef void rt_aws_done_fn(int status, struct rt_httpc_resp *resp, const struct rt_error *err,
-                            void *ud);
+typedef void
+rt_aws_done_fn(int status, struct rt_httpc_resp *resp, const struct rt_error *err, void *ud);
 
 /* ---- credentials source ---- */
 
@@ -119,8 +119,10 @@ struct rt_aws_credentials {
  * Credentials completion: once, on the loop thread, never from inside the get call. status 0 with
  * creds (borrowed for the call), or status < 0 with creds NULL and err filled.
  */
-typedef void rt_aws_creds_done_fn(int status, const struct rt_aws_credentials *creds,
-                                  const struct rt_error *err, void *ud);
+typedef void rt_aws_creds_done_fn(int status,
+                                  const struct rt_aws_credentials *creds,
+                                  const struct rt_error *err,
+                                  void *ud);
 /* Starts fetching credentials from source. Returns: 0 (done runs later, once) or a negative
  * code (done never runs). */
 typedef int rt_aws_creds_get_fn(void *source, rt_aws_creds_done_fn *done, void *ud);
@@ -140,15 +142,15 @@ struct rt_aws_endpoints {
 };
 
 struct rt_aws_client_opts {
-    const char *region;           /* the config's aws.region, or NULL (see rt_aws_region) */
-    const char *profile_region;   /* the profile's region (credentials helper), or NULL */
+    const char *region;         /* the config's aws.region, or NULL (see rt_aws_region) */
+    const char *profile_region; /* the profile's region (credentials helper), or NULL */
     struct rt_aws_endpoints endpoints;
-    bool s3_path_style;           /* always path-style S3 addressing */
-    int max_attempts;             /* 0: httpc's (3) */
+    bool s3_path_style; /* always path-style S3 addressing */
+    int max_attempts;   /* 0: httpc's (3) */
     /* Credentials: creds_get + creds_source, or else the static triple below. */
     rt_aws_creds_get_fn *creds_get;
-    void *creds_source;           /* borrowed; must outlive the client */
-    const char *access_key;       /* static credentials (copied, wiped on destroy) */
+    void *creds_source;     /* borrowed; must outlive the client */
+    const char *access_key; /* static credentials (copied, wiped on destroy) */
     const char *secret_key;
     const char *session_token;
 };
@@ -160,8 +162,10 @@ struct rt_aws_client_opts {
  * Returns: 0 and *out (caller frees with rt_aws_client_destroy), or RT_ECONFIG / RT_EINVAL /
  * RT_ENOMEM with err filled.
  */
-int rt_aws_client_new(struct uv_loop_s *loop, struct rt_httpc *httpc,
-                      const struct rt_aws_client_opts *opts, struct rt_aws_client **out,
+int rt_aws_client_new(struct uv_loop_s *loop,
+                      struct rt_httpc *httpc,
+                      const struct rt_aws_client_opts *opts,
+                      struct rt_aws_client **out,
                       struct rt_error *err);
 
 /*
@@ -182,8 +186,11 @@ void rt_aws_client_set_skew_ms(struct rt_aws_client *c, int64_t ms);
  * Returns: 0 (cb runs once later on the loop thread), or RT_EINVAL / RT_ENOMEM / RT_ECONFIG /
  * RT_ECANCELED (client destroyed) with err filled, and cb never runs.
  */
-int rt_aws_call(struct rt_aws_client *c, const struct rt_aws_op *op,
-                const struct rt_aws_params *params, rt_aws_done_fn *cb, void *ud,
+int rt_aws_call(struct rt_aws_client *c,
+                const struct rt_aws_op *op,
+                const struct rt_aws_params *params,
+                rt_aws_done_fn *cb,
+                void *ud,
                 struct rt_error *err);
 
 /* ---- region and endpoints (pure; environment read through getenv) ---- */
@@ -202,8 +209,13 @@ const char *rt_aws_region(const char *config_region, const char *profile_region)
  * written without a trailing '/'; *custom is true when it did not come from the default.
  * Returns: 0, or RT_EINVAL (not http/https, no host, a query or fragment) / RT_ETOOBIG.
  */
-int rt_aws_endpoint(const struct rt_aws_service *svc, const char *region, const char *config_url,
-                    char *out, size_t size, bool *custom, struct rt_error *err);
+int rt_aws_endpoint(const struct rt_aws_service *svc,
+                    const char *region,
+                    const char *config_url,
+                    char *out,
+                    size_t size,
+                    bool *custom,
+                    struct rt_error *err);
 
 /* Returns: true if bucket is DNS-safe for virtual-hosted addressing (aws-wire.md 2.1), without
  * dots (a dotted name breaks the TLS wildcard). */
@@ -215,8 +227,13 @@ bool rt_aws_s3_virtual_ok(const char *bucket);
  * virtual_ok; else virtual-hosted. The key is encoded except unreserved and '/'. query (raw, may
  * be NULL) is appended after '?'. Returns: 0 or RT_EINVAL / RT_ETOOBIG.
  */
-int rt_aws_s3_url(const char *endpoint, bool custom, bool path_style, const char *bucket,
-                  const char *key, const char *query, struct rt_buf *out);
+int rt_aws_s3_url(const char *endpoint,
+                  bool custom,
+                  bool path_style,
+                  const char *bucket,
+                  const char *key,
+                  const char *query,
+                  struct rt_buf *out);
 
 /* ---- error parsing (pure; exposed for tests and fuzzing) ---- */
 
@@ -226,8 +243,11 @@ int rt_aws_s3_url(const char *endpoint, bool custom, bool path_style, const char
  * found the HTTP status number is the code. Does not set err->code.
  * Returns: 0 when an AWS code was found in the reply, RT_EPARSE when the status had to be used.
  */
-int rt_aws_parse_error(enum rt_aws_protocol protocol, int http_status, struct rt_str body,
-                       const char *(*hdr)(void *hdr_ud, const char *name), void *hdr_ud,
+int rt_aws_parse_error(enum rt_aws_protocol protocol,
+                       int http_status,
+                       struct rt_str body,
+                       const char *(*hdr)(void *hdr_ud, const char *name),
+                       void *hdr_ud,
                        struct rt_error *err);
 
 /* What a reply's AWS code means for retrying (aws-wire.md 11.1 and 1.4). */
@@ -239,16 +259,16 @@ enum rt_aws_error_class {
     RT_AWS_ERR_MAYBE_SKEW /* a signature error that is skew only if the clock is off */
 };
 /* Returns: the class of (aws_code, http_status, message). */
-enum rt_aws_error_class rt_aws_classify_code(const char *aws_code, int http_status,
-                                             const char *message);
+enum rt_aws_error_class
+rt_aws_classify_code(const char *aws_code, int http_status, const char *message);
 
 /*
  * Clock-skew offset from one reply (aws-wire.md 1.4): server_ms - (sent_ms + recv_ms) / 2.
  * Returns: 0 and *offset_ms, or RT_EINVAL when it cannot be measured (no Date, an Age header,
  * or a round trip over 15 minutes).
  */
-int rt_aws_skew_offset(int64_t server_ms, int64_t sent_ms, int64_t recv_ms, bool has_age,
-                       int64_t *offset_ms);
+int rt_aws_skew_offset(
+    int64_t server_ms, int64_t sent_ms, int64_t recv_ms, bool has_age, int64_t *offset_ms);
 
 /* ---- XML (a small bounded scanner, no DTD, no entity expansion beyond the five and &#N;) ---- */
 
@@ -257,8 +277,7 @@ int rt_aws_skew_offset(int64_t server_ms, int64_t sent_ms, int64_t recv_ms, bool
  * Returns: 1 with *name (local name, prefix dropped) and *inner (between the tags; empty for
  * <X/>) set and *pos advanced; 0 at the end; RT_EPARSE when malformed or nested deeper than 64.
  */
-int rt_xml_next_child(struct rt_str parent, size_t *pos, struct rt_str *name,
-                      struct rt_str *inner);
+int rt_xml_next_child(struct rt_str parent, size_t *pos, struct rt_str *name, struct rt_str *inner);
 /* Finds the document's root element. Returns: 1 with name/inner, 0 if none, or RT_EPARSE. */
 int rt_xml_root(struct rt_str doc, struct rt_str *name, struct rt_str *inner);
 /* Finds the first direct child named name. Returns: 1 (inner set), 0 absent, or RT_EPARSE. */
@@ -280,39 +299,64 @@ extern const struct rt_aws_op rt_aws_s3_put_object_op, rt_aws_s3_get_object_op,
 
 /* PUT body to bucket/key. headers (e.g. If-None-Match: *) may be NULL. The ETag is in the
  * reply's ETag header. Returns and cb as rt_aws_call. Body copied. */
-int rt_aws_s3_put_object(struct rt_aws_client *c, const char *bucket, const char *key,
-                         const void *body, size_t len, const char *content_type,
-                         const struct rt_aws_header *headers, size_t n_headers,
-                         rt_aws_done_fn *cb, void *ud, struct rt_error *err);
+int rt_aws_s3_put_object(struct rt_aws_client *c,
+                         const char *bucket,
+                         const char *key,
+                         const void *body,
+                         size_t len,
+                         const char *content_type,
+                         const struct rt_aws_header *headers,
+                         size_t n_headers,
+                         rt_aws_done_fn *cb,
+                         void *ud,
+                         struct rt_error *err);
 /* GET bucket/key into resp->body (max_body bytes at most; 0: 16 MiB). */
-int rt_aws_s3_get_object(struct rt_aws_client *c, const char *bucket, const char *key,
-                         size_t max_body, rt_aws_done_fn *cb, void *ud, struct rt_error *err);
+int rt_aws_s3_get_object(struct rt_aws_client *c,
+                         const char *bucket,
+                         const char *key,
+                         size_t max_body,
+                         rt_aws_done_fn *cb,
+                         void *ud,
+                         struct rt_error *err);
 /* HEAD bucket/key; a missing key fails with aws_code "NotFound" and HTTP 404. */
-int rt_aws_s3_head_object(struct rt_aws_client *c, const char *bucket, const char *key,
-                          rt_aws_done_fn *cb, void *ud, struct rt_error *err);
+int rt_aws_s3_head_object(struct rt_aws_client *c,
+                          const char *bucket,
+                          const char *key,
+                          rt_aws_done_fn *cb,
+                          void *ud,
+                          struct rt_error *err);
 /* DELETE bucket/key (success also when it did not exist). */
-int rt_aws_s3_delete_object(struct rt_aws_client *c, const char *bucket, const char *key,
-                            rt_aws_done_fn *cb, void *ud, struct rt_error *err);
+int rt_aws_s3_delete_object(struct rt_aws_client *c,
+                            const char *bucket,
+                            const char *key,
+                            rt_aws_done_fn *cb,
+                            void *ud,
+                            struct rt_error *err);
 /* Server-side copy; a 200 carrying <Error> is retried as a 500. */
-int rt_aws_s3_copy_object(struct rt_aws_client *c, const char *src_bucket, const char *src_key,
-                          const char *bucket, const char *key, rt_aws_done_fn *cb, void *ud,
+int rt_aws_s3_copy_object(struct rt_aws_client *c,
+                          const char *src_bucket,
+                          const char *src_key,
+                          const char *bucket,
+                          const char *key,
+                          rt_aws_done_fn *cb,
+                          void *ud,
                           struct rt_error *err);
 
 /* One listed object; strings owned by the list. */
 struct rt_aws_s3_object {
-    char *key;               /* decoded (encoding-type=url undone) */
+    char *key; /* decoded (encoding-type=url undone) */
     int64_t size;
-    char *etag;              /* with its quotes, as S3 sends it */
+    char *etag; /* with its quotes, as S3 sends it */
     int64_t last_modified_ms;
 };
 /* One page of ListObjectsV2. Free with rt_aws_s3_list_free. */
 struct rt_aws_s3_list {
     struct rt_aws_s3_object *objects; /* owned */
     size_t n_objects;
-    char **prefixes;                  /* owned CommonPrefixes, decoded */
+    char **prefixes; /* owned CommonPrefixes, decoded */
     size_t n_prefixes;
     bool truncated;
-    char *next_token;                 /* owned, NULL when not truncated */
+    char *next_token; /* owned, NULL when not truncated */
 };
 struct rt_aws_s3_list_opts {
     const char *prefix, *delimiter, *continuation_token, *start_after; /* NULL: unset */
@@ -320,16 +364,21 @@ struct rt_aws_s3_list_opts {
 };
 /* A page: status 0 and list (borrowed for the callback; it may steal fields by NULLing them),
  * or status < 0, list NULL and err. */
-typedef void rt_aws_s3_list_fn(int status, struct rt_aws_s3_list *list,
-                               const struct rt_error *err, void *ud);
+typedef void
+rt_aws_s3_list_fn(int status, struct rt_aws_s3_list *list, const struct rt_error *err, void *ud);
 /* Lists one page with encoding-type=url. Returns: as rt_aws_call. */
-int rt_aws_s3_list_objects_v2(struct rt_aws_client *c, const char *bucket,
-                              const struct rt_aws_s3_list_opts *opts, rt_aws_s3_list_fn *cb,
-                              void *ud, struct rt_error *err);
+int rt_aws_s3_list_objects_v2(struct rt_aws_client *c,
+                              const char *bucket,
+                              const struct rt_aws_s3_list_opts *opts,
+                              rt_aws_s3_list_fn *cb,
+                              void *ud,
+                              struct rt_error *err);
 /* Parses a ListBucketResult body; url_encoded: the request asked for encoding-type=url, and
  * keys are form-decoded when the reply's <EncodingType> says url.
  * Returns: 0, or RT_EPARSE / RT_ENOMEM with err filled (out is then empty). */
-int rt_aws_s3_parse_list(struct rt_str xml, bool url_encoded, struct rt_aws_s3_list *out,
+int rt_aws_s3_parse_list(struct rt_str xml,
+                         bool url_encoded,
+                         struct rt_aws_s3_list *out,
                          struct rt_error *err);
 /* Frees what a list owns; the struct itself is the caller's. NULL is fine. */
 void rt_aws_s3_list_free(struct rt_aws_s3_list *list);
@@ -341,11 +390,16 @@ extern const struct rt_aws_op rt_aws_ssm_get_parameter_op, rt_aws_ssm_put_parame
     rt_aws_ssm_delete_parameter_op, rt_aws_ssm_get_parameters_by_path_op;
 
 /* GetParameter {Name}: cb gets the reply; rt_aws_ssm_parse_value extracts Parameter.Value. */
-int rt_aws_ssm_get_parameter(struct rt_aws_client *c, const char *name, rt_aws_done_fn *cb,
-                             void *ud, struct rt_error *err);
+int rt_aws_ssm_get_parameter(
+    struct rt_aws_client *c, const char *name, rt_aws_done_fn *cb, void *ud, struct rt_error *err);
 /* PutParameter {Name, Value, Type: String, Overwrite}. */
-int rt_aws_ssm_put_parameter(struct rt_aws_client *c, const char *name, const char *value,
-                             bool overwrite, rt_aws_done_fn *cb, void *ud, struct rt_error *err);
+int rt_aws_ssm_put_parameter(struct rt_aws_client *c,
+                             const char *name,
+                             const char *value,
+                             bool overwrite,
+                             rt_aws_done_fn *cb,
+                             void *ud,
+                             struct rt_error *err);
 /* Returns: new string with Parameter.Value of a GetParameter reply (caller frees with rt_free),
  * or NULL when absent or not JSON. */
 char *rt_aws_ssm_parse_value(struct rt_str body);

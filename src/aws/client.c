@@ -10,9 +10,9 @@
  * for every later call) and asks httpc for one immediate retry. The client holds no libuv
  * handle: completions come from httpc or the credentials source, both already asynchronous.
  */
+#include <openssl/crypto.h>
 #include <string.h>
 #include <strings.h>
-#include <openssl/crypto.h>
 #include <uv.h>
 
 #include "aws_int.h"
@@ -23,15 +23,15 @@
 #define MAX_SIGNED_HEADERS 64
 
 struct rt_aws_client {
-    uv_loop_t *loop;          /* borrowed */
-    struct rt_httpc *httpc;   /* borrowed */
-    char *region;             /* owned */
-    char *endpoints[7];       /* owned config URLs, indexed like struct rt_aws_endpoints */
+    uv_loop_t *loop;        /* borrowed */
+    struct rt_httpc *httpc; /* borrowed */
+    char *region;           /* owned */
+    char *endpoints[7];     /* owned config URLs, indexed like struct rt_aws_endpoints */
     bool s3_path_style;
     int max_attempts;
     rt_aws_creds_get_fn *creds_get;
-    void *creds_source;       /* borrowed */
-    char *ak, *sk, *token;    /* owned static credentials; sk and token wiped on free */
+    void *creds_source;           /* borrowed */
+    char *ak, *sk, *token;        /* owned static credentials; sk and token wiped on free */
     struct rt_sigv4_cache *cache; /* owned */
     int64_t skew_ms;
     int inflight;
@@ -45,16 +45,16 @@ struct call {
     char *path;               /* owned wire path signed */
     char *query;              /* owned raw query signed ("" for none) */
     char payload_hash[RT_SIGV4_HEX_LEN + 1];
-    char *ak, *sk, *token;    /* owned credential copy, wiped */
-    int64_t sent_ms;          /* when the current attempt was signed */
-    int64_t signed_skew;      /* offset that attempt was signed with */
+    char *ak, *sk, *token; /* owned credential copy, wiped */
+    int64_t sent_ms;       /* when the current attempt was signed */
+    int64_t signed_skew;   /* offset that attempt was signed with */
     bool skew_retried;
     rt_aws_done_fn *cb;
     void *ud;
 };
 
-static const char *const endpoint_ids[7] = {"s3", "rekognition", "sagemaker", "a2i",
-                                            "ssm", "sns", "sts"};
+static const char *const endpoint_ids[7] = {"s3",  "rekognition", "sagemaker", "a2i",
+                                            "ssm", "sns",         "sts"};
 
 static void client_free(struct rt_aws_client *c)
 {
@@ -68,15 +68,17 @@ static void client_free(struct rt_aws_client *c)
     rt_free(c);
 }
 
-int rt_aws_client_new(struct uv_loop_s *loop, struct rt_httpc *httpc,
-                      const struct rt_aws_client_opts *opts, struct rt_aws_client **out,
+int rt_aws_client_new(struct uv_loop_s *loop,
+                      struct rt_httpc *httpc,
+                      const struct rt_aws_client_opts *opts,
+                      struct rt_aws_client **out,
                       struct rt_error *err)
 {
     *out = NULL;
     if (!loop || !httpc || !opts)
         return rt_error_set(err, RT_EINVAL, "aws: client needs a loop, httpc and options");
-    if (!opts->creds_get && !(opts->access_key && opts->access_key[0] && opts->secret_key &&
-                              opts->secret_key[0]))
+    if (!opts->creds_get &&
+        !(opts->access_key && opts->access_key[0] && opts->secret_key && opts->secret_key[0]))
         return rt_error_set(err, RT_EINVAL, "aws: no credentials source and no static keys");
     const char *region = rt_aws_region(opts->region, opts->profile_region);
     if (!region)
@@ -91,16 +93,17 @@ int rt_aws_client_new(struct uv_loop_s *loop, struct rt_httpc *httpc,
     c->max_attempts = opts->max_attempts;
     c->creds_get = opts->creds_get;
     c->creds_source = opts->creds_source;
-    const char *eps[7] = {opts->endpoints.s3,  opts->endpoints.rekognition,
+    const char *eps[7] = {opts->endpoints.s3,        opts->endpoints.rekognition,
                           opts->endpoints.sagemaker, opts->endpoints.a2i,
-                          opts->endpoints.ssm, opts->endpoints.sns, opts->endpoints.sts};
+                          opts->endpoints.ssm,       opts->endpoints.sns,
+                          opts->endpoints.sts};
     bool oom = !(c->region = rt_strdup(region));
     for (size_t i = 0; i < 7; i++)
         if (eps[i] && eps[i][0] && !(c->endpoints[i] = rt_strdup(eps[i])))
             oom = true;
     if (!opts->creds_get) {
-        oom = oom || !(c->ak = rt_strdup(opts->access_key)) ||
-              !(c->sk = rt_strdup(opts->secret_key));
+        oom =
+            oom || !(c->ak = rt_strdup(opts->access_key)) || !(c->sk = rt_strdup(opts->secret_key));
         if (opts->session_token && opts->session_token[0] &&
             !(c->token = rt_strdup(opts->session_token)))
             oom = true;
@@ -223,8 +226,8 @@ static int prepare(struct rt_httpc_req *req, int attempt, void *ud, struct rt_er
     rt_buf_cleanup_secret(&tmp);
     OPENSSL_cleanse(&res, sizeof(res)); /* holds the session token */
     if (rc)
-        return rt_error_set(err, rc, "%s %s: cannot set the signature headers",
-                            k->op->service->id, k->op->name);
+        return rt_error_set(err, rc, "%s %s: cannot set the signature headers", k->op->service->id,
+                            k->op->name);
     return 0;
 }
 
@@ -250,8 +253,8 @@ static bool error_in_200(const struct rt_httpc_resp *resp)
     return rc != 1 || rt_str_eq_c(name, "Error");
 }
 
-static enum rt_httpc_verdict classify(const struct rt_httpc_resp *resp, void *ud,
-                                      struct rt_error *err)
+static enum rt_httpc_verdict
+classify(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err)
 {
     struct call *k = ud;
     struct rt_aws_client *c = k->c;
@@ -294,8 +297,7 @@ static enum rt_httpc_verdict classify(const struct rt_httpc_resp *resp, void *ud
             c->skew_ms = off;
             RT_LOG(RT_LOG_NOTICE, "aws",
                    "event=clock_skew service=%s op=%s code=%s offset_ms=%lld req_id=%s",
-                   op->service->id, op->name, err->aws_code, (long long)off,
-                   rt_q(err->request_id));
+                   op->service->id, op->name, err->aws_code, (long long)off, rt_q(err->request_id));
             if (!k->skew_retried) {
                 k->skew_retried = true;
                 set_failure(k, err, RT_EAWS);
@@ -320,9 +322,9 @@ static void on_done(int status, struct rt_httpc_resp *resp, const struct rt_erro
         RT_LOG(RT_LOG_INFO, "aws",
                "event=call_failed service=%s op=%s code=%s aws_code=%s http=%d attempts=%d "
                "req_id=%s error=%s",
-               k->op->service->id, k->op->name, rt_err_name(status),
-               rt_q(err ? err->aws_code : ""), resp->status, resp->attempts,
-               rt_q(err ? err->request_id : ""), rt_q(err ? err->msg : ""));
+               k->op->service->id, k->op->name, rt_err_name(status), rt_q(err ? err->aws_code : ""),
+               resp->status, resp->attempts, rt_q(err ? err->request_id : ""),
+               rt_q(err ? err->msg : ""));
     else
         RT_LOG(RT_LOG_DEBUG, "aws", "event=call_done service=%s op=%s http=%d attempts=%d",
                k->op->service->id, k->op->name, resp->status, resp->attempts);
@@ -367,8 +369,8 @@ static int build(struct call *k, const struct rt_aws_params *p, struct rt_error 
     const struct rt_aws_service *svc = op->service;
     char ep[512];
     bool custom;
-    int rc = rt_aws_endpoint(svc, c->region, config_endpoint(c, svc->id), ep, sizeof(ep),
-                             &custom, err);
+    int rc =
+        rt_aws_endpoint(svc, c->region, config_endpoint(c, svc->id), ep, sizeof(ep), &custom, err);
     if (rc)
         return rc;
     struct rt_buf url, body;
@@ -486,8 +488,8 @@ static void fail_unsent(struct call *k, int status, const struct rt_error *err)
     call_free(k);
 }
 
-static void on_creds(int status, const struct rt_aws_credentials *creds,
-                     const struct rt_error *cerr, void *ud)
+static void
+on_creds(int status, const struct rt_aws_credentials *creds, const struct rt_error *cerr, void *ud)
 {
     struct call *k = ud;
     struct rt_error err;
@@ -516,8 +518,11 @@ static void on_creds(int status, const struct rt_aws_credentials *creds,
         fail_unsent(k, err.code, &err);
 }
 
-int rt_aws_call(struct rt_aws_client *c, const struct rt_aws_op *op,
-                const struct rt_aws_params *params, rt_aws_done_fn *cb, void *ud,
+int rt_aws_call(struct rt_aws_client *c,
+                const struct rt_aws_op *op,
+                const struct rt_aws_params *params,
+                rt_aws_done_fn *cb,
+                void *ud,
                 struct rt_error *err)
 {
     static const struct rt_aws_params none;

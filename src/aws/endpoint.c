@@ -93,8 +93,13 @@ int rt__aws_split_url(const char *url, struct rt__aws_url *u)
     return 0;
 }
 
-int rt_aws_endpoint(const struct rt_aws_service *svc, const char *region, const char *config_url,
-                    char *out, size_t size, bool *custom, struct rt_error *err)
+int rt_aws_endpoint(const struct rt_aws_service *svc,
+                    const char *region,
+                    const char *config_url,
+                    char *out,
+                    size_t size,
+                    bool *custom,
+                    struct rt_error *err)
 {
     const char *url = NULL;
     const char *ignore = getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
@@ -142,8 +147,13 @@ bool rt_aws_s3_virtual_ok(const char *b)
     return true;
 }
 
-int rt_aws_s3_url(const char *endpoint, bool custom, bool path_style, const char *bucket,
-                  const char *key, const char *query, struct rt_buf *out)
+int rt_aws_s3_url(const char *endpoint,
+                  bool custom,
+                  bool path_style,
+                  const char *bucket,
+                  const char *key,
+                  const char *query,
+                  struct rt_buf *out)
 {
     struct rt__aws_url u;
     if (rt__aws_split_url(endpoint, &u) || !bucket || !bucket[0] || strchr(bucket, '/'))

@@ -115,18 +115,28 @@ static void parse_xml(struct rt_str body, struct rt_error *err)
 static const char *status_code_name(int status)
 {
     switch (status) {
-    case 301: return "PermanentRedirect";
-    case 304: return "NotModified";
-    case 400: return "BadRequest";
-    case 403: return "Forbidden";
-    case 404: return "NotFound";
-    case 412: return "PreconditionFailed";
-    default: return NULL;
+    case 301:
+        return "PermanentRedirect";
+    case 304:
+        return "NotModified";
+    case 400:
+        return "BadRequest";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "NotFound";
+    case 412:
+        return "PreconditionFailed";
+    default:
+        return NULL;
     }
 }
 
-int rt_aws_parse_error(enum rt_aws_protocol protocol, int http_status, struct rt_str body,
-                       const char *(*hdr)(void *hdr_ud, const char *name), void *hdr_ud,
+int rt_aws_parse_error(enum rt_aws_protocol protocol,
+                       int http_status,
+                       struct rt_str body,
+                       const char *(*hdr)(void *hdr_ud, const char *name),
+                       void *hdr_ud,
                        struct rt_error *err)
 {
     err->aws_code[0] = '\0';
@@ -173,19 +183,29 @@ static bool in_list(const char *code, const char *const *list)
     return false;
 }
 
-enum rt_aws_error_class rt_aws_classify_code(const char *aws_code, int http_status,
-                                             const char *message)
+enum rt_aws_error_class
+rt_aws_classify_code(const char *aws_code, int http_status, const char *message)
 {
-    static const char *const throttling[] = {
-        "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-        "TooManyRequestsException", "ProvisionedThroughputExceededException",
-        "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
-        "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-        "EC2ThrottledException", NULL};
-    static const char *const transient[] = {
-        "RequestTimeout", "RequestTimeoutException", "InternalError", "InternalServerError",
-        "InternalServerException", "ServiceUnavailable", "IDPCommunicationError",
-        "ConditionalRequestConflict", "OperationAborted", NULL};
+    static const char *const throttling[] = {"Throttling",
+                                             "ThrottlingException",
+                                             "ThrottledException",
+                                             "RequestThrottledException",
+                                             "TooManyRequestsException",
+                                             "ProvisionedThroughputExceededException",
+                                             "TransactionInProgressException",
+                                             "RequestLimitExceeded",
+                                             "BandwidthLimitExceeded",
+                                             "LimitExceededException",
+                                             "RequestThrottled",
+                                             "SlowDown",
+                                             "PriorRequestNotComplete",
+                                             "EC2ThrottledException",
+                                             NULL};
+    static const char *const transient[] = {"RequestTimeout",          "RequestTimeoutException",
+                                            "InternalError",           "InternalServerError",
+                                            "InternalServerException", "ServiceUnavailable",
+                                            "IDPCommunicationError",   "ConditionalRequestConflict",
+                                            "OperationAborted",        NULL};
     static const char *const skew[] = {"RequestTimeTooSkewed", "RequestExpired",
                                        "RequestInTheFuture", NULL};
     static const char *const maybe_skew[] = {"SignatureDoesNotMatch", "AuthFailure",
@@ -209,8 +229,8 @@ enum rt_aws_error_class rt_aws_classify_code(const char *aws_code, int http_stat
     return RT_AWS_ERR_FAIL;
 }
 
-int rt_aws_skew_offset(int64_t server_ms, int64_t sent_ms, int64_t recv_ms, bool has_age,
-                       int64_t *offset_ms)
+int rt_aws_skew_offset(
+    int64_t server_ms, int64_t sent_ms, int64_t recv_ms, bool has_age, int64_t *offset_ms)
 {
     const int64_t max_rtt = 15 * 60 * 1000;
     if (server_ms <= 0 || has_age || recv_ms < sent_ms || recv_ms - sent_ms > max_rtt)

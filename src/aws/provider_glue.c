@@ -11,8 +11,8 @@ struct glue {
     void *ud;
 };
 
-static void on_get(int status, const struct rt_credentials *creds, const struct rt_error *err,
-                   void *ud)
+static void
+on_get(int status, const struct rt_credentials *creds, const struct rt_error *err, void *ud)
 {
     struct glue g = *(struct glue *)ud;
     rt_free(ud);

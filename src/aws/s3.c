@@ -21,47 +21,75 @@ const struct rt_aws_op rt_aws_s3_put_object_op = {&rt_aws_s3, "PutObject", "PUT"
 const struct rt_aws_op rt_aws_s3_get_object_op = {&rt_aws_s3, "GetObject", "GET", "/", 0};
 const struct rt_aws_op rt_aws_s3_head_object_op = {&rt_aws_s3, "HeadObject", "HEAD", "/",
                                                    RT_AWS_OP_NO_BODY_ERRORS};
-const struct rt_aws_op rt_aws_s3_delete_object_op = {&rt_aws_s3, "DeleteObject", "DELETE", "/",
-                                                     0};
+const struct rt_aws_op rt_aws_s3_delete_object_op = {&rt_aws_s3, "DeleteObject", "DELETE", "/", 0};
 const struct rt_aws_op rt_aws_s3_copy_object_op = {&rt_aws_s3, "CopyObject", "PUT", "/",
                                                    RT_AWS_OP_ERROR_IN_200};
 const struct rt_aws_op rt_aws_s3_list_objects_v2_op = {&rt_aws_s3, "ListObjectsV2", "GET", "/",
                                                        RT_AWS_OP_ERROR_IN_200};
 
-int rt_aws_s3_put_object(struct rt_aws_client *c, const char *bucket, const char *key,
-                         const void *body, size_t len, const char *content_type,
-                         const struct rt_aws_header *headers, size_t n_headers,
-                         rt_aws_done_fn *cb, void *ud, struct rt_error *err)
+int rt_aws_s3_put_object(struct rt_aws_client *c,
+                         const char *bucket,
+                         const char *key,
+                         const void *body,
+                         size_t len,
+                         const char *content_type,
+                         const struct rt_aws_header *headers,
+                         size_t n_headers,
+                         rt_aws_done_fn *cb,
+                         void *ud,
+                         struct rt_error *err)
 {
-    struct rt_aws_params p = {.bucket = bucket, .key = key, .body = body ? body : "",
-                              .body_len = len, .content_type = content_type,
-                              .headers = headers, .n_headers = n_headers};
+    struct rt_aws_params p = {.bucket = bucket,
+                              .key = key,
+                              .body = body ? body : "",
+                              .body_len = len,
+                              .content_type = content_type,
+                              .headers = headers,
+                              .n_headers = n_headers};
     return rt_aws_call(c, &rt_aws_s3_put_object_op, &p, cb, ud, err);
 }
 
-int rt_aws_s3_get_object(struct rt_aws_client *c, const char *bucket, const char *key,
-                         size_t max_body, rt_aws_done_fn *cb, void *ud, struct rt_error *err)
+int rt_aws_s3_get_object(struct rt_aws_client *c,
+                         const char *bucket,
+                         const char *key,
+                         size_t max_body,
+                         rt_aws_done_fn *cb,
+                         void *ud,
+                         struct rt_error *err)
 {
     struct rt_aws_params p = {.bucket = bucket, .key = key, .max_body = max_body};
     return rt_aws_call(c, &rt_aws_s3_get_object_op, &p, cb, ud, err);
 }
 
-int rt_aws_s3_head_object(struct rt_aws_client *c, const char *bucket, const char *key,
-                          rt_aws_done_fn *cb, void *ud, struct rt_error *err)
+int rt_aws_s3_head_object(struct rt_aws_client *c,
+                          const char *bucket,
+                          const char *key,
+                          rt_aws_done_fn *cb,
+                          void *ud,
+                          struct rt_error *err)
 {
     struct rt_aws_params p = {.bucket = bucket, .key = key};
     return rt_aws_call(c, &rt_aws_s3_head_object_op, &p, cb, ud, err);
 }
 
-int rt_aws_s3_delete_object(struct rt_aws_client *c, const char *bucket, const char *key,
-                            rt_aws_done_fn *cb, void *ud, struct rt_error *err)
+int rt_aws_s3_delete_object(struct rt_aws_client *c,
+                            const char *bucket,
+                            const char *key,
+                            rt_aws_done_fn *cb,
+                            void *ud,
+                            struct rt_error *err)
 {
     struct rt_aws_params p = {.bucket = bucket, .key = key};
     return rt_aws_call(c, &rt_aws_s3_delete_object_op, &p, cb, ud, err);
 }
 
-int rt_aws_s3_copy_object(struct rt_aws_client *c, const char *src_bucket, const char *src_key,
-                          const char *bucket, const char *key, rt_aws_done_fn *cb, void *ud,
+int rt_aws_s3_copy_object(struct rt_aws_client *c,
+                          const char *src_bucket,
+                          const char *src_key,
+                          const char *bucket,
+                          const char *key,
+                          rt_aws_done_fn *cb,
+                          void *ud,
                           struct rt_error *err)
 {
     /* x-amz-copy-source: "bucket/key" encoded like a path (safe -._~/), and signed. */
@@ -181,7 +209,9 @@ static int parse_contents(struct rt_str el, bool url, struct rt_aws_s3_object *o
     return o->key ? 0 : RT_EPARSE;
 }
 
-int rt_aws_s3_parse_list(struct rt_str xml, bool url_encoded, struct rt_aws_s3_list *out,
+int rt_aws_s3_parse_list(struct rt_str xml,
+                         bool url_encoded,
+                         struct rt_aws_s3_list *out,
                          struct rt_error *err)
 {
     memset(out, 0, sizeof(*out));
@@ -281,8 +311,8 @@ static void on_list(int status, struct rt_httpc_resp *resp, const struct rt_erro
         struct rt_aws_s3_list list;
         struct rt_error perr;
         rt_error_clear(&perr);
-        int rc = rt_aws_s3_parse_list((struct rt_str){resp->body.data, resp->body.len}, true,
-                                      &list, &perr);
+        int rc = rt_aws_s3_parse_list((struct rt_str){resp->body.data, resp->body.len}, true, &list,
+                                      &perr);
         if (rc) {
             perr.http_status = resp->status;
             lc->cb(rc, NULL, &perr, lc->ud);
@@ -303,9 +333,12 @@ static int add_q(struct rt_buf *q, const char *name, const char *value)
     return rc ? rc : rt_sigv4_uri_encode(rt_str_c(value), false, q);
 }
 
-int rt_aws_s3_list_objects_v2(struct rt_aws_client *c, const char *bucket,
-                              const struct rt_aws_s3_list_opts *opts, rt_aws_s3_list_fn *cb,
-                              void *ud, struct rt_error *err)
+int rt_aws_s3_list_objects_v2(struct rt_aws_client *c,
+                              const char *bucket,
+                              const struct rt_aws_s3_list_opts *opts,
+                              rt_aws_s3_list_fn *cb,
+                              void *ud,
+                              struct rt_error *err)
 {
     static const struct rt_aws_s3_list_opts none;
     const struct rt_aws_s3_list_opts *o = opts ? opts : &none;

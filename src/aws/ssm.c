@@ -17,18 +17,20 @@ const struct rt_aws_service rt_aws_ssm = {
     .target_prefix = "AmazonSSM",
 };
 
-const struct rt_aws_op rt_aws_ssm_get_parameter_op = {&rt_aws_ssm, "GetParameter", "POST", "/",
-                                                      0};
-const struct rt_aws_op rt_aws_ssm_put_parameter_op = {&rt_aws_ssm, "PutParameter", "POST", "/",
-                                                      0};
+const struct rt_aws_op rt_aws_ssm_get_parameter_op = {&rt_aws_ssm, "GetParameter", "POST", "/", 0};
+const struct rt_aws_op rt_aws_ssm_put_parameter_op = {&rt_aws_ssm, "PutParameter", "POST", "/", 0};
 const struct rt_aws_op rt_aws_ssm_delete_parameter_op = {&rt_aws_ssm, "DeleteParameter", "POST",
                                                          "/", 0};
-const struct rt_aws_op rt_aws_ssm_get_parameters_by_path_op = {
-    &rt_aws_ssm, "GetParametersByPath", "POST", "/", 0};
+const struct rt_aws_op rt_aws_ssm_get_parameters_by_path_op = {&rt_aws_ssm, "GetParametersByPath",
+                                                               "POST", "/", 0};
 
 /* Sends op with the JSON object obj (consumed). */
-static int call_json(struct rt_aws_client *c, const struct rt_aws_op *op, cJSON *obj,
-                     rt_aws_done_fn *cb, void *ud, struct rt_error *err)
+static int call_json(struct rt_aws_client *c,
+                     const struct rt_aws_op *op,
+                     cJSON *obj,
+                     rt_aws_done_fn *cb,
+                     void *ud,
+                     struct rt_error *err)
 {
     char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
     cJSON_Delete(obj);
@@ -40,8 +42,8 @@ static int call_json(struct rt_aws_client *c, const struct rt_aws_op *op, cJSON 
     return rc;
 }
 
-int rt_aws_ssm_get_parameter(struct rt_aws_client *c, const char *name, rt_aws_done_fn *cb,
-                             void *ud, struct rt_error *err)
+int rt_aws_ssm_get_parameter(
+    struct rt_aws_client *c, const char *name, rt_aws_done_fn *cb, void *ud, struct rt_error *err)
 {
     cJSON *o = cJSON_CreateObject();
     if (o && !cJSON_AddStringToObject(o, "Name", name ? name : "")) {
@@ -51,8 +53,13 @@ int rt_aws_ssm_get_parameter(struct rt_aws_client *c, const char *name, rt_aws_d
     return call_json(c, &rt_aws_ssm_get_parameter_op, o, cb, ud, err);
 }
 
-int rt_aws_ssm_put_parameter(struct rt_aws_client *c, const char *name, const char *value,
-                             bool overwrite, rt_aws_done_fn *cb, void *ud, struct rt_error *err)
+int rt_aws_ssm_put_parameter(struct rt_aws_client *c,
+                             const char *name,
+                             const char *value,
+                             bool overwrite,
+                             rt_aws_done_fn *cb,
+                             void *ud,
+                             struct rt_error *err)
 {
     cJSON *o = cJSON_CreateObject();
     if (o && (!cJSON_AddStringToObject(o, "Name", name ? name : "") ||

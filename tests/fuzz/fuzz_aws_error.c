@@ -16,8 +16,11 @@
 #include "retraind/aws.h"
 
 /* s3.c's builders call rt_aws_call; the parsers fuzzed here never do. */
-int rt_aws_call(struct rt_aws_client *c, const struct rt_aws_op *op,
-                const struct rt_aws_params *params, rt_aws_done_fn *cb, void *ud,
+int rt_aws_call(struct rt_aws_client *c,
+                const struct rt_aws_op *op,
+                const struct rt_aws_params *params,
+                rt_aws_done_fn *cb,
+                void *ud,
                 struct rt_error *err)
 {
     (void)c, (void)op, (void)params, (void)cb, (void)ud;

@@ -116,11 +116,16 @@ static enum rt_aws_protocol proto(const char *s)
 static const char *class_name(enum rt_aws_error_class c)
 {
     switch (c) {
-    case RT_AWS_ERR_FAIL: return "fail";
-    case RT_AWS_ERR_TRANSIENT: return "transient";
-    case RT_AWS_ERR_THROTTLE: return "throttle";
-    case RT_AWS_ERR_SKEW: return "skew";
-    case RT_AWS_ERR_MAYBE_SKEW: return "maybe_skew";
+    case RT_AWS_ERR_FAIL:
+        return "fail";
+    case RT_AWS_ERR_TRANSIENT:
+        return "transient";
+    case RT_AWS_ERR_THROTTLE:
+        return "throttle";
+    case RT_AWS_ERR_SKEW:
+        return "skew";
+    case RT_AWS_ERR_MAYBE_SKEW:
+        return "maybe_skew";
     }
     return "?";
 }
@@ -142,8 +147,8 @@ RT_TEST(error_replies_recorded)
         load(path, &r);
         struct rt_error err;
         rt_error_clear(&err);
-        int rc = rt_aws_parse_error(proto(r.protocol), r.status, (struct rt_str){r.body, r.body_len},
-                                    hdr, r.headers, &err);
+        int rc = rt_aws_parse_error(proto(r.protocol), r.status,
+                                    (struct rt_str){r.body, r.body_len}, hdr, r.headers, &err);
         fprintf(stderr, "case %s: code=%s rc=%d\n", e->d_name, err.aws_code, rc);
         RT_ASSERT_STR_EQ(err.aws_code, r.code);
         RT_ASSERT_STR_EQ(err.msg, r.message);
@@ -228,9 +233,18 @@ RT_TEST(xml_children_and_text)
 
 RT_TEST(xml_malformed_refused)
 {
-    const char *bad[] = {"<a><b></a></b>", "<a>", "<a><b>x</b>", "</a>", "<a x=\"></a>",
-                         "<a>&#0;</a>", "<a>&#x110000;</a>", "<a>&#xD800;</a>", "<!-- x",
-                         "<a><!-- x </a>", "<>", "<a b='1'></a c>"};
+    const char *bad[] = {"<a><b></a></b>",
+                         "<a>",
+                         "<a><b>x</b>",
+                         "</a>",
+                         "<a x=\"></a>",
+                         "<a>&#0;</a>",
+                         "<a>&#x110000;</a>",
+                         "<a>&#xD800;</a>",
+                         "<!-- x",
+                         "<a><!-- x </a>",
+                         "<>",
+                         "<a b='1'></a c>"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct rt_str name, inner;
         int rc = rt_xml_root(rt_str_c(bad[i]), &name, &inner);
@@ -246,7 +260,7 @@ RT_TEST(xml_malformed_refused)
     /* Depth is bounded. */
     char deep[2000] = "";
     for (int i = 0; i < 100; i++)
-        strcat(deep, "<a>"); /* test-only; checksrc scans src/ */
+        memcpy(deep + 3 * i, "<a>", 4);
     struct rt_str name, inner;
     RT_ASSERT_INT_EQ(rt_xml_root(rt_str_c(deep), &name, &inner), RT_EPARSE);
 }
@@ -266,7 +280,8 @@ RT_TEST(list_objects_v2_parse)
         "<Contents><Key>images_labeled_by_folder/%E7%8C%AB/x.png</Key><Size>0</Size>"
         "<ETag>&quot;d-2&quot;</ETag></Contents>"
         "<CommonPrefixes><Prefix>images_labeled_by_folder/dog/</Prefix></CommonPrefixes>"
-        "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
+        "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</"
+        "NextContinuationToken>"
         "</ListBucketResult>";
     struct rt_aws_s3_list l;
     struct rt_error err;
@@ -293,12 +308,13 @@ RT_TEST(list_objects_v2_parse)
     RT_ASSERT(!l.truncated && !l.next_token);
     rt_aws_s3_list_free(&l);
 
-    const char *bad[] = {"<Error><Code>x</Code></Error>",
-                         "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
-                         "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>a%zz</Key></Contents>"
-                         "</ListBucketResult>",
-                         "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
-                         "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents>"};
+    const char *bad[] = {
+        "<Error><Code>x</Code></Error>",
+        "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
+        "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>a%zz</Key></Contents>"
+        "</ListBucketResult>",
+        "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
+        "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents>"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         rt_error_clear(&err);
         RT_ASSERT_INT_EQ(rt_aws_s3_parse_list(rt_str_c(bad[i]), true, &l, &err), RT_EPARSE);
@@ -311,9 +327,9 @@ RT_TEST(list_objects_v2_parse)
 
 static void clear_env(void)
 {
-    const char *vars[] = {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
-                          "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SSM",
-                          "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"};
+    const char *vars[] = {"AWS_REGION",           "AWS_DEFAULT_REGION",
+                          "AWS_ENDPOINT_URL",     "AWS_ENDPOINT_URL_S3",
+                          "AWS_ENDPOINT_URL_SSM", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -343,33 +359,33 @@ RT_TEST(endpoint_order)
     RT_ASSERT(!custom);
     RT_ASSERT_OK(rt_aws_endpoint(&rt_aws_s3, "cn-north-1", NULL, ep, sizeof(ep), &custom, &err));
     RT_ASSERT_STR_EQ(ep, "https://s3.cn-north-1.amazonaws.com.cn");
-    RT_ASSERT_OK(rt_aws_endpoint(&rt_aws_ssm, "eu-west-1", "http://127.0.0.1:9000/", ep,
-                                 sizeof(ep), &custom, &err));
+    RT_ASSERT_OK(rt_aws_endpoint(&rt_aws_ssm, "eu-west-1", "http://127.0.0.1:9000/", ep, sizeof(ep),
+                                 &custom, &err));
     RT_ASSERT_STR_EQ(ep, "http://127.0.0.1:9000");
     RT_ASSERT(custom);
     setenv("AWS_ENDPOINT_URL", "http://localhost:1000", 1);
-    RT_ASSERT_OK(rt_aws_endpoint(&rt_aws_ssm, "eu-west-1", "http://127.0.0.1:9000", ep,
-                                 sizeof(ep), &custom, &err));
+    RT_ASSERT_OK(rt_aws_endpoint(&rt_aws_ssm, "eu-west-1", "http://127.0.0.1:9000", ep, sizeof(ep),
+                                 &custom, &err));
     RT_ASSERT_STR_EQ(ep, "http://localhost:1000");
     setenv("AWS_ENDPOINT_URL_SSM", "https://ssm.example:8443/base/", 1);
-    RT_ASSERT_OK(rt_aws_endpoint(&rt_aws_ssm, "eu-west-1", "http://127.0.0.1:9000", ep,
-                                 sizeof(ep), &custom, &err));
+    RT_ASSERT_OK(rt_aws_endpoint(&rt_aws_ssm, "eu-west-1", "http://127.0.0.1:9000", ep, sizeof(ep),
+                                 &custom, &err));
     RT_ASSERT_STR_EQ(ep, "https://ssm.example:8443/base");
     /* The S3 one does not leak into SSM and vice versa. */
     RT_ASSERT_OK(rt_aws_endpoint(&rt_aws_s3, "eu-west-1", NULL, ep, sizeof(ep), &custom, &err));
     RT_ASSERT_STR_EQ(ep, "http://localhost:1000");
     setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
-    RT_ASSERT_OK(rt_aws_endpoint(&rt_aws_ssm, "eu-west-1", "http://127.0.0.1:9000", ep,
-                                 sizeof(ep), &custom, &err));
+    RT_ASSERT_OK(rt_aws_endpoint(&rt_aws_ssm, "eu-west-1", "http://127.0.0.1:9000", ep, sizeof(ep),
+                                 &custom, &err));
     RT_ASSERT_STR_EQ(ep, "https://ssm.eu-west-1.amazonaws.com");
     clear_env();
-    const char *bad[] = {"ftp://x", "http://", "http://h?x=1", "http://h:99999", "h:80",
-                         "http://u@h/", "http://h#f"};
+    const char *bad[] = {"ftp://x", "http://",     "http://h?x=1", "http://h:99999",
+                         "h:80",    "http://u@h/", "http://h#f"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         rt_error_clear(&err);
-        RT_ASSERT_INT_EQ(rt_aws_endpoint(&rt_aws_ssm, "eu-west-1", bad[i], ep, sizeof(ep),
-                                         &custom, &err),
-                         RT_EINVAL);
+        RT_ASSERT_INT_EQ(
+            rt_aws_endpoint(&rt_aws_ssm, "eu-west-1", bad[i], ep, sizeof(ep), &custom, &err),
+            RT_EINVAL);
     }
     rt_error_clear(&err);
     RT_ASSERT_INT_EQ(rt_aws_endpoint(&rt_aws_ssm, NULL, NULL, ep, sizeof(ep), &custom, &err),

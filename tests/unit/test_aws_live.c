@@ -61,7 +61,8 @@ static void twin_start(void)
         setenv("NODE_PATH", node_path, 1);
         /* s3rver makes its continuation tokens with DES, which OpenSSL 3 keeps in the legacy
          * provider. */
-        execlp("node", "node", "--openssl-legacy-provider", script, "--s3rver", "--bucket", BUCKET, (char *)NULL);
+        execlp("node", "node", "--openssl-legacy-provider", script, "--s3rver", "--bucket", BUCKET,
+               (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -335,8 +336,8 @@ RT_TEST(s3_put_get_list_head_copy_delete)
     RT_ASSERT_STR_EQ(l2.keys[0], keys[2]);
 
     /* Copy, read the copy, delete both, HEAD gives NotFound. */
-    RT_ASSERT_OK(rt_aws_s3_copy_object(aws, BUCKET, keys[0], BUCKET, "copied/a b+c.jpg", on_done,
-                                       &r, &err));
+    RT_ASSERT_OK(
+        rt_aws_s3_copy_object(aws, BUCKET, keys[0], BUCKET, "copied/a b+c.jpg", on_done, &r, &err));
     wait_for(&r.done);
     if (r.status)
         RT_FAIL("copy: %s", r.err.msg);
@@ -382,8 +383,8 @@ RT_TEST(s3_wrong_secret_is_signature_error)
     struct result r = {0};
     struct rt_error err;
     rt_error_clear(&err);
-    RT_ASSERT_OK(rt_aws_s3_put_object(aws, BUCKET, "k.jpg", "x", 1, NULL, NULL, 0, on_done, &r,
-                                      &err));
+    RT_ASSERT_OK(
+        rt_aws_s3_put_object(aws, BUCKET, "k.jpg", "x", 1, NULL, NULL, 0, on_done, &r, &err));
     wait_for(&r.done);
     RT_ASSERT_INT_EQ(r.status, RT_ESIGNATURE);
     RT_ASSERT_STR_EQ(r.err.aws_code, "SignatureDoesNotMatch");
@@ -537,10 +538,10 @@ RT_TEST(skew_corrected_once_and_remembered)
     const char *d0 = log_str(cJSON_GetArrayItem(j, 0), "amz_date");
     const char *d1 = log_str(cJSON_GetArrayItem(j, 1), "amz_date");
     RT_ASSERT(d0 && d1 && strcmp(d0, d1) != 0);
-    RT_ASSERT(!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 0),
-                                                             "signature_ok")));
-    RT_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 1),
-                                                            "signature_ok")));
+    RT_ASSERT(
+        !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 0), "signature_ok")));
+    RT_ASSERT(
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 1), "signature_ok")));
     cJSON_Delete(j);
     /* Skew is corrected once per call: the clock jumps again, the call fails. */
     faults("[{\"skew_s\":-7200},{\"skew_s\":7200}]");
@@ -557,8 +558,8 @@ RT_TEST(timeout_fires)
     start();
     struct result r = {0};
     faults("[{\"delay_ms\":3000}]");
-    struct rt_aws_params p = {.body = "{\"Name\":\"/p\"}", .body_len = 13, .timeout_ms = 300,
-                              .max_attempts = 1};
+    struct rt_aws_params p = {
+        .body = "{\"Name\":\"/p\"}", .body_len = 13, .timeout_ms = 300, .max_attempts = 1};
     struct rt_error err;
     rt_error_clear(&err);
     RT_ASSERT_OK(rt_aws_call(aws, &rt_aws_ssm_get_parameter_op, &p, on_done, &r, &err));
@@ -626,8 +627,8 @@ RT_TEST(reset_and_truncated_body_retried)
     result_free(&r);
     cJSON *j = twin_log();
     RT_ASSERT_INT_EQ(cJSON_GetArraySize(j), 4); /* the put, the reset, the truncated, the good */
-    RT_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 3),
-                                                            "signature_ok")));
+    RT_ASSERT(
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, 3), "signature_ok")));
     cJSON_Delete(j);
     finish();
 }
