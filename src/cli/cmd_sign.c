@@ -378,8 +378,19 @@ int rt_cmd_sign(int argc, char **argv)
         region = getenv("AWS_REGION");
     if (!region || !*region)
         region = getenv("AWS_DEFAULT_REGION");
+    char profile_region[64] = "";
+    if (!region || !*region) {
+        /* Last: the region of the profile the credential chain would use (AWS_PROFILE or
+         * default), as the SDKs do. A missing or region-less profile is not an error here. */
+        struct rt_error perr;
+        rt_error_clear(&perr);
+        if (rt_credentials_profile_region(NULL, profile_region, sizeof(profile_region), &perr) ==
+                0 &&
+            profile_region[0])
+            region = profile_region;
+    }
     if (!region || !*region)
-        return usage_error("no region: give --region or set AWS_REGION");
+        return usage_error("no region: give --region, set AWS_REGION or a region in the profile");
     const char *service = rt_cli_opt(opts, "service")->value;
     if (!service || !*service)
         return usage_error("--service is required (the signing name, e.g. s3)");

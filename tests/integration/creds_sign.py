@@ -68,11 +68,13 @@ def home(name):
     return d
 
 
-def sign(env, verbose=False):
+def sign(env, verbose=False, region="us-east-1"):
     full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AWS_EC2_METADATA_DISABLED": "true"}
     full.update(env)
     full = {k: v for k, v in full.items() if v is not None}
-    args = [BIN, "sign", "--region", "us-east-1", "--service", "iam", "--time", AMZ_DATE]
+    args = [BIN, "sign", "--service", "iam", "--time", AMZ_DATE]
+    if region:
+        args += ["--region", region]
     if verbose:
         args.append("--verbose")
     t0 = time.monotonic()
@@ -112,7 +114,8 @@ def local_cases():
                 "[work]\naws_access_key_id = AKIDPROFWORK\naws_secret_access_key = prof-work-Sk2\n"
                 "aws_session_token = prof-work-token\n")
     with open(os.path.join(h, ".aws", "config"), "w") as f:
-        f.write("[profile cfg]\naws_access_key_id = AKIDCFG\naws_secret_access_key = cfg-Sk3\n")
+        f.write("[profile cfg]\naws_access_key_id = AKIDCFG\naws_secret_access_key = cfg-Sk3\n"
+                "region = eu-west-3\n")
     expect_signed("profile default", {"HOME": h}, "AKIDPROFDEF", "prof-def-Sk1")
     expect_signed("profile named by AWS_PROFILE", {"HOME": h, "AWS_PROFILE": "work"},
                   "AKIDPROFWORK", "prof-work-Sk2", "prof-work-token", verbose=True)
@@ -125,6 +128,17 @@ def local_cases():
     expect_signed("environment beats AWS_PROFILE",
                   {"HOME": h, "AWS_PROFILE": "work", "AWS_ACCESS_KEY_ID": "AKIDENV",
                    "AWS_SECRET_ACCESS_KEY": "env-Sk4"}, "AKIDENV", "env-Sk4")
+
+    # --region beats the profile's region (the case above); without it the profile's is used.
+    rc, out, err, _ = sign({"HOME": h, "AWS_PROFILE": "cfg"}, region=None)
+    check(rc == 0, "region from the profile: exit %d, stderr: %s" % (rc, err))
+    auth = header(out, "Authorization")
+    check("/eu-west-3/iam/aws4_request" in auth, "region from the profile: %r" % auth)
+    check(auth == sigv4_expected("AKIDCFG", "cfg-Sk3", None, region="eu-west-3"),
+          "region from the profile: signature %r" % auth)
+    rc, out, err, _ = sign({"HOME": h, "AWS_PROFILE": "work"}, region=None)
+    check(rc == 2 and "no region" in err, "no region anywhere: %d %r" % (rc, err))
+    print("ok: region from the profile, --region beats it", flush=True)
 
     rc, out, err, _ = sign({"HOME": h, "AWS_PROFILE": "missing"})
     check(rc == 1, "missing named profile: exit %d, want 1" % rc)
