@@ -11,6 +11,7 @@
  * Usage: bench_httpc [requests]   (default 10000)
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,11 @@
 #include <uv.h>
 
 #include "retraind/alloc.h"
+#include "retraind/buf.h"
 #include "retraind/clock.h"
 #include "retraind/error.h"
 #include "retraind/httpc.h"
+#include "retraind/sigv4.h"
 
 /* ---- the server ---- */
 
@@ -173,7 +176,9 @@ static void server_thread(void *arg)
 struct run {
     uv_loop_t *loop;
     struct rt_httpc *h;
+    struct rt_sigv4_cache *cache; /* NULL: unsigned GETs */
     char url[128];
+    char host[64];
     int total, started, finished, failed, concurrency;
 };
 
@@ -191,10 +196,40 @@ static void on_done(int status, struct rt_httpc_resp *resp, const struct rt_erro
         start_one(r);
 }
 
+/* Signs each attempt as the AWS layer does (SigV4 with the derived-key cache, the current time). */
+static int sign_attempt(struct rt_httpc_req *req, int attempt, void *ud, struct rt_error *err)
+{
+    (void)attempt;
+    struct run *r = ud;
+    struct rt_sigv4_header hdr[] = {{RT_STR_LIT("Host"), rt_str_c(r->host)}};
+    struct rt_sigv4_request sr = {.method = RT_STR_LIT("GET"),
+                                  .path = RT_STR_LIT("/bench"),
+                                  .headers = hdr,
+                                  .n_headers = 1};
+    struct rt_sigv4_config cfg = {.access_key = RT_STR_LIT("AKIDEXAMPLE"),
+                                  .secret_key = RT_STR_LIT("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+                                  .region = RT_STR_LIT("us-east-1"),
+                                  .service = RT_STR_LIT("ssm"),
+                                  .time_s = rt_now_ms() / 1000,
+                                  .cache = r->cache};
+    struct rt_sigv4_result res;
+    int rc = rt_sigv4_sign(&sr, &cfg, &res, err);
+    for (size_t i = 0; !rc && i < res.n_add; i++) {
+        char name[64], value[512];
+        rt_snprintf(name, sizeof(name), "%.*s", (int)res.add[i].name.len, res.add[i].name.p);
+        rt_snprintf(value, sizeof(value), "%.*s", (int)res.add[i].value.len, res.add[i].value.p);
+        rc = rt_httpc_req_set_header(req, name, value);
+    }
+    return rc;
+}
+
 static void start_one(struct run *r)
 {
     struct rt_httpc_req *q = NULL;
-    if (rt_httpc_req_new("GET", r->url, &q) || rt_httpc_send(r->h, q, on_done, r)) {
+    int rc = rt_httpc_req_new("GET", r->url, &q);
+    if (!rc && r->cache)
+        rt_httpc_req_set_hooks(q, sign_attempt, NULL, r);
+    if (rc || rt_httpc_send(r->h, q, on_done, r)) {
         r->failed++;
         r->finished++;
     }
@@ -219,8 +254,13 @@ int main(int argc, char **argv)
     int total = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 10000;
     if (total <= 0)
         total = 10000;
+    bool sign = !(argc > 2 && strcmp(argv[2], "--unsigned") == 0);
+    struct rt_sigv4_cache *cache = NULL;
+    if (sign && rt_sigv4_cache_new(&cache) != 0)
+        return 1;
     static const int concs[] = {1, 8, 64};
-    printf("bench_httpc: %d GETs per run against a libuv keep-alive server on 127.0.0.1\n", total);
+    printf("bench_httpc: %d %s GETs per run against a libuv keep-alive server on 127.0.0.1\n",
+           total, sign ? "SigV4-signed" : "unsigned");
     printf("%-6s %10s %14s %14s %10s %10s  %s\n", "conc", "req/s", "client us/req",
            "server us/req", "connects", "accepts", "target: client CPU/req < server's, "
                                                    "connects == conc");
@@ -241,8 +281,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "rt_httpc_new: %s\n", err.msg);
             return 1;
         }
-        struct run r = {.loop = &loop, .h = h, .total = total, .concurrency = concs[i]};
+        struct run r = {
+            .loop = &loop, .h = h, .cache = cache, .total = total, .concurrency = concs[i]};
         snprintf(r.url, sizeof(r.url), "http://127.0.0.1:%d/bench", s.port);
+        snprintf(r.host, sizeof(r.host), "127.0.0.1:%d", s.port);
         double c0 = cpu_self();
         int64_t t0 = rt_mono_ms();
         for (int k = 0; k < concs[i] && r.started < total; k++)
@@ -274,6 +316,7 @@ int main(int argc, char **argv)
                r.failed ? " (failures!)" : "");
         uv_sem_destroy(&s.ready);
     }
+    rt_sigv4_cache_destroy(cache);
     printf("note: the reference server only finds header ends and writes a constant reply; a\n"
            "real server (TLS, parsing, handlers) spends many times more per request, so a MISSED\n"
            "cpu target here is against a far cheaper server than the one the target names.\n");
