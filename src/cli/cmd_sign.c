@@ -418,6 +418,10 @@ int rt_cmd_sign(int argc, char **argv)
         fprintf(stderr, "\n");
         return RT_EXIT_FAIL;
     }
+    if (rc == RT_ECREDENTIALS) { /* only reached when no keys were given as options */
+        fprintf(stderr, "retraind sign: %s; --access-key/--secret-key were not given\n", err.msg);
+        return RT_EXIT_FAIL;
+    }
     if (rc != 0) {
         fprintf(stderr, "retraind sign: %s\n", err.msg);
         return RT_EXIT_FAIL;

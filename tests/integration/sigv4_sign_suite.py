@@ -9,6 +9,8 @@ Without the suite folder that part is skipped (exit 77 when nothing else could r
 """
 import json
 import os
+import atexit
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,8 +28,16 @@ def fail(msg):
     print("FAIL:", msg)
 
 
+EMPTY_HOME = tempfile.mkdtemp(prefix="rt-sign-home-")
+atexit.register(shutil.rmtree, EMPTY_HOME, True)
+
+
 def run(args, stdin=b"", env=None):
+    # Nothing from this machine's AWS setup, no ~/.aws, and never the real IMDS address: the
+    # credential chain must stay on this machine.
     e = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    e["HOME"] = EMPTY_HOME
+    e["AWS_EC2_METADATA_DISABLED"] = "true"
     if env:
         e.update(env)
     p = subprocess.run([BIN, "sign"] + args, input=stdin, capture_output=True, env=e,
