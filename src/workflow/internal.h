@@ -35,6 +35,7 @@ struct rt_workflow_def {
     const struct rt_state_def *states;
     int n_states;
     int initial;
+    int failed; /* the terminal state of failures: entering it tells people (RT_EV_FAILED) */
 };
 
 struct rt_machine {

@@ -224,6 +224,12 @@ static void move(struct rt_exec *x, int next, cJSON *output, const char *error, 
     else
         RT_LOG(RT_LOG_NOTICE, "workflow", "event=step exec=%s state=%s->%s dur_ms=%lld", x->id,
                from->name, to->name, (long long)(now - x->entered_mono_ms));
+    if (next == x->def->failed) {
+        /* Every failure reaches people, whichever step failed and why. */
+        struct rt_event ev = {.kind = RT_EV_FAILED, .state = from->name, .error = error,
+                              .version = rt__ctx_str(x, "version")};
+        rt__exec_emit(x, &ev);
+    }
     x->state = next;
     x->entered_mono_ms = now;
     crash_point("enter", to->name);

@@ -684,6 +684,7 @@ const struct rt_workflow_def rt__training_def = {
     .states = states,
     .n_states = S_COUNT,
     .initial = S_CHECK,
+    .failed = S_FAILED,
 };
 
 const char *const rt_training_state_names[] = {

@@ -71,5 +71,7 @@ RT_TEST(training_names_match_design)
         RT_ASSERT_INT_EQ(rt__state_index(def, design[i]), i);
     }
     RT_ASSERT_STR_EQ(def->states[def->initial].name, "CHECK");
+    RT_ASSERT_STR_EQ(def->states[def->failed].name, "FAILED");
+    RT_ASSERT(def->states[def->failed].terminal);
     RT_ASSERT_INT_EQ(rt__state_index(def, "NOPE"), -1);
 }
