@@ -28,6 +28,13 @@ check(states(first) == want, "first training states %r" % states(first))
 check(step_output(first, "MANIFEST")["images"] == 10, "manifest of the first training")
 f1 = step_output(first, "EVALUATE")["f1"]
 check(0.8 <= f1 <= 1.0, "first F1 %r" % f1)
+# The engine's evaluation is published under evaluation/<execution>/ in the store.
+import json, os
+ev_path = os.path.join(env.bucket, "evaluation", first["id"], "evaluation.json")
+env.wait_for(lambda: os.path.exists(ev_path), 10, "the evaluation in the store")
+with open(ev_path) as f:
+    evaluation = json.load(f)
+check(abs(evaluation["f1"] - f1) < 1e-9, "evaluation f1 %r vs %r" % (evaluation.get("f1"), f1))
 st = env.status()
 check(st["previous_trained_images"] == 10, "previous_trained_images %r" % st["previous_trained_images"])
 check(st["untrained_images"] == 0, "untrained %r" % st["untrained_images"])

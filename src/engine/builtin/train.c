@@ -45,6 +45,8 @@ struct rt__train_job {
     char version[RT__VERSION_MAX];
     char dir[RT__PATH_MAX];
     char manifest_key[RT_MANIFEST_KEY_MAX];
+    char evaluation_key[RT_STORE_KEY_MAX + 1]; /* "" when the request named no output prefix */
+    char *evaluation; /* owned: the metrics JSON to publish there, set by the pool work */
     char attr[RT_MANIFEST_ATTR_MAX];
     bool have_attr;
     char bucket[RT_MANIFEST_BUCKET_MAX];
@@ -87,6 +89,8 @@ static void job_free(struct rt__train_job *job)
     rt_free(job->item_err);
     rt_free(job->feat);
     rt_free(job->labels);
+    if (job->evaluation)
+        cJSON_free(job->evaluation);
     rt_free(job);
 }
 
@@ -373,7 +377,7 @@ static void write_failed(struct rt__train_job *job, const struct label_stats *ls
     if (rt__write_atomic(job->dir, RT__FAILED_FILE, text, strlen(text), &werr) != 0)
         RT_LOG(RT_LOG_ERR, "engine", "event=train_write_failed version=%s error=%s", job->version,
                rt_q(werr.msg));
-    cJSON_free(text);
+    job->evaluation = text; /* published to the store by finish() */
 }
 
 static int fit(struct rt__train_job *job, struct label_stats *ls)
@@ -530,7 +534,9 @@ static int fit(struct rt__train_job *job, struct label_stats *ls)
             rc = rt__write_atomic(job->dir, RT__MODEL_FILE, model_text, strlen(model_text),
                                   &job->err);
     }
-    if (mtext)
+    if (rc == 0 && mtext)
+        job->evaluation = mtext; /* published to the store by finish() */
+    else if (mtext)
         cJSON_free(mtext);
     rt_free(model_text);
 out:
@@ -565,6 +571,34 @@ static void fit_work(uv_work_t *req)
 
 /* ---- sequencing on the loop thread ---- */
 
+static void evaluation_put(int status, const struct rt_error *err, void *ud)
+{
+    char *key = ud;
+    if (status)
+        RT_LOG(RT_LOG_WARNING, "engine", "event=evaluation_put_failed key=%s error=%s", rt_q(key),
+               rt_q(err && err->msg[0] ? err->msg : rt_strerror(status)));
+    rt_free(key);
+}
+
+/*
+ * Publishes the evaluation (metrics, per-label scores) under the request's output prefix in the
+ * store, as Rekognition writes its evaluation manifest there. The version folder stays the
+ * engine's own record; a failed put is logged and changes nothing else.
+ */
+static void publish_evaluation(struct rt__train_job *job)
+{
+    if (!job->evaluation || !job->evaluation_key[0] || job->b->closing)
+        return;
+    char *key = rt_strdup(job->evaluation_key);
+    struct rt_store *s = job->store;
+    if (!key || s->ops->put(s, key, job->evaluation, strlen(job->evaluation), "application/json",
+                            evaluation_put, key) != 0) {
+        RT_LOG(RT_LOG_WARNING, "engine", "event=evaluation_put_failed key=%s",
+               rt_q(job->evaluation_key));
+        rt_free(key);
+    }
+}
+
 static void finish(struct rt__train_job *job)
 {
     struct rt__builtin *b = job->b;
@@ -583,6 +617,8 @@ static void finish(struct rt__train_job *job)
                "event=train_done version=%s f1=%.4f images=%lld dur_ms=%lld", job->version, job->f1,
                (long long)job->n_lines, (long long)dur);
     }
+    if (!atomic_load(&job->cancel) && !job->already)
+        publish_evaluation(job);
     job_free(job);
     (void)b;
 }
@@ -680,6 +716,12 @@ int rt__train_start(struct rt__builtin *b,
         rt__path(job->dir, b->models_dir, ver->name, NULL) != 0) {
         rt_free(job);
         return rt_error_set(err, RT_EINVAL, "manifest key or models path too long");
+    }
+    if (req->output_prefix && req->output_prefix[0] &&
+        rt_snprintf(job->evaluation_key, sizeof(job->evaluation_key), "%sevaluation.json",
+                    req->output_prefix) != 0) {
+        rt_free(job);
+        return rt_error_set(err, RT_EINVAL, "output prefix too long");
     }
     if (req->label_attribute && req->label_attribute[0]) {
         if (rt_strlcpy(job->attr, req->label_attribute, sizeof(job->attr)) != 0) {
