@@ -808,7 +808,8 @@ set_listen(struct ctx *c, const struct node *n, const char *path, const char *t,
     for (const char *s = port; *s; s++) {
         if (*s < '0' || *s > '9')
             goto bad;
-        p = p * 10 + (*s - '0');
+        if (p <= 65535) /* stop growing past the range: a long digit run must not overflow */
+            p = p * 10 + (*s - '0');
     }
     if (p > 65535)
         return fail(c, n, path, "port %ld is out of range (0..65535)", p);
@@ -1205,7 +1206,8 @@ static int convert_scalar(struct ctx *c,
         bool ok = *d != '\0';
         for (; ok && *d; d++) {
             ok = *d >= '0' && *d <= '9' && v <= (LLONG_MAX - 9) / 10;
-            v = v * 10 + (*d - '0');
+            if (ok) /* never multiply once the bound is passed: that would overflow */
+                v = v * 10 + (*d - '0');
         }
         if (!ok)
             return fail(c, n, path, "\"%s\" is not a whole number", shown);
