@@ -16,8 +16,10 @@ common=(-std=c11 -D_GNU_SOURCE -DRETRAIND_VERSION='"fuzz"' -I"$src_root/include"
 if command -v clang >/dev/null 2>&1; then
   clang "${common[@]}" -fsanitize=fuzzer,address,undefined "$@" $libs -lm -o "$out/$name"
   # -rss_limit_mb keeps a runaway allocation from taking the machine.
-  exec "$out/$name" -max_total_time="$secs" -rss_limit_mb=1024 -print_final_stats=1 \
-       "$out/$name-corpus"
+  # A fixed seed keeps the suite's short run repeatable; RT_FUZZ_SECONDS and RT_FUZZ_SEED let a
+  # developer run a longer or different campaign (findings go to the seed corpus as test cases).
+  exec "$out/$name" -max_total_time="${RT_FUZZ_SECONDS:-$secs}" -seed="${RT_FUZZ_SEED:-1}" \
+       -rss_limit_mb=1024 -print_final_stats=1 "$out/$name-corpus"
 else
   gcc "${common[@]}" -DRT_FUZZ_REPLAY -fsanitize=address,undefined "$@" \
       "$src_root/tests/fuzz/replay_main.c" $libs -lm -o "$out/$name"
