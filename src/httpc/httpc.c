@@ -16,7 +16,7 @@
  */
 #include "retraind/httpc.h"
 
-#include <curl/curl.h>
+#include "curl_api.h"
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -1070,6 +1070,9 @@ int rt_httpc_new(uv_loop_t *loop, const struct rt_httpc_opts *opts, struct rt_ht
     *out = NULL;
     if (!opts)
         opts = &none;
+    int loaded = rt__curl_load(err);
+    if (loaded)
+        return loaded;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return rt_error_set(err, RT_ENOMEM, "curl_global_init failed");
     struct rt_httpc *h = rt_calloc(1, sizeof(*h));

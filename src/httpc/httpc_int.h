@@ -4,7 +4,7 @@
 #ifndef RETRAIND_HTTPC_INT_H
 #define RETRAIND_HTTPC_INT_H
 
-#include <curl/curl.h>
+#include "curl_api.h"
 
 #include "retraind/httpc.h"
 

@@ -7,7 +7,7 @@
  * strip. STARTTLS is required on smtp:// except towards a loopback host, where it is tried.
  */
 #include <arpa/inet.h>
-#include <curl/curl.h>
+#include "curl_api.h"
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
