@@ -22,6 +22,7 @@
 #include "retraind/clock.h"
 #include "retraind/httpc.h"
 #include "rt_test.h"
+#include "twin_fixture.h"
 
 #define AK "AKIDEXAMPLE"
 #define SK "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -46,53 +47,22 @@ static void twin_start(void)
     char script[1024], node_path[1024];
     rt_snprintf(script, sizeof(script), "%s/tests/servers/aws-twin/server.js", RT_SRC_DIR);
     rt_snprintf(node_path, sizeof(node_path), "%s/node_modules", dir);
-    int out[2], in[2];
-    RT_ASSERT(pipe(out) == 0 && pipe(in) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    RT_ASSERT(pid >= 0);
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        setenv("NODE_PATH", node_path, 1);
-        /* s3rver makes its continuation tokens with DES, which OpenSSL 3 keeps in the legacy
-         * provider. */
-        execlp("node", "node", "--openssl-legacy-provider", script, "--s3rver", "--bucket", BUCKET,
-               (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    twin_pid = pid;
-    twin_stdin = in[1];
-    char line[128];
-    size_t len = 0;
-    struct pollfd pfd = {.fd = out[0], .events = POLLIN};
-    while (len < sizeof(line) - 1 && poll(&pfd, 1, 30000) > 0) {
-        if (read(out[0], line + len, 1) != 1 || line[len] == '\n')
-            break;
-        len++;
-    }
-    line[len] = '\0';
-    close(out[0]);
-    if (sscanf(line, "PORT %d", &twin_port) != 1)
-        RT_FAIL("twin did not start: \"%s\"", line);
+    /* s3rver makes its continuation tokens with DES, which OpenSSL 3 keeps in the legacy
+     * provider. */
+    char *argv[] = {"node", "--openssl-legacy-provider", script, "--s3rver", "--bucket", BUCKET,
+                    NULL};
+    struct twin_proc t;
+    twin_spawn(&t, node_path, argv);
+    twin_pid = t.pid;
+    twin_stdin = t.stdin_fd;
+    twin_port = t.port;
     rt_snprintf(base, sizeof(base), "http://127.0.0.1:%d", twin_port);
 }
 
 static void twin_stop(void)
 {
-    if (twin_pid <= 0)
-        return;
-    close(twin_stdin);
-    kill(twin_pid, SIGTERM);
-    int st;
-    while (waitpid(twin_pid, &st, 0) < 0 && errno == EINTR) {
-    }
+    struct twin_proc t = {twin_pid, twin_stdin, twin_port};
+    twin_reap(&t);
     twin_pid = 0;
 }
 

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "creds_fixture.h"
+#include "twin_fixture.h"
 #include "retraind/buf.h"
 
 /* ---- the twin server ---- */
@@ -68,49 +69,18 @@ static void twin_start(void)
     char modules[1100], script[1024];
     twin_install(modules, sizeof(modules));
     snprintf(script, sizeof(script), "%s/tests/servers/aws-twin/server.js", RT_SRC_DIR);
-    int out[2], in[2];
-    RT_ASSERT(pipe(out) == 0 && pipe(in) == 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    RT_ASSERT(pid >= 0);
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        setenv("NODE_PATH", modules, 1);
-        execlp("node", "node", script, (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    twin_pid = pid;
-    twin_stdin = in[1];
-    char line[128];
-    size_t len = 0;
-    struct pollfd pfd = {.fd = out[0], .events = POLLIN};
-    while (len < sizeof(line) - 1 && poll(&pfd, 1, 30000) > 0) {
-        if (read(out[0], line + len, 1) != 1 || line[len] == '\n')
-            break;
-        len++;
-    }
-    line[len] = '\0';
-    close(out[0]);
-    if (sscanf(line, "PORT %d", &twin_port) != 1)
-        RT_FAIL("aws-twin did not start (first line: \"%s\")", line);
+    char *argv[] = {"node", script, NULL};
+    struct twin_proc t;
+    twin_spawn(&t, modules, argv);
+    twin_pid = t.pid;
+    twin_stdin = t.stdin_fd;
+    twin_port = t.port;
 }
 
 static void twin_stop(void)
 {
-    if (twin_pid <= 0)
-        return;
-    close(twin_stdin);
-    kill(twin_pid, SIGTERM);
-    int st;
-    while (waitpid(twin_pid, &st, 0) < 0 && errno == EINTR) {
-    }
+    struct twin_proc t = {twin_pid, twin_stdin, twin_port};
+    twin_reap(&t);
     twin_pid = 0;
 }
 
