@@ -150,8 +150,8 @@ static double count_best(const char *root, bool keys_only, struct count *c)
     for (int i = 0; i < RUNS; i++) {
         memset(c, 0, sizeof(*c));
         double t0 = now_s();
-        int rc = s->ops->list(s, PREFIX, 0, keys_only ? RT_STORE_LIST_KEYS_ONLY : RT_STORE_LIST_FULL,
-                              count_page, c);
+        int rc = s->ops->list(
+            s, PREFIX, 0, keys_only ? RT_STORE_LIST_KEYS_ONLY : RT_STORE_LIST_FULL, count_page, c);
         if (rc) {
             fprintf(stderr, "bench_count: list failed: %s\n", rt_err_name(rc));
             break;

@@ -48,7 +48,8 @@ struct conn {
     struct conn *prev, *next;
 };
 
-static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
+static const char reply[] =
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
 
 static void conn_closed(uv_handle_t *h)
 {
@@ -202,12 +203,11 @@ static int sign_attempt(struct rt_httpc_req *req, int attempt, void *ud, struct 
     (void)attempt;
     struct run *r = ud;
     struct rt_sigv4_header hdr[] = {{RT_STR_LIT("Host"), rt_str_c(r->host)}};
-    struct rt_sigv4_request sr = {.method = RT_STR_LIT("GET"),
-                                  .path = RT_STR_LIT("/bench"),
-                                  .headers = hdr,
-                                  .n_headers = 1};
+    struct rt_sigv4_request sr = {
+        .method = RT_STR_LIT("GET"), .path = RT_STR_LIT("/bench"), .headers = hdr, .n_headers = 1};
     struct rt_sigv4_config cfg = {.access_key = RT_STR_LIT("AKIDEXAMPLE"),
-                                  .secret_key = RT_STR_LIT("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+                                  .secret_key =
+                                      RT_STR_LIT("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
                                   .region = RT_STR_LIT("us-east-1"),
                                   .service = RT_STR_LIT("ssm"),
                                   .time_s = rt_now_ms() / 1000,
@@ -261,9 +261,10 @@ int main(int argc, char **argv)
     static const int concs[] = {1, 8, 64};
     printf("bench_httpc: %d %s GETs per run against a libuv keep-alive server on 127.0.0.1\n",
            total, sign ? "SigV4-signed" : "unsigned");
-    printf("%-6s %10s %14s %14s %10s %10s  %s\n", "conc", "req/s", "client us/req",
-           "server us/req", "connects", "accepts", "target: client CPU/req < server's, "
-                                                   "connects == conc");
+    printf("%-6s %10s %14s %14s %10s %10s  %s\n", "conc", "req/s", "client us/req", "server us/req",
+           "connects", "accepts",
+           "target: client CPU/req < server's, "
+           "connects == conc");
     for (size_t i = 0; i < sizeof(concs) / sizeof(concs[0]); i++) {
         struct server s;
         memset(&s, 0, sizeof(s));

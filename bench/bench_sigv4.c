@@ -74,14 +74,18 @@ static double run(enum mode m, long n, unsigned long *allocs, char sig[65])
         return -1;
     char hash[RT_SIGV4_HEX_LEN + 1];
     rt_sigv4_sha256_hex(body, 200, hash);
-    struct rt_sigv4_request req = {
-        .method = {"POST", 4}, .path = {"/", 1}, .query = {"", 0},
-        .headers = headers, .n_headers = 4, .payload_hash = {hash, 64}};
-    struct rt_sigv4_config cfg = {
-        .access_key = {"AKIDEXAMPLE", 11},
-        .secret_key = {"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 40},
-        .region = {"us-east-1", 9}, .service = {"rekognition", 11},
-        .time_s = 1440938160, .cache = cache};
+    struct rt_sigv4_request req = {.method = {"POST", 4},
+                                   .path = {"/", 1},
+                                   .query = {"", 0},
+                                   .headers = headers,
+                                   .n_headers = 4,
+                                   .payload_hash = {hash, 64}};
+    struct rt_sigv4_config cfg = {.access_key = {"AKIDEXAMPLE", 11},
+                                  .secret_key = {"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 40},
+                                  .region = {"us-east-1", 9},
+                                  .service = {"rekognition", 11},
+                                  .time_s = 1440938160,
+                                  .cache = cache};
     struct rt_sigv4_result res;
     rt_sigv4_sign(&req, &cfg, &res, NULL); /* warm the cache */
 #ifdef COUNT_ALLOCS
@@ -113,8 +117,8 @@ static double node_ns(const char **why)
                " (ctest -R sigv4_diff installs it)";
         return -1;
     }
-    snprintf(cmd, sizeof(cmd), "NODE_PATH='%s' node '%s' 20000 2>/dev/null",
-             RT_BENCH_NODE_MODULES, RT_BENCH_NODE_SCRIPT);
+    snprintf(cmd, sizeof(cmd), "NODE_PATH='%s' node '%s' 20000 2>/dev/null", RT_BENCH_NODE_MODULES,
+             RT_BENCH_NODE_SCRIPT);
     FILE *p = popen(cmd, "r");
     if (!p) {
         *why = "cannot start node";
@@ -148,10 +152,10 @@ int main(int argc, char **argv)
     printf("bench_sigv4: POST / json 1.1 request, 4 headers, 200-byte body, %ld signatures\n", n);
     printf("  %-44s %9.0f ns/sig %12.0f sig/s   target <= 2000 ns\n",
            "cached key, payload hash given", cached, 1e9 / cached);
-    printf("  %-44s %9.0f ns/sig %12.0f sig/s\n", "cached key, body hashed per signature",
-           hashed, 1e9 / hashed);
-    printf("  %-44s %9.0f ns/sig %12.0f sig/s\n", "no cache (key derived per signature)",
-           uncached, 1e9 / uncached);
+    printf("  %-44s %9.0f ns/sig %12.0f sig/s\n", "cached key, body hashed per signature", hashed,
+           1e9 / hashed);
+    printf("  %-44s %9.0f ns/sig %12.0f sig/s\n", "no cache (key derived per signature)", uncached,
+           1e9 / uncached);
     if (a1 != (unsigned long)-1)
         printf("  heap allocations per signature: %.2f cached, %.2f uncached   target 0\n",
                (double)a1 / (double)n, (double)a3 / (double)(n / 4 ? n / 4 : 1));

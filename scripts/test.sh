@@ -10,6 +10,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 bash scripts/setup.sh
 bash scripts/checksrc.sh
 bash scripts/checkdeps.sh
+bash scripts/format.sh --check
 
 status=0
 for variant in build build-asan; do

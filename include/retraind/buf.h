@@ -26,7 +26,7 @@ bool rt_str_starts_with(struct rt_str s, const char *prefix);
 bool rt_str_ends_with_ci(struct rt_str s, const char *suffix);
 
 struct rt_buf {
-    char *data;       /* owned; always NUL-terminated when non-NULL */
+    char *data; /* owned; always NUL-terminated when non-NULL */
     size_t len;
     size_t cap;
     size_t max_bytes; /* appends beyond this fail with RT_ETOOBIG */

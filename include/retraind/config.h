@@ -43,56 +43,56 @@ struct rt_config_review_user {
 struct rt_config_notify {
     enum rt_notify_driver driver;
     /* smtp */
-    char *url;            /* owned: smtp://host:port or smtps://host:port */
-    char *from;           /* owned */
-    char **to;            /* owned array of owned strings */
+    char *url;  /* owned: smtp://host:port or smtps://host:port */
+    char *from; /* owned */
+    char **to;  /* owned array of owned strings */
     int n_to;
-    char *username;       /* owned, or NULL (then RETRAIND_SMTP_USERNAME from the environment) */
-    char *password;       /* owned secret, or NULL (then RETRAIND_SMTP_PASSWORD); wiped on free */
-    bool starttls;        /* default true: require STARTTLS on smtp:// unless the url is loopback */
-    char *ca_file;        /* owned, or NULL */
+    char *username; /* owned, or NULL (then RETRAIND_SMTP_USERNAME from the environment) */
+    char *password; /* owned secret, or NULL (then RETRAIND_SMTP_PASSWORD); wiped on free */
+    bool starttls;  /* default true: require STARTTLS on smtp:// unless the url is loopback */
+    char *ca_file;  /* owned, or NULL */
     /* sns */
-    char *topic_arn;      /* owned */
+    char *topic_arn; /* owned */
 };
 
 struct rt_config {
-    char *path;     /* owned: the config file as given */
-    char *data_dir; /* owned: absolute */
+    char *path;      /* owned: the config file as given */
+    char *data_dir;  /* owned: absolute */
     char *log_level; /* owned: "notice" unless log.level is set */
 
     struct {
         enum rt_store_driver driver;
-        char *root;         /* local: owned absolute path */
-        char *name;         /* local: bucket part of s3:// URIs, default "local" */
-        char *bucket;       /* s3: owned */
-        bool path_style;    /* s3 */
-        int64_t scan_ms;    /* default 10000 */
+        char *root;      /* local: owned absolute path */
+        char *name;      /* local: bucket part of s3:// URIs, default "local" */
+        char *bucket;    /* s3: owned */
+        bool path_style; /* s3 */
+        int64_t scan_ms; /* default 10000 */
         struct rt_config_prefixes prefixes;
     } store;
 
     struct {
         enum rt_params_driver driver;
-        char *path;                       /* ssm: owned, default "/retraind/" */
-        struct rt_param_set defaults;     /* the table's defaults overlaid with parameters.defaults */
-        bool default_set[RT_P_COUNT];     /* which defaults the config file set */
+        char *path;                   /* ssm: owned, default "/retraind/" */
+        struct rt_param_set defaults; /* the table's defaults overlaid with parameters.defaults */
+        bool default_set[RT_P_COUNT]; /* which defaults the config file set */
     } parameters;
 
     struct {
         enum rt_engine_driver driver;
-        char *project;        /* rekognition: owned name or ARN */
+        char *project;          /* rekognition: owned name or ARN */
         int64_t status_poll_ms; /* default 60000 */
-        int training_threads; /* builtin: default 0 = libuv pool size */
+        int training_threads;   /* builtin: default 0 = libuv pool size */
     } engine;
 
     struct {
         enum rt_review_driver driver;
-        int workers_per_image; /* default 1 */
+        int workers_per_image;               /* default 1 */
         struct rt_config_review_user *users; /* owned array */
         int n_users;
         char *flow_definition; /* a2i: owned */
         char *workteam_arn;
         char *role_arn;
-        int64_t poll_ms;       /* default 30000 */
+        int64_t poll_ms; /* default 30000 */
     } review;
 
     struct rt_config_notify *notify; /* owned array; default one { driver: log } */
@@ -109,9 +109,9 @@ struct rt_config {
     } detection;
 
     struct {
-        char *region;  /* owned or NULL */
-        char *profile; /* owned or NULL */
-        char *ca_file; /* owned or NULL */
+        char *region;     /* owned or NULL */
+        char *profile;    /* owned or NULL */
+        char *ca_file;    /* owned or NULL */
         int max_attempts; /* default 3 */
         struct {
             char *s3, *rekognition, *sagemaker, *ssm, *sns, *sts; /* owned or NULL */
@@ -127,8 +127,12 @@ struct rt_config {
 int rt_config_load(const char *path, struct rt_config **out, struct rt_error *err);
 /* As rt_config_load, from a string; name is used in messages and relative paths resolve
  * against base_dir. */
-int rt_config_load_string(const char *yaml, size_t len, const char *name, const char *base_dir,
-                          struct rt_config **out, struct rt_error *err);
+int rt_config_load_string(const char *yaml,
+                          size_t len,
+                          const char *name,
+                          const char *base_dir,
+                          struct rt_config **out,
+                          struct rt_error *err);
 /* Frees cfg and wipes its secrets. NULL is fine. */
 void rt_config_destroy(struct rt_config *cfg);
 /* Parses a config duration: "500ms", "30s", "10m", "1h" or "2d" (a whole number and a unit,

@@ -25,15 +25,15 @@ struct rt_store;
 struct rt_engine;
 
 enum rt_model_status {
-    RT_MODEL_UNKNOWN = 0,          /* no such version (or a training interrupted by a crash) */
+    RT_MODEL_UNKNOWN = 0, /* no such version (or a training interrupted by a crash) */
     RT_MODEL_TRAINING_IN_PROGRESS,
     RT_MODEL_TRAINING_COMPLETED,
-    RT_MODEL_TRAINING_FAILED,      /* info.message says why (e.g. too few usable images) */
+    RT_MODEL_TRAINING_FAILED, /* info.message says why (e.g. too few usable images) */
     RT_MODEL_STARTING,
     RT_MODEL_RUNNING,
     RT_MODEL_STOPPING,
     RT_MODEL_STOPPED,
-    RT_MODEL_FAILED                /* deployment failed */
+    RT_MODEL_FAILED /* deployment failed */
 };
 
 /* Returns: "TRAINING_IN_PROGRESS" etc. (Rekognition's names). */
@@ -48,10 +48,10 @@ struct rt_label_metric {
 struct rt_model_info {
     char version[128];
     enum rt_model_status status;
-    char message[256];      /* status message / failure reason */
-    double f1;              /* macro F1 on the test split, 0..1; valid once training completed */
-    int64_t images;         /* images listed in the manifest */
-    int64_t images_used;    /* images that decoded and were used */
+    char message[256];   /* status message / failure reason */
+    double f1;           /* macro F1 on the test split, 0..1; valid once training completed */
+    int64_t images;      /* images listed in the manifest */
+    int64_t images_used; /* images that decoded and were used */
     int64_t train_images, test_images;
     struct rt_label_metric *labels; /* borrowed, valid during the callback only */
     size_t n_labels;
@@ -70,27 +70,40 @@ struct rt_detection_label {
 };
 
 typedef void rt_engine_done_fn(int status, const struct rt_error *err, void *ud);
-typedef void rt_engine_describe_fn(int status, const struct rt_model_info *info,
-                                   const struct rt_error *err, void *ud);
+typedef void rt_engine_describe_fn(int status,
+                                   const struct rt_model_info *info,
+                                   const struct rt_error *err,
+                                   void *ud);
 /* labels sorted by confidence, highest first; borrowed, valid during the callback only. */
-typedef void rt_engine_detect_fn(int status, const struct rt_detection_label *labels, size_t n,
-                                 const struct rt_error *err, void *ud);
+typedef void rt_engine_detect_fn(int status,
+                                 const struct rt_detection_label *labels,
+                                 size_t n,
+                                 const struct rt_error *err,
+                                 void *ud);
 
 struct rt_engine_ops {
     const char *name; /* "builtin", "rekognition" */
     /* Starts training req->version from the manifest; done means "started" (or already exists).
      * Progress and result come from describe(). */
-    int (*train)(struct rt_engine *e, const struct rt_train_request *req, rt_engine_done_fn *cb,
+    int (*train)(struct rt_engine *e,
+                 const struct rt_train_request *req,
+                 rt_engine_done_fn *cb,
                  void *ud);
     int (*describe)(struct rt_engine *e, const char *version, rt_engine_describe_fn *cb, void *ud);
     /* Starts serving version with min_units inference units; done means "starting". */
-    int (*start)(struct rt_engine *e, const char *version, int min_units, rt_engine_done_fn *cb,
-                 void *ud);
+    int (*start)(
+        struct rt_engine *e, const char *version, int min_units, rt_engine_done_fn *cb, void *ud);
     int (*stop)(struct rt_engine *e, const char *version, rt_engine_done_fn *cb, void *ud);
     /* Classifies one image (bytes borrowed until the callback) with a running version. */
-    int (*detect)(struct rt_engine *e, const char *version, const void *image, size_t len,
-                  double min_confidence, rt_engine_detect_fn *cb, void *ud);
-    /* Cancels what it can, waits for thread-pool work, frees e; cb (may be NULL) runs at the end. */
+    int (*detect)(struct rt_engine *e,
+                  const char *version,
+                  const void *image,
+                  size_t len,
+                  double min_confidence,
+                  rt_engine_detect_fn *cb,
+                  void *ud);
+    /* Cancels what it can, waits for thread-pool work, frees e; cb (may be NULL) runs at the end.
+     */
     void (*close)(struct rt_engine *e, void (*cb)(void *ud), void *ud);
 };
 
@@ -99,13 +112,15 @@ struct rt_engine {
 };
 
 struct rt_engine_builtin_opts {
-    const char *models_dir;   /* <data_dir>/models: one folder per version */
-    struct rt_store *store;   /* must have read_sync (the local store); borrowed */
-    int threads;              /* parallel decode jobs; 0 = 2 */
+    const char *models_dir; /* <data_dir>/models: one folder per version */
+    struct rt_store *store; /* must have read_sync (the local store); borrowed */
+    int threads;            /* parallel decode jobs; 0 = 2 */
 };
 /* Creates the builtin engine. Versions left RUNNING by a previous process are loaded again on
  * start(); a training interrupted by a crash reads back as RT_MODEL_UNKNOWN. */
-int rt_engine_builtin_new(struct uv_loop_s *loop, const struct rt_engine_builtin_opts *opts,
-                          struct rt_engine **out, struct rt_error *err);
+int rt_engine_builtin_new(struct uv_loop_s *loop,
+                          const struct rt_engine_builtin_opts *opts,
+                          struct rt_engine **out,
+                          struct rt_error *err);
 
 #endif

@@ -12,10 +12,12 @@
  *   - retried: HTTP 5xx, transient network errors (connect failure, reset, timeout, truncated
  *     reply), and whatever the request's classify hook says (RT_HTTPC_RETRY / RT_HTTPC_THROTTLE);
  *   - delay before retry n (n = 1 for the first retry): random[0,1) * min(base * 2^(n-1), max),
- *     base 1 s and max 20 s by default (aws-wire.md 11.1; base is a parameter for the revised mode);
+ *     base 1 s and max 20 s by default (aws-wire.md 11.1; base is a parameter for the revised
+ * mode);
  *   - a retry quota per client (token bucket: 500 tokens, a retry costs 5, one after a timeout 10;
  *     a success with no retry refunds 1, one after retries refunds the last retry's cost): when the
- *     bucket cannot pay, the error is surfaced at once, so a dead endpoint does not multiply traffic;
+ *     bucket cannot pay, the error is surfaced at once, so a dead endpoint does not multiply
+ * traffic;
  *   - the prepare hook runs before every attempt (re-sign with the current time there);
  *   - classify may answer RT_HTTPC_SKEW once per request: retried at once, no delay, no quota.
  *
@@ -38,32 +40,34 @@ struct rt_httpc_req;
 
 /* Client options; zero means the default shown. Strings are copied. */
 struct rt_httpc_opts {
-    const char *ca_file;        /* CA bundle for TLS verification; NULL: the system's */
-    const char *user_agent;     /* NULL: "retraind/<version>" */
-    int max_attempts;           /* default 3 (first try + 2 retries) */
-    int64_t backoff_base_ms;    /* default 1000 */
-    int64_t backoff_max_ms;     /* default 20000 */
-    int retry_quota;            /* default 500 tokens */
-    int retry_cost;             /* default 5 */
-    int retry_timeout_cost;     /* default 10 */
-    long max_connections;       /* idle connections kept for reuse; default 128 */
+    const char *ca_file;     /* CA bundle for TLS verification; NULL: the system's */
+    const char *user_agent;  /* NULL: "retraind/<version>" */
+    int max_attempts;        /* default 3 (first try + 2 retries) */
+    int64_t backoff_base_ms; /* default 1000 */
+    int64_t backoff_max_ms;  /* default 20000 */
+    int retry_quota;         /* default 500 tokens */
+    int retry_cost;          /* default 5 */
+    int retry_timeout_cost;  /* default 10 */
+    long max_connections;    /* idle connections kept for reuse; default 128 */
 };
 
 /* Counters since rt_httpc_new (for tests, benchmarks and /metrics). */
 struct rt_httpc_stats {
-    uint64_t requests;    /* requests completed (any outcome) */
-    uint64_t attempts;    /* attempts started */
-    uint64_t retries;     /* attempts that were retries */
-    uint64_t connects;    /* new TCP connections curl made */
-    uint64_t failures;    /* requests completed with an error */
-    int quota_tokens;     /* retry tokens left */
+    uint64_t requests; /* requests completed (any outcome) */
+    uint64_t attempts; /* attempts started */
+    uint64_t retries;  /* attempts that were retries */
+    uint64_t connects; /* new TCP connections curl made */
+    uint64_t failures; /* requests completed with an error */
+    int quota_tokens;  /* retry tokens left */
 };
 
 /*
  * Creates a client on loop. opts may be NULL (all defaults).
  * Returns: 0 and *out (close with rt_httpc_close), or RT_ENOMEM / RT_EINVAL with err filled.
  */
-int rt_httpc_new(struct uv_loop_s *loop, const struct rt_httpc_opts *opts, struct rt_httpc **out,
+int rt_httpc_new(struct uv_loop_s *loop,
+                 const struct rt_httpc_opts *opts,
+                 struct rt_httpc **out,
                  struct rt_error *err);
 
 /*
@@ -80,11 +84,11 @@ void rt_httpc_get_stats(const struct rt_httpc *h, struct rt_httpc_stats *out);
 /* ---- responses ---- */
 
 struct rt_httpc_resp {
-    int status;           /* HTTP status of the last attempt, 0 if no reply arrived */
-    struct rt_buf body;   /* the body, bounded by the request's max_body (unused with a sink);
-                           * the completion callback may take it with rt_buf_detach() */
-    int attempts;         /* attempts made */
-    int64_t date_ms;      /* the Date header as epoch ms, 0 when absent or unparsable */
+    int status;            /* HTTP status of the last attempt, 0 if no reply arrived */
+    struct rt_buf body;    /* the body, bounded by the request's max_body (unused with a sink);
+                            * the completion callback may take it with rt_buf_detach() */
+    int attempts;          /* attempts made */
+    int64_t date_ms;       /* the Date header as epoch ms, 0 when absent or unparsable */
     struct rt_buf headers; /* private: "Name: value\n" lines; use rt_httpc_resp_header() */
 };
 
@@ -112,16 +116,16 @@ enum rt_httpc_verdict {
  * a response sink when attempt > 1 (a failed attempt may have written part of a body).
  * Returns: 0 to go on, or a negative code that ends the request with that error (fill err).
  */
-typedef int rt_httpc_prepare_fn(struct rt_httpc_req *req, int attempt, void *ud,
-                                struct rt_error *err);
+typedef int
+rt_httpc_prepare_fn(struct rt_httpc_req *req, int attempt, void *ud, struct rt_error *err);
 
 /*
  * Called with every complete reply (any status), on the loop thread. It may fill err (code,
  * message, aws_code, request_id) to describe a failure; httpc keeps what it fills (http_status is
  * filled by httpc). Returns: a verdict.
  */
-typedef enum rt_httpc_verdict rt_httpc_classify_fn(const struct rt_httpc_resp *resp, void *ud,
-                                                   struct rt_error *err);
+typedef enum rt_httpc_verdict
+rt_httpc_classify_fn(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err);
 
 /* Streams the response body: returns 0, or a negative code to abort (no retry). */
 typedef int rt_httpc_sink_fn(void *ud, const char *p, size_t len);
@@ -138,8 +142,8 @@ typedef int64_t rt_httpc_source_fn(void *ud, char *buf, size_t size, uint64_t of
  * HTTP error status, or what classify/prepare/sink returned); err is NULL on success.
  * resp is never NULL; it and err are valid only during the call.
  */
-typedef void rt_httpc_done_fn(int status, struct rt_httpc_resp *resp, const struct rt_error *err,
-                              void *ud);
+typedef void
+rt_httpc_done_fn(int status, struct rt_httpc_resp *resp, const struct rt_error *err, void *ud);
 
 /* ---- requests ---- */
 
@@ -167,7 +171,9 @@ int rt_httpc_req_set_header(struct rt_httpc_req *req, const char *name, const ch
  */
 int rt_httpc_req_set_body(struct rt_httpc_req *req, const void *p, size_t len, bool copy);
 /* Streams the body from fn instead; len is its size, or -1 for chunked transfer encoding. */
-void rt_httpc_req_set_source(struct rt_httpc_req *req, rt_httpc_source_fn *fn, void *ud,
+void rt_httpc_req_set_source(struct rt_httpc_req *req,
+                             rt_httpc_source_fn *fn,
+                             void *ud,
                              int64_t len);
 /* Streams the response body to fn instead of resp->body (max_body still bounds it). */
 void rt_httpc_req_set_sink(struct rt_httpc_req *req, rt_httpc_sink_fn *fn, void *ud);
@@ -180,8 +186,10 @@ void rt_httpc_req_set_max_body(struct rt_httpc_req *req, size_t max_bytes);
 /* Overrides the client's max attempts for this request (1 = no retry). */
 void rt_httpc_req_set_max_attempts(struct rt_httpc_req *req, int max_attempts);
 /* Sets the hooks (either may be NULL) and the ud they get. */
-void rt_httpc_req_set_hooks(struct rt_httpc_req *req, rt_httpc_prepare_fn *prepare,
-                            rt_httpc_classify_fn *classify, void *ud);
+void rt_httpc_req_set_hooks(struct rt_httpc_req *req,
+                            rt_httpc_prepare_fn *prepare,
+                            rt_httpc_classify_fn *classify,
+                            void *ud);
 
 /* Accessors for hooks (signing): borrowed strings valid until the next change. */
 const char *rt_httpc_req_method(const struct rt_httpc_req *req);
@@ -190,7 +198,9 @@ const char *rt_httpc_req_url(const struct rt_httpc_req *req);
 const char *rt_httpc_req_header(const struct rt_httpc_req *req, const char *name);
 /* Returns: the number of headers; rt_httpc_req_header_at gives the i-th name and value. */
 int rt_httpc_req_header_count(const struct rt_httpc_req *req);
-void rt_httpc_req_header_at(const struct rt_httpc_req *req, int i, const char **name,
+void rt_httpc_req_header_at(const struct rt_httpc_req *req,
+                            int i,
+                            const char **name,
                             const char **value);
 /* Returns: the in-memory body (borrowed) and its length; NULL/0 for none or a streamed body. */
 const void *rt_httpc_req_body(const struct rt_httpc_req *req, size_t *len);
@@ -206,17 +216,17 @@ int rt_httpc_send(struct rt_httpc *h, struct rt_httpc_req *req, rt_httpc_done_fn
 
 /* One mail. Everything is copied by rt_httpc_send_mail; the password is wiped when freed. */
 struct rt_httpc_mail {
-    const char *url;             /* smtp://host[:port] (STARTTLS) or smtps://host[:port] */
-    const char *from;            /* envelope and From: address, e.g. "retraind@example.com" */
-    const char *const *to;       /* recipients */
+    const char *url;       /* smtp://host[:port] (STARTTLS) or smtps://host[:port] */
+    const char *from;      /* envelope and From: address, e.g. "retraind@example.com" */
+    const char *const *to; /* recipients */
     int n_to;
-    const char *subject;         /* UTF-8; CR/LF refused */
-    const char *body;            /* UTF-8 plain text, LF or CRLF line ends */
-    const char *username;        /* NULL: no AUTH */
-    const char *password;        /* secret, never logged */
-    bool starttls;               /* require STARTTLS on smtp:// (loopback hosts: try only) */
-    const char *ca_file;         /* NULL: the client's */
-    int64_t timeout_ms;          /* whole transaction per attempt; 0: 60 s */
+    const char *subject;  /* UTF-8; CR/LF refused */
+    const char *body;     /* UTF-8 plain text, LF or CRLF line ends */
+    const char *username; /* NULL: no AUTH */
+    const char *password; /* secret, never logged */
+    bool starttls;        /* require STARTTLS on smtp:// (loopback hosts: try only) */
+    const char *ca_file;  /* NULL: the client's */
+    int64_t timeout_ms;   /* whole transaction per attempt; 0: 60 s */
 };
 
 typedef void rt_httpc_mail_done_fn(int status, const struct rt_error *err, void *ud);
@@ -229,8 +239,11 @@ typedef void rt_httpc_mail_done_fn(int status, const struct rt_error *err, void 
  * RT_EINVAL (a CR/LF or other control character in subject or addresses, no recipient, a non-smtp
  * URL) / RT_ENOMEM / RT_ECANCELED with err filled, and cb never runs.
  */
-int rt_httpc_send_mail(struct rt_httpc *h, const struct rt_httpc_mail *mail,
-                       rt_httpc_mail_done_fn *cb, void *ud, struct rt_error *err);
+int rt_httpc_send_mail(struct rt_httpc *h,
+                       const struct rt_httpc_mail *mail,
+                       rt_httpc_mail_done_fn *cb,
+                       void *ud,
+                       struct rt_error *err);
 
 /* Returns: true if url's host is 127.0.0.0/8, ::1 or "localhost". */
 bool rt_httpc_url_is_loopback(const char *url);

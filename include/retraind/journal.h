@@ -33,7 +33,9 @@ enum rt_journal_mode {
 
 /* Opens <data_dir>/journal.db. Returns: 0 and *out (close with rt_journal_close) or an error in
  * err. A schema newer than this program knows is refused with RT_EJOURNAL in both modes. */
-int rt_journal_open(const char *data_dir, enum rt_journal_mode mode, struct rt_journal **out,
+int rt_journal_open(const char *data_dir,
+                    enum rt_journal_mode mode,
+                    struct rt_journal **out,
                     struct rt_error *err);
 void rt_journal_close(struct rt_journal *j);
 /* Returns: the schema version of the open journal. */
@@ -80,11 +82,11 @@ struct rt_journal_exec {
 void rt_journal_exec_cleanup(struct rt_journal_exec *e);
 
 struct rt_journal_step {
-    int seq;             /* 1, 2, ... in the order entered */
+    int seq; /* 1, 2, ... in the order entered */
     char state[32];
-    int64_t at_ms;       /* when the state was entered */
-    char *output;        /* owned JSON or NULL: what the step produced */
-    char *error;         /* owned or NULL */
+    int64_t at_ms; /* when the state was entered */
+    char *output;  /* owned JSON or NULL: what the step produced */
+    char *error;   /* owned or NULL */
 };
 void rt_journal_step_cleanup(struct rt_journal_step *s);
 
@@ -92,13 +94,17 @@ void rt_journal_step_cleanup(struct rt_journal_step *s);
  * Makes a new unique execution id "<prefix>-YYYYMMDDTHHMMSSZ-NNNN" (NNNN a journal-wide counter)
  * into out (at least 64 bytes). Returns: 0 or an error.
  */
-int rt_journal_exec_new_id(struct rt_journal *j, const char *prefix, int64_t now_ms, char *out,
-                           size_t size);
+int rt_journal_exec_new_id(
+    struct rt_journal *j, const char *prefix, int64_t now_ms, char *out, size_t size);
 /* Creates an execution in initial_state and records its first step (entered at now_ms), in one
  * transaction. Returns: 0, -EEXIST if the id exists, or an error. */
-int rt_journal_exec_create(struct rt_journal *j, const char *id, const char *workflow,
-                           const char *initial_state, const char *input_json,
-                           const char *context_json, int64_t now_ms);
+int rt_journal_exec_create(struct rt_journal *j,
+                           const char *id,
+                           const char *workflow,
+                           const char *initial_state,
+                           const char *input_json,
+                           const char *context_json,
+                           int64_t now_ms);
 /*
  * Records the end of the current step and the entry into next_state, in one transaction:
  * the current (last) step gets output_json and error (either may be NULL); a new step row for
@@ -106,9 +112,14 @@ int rt_journal_exec_create(struct rt_journal *j, const char *id, const char *wor
  * NULL) are updated; if terminal, finished_ms = now_ms and the execution's error = error.
  * Call inside an outer rt_journal_begin/commit to make other writes (model, state) atomic with it.
  */
-int rt_journal_exec_advance(struct rt_journal *j, const char *id, const char *output_json,
-                            const char *error, const char *next_state, bool terminal,
-                            const char *context_json, int64_t now_ms);
+int rt_journal_exec_advance(struct rt_journal *j,
+                            const char *id,
+                            const char *output_json,
+                            const char *error,
+                            const char *next_state,
+                            bool terminal,
+                            const char *context_json,
+                            int64_t now_ms);
 /* Returns: 0 and *out (clean up with rt_journal_exec_cleanup), or RT_ENOTFOUND. */
 int rt_journal_exec_get(struct rt_journal *j, const char *id, struct rt_journal_exec *out);
 
@@ -116,12 +127,14 @@ struct rt_journal_exec_filter {
     const char *workflow; /* NULL = any */
     const char *state;    /* NULL = any */
     bool unfinished_only;
-    int limit;            /* <= 0: 100 */
+    int limit; /* <= 0: 100 */
 };
 /* Called per execution, newest first; e is borrowed during the call. Return non-zero to stop. */
 typedef int rt_journal_exec_fn(const struct rt_journal_exec *e, void *ud);
-int rt_journal_exec_list(struct rt_journal *j, const struct rt_journal_exec_filter *f,
-                         rt_journal_exec_fn *cb, void *ud);
+int rt_journal_exec_list(struct rt_journal *j,
+                         const struct rt_journal_exec_filter *f,
+                         rt_journal_exec_fn *cb,
+                         void *ud);
 typedef int rt_journal_step_fn(const struct rt_journal_step *s, void *ud);
 /* Steps of id in order. Returns: RT_ENOTFOUND for an unknown id. */
 int rt_journal_step_list(struct rt_journal *j, const char *id, rt_journal_step_fn *cb, void *ud);
@@ -130,8 +143,8 @@ int rt_journal_step_list(struct rt_journal *j, const char *id, rt_journal_step_f
 struct rt_journal_model {
     char version[128];
     char exec_id[64];
-    char status[32];     /* engine status name, e.g. "RUNNING", "STOPPED" */
-    double f1;           /* -1 when unknown */
+    char status[32]; /* engine status name, e.g. "RUNNING", "STOPPED" */
+    double f1;       /* -1 when unknown */
     int64_t images;
     int64_t created_ms;
     int64_t deployed_ms; /* 0 = never */

@@ -40,10 +40,10 @@ void rt_log_write(enum rt_log_level level, const char *subsystem, const char *fm
     __attribute__((format(printf, 3, 4)));
 
 /* Checks the level before any argument is evaluated or formatted. */
-#define RT_LOG(level, subsystem, ...)                                                            \
-    do {                                                                                         \
-        if (rt_log_enabled((level), (subsystem)))                                                \
-            rt_log_write((level), (subsystem), __VA_ARGS__);                                     \
+#define RT_LOG(level, subsystem, ...)                                                              \
+    do {                                                                                           \
+        if (rt_log_enabled((level), (subsystem)))                                                  \
+            rt_log_write((level), (subsystem), __VA_ARGS__);                                       \
     } while (0)
 
 /*

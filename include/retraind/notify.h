@@ -35,7 +35,7 @@ struct rt_event {
     const char *previous_version; /* DEPLOYED: the version it replaced, or NULL */
     double f1, min_f1;
     int64_t images, untrained, needed;
-    const char *error;            /* FAILED: the reason */
+    const char *error; /* FAILED: the reason */
     int64_t at_ms;
 };
 
@@ -67,8 +67,10 @@ int rt_notifier_log_new(struct uv_loop_s *loop, struct rt_notifier **out);
 struct rt_httpc;
 /* The SMTP notifier (libcurl through httpc; STARTTLS). cfg is copied. Username and password
  * come from cfg or else RETRAIND_SMTP_USERNAME / RETRAIND_SMTP_PASSWORD. */
-int rt_notifier_smtp_new(struct uv_loop_s *loop, struct rt_httpc *httpc,
-                         const struct rt_config_notify *cfg, struct rt_notifier **out,
+int rt_notifier_smtp_new(struct uv_loop_s *loop,
+                         struct rt_httpc *httpc,
+                         const struct rt_config_notify *cfg,
+                         struct rt_notifier **out,
                          struct rt_error *err);
 
 #endif

@@ -15,16 +15,16 @@
 #include "retraind/error.h"
 
 enum rt_param_id {
-    RT_P_ENABLE_TRAINING = 0,     /* Enable-Automatic-Training */
-    RT_P_TRAINING_POLL,           /* Automatic-Training-Poll-Frequency */
-    RT_P_MIN_UNTRAINED,           /* Minimum-Untrained-Images */
-    RT_P_MIN_F1,                  /* Minimum-F1-Score */
-    RT_P_MIN_INFERENCE_UNITS,     /* Minimum-Inference-Units */
-    RT_P_MIN_CONFIDENCE,          /* Minimum-Label-Detection-Confidence */
-    RT_P_ENABLE_A2I,              /* Enable-A2I-Workflow */
-    RT_P_ENABLE_SAMPLING,         /* Enable-Automatic-Human-Sampling */
-    RT_P_SAMPLING_FREQ,           /* Automatic-Human-Sampling-Frequency */
-    RT_P_SAMPLING_INTERVAL,       /* Human-Sampling-Interval */
+    RT_P_ENABLE_TRAINING = 0, /* Enable-Automatic-Training */
+    RT_P_TRAINING_POLL,       /* Automatic-Training-Poll-Frequency */
+    RT_P_MIN_UNTRAINED,       /* Minimum-Untrained-Images */
+    RT_P_MIN_F1,              /* Minimum-F1-Score */
+    RT_P_MIN_INFERENCE_UNITS, /* Minimum-Inference-Units */
+    RT_P_MIN_CONFIDENCE,      /* Minimum-Label-Detection-Confidence */
+    RT_P_ENABLE_A2I,          /* Enable-A2I-Workflow */
+    RT_P_ENABLE_SAMPLING,     /* Enable-Automatic-Human-Sampling */
+    RT_P_SAMPLING_FREQ,       /* Automatic-Human-Sampling-Frequency */
+    RT_P_SAMPLING_INTERVAL,   /* Human-Sampling-Interval */
     RT_P_COUNT
 };
 
@@ -47,11 +47,11 @@ struct rt_param_def {
 struct rt_param_value {
     enum rt_param_type type;
     bool b;
-    int64_t i;        /* RT_PT_INT */
-    double f;         /* RT_PT_FLOAT */
-    int64_t ms;       /* RT_PT_MINUTES, in milliseconds */
-    bool has_unit;    /* RT_PT_MINUTES written with s/m/h: JSON shows the text as set */
-    char text[32];    /* canonical text of the value, as stored and shown */
+    int64_t i;     /* RT_PT_INT */
+    double f;      /* RT_PT_FLOAT */
+    int64_t ms;    /* RT_PT_MINUTES, in milliseconds */
+    bool has_unit; /* RT_PT_MINUTES written with s/m/h: JSON shows the text as set */
+    char text[32]; /* canonical text of the value, as stored and shown */
 };
 
 /* One full set of values, indexed by enum rt_param_id. */
@@ -69,7 +69,9 @@ const struct rt_param_def *rt_param_def_by_name(const char *name);
  * [min, max]; MINUTES is a positive whole number of minutes or "30s"/"10m"/"1h".
  * Returns: 0, or RT_EINVAL with err saying which parameter and why (out unchanged).
  */
-int rt_param_parse(const struct rt_param_def *def, const char *text, struct rt_param_value *out,
+int rt_param_parse(const struct rt_param_def *def,
+                   const char *text,
+                   struct rt_param_value *out,
                    struct rt_error *err);
 /* Fills set with every default. */
 void rt_param_set_defaults(struct rt_param_set *set);

@@ -15,18 +15,20 @@
 struct rt_config;
 struct rt_journal;
 
-
 /*
  * Counts the labeled images of cfg's store by listing it on a private loop (blocking; for the
  * CLI). Returns: 0 or an error in err.
  */
-int rt_report_count_labels(const struct rt_config *cfg, struct rt_label_counts *out,
+int rt_report_count_labels(const struct rt_config *cfg,
+                           struct rt_label_counts *out,
                            struct rt_error *err);
 
 /* Returns: new status object (caller frees with cJSON_Delete), or NULL when out of memory.
  * j may be NULL (no journal yet): defaults and zero counters. */
-cJSON *rt_report_status(const struct rt_config *cfg, struct rt_journal *j,
-                        const struct rt_label_counts *counts, bool daemon_running);
+cJSON *rt_report_status(const struct rt_config *cfg,
+                        struct rt_journal *j,
+                        const struct rt_label_counts *counts,
+                        bool daemon_running);
 
 struct rt_report_history_opts {
     const char *workflow; /* NULL = any */

@@ -42,13 +42,13 @@
 /* Rule flags (struct rt_sigv4_config.flags). Service "s3" implies RT_SIGV4_S3 unless
  * RT_SIGV4_NOT_S3 is given. */
 enum rt_sigv4_flag {
-    RT_SIGV4_S3 = 1u << 0,              /* S3 rules: NO_NORMALIZE + SINGLE_ENCODE + CONTENT_SHA256 */
-    RT_SIGV4_NOT_S3 = 1u << 1,          /* override: service "s3" without the S3 rules */
-    RT_SIGV4_NO_NORMALIZE = 1u << 2,    /* keep dot segments and repeated slashes */
-    RT_SIGV4_SINGLE_ENCODE = 1u << 3,   /* the path is already encoded: do not encode it again */
-    RT_SIGV4_CONTENT_SHA256 = 1u << 4,  /* add and sign x-amz-content-sha256 (header signing) */
-    RT_SIGV4_OMIT_TOKEN = 1u << 5,      /* send the session token but leave it unsigned */
-    RT_SIGV4_PRESIGN = 1u << 6          /* query signing (presigned URL) with expires_s */
+    RT_SIGV4_S3 = 1u << 0,             /* S3 rules: NO_NORMALIZE + SINGLE_ENCODE + CONTENT_SHA256 */
+    RT_SIGV4_NOT_S3 = 1u << 1,         /* override: service "s3" without the S3 rules */
+    RT_SIGV4_NO_NORMALIZE = 1u << 2,   /* keep dot segments and repeated slashes */
+    RT_SIGV4_SINGLE_ENCODE = 1u << 3,  /* the path is already encoded: do not encode it again */
+    RT_SIGV4_CONTENT_SHA256 = 1u << 4, /* add and sign x-amz-content-sha256 (header signing) */
+    RT_SIGV4_OMIT_TOKEN = 1u << 5,     /* send the session token but leave it unsigned */
+    RT_SIGV4_PRESIGN = 1u << 6         /* query signing (presigned URL) with expires_s */
 };
 
 /* One header. Both views are borrowed. */
@@ -74,14 +74,14 @@ struct rt_sigv4_cache; /* opaque derived-key cache, see rt_sigv4_cache_new() */
 /* Signing parameters; every view is borrowed for the duration of the call. */
 struct rt_sigv4_config {
     struct rt_str access_key;
-    struct rt_str secret_key;    /* secret: never logged, copies wiped */
-    struct rt_str session_token; /* empty when the credentials are not temporary */
-    struct rt_str region;        /* "us-east-1" */
-    struct rt_str service;       /* signing name: "s3", "rekognition", "sagemaker"... */
-    const char *amz_date;        /* "YYYYMMDDTHHMMSSZ", or NULL to use time_s */
-    int64_t time_s;              /* signing time, epoch seconds (when amz_date is NULL) */
-    unsigned flags;              /* enum rt_sigv4_flag bits */
-    uint32_t expires_s;          /* RT_SIGV4_PRESIGN only: X-Amz-Expires, 1..604800 */
+    struct rt_str secret_key;     /* secret: never logged, copies wiped */
+    struct rt_str session_token;  /* empty when the credentials are not temporary */
+    struct rt_str region;         /* "us-east-1" */
+    struct rt_str service;        /* signing name: "s3", "rekognition", "sagemaker"... */
+    const char *amz_date;         /* "YYYYMMDDTHHMMSSZ", or NULL to use time_s */
+    int64_t time_s;               /* signing time, epoch seconds (when amz_date is NULL) */
+    unsigned flags;               /* enum rt_sigv4_flag bits */
+    uint32_t expires_s;           /* RT_SIGV4_PRESIGN only: X-Amz-Expires, 1..604800 */
     struct rt_sigv4_cache *cache; /* borrowed, may be NULL (derive the key every time) */
 };
 
@@ -112,8 +112,10 @@ struct rt_sigv4_result {
  * empty key/region/service, bad expires), RT_ETOOBIG (result text would exceed 8 KiB) or
  * RT_ENOMEM (a very large request needed scratch memory and none was left), with err filled.
  */
-int rt_sigv4_sign(const struct rt_sigv4_request *req, const struct rt_sigv4_config *cfg,
-                  struct rt_sigv4_result *out, struct rt_error *err);
+int rt_sigv4_sign(const struct rt_sigv4_request *req,
+                  const struct rt_sigv4_config *cfg,
+                  struct rt_sigv4_result *out,
+                  struct rt_error *err);
 
 /*
  * Appends the canonical request that rt_sigv4_sign() would hash for (req, cfg) to out - for
@@ -121,7 +123,8 @@ int rt_sigv4_sign(const struct rt_sigv4_request *req, const struct rt_sigv4_conf
  * X-Amz-* query parameters. No trailing newline. Returns: 0, or an error as rt_sigv4_sign.
  */
 int rt_sigv4_canonical_request(const struct rt_sigv4_request *req,
-                               const struct rt_sigv4_config *cfg, struct rt_buf *out,
+                               const struct rt_sigv4_config *cfg,
+                               struct rt_buf *out,
                                struct rt_error *err);
 
 /*
@@ -129,23 +132,30 @@ int rt_sigv4_canonical_request(const struct rt_sigv4_request *req,
  * "AWS4-HMAC-SHA256\n<date>\n<YYYYMMDD>/<region>/<service>/aws4_request\n<hex sha256>".
  * Returns: 0, or RT_EINVAL for a bad date, or the rt_buf error.
  */
-int rt_sigv4_string_to_sign(const struct rt_sigv4_config *cfg, struct rt_str canonical_request,
-                            struct rt_buf *out, struct rt_error *err);
+int rt_sigv4_string_to_sign(const struct rt_sigv4_config *cfg,
+                            struct rt_str canonical_request,
+                            struct rt_buf *out,
+                            struct rt_error *err);
 
 /*
  * Computes the signature (64 lowercase hex + NUL into out) of a string to sign with the key
  * derived from cfg's secret, date, region and service (through cfg->cache when set).
  * Returns: 0 or RT_EINVAL.
  */
-int rt_sigv4_signature(const struct rt_sigv4_config *cfg, struct rt_str string_to_sign,
-                       char out[RT_SIGV4_HEX_LEN + 1], struct rt_error *err);
+int rt_sigv4_signature(const struct rt_sigv4_config *cfg,
+                       struct rt_str string_to_sign,
+                       char out[RT_SIGV4_HEX_LEN + 1],
+                       struct rt_error *err);
 
 /*
  * Derives the signing key HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date8), region), service),
  * "aws4_request") into out[32]. date8 is "YYYYMMDD". The caller wipes out when done.
  */
-void rt_sigv4_derive_key(struct rt_str secret, struct rt_str date8, struct rt_str region,
-                         struct rt_str service, unsigned char out[32]);
+void rt_sigv4_derive_key(struct rt_str secret,
+                         struct rt_str date8,
+                         struct rt_str region,
+                         struct rt_str service,
+                         unsigned char out[32]);
 
 /* Writes the lowercase hex SHA-256 of n bytes at p into out (65 bytes with the NUL). */
 void rt_sigv4_sha256_hex(const void *p, size_t n, char out[RT_SIGV4_HEX_LEN + 1]);
@@ -185,7 +195,8 @@ void rt_sigv4_cache_destroy(struct rt_sigv4_cache *cache);
 /* Wipes every entry (e.g. after the credentials rotated). */
 void rt_sigv4_cache_clear(struct rt_sigv4_cache *cache);
 /* Reports how many lookups hit and missed since creation. */
-void rt_sigv4_cache_stats(const struct rt_sigv4_cache *cache, unsigned long *hits,
+void rt_sigv4_cache_stats(const struct rt_sigv4_cache *cache,
+                          unsigned long *hits,
                           unsigned long *misses);
 
 /*
@@ -206,9 +217,9 @@ struct rt_sigv4_raw_request {
     struct rt_sigv4_header headers[RT_SIGV4_RAW_MAX_HEADERS]; /* value spans continuation lines */
     struct rt_str lines[RT_SIGV4_RAW_MAX_HEADERS]; /* each header's full text, folds included */
     size_t n_headers;
-    struct rt_str body;    /* after the blank line; empty without one */
-    bool crlf;             /* the request line ended in CRLF */
-    bool colon_space;      /* the first header was written "Name: value" */
+    struct rt_str body; /* after the blank line; empty without one */
+    bool crlf;          /* the request line ended in CRLF */
+    bool colon_space;   /* the first header was written "Name: value" */
 };
 
 /*
@@ -216,7 +227,9 @@ struct rt_sigv4_raw_request {
  * problem (no request line, a header line without ':', an empty name, a name with spaces or
  * control bytes, more than RT_SIGV4_RAW_MAX_HEADERS headers).
  */
-int rt_sigv4_raw_parse(const char *text, size_t len, struct rt_sigv4_raw_request *out,
+int rt_sigv4_raw_parse(const char *text,
+                       size_t len,
+                       struct rt_sigv4_raw_request *out,
                        struct rt_error *err);
 
 #endif

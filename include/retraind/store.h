@@ -37,8 +37,12 @@ struct rt_store_entry {
  * 0 entries). last: no page follows. status: 0, or the error that ended the listing (then last is
  * true and err says why). Return non-zero to stop: no further call follows.
  */
-typedef int rt_store_page_fn(const struct rt_store_entry *entries, size_t n, bool last, int status,
-                             const struct rt_error *err, void *ud);
+typedef int rt_store_page_fn(const struct rt_store_entry *entries,
+                             size_t n,
+                             bool last,
+                             int status,
+                             const struct rt_error *err,
+                             void *ud);
 /* Flags of list(). */
 enum rt_store_list_flags {
     RT_STORE_LIST_FULL = 0,
@@ -50,23 +54,38 @@ enum rt_store_list_flags {
 /* Completion of get: status 0 and body filled (body owned by the caller who passed it). */
 typedef void rt_store_done_fn(int status, const struct rt_error *err, void *ud);
 /* Completion of head: exists false with status 0 when the key is absent. */
-typedef void rt_store_head_fn(int status, bool exists, const struct rt_store_entry *entry,
-                              const struct rt_error *err, void *ud);
+typedef void rt_store_head_fn(int status,
+                              bool exists,
+                              const struct rt_store_entry *entry,
+                              const struct rt_error *err,
+                              void *ud);
 
 struct rt_store_ops {
     const char *name; /* "local", "s3" */
     /* Lists every key under prefix (recursively), a page at a time. Never loads everything. */
-    int (*list)(struct rt_store *s, const char *prefix, size_t page_size, unsigned flags,
-                rt_store_page_fn *cb, void *ud);
+    int (*list)(struct rt_store *s,
+                const char *prefix,
+                size_t page_size,
+                unsigned flags,
+                rt_store_page_fn *cb,
+                void *ud);
     /* Reads key into body (appending; body's max_bytes bounds it: RT_ETOOBIG). */
-    int (*get)(struct rt_store *s, const char *key, struct rt_buf *body, rt_store_done_fn *cb,
-               void *ud);
+    int (*get)(
+        struct rt_store *s, const char *key, struct rt_buf *body, rt_store_done_fn *cb, void *ud);
     /* Writes data atomically (readers see the old object or the new, never a part). Copies data
      * before returning, so the caller may free it at once. */
-    int (*put)(struct rt_store *s, const char *key, const void *data, size_t len,
-               const char *content_type, rt_store_done_fn *cb, void *ud);
+    int (*put)(struct rt_store *s,
+               const char *key,
+               const void *data,
+               size_t len,
+               const char *content_type,
+               rt_store_done_fn *cb,
+               void *ud);
     /* Copies src to dst atomically. */
-    int (*copy)(struct rt_store *s, const char *src_key, const char *dst_key, rt_store_done_fn *cb,
+    int (*copy)(struct rt_store *s,
+                const char *src_key,
+                const char *dst_key,
+                rt_store_done_fn *cb,
                 void *ud);
     /* Deletes key; deleting an absent key succeeds. */
     int (*del)(struct rt_store *s, const char *key, rt_store_done_fn *cb, void *ud);
@@ -75,7 +94,10 @@ struct rt_store_ops {
      * Blocking read for thread-pool work (the builtin engine decoding images). Thread-safe.
      * NULL when the driver has none (s3). Returns: 0, RT_ENOTFOUND, RT_ETOOBIG, RT_EKEY or -errno.
      */
-    int (*read_sync)(struct rt_store *s, const char *key, size_t max_bytes, struct rt_buf *out,
+    int (*read_sync)(struct rt_store *s,
+                     const char *key,
+                     size_t max_bytes,
+                     struct rt_buf *out,
                      struct rt_error *err);
     /* Stops work and frees the store; cb (may be NULL) runs once everything is closed. */
     void (*close)(struct rt_store *s, void (*cb)(void *ud), void *ud);
@@ -93,7 +115,9 @@ struct rt_store {
  * and no backslash. A trailing '/' (folder placeholder) is allowed only if allow_trailing_slash.
  * Returns: 0 or RT_EKEY with err saying why (the key is quoted safely).
  */
-int rt_store_key_check(const char *key, size_t len, bool allow_trailing_slash,
+int rt_store_key_check(const char *key,
+                       size_t len,
+                       bool allow_trailing_slash,
                        struct rt_error *err);
 
 /*
@@ -109,7 +133,7 @@ struct rt_label_counts {
     struct rt_label_count {
         char *name; /* owned */
         int64_t count;
-    } *items;       /* owned array, in order of first appearance */
+    } * items; /* owned array, in order of first appearance */
     size_t n, cap;
     int64_t total;
 };
@@ -127,7 +151,9 @@ struct rt_store_local_opts {
  * Creates a local store on loop. Empties <root>/.retraind-tmp/ (leftovers of interrupted atomic
  * writes). Returns: 0 and *out (close with ops->close), or an error filled in err.
  */
-int rt_store_local_new(struct uv_loop_s *loop, const struct rt_store_local_opts *opts,
-                       struct rt_store **out, struct rt_error *err);
+int rt_store_local_new(struct uv_loop_s *loop,
+                       const struct rt_store_local_opts *opts,
+                       struct rt_store **out,
+                       struct rt_error *err);
 
 #endif

@@ -22,7 +22,11 @@ static struct rt_cli_opt *find_long(struct rt_cli_opt *opts, const char *name, s
     return NULL;
 }
 
-int rt_cli_parse(const char *cmd, int argc, char **argv, int first, struct rt_cli_opt *opts,
+int rt_cli_parse(const char *cmd,
+                 int argc,
+                 char **argv,
+                 int first,
+                 struct rt_cli_opt *opts,
                  struct rt_cli_args *args)
 {
     bool only_words = false;

@@ -16,17 +16,23 @@
 /* One option a command accepts. Options may appear before or after the command's words;
  * "--" ends options. "--name=value" and "--name value" are the same. */
 struct rt_cli_opt {
-    const char *long_name;  /* "config" */
-    char short_name;        /* 'c' or 0 */
+    const char *long_name; /* "config" */
+    char short_name;       /* 'c' or 0 */
     bool takes_value;
     /* filled by rt_cli_parse: */
     bool present;
-    const char *value;      /* borrowed from argv */
+    const char *value; /* borrowed from argv */
 };
 
 /* Table entries: RT_OPT("config", 'c', true), ..., RT_OPT_END. */
-#define RT_OPT(l, s, v) {.long_name = (l), .short_name = (s), .takes_value = (v)}
-#define RT_OPT_END {.long_name = NULL}
+#define RT_OPT(l, s, v)                                                                            \
+    {                                                                                              \
+        .long_name = (l), .short_name = (s), .takes_value = (v)                                    \
+    }
+#define RT_OPT_END                                                                                 \
+    {                                                                                              \
+        .long_name = NULL                                                                          \
+    }
 
 struct rt_cli_args {
     const char *words[16]; /* positional words after the command name, borrowed from argv */
@@ -37,7 +43,11 @@ struct rt_cli_args {
  * Parses argv[first..argc) against opts (terminated by an entry with long_name NULL).
  * Returns: 0, or RT_EXIT_USAGE after printing "retraind <cmd>: <problem>" to stderr.
  */
-int rt_cli_parse(const char *cmd, int argc, char **argv, int first, struct rt_cli_opt *opts,
+int rt_cli_parse(const char *cmd,
+                 int argc,
+                 char **argv,
+                 int first,
+                 struct rt_cli_opt *opts,
                  struct rt_cli_args *args);
 /* Returns: the option named long_name (it must exist in opts). */
 struct rt_cli_opt *rt_cli_opt(struct rt_cli_opt *opts, const char *long_name);

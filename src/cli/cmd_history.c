@@ -31,17 +31,17 @@ static void print_exec(const cJSON *e)
     {
         const cJSON *out = cJSON_GetObjectItem(s, "output");
         char *o = cJSON_IsNull(out) || !out ? NULL : cJSON_PrintUnformatted(out);
-        printf("    %s  %-13s %s%s%s\n", str_or(s, "at", "-"), str_or(s, "state", "?"),
-               o ? o : "", str_or(s, "error", NULL) ? "  error: " : "", str_or(s, "error", ""));
+        printf("    %s  %-13s %s%s%s\n", str_or(s, "at", "-"), str_or(s, "state", "?"), o ? o : "",
+               str_or(s, "error", NULL) ? "  error: " : "", str_or(s, "error", ""));
         cJSON_free(o);
     }
 }
 
 int rt_cmd_history(int argc, char **argv)
 {
-    struct rt_cli_opt opts[] = {RT_OPT("config", 'c', true),   RT_OPT("json", 0, false),
-                                RT_OPT("limit", 0, true),      RT_OPT("workflow", 0, true),
-                                RT_OPT("state", 0, true),      RT_OPT_END};
+    struct rt_cli_opt opts[] = {RT_OPT("config", 'c', true), RT_OPT("json", 0, false),
+                                RT_OPT("limit", 0, true),    RT_OPT("workflow", 0, true),
+                                RT_OPT("state", 0, true),    RT_OPT_END};
     struct rt_cli_args args;
     int rc = rt_cli_parse("history", argc, argv, 2, opts, &args);
     if (rc)
@@ -90,10 +90,8 @@ int rt_cmd_history(int argc, char **argv)
         cJSON_Delete(out);
         return RT_EXIT_OK;
     }
-    struct rt_report_history_opts ho = {.workflow = opts[3].value,
-                                        .state = opts[4].value,
-                                        .limit = limit,
-                                        .with_steps = true};
+    struct rt_report_history_opts ho = {
+        .workflow = opts[3].value, .state = opts[4].value, .limit = limit, .with_steps = true};
     out = rt_report_history(j, &ho);
     if (j)
         rt_journal_close(j);
@@ -102,8 +100,7 @@ int rt_cmd_history(int argc, char **argv)
     const cJSON *e;
     if (!cJSON_GetArraySize(out))
         printf("no executions yet\n");
-    cJSON_ArrayForEach(e, out)
-        print_exec(e);
+    cJSON_ArrayForEach(e, out) print_exec(e);
     cJSON_Delete(out);
     return RT_EXIT_OK;
 }

@@ -17,7 +17,8 @@
 #include "retraind/journal.h"
 #include "retraind/params.h"
 
-static const char usage[] = "usage: retraind params list|get NAME|set NAME VALUE -c FILE [--json]\n";
+static const char usage[] =
+    "usage: retraind params list|get NAME|set NAME VALUE -c FILE [--json]\n";
 
 static int read_values(const struct rt_config *cfg, struct rt_param_set *values)
 {
@@ -119,8 +120,10 @@ int rt_cmd_params(int argc, char **argv)
     if (rc)
         return rc;
     const char *verb = a.n_words ? a.words[0] : "";
-    int want = strcmp(verb, "list") == 0 ? 1 : strcmp(verb, "get") == 0 ? 2
-             : strcmp(verb, "set") == 0 ? 3 : -1;
+    int want = strcmp(verb, "list") == 0  ? 1
+               : strcmp(verb, "get") == 0 ? 2
+               : strcmp(verb, "set") == 0 ? 3
+                                          : -1;
     if (want < 0 || a.n_words != want) {
         fputs(usage, stderr);
         return RT_EXIT_USAGE;

@@ -11,10 +11,10 @@
  * Design: credentials come from a list of sources tried in order (cred_sources below): the
  * options, the environment, then the full chain of aws-wire.md 10.1 (credentials.h: web
  * identity, profile, container, IMDS), which runs a libuv loop of its own for the network
- * sources; when it finds nothing its message lists every source it tried and why. No piece of the secret key reaches
- * stdout or stderr, and the session token is redacted from --verbose output (it still has to
- * appear in the signed request itself). The secret given on the command line is wiped from argv
- * once copied, so it does not linger in /proc/PID/cmdline.
+ * sources; when it finds nothing its message lists every source it tried and why. No piece of the
+ * secret key reaches stdout or stderr, and the session token is redacted from --verbose output (it
+ * still has to appear in the signed request itself). The secret given on the command line is wiped
+ * from argv once copied, so it does not linger in /proc/PID/cmdline.
  */
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -80,8 +80,7 @@ static int from_options(struct rt_cli_opt *opts, struct sign_creds *out, struct 
     return 0;
 }
 
-static int from_environment(struct rt_cli_opt *opts, struct sign_creds *out,
-                            struct rt_error *err)
+static int from_environment(struct rt_cli_opt *opts, struct sign_creds *out, struct rt_error *err)
 {
     const char *ak = getenv("AWS_ACCESS_KEY_ID"), *sk = getenv("AWS_SECRET_ACCESS_KEY");
     const char *tok = getenv("AWS_SESSION_TOKEN");
@@ -104,8 +103,8 @@ struct chain_wait {
     struct sign_creds *out;
 };
 
-static void on_chain(int status, const struct rt_credentials *c, const struct rt_error *err,
-                     void *ud)
+static void
+on_chain(int status, const struct rt_credentials *c, const struct rt_error *err, void *ud)
 {
     struct chain_wait *w = ud;
     w->done = 1;
@@ -209,8 +208,11 @@ static void print_redacted(FILE *f, const char *text, size_t len, struct rt_str 
     }
 }
 
-static int sign_request(struct rt_cli_opt *opts, const struct sign_creds *creds,
-                        const char *region, const char *service, const char *amz_date,
+static int sign_request(struct rt_cli_opt *opts,
+                        const struct sign_creds *creds,
+                        const char *region,
+                        const char *service,
+                        const char *amz_date,
                         int64_t now_s)
 {
     bool verbose = rt_cli_opt(opts, "verbose")->present;
@@ -219,8 +221,7 @@ static int sign_request(struct rt_cli_opt *opts, const struct sign_creds *creds,
     rt_buf_init(&in, MAX_REQUEST);
     int rc = read_all(stdin, &in);
     if (rc) {
-        fprintf(stderr, "retraind sign: cannot read the request from stdin: %s\n",
-                rt_strerror(rc));
+        fprintf(stderr, "retraind sign: cannot read the request from stdin: %s\n", rt_strerror(rc));
         rt_buf_cleanup(&in);
         return RT_EXIT_FAIL;
     }
@@ -316,22 +317,21 @@ static int sign_request(struct rt_cli_opt *opts, const struct sign_creds *creds,
     const char *eol = raw->crlf ? "\r\n" : "\n";
     const char *sep = raw->colon_space ? ": " : ":";
     bool has_token = cfg.session_token.len > 0;
-    bool adds_content = !presign->present && (rt_sigv4_effective_flags(&cfg) &
-                                              RT_SIGV4_CONTENT_SHA256);
+    bool adds_content =
+        !presign->present && (rt_sigv4_effective_flags(&cfg) & RT_SIGV4_CONTENT_SHA256);
     if (presign->present)
-        printf("%.*s %.*s%c%.*s %.*s%s", (int)raw->method.len, raw->method.p,
-               (int)raw->target.len, raw->target.p, raw->has_query ? '&' : '?',
-               (int)res->query.len, res->query.p, (int)raw->version.len, raw->version.p, eol);
+        printf("%.*s %.*s%c%.*s %.*s%s", (int)raw->method.len, raw->method.p, (int)raw->target.len,
+               raw->target.p, raw->has_query ? '&' : '?', (int)res->query.len, res->query.p,
+               (int)raw->version.len, raw->version.p, eol);
     else
         printf("%.*s %.*s %.*s%s", (int)raw->method.len, raw->method.p, (int)raw->target.len,
                raw->target.p, (int)raw->version.len, raw->version.p, eol);
     for (size_t i = 0; i < raw->n_headers; i++) {
         struct rt_str n = raw->headers[i].name;
         /* Headers the signature replaces are dropped rather than sent twice. */
-        if (!presign->present &&
-            (name_is(n, "authorization") || name_is(n, "x-amz-date") ||
-             (has_token && name_is(n, "x-amz-security-token")) ||
-             (adds_content && name_is(n, "x-amz-content-sha256"))))
+        if (!presign->present && (name_is(n, "authorization") || name_is(n, "x-amz-date") ||
+                                  (has_token && name_is(n, "x-amz-security-token")) ||
+                                  (adds_content && name_is(n, "x-amz-content-sha256"))))
             continue;
         printf("%.*s%s", (int)raw->lines[i].len, raw->lines[i].p, eol);
     }
@@ -354,12 +354,12 @@ out:
 int rt_cmd_sign(int argc, char **argv)
 {
     struct rt_cli_opt opts[] = {
-        {"region", 0, true, false, NULL},        {"service", 0, true, false, NULL},
-        {"time", 0, true, false, NULL},          {"access-key", 0, true, false, NULL},
-        {"secret-key", 0, true, false, NULL},    {"session-token", 0, true, false, NULL},
-        {"s3", 0, false, false, NULL},           {"no-normalize", 0, false, false, NULL},
-        {"presign", 0, true, false, NULL},       {"verbose", 'v', false, false, NULL},
-        {"help", 'h', false, false, NULL},       {NULL, 0, false, false, NULL},
+        {"region", 0, true, false, NULL},     {"service", 0, true, false, NULL},
+        {"time", 0, true, false, NULL},       {"access-key", 0, true, false, NULL},
+        {"secret-key", 0, true, false, NULL}, {"session-token", 0, true, false, NULL},
+        {"s3", 0, false, false, NULL},        {"no-normalize", 0, false, false, NULL},
+        {"presign", 0, true, false, NULL},    {"verbose", 'v', false, false, NULL},
+        {"help", 'h', false, false, NULL},    {NULL, 0, false, false, NULL},
     };
     struct rt_cli_args args;
     if (rt_cli_parse("sign", argc, argv, 2, opts, &args) != 0)

@@ -24,9 +24,9 @@ static void print_text(const cJSON *st)
     const cJSON *labels = cJSON_GetObjectItem(st, "labels");
     if (!cJSON_GetArraySize(labels))
         printf("  (none)\n");
-    cJSON_ArrayForEach(item, labels)
-        printf("  %-24s %6.0f\n", item->string, item->valuedouble);
-    printf("  %-24s %6.0f\n", "total", cJSON_GetNumberValue(cJSON_GetObjectItem(st, "images_total")));
+    cJSON_ArrayForEach(item, labels) printf("  %-24s %6.0f\n", item->string, item->valuedouble);
+    printf("  %-24s %6.0f\n", "total",
+           cJSON_GetNumberValue(cJSON_GetObjectItem(st, "images_total")));
     printf("previous_trained_images: %.0f\n",
            cJSON_GetNumberValue(cJSON_GetObjectItem(st, "previous_trained_images")));
     printf("last_attempted_images:   %.0f\n",

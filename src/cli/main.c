@@ -12,22 +12,28 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"run", rt_cmd_run, "run -c FILE                 run the daemon"},
-    {"check-config", rt_cmd_check_config, "check-config -c FILE        validate a config file (exit 0 or 2)"},
-    {"status", rt_cmd_status, "status -c FILE [--json]     parameters, images, active model, work in flight"},
+    {"check-config", rt_cmd_check_config,
+     "check-config -c FILE        validate a config file (exit 0 or 2)"},
+    {"status", rt_cmd_status,
+     "status -c FILE [--json]     parameters, images, active model, work in flight"},
     {"params", rt_cmd_params, "params list|get NAME|set NAME VALUE -c FILE [--json]"},
     {"trigger", rt_cmd_trigger, "trigger training|sampling -c FILE"},
-    {"history", rt_cmd_history, "history [EXECUTION] -c FILE [--json] [--limit N] [--workflow W] [--state S]"},
+    {"history", rt_cmd_history,
+     "history [EXECUTION] -c FILE [--json] [--limit N] [--workflow W] [--state S]"},
     {"review", rt_cmd_review, "review list|answer TASK LABEL -c FILE [--json]"},
     {"label-job", rt_cmd_label_job, "label-job create|status -c FILE"},
-    {"bootstrap", rt_cmd_bootstrap, "bootstrap -c FILE           create the AWS resources a config names"},
-    {"sign", rt_cmd_sign, "sign --region R --service S [--time T] [--access-key K --secret-key S]\n"
-                          "     [--session-token T] [--s3] [--no-normalize] [--verbose] < request"},
+    {"bootstrap", rt_cmd_bootstrap,
+     "bootstrap -c FILE           create the AWS resources a config names"},
+    {"sign", rt_cmd_sign,
+     "sign --region R --service S [--time T] [--access-key K --secret-key S]\n"
+     "     [--session-token T] [--s3] [--no-normalize] [--verbose] < request"},
 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: retraind COMMAND [options]\n\n"
-                 "retraind keeps an image-classification model improving by itself.\n\ncommands:\n");
+    fprintf(out,
+            "usage: retraind COMMAND [options]\n\n"
+            "retraind keeps an image-classification model improving by itself.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %s\n", commands[i].summary);
     fprintf(out, "\n  --version                   print the version\n"

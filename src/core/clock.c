@@ -46,8 +46,8 @@ int rt_time_parse_rfc3339(const char *s, int64_t *epoch_ms)
     int frac_len = 0;
     unsigned frac = 0;
     char tail[8] = "";
-    int n = sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec);
+    int n = sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                   &tm.tm_min, &tm.tm_sec);
     if (n != 6 || strlen(s) < 20)
         return RT_EINVAL;
     const char *p = s + 19;

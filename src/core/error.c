@@ -93,8 +93,8 @@ int rt_error_set(struct rt_error *err, int code, const char *fmt, ...)
     return code;
 }
 
-int rt_error_set_at(struct rt_error *err, int code, const char *file, int line, int col,
-                    const char *fmt, ...)
+int rt_error_set_at(
+    struct rt_error *err, int code, const char *file, int line, int col, const char *fmt, ...)
 {
     if (!err || err->code != 0)
         return code;
@@ -118,8 +118,9 @@ const char *rt_error_format(const struct rt_error *err, char *out, size_t size)
     if (err->file[0]) {
         rt_snprintf(out, size, "%s:%d:%d: %s", err->file, err->line, err->col, msg);
     } else if (err->aws_code[0] || err->http_status) {
-        rt_snprintf(out, size, "%s (%s%s%s%s, HTTP %d)", msg, err->aws_code[0] ? err->aws_code : "no code",
-                    err->request_id[0] ? ", request id " : "", err->request_id, "", err->http_status);
+        rt_snprintf(
+            out, size, "%s (%s%s%s%s, HTTP %d)", msg, err->aws_code[0] ? err->aws_code : "no code",
+            err->request_id[0] ? ", request id " : "", err->request_id, "", err->http_status);
     } else {
         rt_strlcpy(out, msg, size);
     }

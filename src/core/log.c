@@ -27,7 +27,7 @@ static int n_overrides;
 static int log_fd = 2;
 static int journald = -1; /* -1 unknown, 0 no, 1 yes */
 
-static const char *level_names[] = {"emerg", "alert", "crit",  "err",
+static const char *level_names[] = {"emerg",   "alert",  "crit", "err",
                                     "warning", "notice", "info", "debug"};
 
 void rt_log_set_level(enum rt_log_level level)

@@ -12,24 +12,24 @@
 #define WEEK_MS (7 * 24 * 3600 * 1000.0)
 
 static const struct rt_param_def defs[RT_P_COUNT] = {
-    [RT_P_ENABLE_TRAINING] = {RT_P_ENABLE_TRAINING, "Enable-Automatic-Training", RT_PT_BOOL,
-                              "true", 0, 1, "the scheduled training check runs"},
-    [RT_P_TRAINING_POLL] = {RT_P_TRAINING_POLL, "Automatic-Training-Poll-Frequency",
-                            RT_PT_MINUTES, "600", 1000, WEEK_MS, "how often the check runs"},
-    [RT_P_MIN_UNTRAINED] = {RT_P_MIN_UNTRAINED, "Minimum-Untrained-Images", RT_PT_INT, "10", 1,
-                            1e9, "new images needed since the last successful training"},
+    [RT_P_ENABLE_TRAINING] = {RT_P_ENABLE_TRAINING, "Enable-Automatic-Training", RT_PT_BOOL, "true",
+                              0, 1, "the scheduled training check runs"},
+    [RT_P_TRAINING_POLL] = {RT_P_TRAINING_POLL, "Automatic-Training-Poll-Frequency", RT_PT_MINUTES,
+                            "600", 1000, WEEK_MS, "how often the check runs"},
+    [RT_P_MIN_UNTRAINED] = {RT_P_MIN_UNTRAINED, "Minimum-Untrained-Images", RT_PT_INT, "10", 1, 1e9,
+                            "new images needed since the last successful training"},
     [RT_P_MIN_F1] = {RT_P_MIN_F1, "Minimum-F1-Score", RT_PT_FLOAT, "0.8", 0, 1,
                      "a trained version below it is not deployed"},
     [RT_P_MIN_INFERENCE_UNITS] = {RT_P_MIN_INFERENCE_UNITS, "Minimum-Inference-Units", RT_PT_INT,
                                   "1", 1, 1000, "inference units the deployed version starts with"},
-    [RT_P_MIN_CONFIDENCE] = {RT_P_MIN_CONFIDENCE, "Minimum-Label-Detection-Confidence",
-                             RT_PT_FLOAT, "70", 0, 100, "below it a detection goes to review"},
+    [RT_P_MIN_CONFIDENCE] = {RT_P_MIN_CONFIDENCE, "Minimum-Label-Detection-Confidence", RT_PT_FLOAT,
+                             "70", 0, 100, "below it a detection goes to review"},
     [RT_P_ENABLE_A2I] = {RT_P_ENABLE_A2I, "Enable-A2I-Workflow", RT_PT_BOOL, "true", 0, 1,
                          "low-confidence detections create review tasks"},
     [RT_P_ENABLE_SAMPLING] = {RT_P_ENABLE_SAMPLING, "Enable-Automatic-Human-Sampling", RT_PT_BOOL,
                               "false", 0, 1, "audit sampling runs"},
-    [RT_P_SAMPLING_FREQ] = {RT_P_SAMPLING_FREQ, "Automatic-Human-Sampling-Frequency",
-                            RT_PT_MINUTES, "60", 1000, WEEK_MS, "how often sampling runs"},
+    [RT_P_SAMPLING_FREQ] = {RT_P_SAMPLING_FREQ, "Automatic-Human-Sampling-Frequency", RT_PT_MINUTES,
+                            "60", 1000, WEEK_MS, "how often sampling runs"},
     [RT_P_SAMPLING_INTERVAL] = {RT_P_SAMPLING_INTERVAL, "Human-Sampling-Interval", RT_PT_INT, "10",
                                 1, 1e9, "sample every Nth detection"},
 };
@@ -62,7 +62,9 @@ static bool parse_whole(const char *s, int64_t *out)
     return true;
 }
 
-int rt_param_parse(const struct rt_param_def *def, const char *text, struct rt_param_value *out,
+int rt_param_parse(const struct rt_param_def *def,
+                   const char *text,
+                   struct rt_param_value *out,
                    struct rt_error *err)
 {
     struct rt_param_value v;
@@ -87,8 +89,8 @@ int rt_param_parse(const struct rt_param_def *def, const char *text, struct rt_p
         if (text[0] == '-')
             n = -n;
         if (n < def->min || n > def->max)
-            return rt_error_set(err, RT_EINVAL, "%s: %lld is out of range (%.0f..%.0f)",
-                                def->name, (long long)n, def->min, def->max);
+            return rt_error_set(err, RT_EINVAL, "%s: %lld is out of range (%.0f..%.0f)", def->name,
+                                (long long)n, def->min, def->max);
         v.i = n;
         break;
     }
@@ -99,8 +101,8 @@ int rt_param_parse(const struct rt_param_def *def, const char *text, struct rt_p
         if (errno || end == text || *end != '\0' || !isfinite(d))
             return rt_error_set(err, RT_EINVAL, "%s: \"%s\" is not a number", def->name, text);
         if (d < def->min || d > def->max)
-            return rt_error_set(err, RT_EINVAL, "%s: %s is out of range (%g..%g)", def->name,
-                                text, def->min, def->max);
+            return rt_error_set(err, RT_EINVAL, "%s: %s is out of range (%g..%g)", def->name, text,
+                                def->min, def->max);
         v.f = d;
         break;
     }
@@ -116,9 +118,10 @@ int rt_param_parse(const struct rt_param_def *def, const char *text, struct rt_p
         }
         int64_t k;
         if (!parse_whole(num, &k) || k > 1000000000)
-            return rt_error_set(err, RT_EINVAL,
-                                "%s: \"%s\" is not a duration (whole minutes, or like 30s, 10m, 1h)",
-                                def->name, text);
+            return rt_error_set(
+                err, RT_EINVAL,
+                "%s: \"%s\" is not a duration (whole minutes, or like 30s, 10m, 1h)", def->name,
+                text);
         double ms = (double)k * unit_ms;
         if (ms < def->min || ms > def->max)
             return rt_error_set(err, RT_EINVAL, "%s: %s is out of range (1s..7 days)", def->name,

@@ -91,8 +91,8 @@ static void emit(void *ud, const struct rt_event *ev)
         struct rt_notifier *n = d->notifiers[i];
         int rc = n->ops->send(n, ev, notify_done, n);
         if (rc)
-            RT_LOG(RT_LOG_WARNING, "notify", "event=notify_failed driver=%s error=%s",
-                   n->ops->name, rt_q(rt_strerror(rc)));
+            RT_LOG(RT_LOG_WARNING, "notify", "event=notify_failed driver=%s error=%s", n->ops->name,
+                   rt_q(rt_strerror(rc)));
     }
 }
 
@@ -117,8 +117,7 @@ static void on_poll(uv_timer_t *t)
     if (rc == RT_EBUSY)
         RT_LOG(RT_LOG_INFO, "daemon", "event=training_check_skipped reason=in_flight");
     else if (rc)
-        RT_LOG(RT_LOG_ERR, "daemon", "event=training_check_failed error=%s",
-               rt_q(rt_strerror(rc)));
+        RT_LOG(RT_LOG_ERR, "daemon", "event=training_check_failed error=%s", rt_q(rt_strerror(rc)));
 }
 
 static void arm_poll(struct daemon *d, bool run_now)
@@ -169,8 +168,8 @@ static void take_requests(struct daemon *d)
     }
 }
 
-static void params_reloaded(int status, const struct rt_param_set *values,
-                            const struct rt_error *err, void *ud)
+static void
+params_reloaded(int status, const struct rt_param_set *values, const struct rt_error *err, void *ud)
 {
     struct daemon *d = ud;
     (void)err;
@@ -343,8 +342,8 @@ static void engine_active_started(int status, const struct rt_error *err, void *
     }
 }
 
-static void params_loaded(int status, const struct rt_param_set *values,
-                          const struct rt_error *err, void *ud)
+static void
+params_loaded(int status, const struct rt_param_set *values, const struct rt_error *err, void *ud)
 {
     struct daemon *d = ud;
     if (d->stopping)
@@ -384,8 +383,9 @@ static void params_loaded(int status, const struct rt_param_set *values,
         uv_timer_start(&d->watchdog_timer, on_watchdog, wd_usec / 2000, wd_usec / 2000);
         d->watchdog_on = true;
     }
-    sd_notifyf(0, "READY=1\nSTATUS=watching %s, polling every %llds", d->cfg->store.root
-               ? d->cfg->store.root : "the store", (long long)(d->poll_ms / 1000));
+    sd_notifyf(0, "READY=1\nSTATUS=watching %s, polling every %llds",
+               d->cfg->store.root ? d->cfg->store.root : "the store",
+               (long long)(d->poll_ms / 1000));
     RT_LOG(RT_LOG_NOTICE, "daemon", "event=ready data_dir=%s store=%s poll_ms=%lld",
            rt_q(d->cfg->data_dir), rt_q(d->cfg->store.root), (long long)d->poll_ms);
 }
@@ -442,9 +442,8 @@ static int open_drivers(struct daemon *d, struct rt_error *err)
     char models[4096];
     rt_snprintf(models, sizeof(models), "%s/models", cfg->data_dir);
     rc = make_dir(models, err);
-    struct rt_engine_builtin_opts eo = {.models_dir = models,
-                                        .store = d->store,
-                                        .threads = cfg->engine.training_threads};
+    struct rt_engine_builtin_opts eo = {
+        .models_dir = models, .store = d->store, .threads = cfg->engine.training_threads};
     if (!rc)
         rc = rt_engine_builtin_new(&d->loop, &eo, &d->engine, err);
     if (!rc)
@@ -485,8 +484,8 @@ static int open_drivers(struct daemon *d, struct rt_error *err)
         .params = &d->values,
         .emit = emit,
         .emit_ud = d,
-        .engine_poll_ms = cfg->engine.driver == RT_ENGINE_BUILTIN ? BUILTIN_POLL_MS
-                                                                   : cfg->engine.status_poll_ms,
+        .engine_poll_ms =
+            cfg->engine.driver == RT_ENGINE_BUILTIN ? BUILTIN_POLL_MS : cfg->engine.status_poll_ms,
     };
     return rt_machine_new(&env, &d->machine);
 }
@@ -608,8 +607,8 @@ int rt_daemon_run(const char *config_path)
     uv_signal_start(&d->sig_int, on_signal, SIGINT);
     uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 
-    RT_LOG(RT_LOG_NOTICE, "daemon", "event=starting version=%s config=%s pid=%ld",
-           RETRAIND_VERSION, rt_q(config_path), (long)getpid());
+    RT_LOG(RT_LOG_NOTICE, "daemon", "event=starting version=%s config=%s pid=%ld", RETRAIND_VERSION,
+           rt_q(config_path), (long)getpid());
     rc = open_drivers(d, &err);
     if (!rc)
         rc = d->params->ops->load(d->params, params_loaded, d);

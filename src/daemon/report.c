@@ -30,8 +30,12 @@ struct count_run {
     bool done;
 };
 
-static int count_page(const struct rt_store_entry *entries, size_t n, bool last, int status,
-                      const struct rt_error *err, void *ud)
+static int count_page(const struct rt_store_entry *entries,
+                      size_t n,
+                      bool last,
+                      int status,
+                      const struct rt_error *err,
+                      void *ud)
 {
     struct count_run *r = ud;
     for (size_t i = 0; i < n && !r->rc; i++) {
@@ -55,7 +59,8 @@ static void store_closed(void *ud)
     (void)ud;
 }
 
-int rt_report_count_labels(const struct rt_config *cfg, struct rt_label_counts *out,
+int rt_report_count_labels(const struct rt_config *cfg,
+                           struct rt_label_counts *out,
                            struct rt_error *err)
 {
     memset(out, 0, sizeof(*out));
@@ -68,7 +73,8 @@ int rt_report_count_labels(const struct rt_config *cfg, struct rt_label_counts *
     int rc = rt_store_local_new(&loop, &so, &s, err);
     struct count_run r = {.prefix = cfg->store.prefixes.labeled, .out = out, .err = err};
     if (!rc)
-        rc = s->ops->list(s, cfg->store.prefixes.labeled, 1000, RT_STORE_LIST_KEYS_ONLY, count_page, &r);
+        rc = s->ops->list(s, cfg->store.prefixes.labeled, 1000, RT_STORE_LIST_KEYS_ONLY, count_page,
+                          &r);
     while (!rc && !r.done && uv_run(&loop, UV_RUN_ONCE))
         ;
     if (s)
@@ -173,8 +179,10 @@ static cJSON *param_json(const struct rt_param_value *v)
     return item ? item : cJSON_CreateNull();
 }
 
-cJSON *rt_report_status(const struct rt_config *cfg, struct rt_journal *j,
-                        const struct rt_label_counts *counts, bool daemon_running)
+cJSON *rt_report_status(const struct rt_config *cfg,
+                        struct rt_journal *j,
+                        const struct rt_label_counts *counts,
+                        bool daemon_running)
 {
     cJSON *o = cJSON_CreateObject();
     struct rt_param_set values;
@@ -197,7 +205,8 @@ cJSON *rt_report_status(const struct rt_config *cfg, struct rt_journal *j,
     cJSON_AddNumberToObject(o, "images_total", (double)total);
     cJSON_AddNumberToObject(o, "previous_trained_images", (double)previous);
     cJSON_AddNumberToObject(o, "last_attempted_images", (double)attempted);
-    cJSON_AddNumberToObject(o, "untrained_images", (double)(total > previous ? total - previous : 0));
+    cJSON_AddNumberToObject(o, "untrained_images",
+                            (double)(total > previous ? total - previous : 0));
     struct rt_journal_model m;
     if (j && rt_journal_model_get_active(j, &m) == 0) {
         cJSON *am = cJSON_AddObjectToObject(o, "active_model");

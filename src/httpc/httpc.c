@@ -45,8 +45,8 @@ struct sock_ctx {
 struct rt_httpc {
     uv_loop_t *loop;
     CURLM *multi;
-    uv_timer_t curl_timer;   /* curl's timeout */
-    uv_timer_t wake;         /* queued attempts and deferred completions */
+    uv_timer_t curl_timer; /* curl's timeout */
+    uv_timer_t wake;       /* queued attempts and deferred completions */
     struct rt_httpc_req *reqs;
     struct rt_httpc_req *reqs_tail;
     struct sock_ctx *socks;
@@ -250,8 +250,7 @@ int rt_httpc_req_set_body(struct rt_httpc_req *r, const void *p, size_t len, boo
     return 0;
 }
 
-void rt_httpc_req_set_source(struct rt_httpc_req *r, rt_httpc_source_fn *fn, void *ud,
-                             int64_t len)
+void rt_httpc_req_set_source(struct rt_httpc_req *r, rt_httpc_source_fn *fn, void *ud, int64_t len)
 {
     rt_free(r->body_owned);
     r->body_owned = NULL;
@@ -293,8 +292,10 @@ void rt_httpc_req_set_max_attempts(struct rt_httpc_req *r, int max_attempts)
     r->max_attempts = max_attempts > 0 ? max_attempts : 0;
 }
 
-void rt_httpc_req_set_hooks(struct rt_httpc_req *r, rt_httpc_prepare_fn *prepare,
-                            rt_httpc_classify_fn *classify, void *ud)
+void rt_httpc_req_set_hooks(struct rt_httpc_req *r,
+                            rt_httpc_prepare_fn *prepare,
+                            rt_httpc_classify_fn *classify,
+                            void *ud)
 {
     r->prepare = prepare;
     r->classify = classify;
@@ -324,7 +325,9 @@ int rt_httpc_req_header_count(const struct rt_httpc_req *r)
     return r->n_hdrs;
 }
 
-void rt_httpc_req_header_at(const struct rt_httpc_req *r, int i, const char **name,
+void rt_httpc_req_header_at(const struct rt_httpc_req *r,
+                            int i,
+                            const char **name,
                             const char **value)
 {
     if (i < 0 || i >= r->n_hdrs) {
@@ -925,8 +928,8 @@ static void attempt_done(struct rt_httpc_req *r, CURLcode rc)
             r->classify ? r->classify(&r->resp, r->hook_ud, &r->err) : RT_HTTPC_DEFAULT;
         if (v == RT_HTTPC_DEFAULT)
             v = status >= 200 && status < 400 ? RT_HTTPC_OK
-                : status >= 500                ? RT_HTTPC_RETRY
-                                               : RT_HTTPC_FAIL;
+                : status >= 500               ? RT_HTTPC_RETRY
+                                              : RT_HTTPC_FAIL;
         if (v == RT_HTTPC_SKEW && r->skew_used)
             v = RT_HTTPC_FAIL;
         if (v != RT_HTTPC_OK) {
@@ -938,8 +941,9 @@ static void attempt_done(struct rt_httpc_req *r, CURLcode rc)
             skew = v == RT_HTTPC_SKEW;
         }
     }
-    RT_LOG(RT_LOG_DEBUG, "httpc", "event=attempt_done method=%s url=%s attempt=%d status=%ld code=%s",
-           what, rt_q(u), r->attempt, status, code ? rt_err_name(code) : "ok");
+    RT_LOG(RT_LOG_DEBUG, "httpc",
+           "event=attempt_done method=%s url=%s attempt=%d status=%ld code=%s", what, rt_q(u),
+           r->attempt, status, code ? rt_err_name(code) : "ok");
     if (!code) {
         refund(r);
         rt_error_clear(&r->err);
@@ -961,8 +965,8 @@ static void attempt_done(struct rt_httpc_req *r, CURLcode rc)
         r->state = RT__REQ_WAIT;
         r->due = uv_now(h->loop) + (uint64_t)delay;
         RT_LOG(RT_LOG_DEBUG, "httpc",
-               "event=retry method=%s url=%s attempt=%d delay_ms=%lld throttled=%s tokens=%d",
-               what, rt_q(u), r->attempt, (long long)delay, throttle ? "yes" : "no", h->tokens);
+               "event=retry method=%s url=%s attempt=%d delay_ms=%lld throttled=%s tokens=%d", what,
+               rt_q(u), r->attempt, (long long)delay, throttle ? "yes" : "no", h->tokens);
         arm_wake(h);
         return;
     }
@@ -1063,7 +1067,9 @@ static void arm_wake(struct rt_httpc *h)
 
 /* ---- the client ---- */
 
-int rt_httpc_new(uv_loop_t *loop, const struct rt_httpc_opts *opts, struct rt_httpc **out,
+int rt_httpc_new(uv_loop_t *loop,
+                 const struct rt_httpc_opts *opts,
+                 struct rt_httpc **out,
                  struct rt_error *err)
 {
     static struct rt_httpc_opts none;

@@ -19,14 +19,14 @@ struct rt_httpc_req {
     struct rt_httpc *h;
     struct rt_httpc_req *prev, *next; /* in h's list of live requests */
     enum rt__req_state state;
-    uint64_t due;                     /* WAIT: uv_now() time of the next attempt */
+    uint64_t due; /* WAIT: uv_now() time of the next attempt */
 
     char *method;
     char *url;
     struct rt__hdr *hdrs;
     int n_hdrs, cap_hdrs;
 
-    const char *body;      /* borrowed or == body_owned */
+    const char *body; /* borrowed or == body_owned */
     size_t body_len;
     char *body_owned;
     rt_httpc_source_fn *src;
@@ -41,7 +41,7 @@ struct rt_httpc_req {
     int64_t connect_ms, total_ms;
     long low_bytes, low_secs;
     size_t max_body;
-    int max_attempts;         /* 0: the client's */
+    int max_attempts; /* 0: the client's */
     rt_httpc_prepare_fn *prepare;
     rt_httpc_classify_fn *classify;
     void *hook_ud;
@@ -58,16 +58,16 @@ struct rt_httpc_req {
     int retries;
     int last_retry_cost;
     bool skew_used;
-    int abort_code;           /* set by a curl callback that aborted the transfer */
+    int abort_code; /* set by a curl callback that aborted the transfer */
     int final_status;
     struct rt_error err;
 
     /* mail only */
     bool is_mail;
-    char *mail_from;          /* "<addr>" */
+    char *mail_from; /* "<addr>" */
     struct curl_slist *rcpt;
     char *username;
-    char *password;           /* secret: wiped when freed */
+    char *password; /* secret: wiped when freed */
     char *ca_file;
     long use_ssl;
 };

@@ -6,8 +6,8 @@
  * refused: any control character in the subject or an address is an error, not something to
  * strip. STARTTLS is required on smtp:// except towards a loopback host, where it is tried.
  */
-#include <arpa/inet.h>
 #include "curl_api.h"
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -179,8 +179,11 @@ static int build_message(const struct rt_httpc_mail *m, const char *from_domain,
     return rc;
 }
 
-int rt_httpc_send_mail(struct rt_httpc *h, const struct rt_httpc_mail *m,
-                       rt_httpc_mail_done_fn *cb, void *ud, struct rt_error *err)
+int rt_httpc_send_mail(struct rt_httpc *h,
+                       const struct rt_httpc_mail *m,
+                       rt_httpc_mail_done_fn *cb,
+                       void *ud,
+                       struct rt_error *err)
 {
     if (!m->url || (strncasecmp(m->url, "smtp://", 7) != 0 && strncasecmp(m->url, "smtps://", 8)))
         return rt_error_set(err, RT_EINVAL, "mail url must be smtp:// or smtps://");
@@ -194,7 +197,8 @@ int rt_httpc_send_mail(struct rt_httpc *h, const struct rt_httpc_mail *m,
         return rt_error_set(err, RT_EINVAL, "mail has no recipient");
     char addr[320];
     if (bare_address(m->from, addr, sizeof(addr)))
-        return rt_error_set(err, RT_EINVAL, "mail from address %s is not an address", rt_q(m->from));
+        return rt_error_set(err, RT_EINVAL, "mail from address %s is not an address",
+                            rt_q(m->from));
     const char *at = strrchr(addr, '@');
     char domain[256];
     rt_strlcpy(domain, at && at[1] ? at + 1 : "retraind.invalid", sizeof(domain));

@@ -34,15 +34,16 @@ int rt_event_format(const struct rt_event *ev, struct rt_buf *subject, struct rt
     const char *exec = or_none(ev->exec_id);
     switch (ev->kind) {
     case RT_EV_CRITERIA_NOT_MET:
-        rc = rt_buf_printf(subject, "[retraind] Training criteria not met (%lld of %lld new images)",
-                           (long long)ev->untrained, (long long)ev->needed);
+        rc =
+            rt_buf_printf(subject, "[retraind] Training criteria not met (%lld of %lld new images)",
+                          (long long)ev->untrained, (long long)ev->needed);
         if (!rc)
-            rc = rt_buf_printf(body,
-                               "The scheduled training check found %lld labeled images, %lld of them "
-                               "not yet trained on.\nA training needs at least %lld untrained "
-                               "images (Minimum-Untrained-Images), so none was started.\n",
-                               (long long)ev->images, (long long)ev->untrained,
-                               (long long)ev->needed);
+            rc = rt_buf_printf(
+                body,
+                "The scheduled training check found %lld labeled images, %lld of them "
+                "not yet trained on.\nA training needs at least %lld untrained "
+                "images (Minimum-Untrained-Images), so none was started.\n",
+                (long long)ev->images, (long long)ev->untrained, (long long)ev->needed);
         break;
     case RT_EV_TRAINING_STARTED:
         rc = rt_buf_printf(subject, "[retraind] Training started: %s", or_none(ev->version));
@@ -121,8 +122,8 @@ static void log_send_done(uv_idle_t *idle)
     uv_close((uv_handle_t *)idle, log_send_closed);
 }
 
-static int log_send(struct rt_notifier *n, const struct rt_event *ev, rt_notify_done_fn *cb,
-                    void *ud)
+static int
+log_send(struct rt_notifier *n, const struct rt_event *ev, rt_notify_done_fn *cb, void *ud)
 {
     struct log_notifier *ln = (struct log_notifier *)n;
     struct rt_buf subject;

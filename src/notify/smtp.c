@@ -81,8 +81,8 @@ static void mail_done(int status, const struct rt_error *err, void *ud)
     maybe_finish_close(n);
 }
 
-static int smtp_send(struct rt_notifier *base, const struct rt_event *ev, rt_notify_done_fn *cb,
-                     void *ud)
+static int
+smtp_send(struct rt_notifier *base, const struct rt_event *ev, rt_notify_done_fn *cb, void *ud)
 {
     struct smtp_notifier *n = (struct smtp_notifier *)base;
     if (n->closing)
@@ -120,8 +120,8 @@ static int smtp_send(struct rt_notifier *base, const struct rt_event *ev, rt_not
         if (rc) {
             char msg[700];
             rt_error_format(&err, msg, sizeof(msg));
-            RT_LOG(RT_LOG_WARNING, "notify", "event=mail_failed driver=smtp notification=%s error=%s",
-                   s->event, rt_q(msg));
+            RT_LOG(RT_LOG_WARNING, "notify",
+                   "event=mail_failed driver=smtp notification=%s error=%s", s->event, rt_q(msg));
             rt_free(s);
         } else {
             n->in_flight++;
@@ -160,8 +160,10 @@ static char *from_cfg_or_env(const char *s, const char *env, bool *nomem)
     return c;
 }
 
-int rt_notifier_smtp_new(struct uv_loop_s *loop, struct rt_httpc *httpc,
-                         const struct rt_config_notify *cfg, struct rt_notifier **out,
+int rt_notifier_smtp_new(struct uv_loop_s *loop,
+                         struct rt_httpc *httpc,
+                         const struct rt_config_notify *cfg,
+                         struct rt_notifier **out,
                          struct rt_error *err)
 {
     *out = NULL;
@@ -195,8 +197,8 @@ int rt_notifier_smtp_new(struct uv_loop_s *loop, struct rt_httpc *httpc,
         smtp_free(n);
         return rt_error_set(err, RT_ENOMEM, "out of memory");
     }
-    RT_LOG(RT_LOG_INFO, "notify", "event=notifier_ready driver=smtp recipients=%d auth=%s",
-           n->n_to, n->username ? "yes" : "no");
+    RT_LOG(RT_LOG_INFO, "notify", "event=notifier_ready driver=smtp recipients=%d auth=%s", n->n_to,
+           n->username ? "yes" : "no");
     *out = &n->base;
     return 0;
 }

@@ -53,8 +53,7 @@ void rt__hmac_init(struct rt__hmac_key *k, const void *key, size_t len)
         SHA256_Init(&c);
         SHA256_Update(&c, key, len);
         SHA256_Final(block, &c);
-    }
-    else if (len)
+    } else if (len)
         memcpy(block, key, len);
     for (size_t i = 0; i < 64; i++)
         pad[i] = block[i] ^ 0x36;
@@ -84,8 +83,11 @@ void rt__hmac_wipe(struct rt__hmac_key *k)
     OPENSSL_cleanse(k, sizeof(*k));
 }
 
-void rt_sigv4_derive_key(struct rt_str secret, struct rt_str date8, struct rt_str region,
-                         struct rt_str service, unsigned char out[32])
+void rt_sigv4_derive_key(struct rt_str secret,
+                         struct rt_str date8,
+                         struct rt_str region,
+                         struct rt_str service,
+                         unsigned char out[32])
 {
     struct rt__hmac_key k;
     unsigned char first[4 + 256];
@@ -118,8 +120,11 @@ void rt_sigv4_derive_key(struct rt_str secret, struct rt_str date8, struct rt_st
     OPENSSL_cleanse(cur, sizeof(cur));
 }
 
-static bool entry_matches(const struct entry *e, struct rt_str secret, struct rt_str date8,
-                          struct rt_str region, struct rt_str service)
+static bool entry_matches(const struct entry *e,
+                          struct rt_str secret,
+                          struct rt_str date8,
+                          struct rt_str region,
+                          struct rt_str service)
 {
     return e->used && e->secret_len == secret.len && e->region_len == region.len &&
            e->service_len == service.len && memcmp(e->date8, date8.p, 8) == 0 &&
@@ -128,8 +133,12 @@ static bool entry_matches(const struct entry *e, struct rt_str secret, struct rt
            CRYPTO_memcmp(e->secret, secret.p, secret.len) == 0;
 }
 
-void rt__signing_key(struct rt_sigv4_cache *cache, struct rt_str secret, struct rt_str date8,
-                     struct rt_str region, struct rt_str service, struct rt__hmac_key *k)
+void rt__signing_key(struct rt_sigv4_cache *cache,
+                     struct rt_str secret,
+                     struct rt_str date8,
+                     struct rt_str region,
+                     struct rt_str service,
+                     struct rt__hmac_key *k)
 {
     bool cacheable = cache && secret.len <= CACHE_SECRET_MAX && date8.len == 8 &&
                      region.len <= CACHE_NAME_MAX && service.len <= CACHE_NAME_MAX;
@@ -193,7 +202,8 @@ void rt_sigv4_cache_destroy(struct rt_sigv4_cache *cache)
         rt_free_secret(cache, sizeof(*cache));
 }
 
-void rt_sigv4_cache_stats(const struct rt_sigv4_cache *cache, unsigned long *hits,
+void rt_sigv4_cache_stats(const struct rt_sigv4_cache *cache,
+                          unsigned long *hits,
                           unsigned long *misses)
 {
     *hits = cache ? cache->hits : 0;

@@ -37,7 +37,9 @@ static bool valid_name(struct rt_str n)
     return true;
 }
 
-int rt_sigv4_raw_parse(const char *text, size_t len, struct rt_sigv4_raw_request *out,
+int rt_sigv4_raw_parse(const char *text,
+                       size_t len,
+                       struct rt_sigv4_raw_request *out,
                        struct rt_error *err)
 {
     memset(out, 0, sizeof(*out));
@@ -89,8 +91,7 @@ int rt_sigv4_raw_parse(const char *text, size_t len, struct rt_sigv4_raw_request
         }
         if (text[pos] == ' ' || text[pos] == '\t') {
             if (out->n_headers == 0)
-                return rt_error_set(err, RT_EPARSE,
-                                    "a continuation line comes before any header");
+                return rt_error_set(err, RT_EPARSE, "a continuation line comes before any header");
             struct rt_sigv4_header *h = &out->headers[out->n_headers - 1];
             h->value.len = (size_t)(text + cend - h->value.p);
             struct rt_str *l = &out->lines[out->n_headers - 1];

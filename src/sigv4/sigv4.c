@@ -28,8 +28,8 @@
 
 static bool unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 static bool is_ws(unsigned char c)
@@ -80,10 +80,22 @@ bool rt_sigv4_header_unsignable(struct rt_str name)
 {
     /* aws-wire.md 1.3 plus the SDK's list: headers that proxies and HTTP stacks add, drop or
      * rewrite, so a signature over them would break in transit. */
-    static const char *const never[] = {
-        "authorization", "cache-control", "connection", "expect", "from", "keep-alive",
-        "max-forwards", "pragma", "referer", "te", "trailer", "transfer-encoding", "upgrade",
-        "user-agent", "x-amzn-trace-id", NULL};
+    static const char *const never[] = {"authorization",
+                                        "cache-control",
+                                        "connection",
+                                        "expect",
+                                        "from",
+                                        "keep-alive",
+                                        "max-forwards",
+                                        "pragma",
+                                        "referer",
+                                        "te",
+                                        "trailer",
+                                        "transfer-encoding",
+                                        "upgrade",
+                                        "user-agent",
+                                        "x-amzn-trace-id",
+                                        NULL};
     for (size_t i = 0; never[i]; i++)
         if (cmp_ci(name, rt_str_c(never[i])) == 0)
             return true;
@@ -138,7 +150,7 @@ int rt_sigv4_format_date(int64_t epoch_s, char out[RT_SIGV4_DATE_LEN + 1])
     int64_t days = epoch_s / 86400, rem = epoch_s % 86400, y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    unsigned v[6] = {(unsigned)y, m, d, (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60),
+    unsigned v[6] = {(unsigned)y,         m, d, (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60),
                      (unsigned)(rem % 60)};
     char *o = out;
     for (int k = 3; k >= 0; k--) {
@@ -254,8 +266,7 @@ static void put_single_encoded(struct sink *s, struct rt_str in)
     for (size_t i = 0; i < in.len; i++) {
         unsigned char c = (unsigned char)in.p[i];
         int hi, lo;
-        if (c == '%' && i + 2 < in.len &&
-            (hi = hexval((unsigned char)in.p[i + 1])) >= 0 &&
+        if (c == '%' && i + 2 < in.len && (hi = hexval((unsigned char)in.p[i + 1])) >= 0 &&
             (lo = hexval((unsigned char)in.p[i + 2])) >= 0) {
             c = (unsigned char)(hi * 16 + lo);
             i += 2;
@@ -458,14 +469,13 @@ static int validate(const struct rt_sigv4_config *cfg, unsigned flags, struct rt
     return 0;
 }
 
-static int set_date(const struct rt_sigv4_config *cfg, char out[RT_SIGV4_DATE_LEN + 1],
-                    struct rt_error *err)
+static int
+set_date(const struct rt_sigv4_config *cfg, char out[RT_SIGV4_DATE_LEN + 1], struct rt_error *err)
 {
     if (cfg->amz_date) {
         int64_t t;
         if (rt_sigv4_parse_date(cfg->amz_date, &t) != 0)
-            return rt_error_set(err, RT_EINVAL,
-                                "sigv4: signing time %s is not YYYYMMDDTHHMMSSZ",
+            return rt_error_set(err, RT_EINVAL, "sigv4: signing time %s is not YYYYMMDDTHHMMSSZ",
                                 rt_q(cfg->amz_date));
         memcpy(out, cfg->amz_date, RT_SIGV4_DATE_LEN + 1);
         return 0;
@@ -478,8 +488,11 @@ static int set_date(const struct rt_sigv4_config *cfg, char out[RT_SIGV4_DATE_LE
 
 /* Everything before streaming: headers sorted, signed headers and credential in r->text,
  * query parameters (with the presign ones) encoded and sorted. */
-static int build(const struct rt_sigv4_request *req, const struct rt_sigv4_config *cfg,
-                 struct ctx *c, struct rt_sigv4_result *r, struct rt_error *err)
+static int build(const struct rt_sigv4_request *req,
+                 const struct rt_sigv4_config *cfg,
+                 struct ctx *c,
+                 struct rt_sigv4_result *r,
+                 struct rt_error *err)
 {
     memset(c, 0, offsetof(struct ctx, hstack));
     c->flags = rt_sigv4_effective_flags(cfg);
@@ -557,14 +570,14 @@ static int build(const struct rt_sigv4_request *req, const struct rt_sigv4_confi
         c->h[c->nh++] = (struct hdr){n, req->headers[i].value, i};
     }
     if (!presign) {
-        c->h[c->nh++] = (struct hdr){RT_STR_LIT("x-amz-date"), {r->amz_date, RT_SIGV4_DATE_LEN},
-                                     (size_t)-3};
+        c->h[c->nh++] =
+            (struct hdr){RT_STR_LIT("x-amz-date"), {r->amz_date, RT_SIGV4_DATE_LEN}, (size_t)-3};
         if (sign_token)
             c->h[c->nh++] =
                 (struct hdr){RT_STR_LIT("x-amz-security-token"), cfg->session_token, (size_t)-2};
         if (content)
-            c->h[c->nh++] = (struct hdr){RT_STR_LIT("x-amz-content-sha256"), c->payload,
-                                         (size_t)-1};
+            c->h[c->nh++] =
+                (struct hdr){RT_STR_LIT("x-amz-content-sha256"), c->payload, (size_t)-1};
     }
     for (size_t i = 1; i < c->nh; i++) {
         struct hdr x = c->h[i];
@@ -579,8 +592,7 @@ static int build(const struct rt_sigv4_request *req, const struct rt_sigv4_confi
     /* Credential and signed headers into the result text. */
     char scope_tail[MAX_NAME * 2 + 32];
     int sl = snprintf(scope_tail, sizeof(scope_tail), "/%.8s/%.*s/%.*s/aws4_request", c->date,
-                      (int)cfg->region.len, cfg->region.p, (int)cfg->service.len,
-                      cfg->service.p);
+                      (int)cfg->region.len, cfg->region.p, (int)cfg->service.len, cfg->service.p);
     char *cred = text_reserve(r, cfg->access_key.len + (size_t)sl);
     if (!cred)
         return rt_error_set(err, RT_ETOOBIG, "sigv4: access key too long");
@@ -614,8 +626,8 @@ static int build(const struct rt_sigv4_request *req, const struct rt_sigv4_confi
             struct rt_str piece = {req->query.p + i, j - i};
             const char *eq = memchr(piece.p, '=', piece.len);
             struct rt_str k = {piece.p, eq ? (size_t)(eq - piece.p) : piece.len};
-            struct rt_str v = eq ? (struct rt_str){eq + 1, piece.len - k.len - 1}
-                                 : (struct rt_str){"", 0};
+            struct rt_str v =
+                eq ? (struct rt_str){eq + 1, piece.len - k.len - 1} : (struct rt_str){"", 0};
             struct param p;
             p.k = arena_encode(c, k, true);
             /* The SDKs drop a stale signature from the query they sign. */
@@ -658,8 +670,10 @@ static int build(const struct rt_sigv4_request *req, const struct rt_sigv4_confi
     return 0;
 }
 
-static void stream(const struct rt_sigv4_request *req, struct ctx *c,
-                   const struct rt_sigv4_result *r, struct sink *s)
+static void stream(const struct rt_sigv4_request *req,
+                   struct ctx *c,
+                   const struct rt_sigv4_result *r,
+                   struct sink *s)
 {
     put_str(s, req->method);
     put_c(s, '\n');
@@ -696,7 +710,8 @@ static void stream(const struct rt_sigv4_request *req, struct ctx *c,
 }
 
 int rt_sigv4_canonical_request(const struct rt_sigv4_request *req,
-                               const struct rt_sigv4_config *cfg, struct rt_buf *out,
+                               const struct rt_sigv4_config *cfg,
+                               struct rt_buf *out,
                                struct rt_error *err)
 {
     struct ctx *c = rt_malloc(sizeof(*c));
@@ -728,7 +743,10 @@ int rt_sigv4_canonical_request(const struct rt_sigv4_request *req,
 
 /* Writes the string to sign for a canonical-request hash; returns its length. out must hold
  * 17 + 17 + 8 + 2*MAX_NAME + 16 + 64 bytes. */
-static size_t sts_write(char *out, const char *date, struct rt_str region, struct rt_str service,
+static size_t sts_write(char *out,
+                        const char *date,
+                        struct rt_str region,
+                        struct rt_str service,
                         const char hash_hex[RT_SIGV4_HEX_LEN])
 {
     char *o = out;
@@ -754,8 +772,10 @@ static size_t sts_write(char *out, const char *date, struct rt_str region, struc
 
 #define STS_MAX (17 + RT_SIGV4_DATE_LEN + 1 + 8 + 2 + 2 * MAX_NAME + 14 + RT_SIGV4_HEX_LEN)
 
-int rt_sigv4_string_to_sign(const struct rt_sigv4_config *cfg, struct rt_str canonical_request,
-                            struct rt_buf *out, struct rt_error *err)
+int rt_sigv4_string_to_sign(const struct rt_sigv4_config *cfg,
+                            struct rt_str canonical_request,
+                            struct rt_buf *out,
+                            struct rt_error *err)
 {
     char date[RT_SIGV4_DATE_LEN + 1], hex[RT_SIGV4_HEX_LEN + 1], sts[STS_MAX];
     int rc = validate(cfg, cfg->flags & ~(unsigned)RT_SIGV4_PRESIGN, err);
@@ -769,8 +789,11 @@ int rt_sigv4_string_to_sign(const struct rt_sigv4_config *cfg, struct rt_str can
     return rc ? rt_error_set(err, rc, "sigv4: string to sign does not fit") : 0;
 }
 
-static void sign_sts(const struct rt_sigv4_config *cfg, const char *date, const char *sts,
-                     size_t n, char out[RT_SIGV4_HEX_LEN + 1])
+static void sign_sts(const struct rt_sigv4_config *cfg,
+                     const char *date,
+                     const char *sts,
+                     size_t n,
+                     char out[RT_SIGV4_HEX_LEN + 1])
 {
     struct rt__hmac_key k;
     unsigned char mac[32];
@@ -783,8 +806,10 @@ static void sign_sts(const struct rt_sigv4_config *cfg, const char *date, const 
     OPENSSL_cleanse(mac, sizeof(mac));
 }
 
-int rt_sigv4_signature(const struct rt_sigv4_config *cfg, struct rt_str string_to_sign,
-                       char out[RT_SIGV4_HEX_LEN + 1], struct rt_error *err)
+int rt_sigv4_signature(const struct rt_sigv4_config *cfg,
+                       struct rt_str string_to_sign,
+                       char out[RT_SIGV4_HEX_LEN + 1],
+                       struct rt_error *err)
 {
     char date[RT_SIGV4_DATE_LEN + 1];
     out[0] = '\0';
@@ -818,8 +843,10 @@ static struct rt_str text_encode(struct rt_sigv4_result *r, struct rt_str v, boo
     return (struct rt_str){start, (size_t)(r->text + r->text_len - start)};
 }
 
-int rt_sigv4_sign(const struct rt_sigv4_request *req, const struct rt_sigv4_config *cfg,
-                  struct rt_sigv4_result *out, struct rt_error *err)
+int rt_sigv4_sign(const struct rt_sigv4_request *req,
+                  const struct rt_sigv4_config *cfg,
+                  struct rt_sigv4_result *out,
+                  struct rt_error *err)
 {
     struct ctx c;
     struct sink s;
@@ -848,16 +875,14 @@ int rt_sigv4_sign(const struct rt_sigv4_request *req, const struct rt_sigv4_conf
     bool ok = true;
     if (!presign) {
         if (token)
-            out->add[out->n_add++] =
-                (struct rt_sigv4_header){RT_STR_LIT("X-Amz-Security-Token"),
-                                         text_add(out, cfg->session_token.p,
-                                                  cfg->session_token.len, &ok)};
-        out->add[out->n_add++] = (struct rt_sigv4_header){
-            RT_STR_LIT("X-Amz-Date"), {out->amz_date, RT_SIGV4_DATE_LEN}};
+            out->add[out->n_add++] = (struct rt_sigv4_header){
+                RT_STR_LIT("X-Amz-Security-Token"),
+                text_add(out, cfg->session_token.p, cfg->session_token.len, &ok)};
+        out->add[out->n_add++] =
+            (struct rt_sigv4_header){RT_STR_LIT("X-Amz-Date"), {out->amz_date, RT_SIGV4_DATE_LEN}};
         if (c.flags & RT_SIGV4_CONTENT_SHA256)
             out->add[out->n_add++] = (struct rt_sigv4_header){
-                RT_STR_LIT("x-amz-content-sha256"), text_add(out, c.payload.p, c.payload.len,
-                                                             &ok)};
+                RT_STR_LIT("x-amz-content-sha256"), text_add(out, c.payload.p, c.payload.len, &ok)};
         char *start = out->text + out->text_len;
         text_add(out, "AWS4-HMAC-SHA256 Credential=", 28, &ok);
         text_add(out, out->credential.p, out->credential.len, &ok);
@@ -866,8 +891,7 @@ int rt_sigv4_sign(const struct rt_sigv4_request *req, const struct rt_sigv4_conf
         text_add(out, ", Signature=", 12, &ok);
         text_add(out, out->signature, RT_SIGV4_HEX_LEN, &ok);
         out->add[out->n_add++] = (struct rt_sigv4_header){
-            RT_STR_LIT("Authorization"),
-            {start, (size_t)(out->text + out->text_len - start)}};
+            RT_STR_LIT("Authorization"), {start, (size_t)(out->text + out->text_len - start)}};
     } else {
         /* The SDKs' order: Algorithm, Credential, Date, SignedHeaders, Expires, token,
          * Signature (the canonical query sorts them anyway). */
@@ -940,8 +964,10 @@ int rt_sigv4_canonical_path(struct rt_str path, unsigned flags, struct rt_buf *o
 int rt_sigv4_canonical_query(struct rt_str query, struct rt_buf *out)
 {
     struct rt_sigv4_request req = {.method = RT_STR_LIT("GET"), .query = query};
-    struct rt_sigv4_config cfg = {.access_key = RT_STR_LIT("A"), .region = RT_STR_LIT("r"),
-                                  .service = RT_STR_LIT("s"), .time_s = 0};
+    struct rt_sigv4_config cfg = {.access_key = RT_STR_LIT("A"),
+                                  .region = RT_STR_LIT("r"),
+                                  .service = RT_STR_LIT("s"),
+                                  .time_s = 0};
     struct rt_buf cr;
     rt_buf_init(&cr, out->max_bytes + 4096);
     int rc = rt_sigv4_canonical_request(&req, &cfg, &cr, NULL);

@@ -29,8 +29,12 @@ void rt__hmac(const struct rt__hmac_key *k, const void *msg, size_t len, unsigne
 void rt__hmac_wipe(struct rt__hmac_key *k);
 /* Fills k with the signing key of (secret, date8, region, service), from cache when it holds
  * it (cache may be NULL). */
-void rt__signing_key(struct rt_sigv4_cache *cache, struct rt_str secret, struct rt_str date8,
-                     struct rt_str region, struct rt_str service, struct rt__hmac_key *k);
+void rt__signing_key(struct rt_sigv4_cache *cache,
+                     struct rt_str secret,
+                     struct rt_str date8,
+                     struct rt_str region,
+                     struct rt_str service,
+                     struct rt__hmac_key *k);
 /* Writes 2*n lowercase hex digits of p (no NUL). */
 void rt__hex(const unsigned char *p, size_t n, char *out);
 

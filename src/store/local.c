@@ -1048,8 +1048,12 @@ static int list_start(struct rt_store *st,
     return 0;
 }
 
-static int local_list(struct rt_store *st, const char *prefix, size_t page_size, unsigned flags,
-                      rt_store_page_fn *cb, void *ud)
+static int local_list(struct rt_store *st,
+                      const char *prefix,
+                      size_t page_size,
+                      unsigned flags,
+                      rt_store_page_fn *cb,
+                      void *ud)
 {
     return list_start(st, prefix, page_size, (flags & RT_STORE_LIST_KEYS_ONLY) != 0, cb, ud);
 }

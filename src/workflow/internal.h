@@ -24,9 +24,9 @@ typedef int rt_tx_fn(struct rt_exec *x, void *ud);
 
 struct rt_state_def {
     const char *name;
-    rt_step_fn *step;       /* NULL for terminal states */
+    rt_step_fn *step; /* NULL for terminal states */
     bool terminal;
-    int next[RT_MAX_NEXT];  /* states the step may move to; -1 ends the list */
+    int next[RT_MAX_NEXT]; /* states the step may move to; -1 ends the list */
 };
 
 struct rt_workflow_def {
@@ -47,15 +47,15 @@ struct rt_machine {
 };
 
 struct rt_exec {
-    struct rt_machine *m;        /* borrowed */
+    struct rt_machine *m; /* borrowed */
     const struct rt_workflow_def *def;
     char id[64];
     int state;
-    cJSON *ctx;                  /* owned: data carried between steps, persisted each transition */
-    uv_timer_t timer;            /* schedules this execution's next step or poll */
-    bool step_running;           /* a step's work is outstanding */
-    bool done;                   /* reached a terminal state (or closing): being freed */
-    int64_t entered_mono_ms;     /* when the current state was entered (for dur_ms) */
+    cJSON *ctx;              /* owned: data carried between steps, persisted each transition */
+    uv_timer_t timer;        /* schedules this execution's next step or poll */
+    bool step_running;       /* a step's work is outstanding */
+    bool done;               /* reached a terminal state (or closing): being freed */
+    int64_t entered_mono_ms; /* when the current state was entered (for dur_ms) */
     struct rt_exec *next;
 };
 
@@ -63,8 +63,8 @@ struct rt_exec {
  * running tx inside the same transaction (tx may be NULL). */
 void rt__exec_next(struct rt_exec *x, int next, cJSON *output, rt_tx_fn *tx, void *tx_ud);
 /* Ends x in terminal state term with error text (NULL for a normal end). */
-void rt__exec_finish(struct rt_exec *x, int term, cJSON *output, const char *error, rt_tx_fn *tx,
-                     void *tx_ud);
+void rt__exec_finish(
+    struct rt_exec *x, int term, cJSON *output, const char *error, rt_tx_fn *tx, void *tx_ud);
 /* Runs the current step again after delay_ms (polling an outside answer). Nothing is persisted. */
 void rt__exec_wait(struct rt_exec *x, int64_t delay_ms);
 /* Sends an event to people through env->emit. */

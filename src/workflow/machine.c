@@ -140,8 +140,8 @@ static void schedule(struct rt_exec *x, int64_t delay_ms)
     uv_timer_start(&x->timer, run_step, (uint64_t)(delay_ms < 0 ? 0 : delay_ms), 0);
 }
 
-static struct rt_exec *exec_add(struct rt_machine *m, const struct rt_workflow_def *def,
-                                const char *id, int state, cJSON *ctx)
+static struct rt_exec *exec_add(
+    struct rt_machine *m, const struct rt_workflow_def *def, const char *id, int state, cJSON *ctx)
 {
     struct rt_exec *x = rt_calloc(1, sizeof(*x));
     if (!x)
@@ -169,8 +169,8 @@ static bool transition_allowed(const struct rt_exec *x, int next)
 }
 
 /* Writes the transition; on success moves x. Returns: 0 or an error (x unchanged). */
-static int persist(struct rt_exec *x, int next, cJSON *output, const char *error, rt_tx_fn *tx,
-                   void *tx_ud)
+static int
+persist(struct rt_exec *x, int next, cJSON *output, const char *error, rt_tx_fn *tx, void *tx_ud)
 {
     struct rt_journal *j = x->m->env.journal;
     const struct rt_state_def *to = &x->def->states[next];
@@ -191,8 +191,8 @@ static int persist(struct rt_exec *x, int next, cJSON *output, const char *error
     return rc;
 }
 
-static void move(struct rt_exec *x, int next, cJSON *output, const char *error, rt_tx_fn *tx,
-                 void *tx_ud)
+static void
+move(struct rt_exec *x, int next, cJSON *output, const char *error, rt_tx_fn *tx, void *tx_ud)
 {
     const struct rt_state_def *from = &x->def->states[x->state];
     x->step_running = false;
@@ -208,8 +208,8 @@ static void move(struct rt_exec *x, int next, cJSON *output, const char *error, 
     int rc = persist(x, next, output, error, tx, tx_ud);
     cJSON_Delete(output);
     if (rc) {
-        RT_LOG(RT_LOG_ERR, "workflow", "event=persist_failed exec=%s state=%s->%s error=%s",
-               x->id, from->name, x->def->states[next].name, rt_q(rt_strerror(rc)));
+        RT_LOG(RT_LOG_ERR, "workflow", "event=persist_failed exec=%s state=%s->%s error=%s", x->id,
+               from->name, x->def->states[next].name, rt_q(rt_strerror(rc)));
         if (!x->m->closing)
             schedule(x, PERSIST_RETRY_MS); /* steps are idempotent: redo this one */
         else
@@ -226,7 +226,9 @@ static void move(struct rt_exec *x, int next, cJSON *output, const char *error, 
                from->name, to->name, (long long)(now - x->entered_mono_ms));
     if (next == x->def->failed) {
         /* Every failure reaches people, whichever step failed and why. */
-        struct rt_event ev = {.kind = RT_EV_FAILED, .state = from->name, .error = error,
+        struct rt_event ev = {.kind = RT_EV_FAILED,
+                              .state = from->name,
+                              .error = error,
                               .version = rt__ctx_str(x, "version")};
         rt__exec_emit(x, &ev);
     }
@@ -245,8 +247,8 @@ void rt__exec_next(struct rt_exec *x, int next, cJSON *output, rt_tx_fn *tx, voi
     move(x, next, output, NULL, tx, tx_ud);
 }
 
-void rt__exec_finish(struct rt_exec *x, int term, cJSON *output, const char *error, rt_tx_fn *tx,
-                     void *tx_ud)
+void rt__exec_finish(
+    struct rt_exec *x, int term, cJSON *output, const char *error, rt_tx_fn *tx, void *tx_ud)
 {
     move(x, term, output, error, tx, tx_ud);
 }
@@ -312,8 +314,10 @@ static int resume_one(const struct rt_journal_exec *e, void *ud)
     const struct rt_workflow_def *def = find_def(e->workflow);
     int state = def ? rt__state_index(def, e->state) : -1;
     if (!def || state < 0) {
-        RT_LOG(RT_LOG_ERR, "workflow", "event=resume_skipped exec=%s workflow=%s state=%s "
-               "error=\"unknown workflow or state\"", e->id, rt_q(e->workflow), rt_q(e->state));
+        RT_LOG(RT_LOG_ERR, "workflow",
+               "event=resume_skipped exec=%s workflow=%s state=%s "
+               "error=\"unknown workflow or state\"",
+               e->id, rt_q(e->workflow), rt_q(e->state));
         return 0;
     }
     cJSON *ctx = e->context ? cJSON_Parse(e->context) : NULL;

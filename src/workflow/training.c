@@ -85,8 +85,12 @@ static cJSON *labels_json(const struct listing *l)
 
 static void listing_done(struct listing *l);
 
-static int on_page(const struct rt_store_entry *entries, size_t n, bool last, int status,
-                   const struct rt_error *err, void *ud)
+static int on_page(const struct rt_store_entry *entries,
+                   size_t n,
+                   bool last,
+                   int status,
+                   const struct rt_error *err,
+                   void *ud)
 {
     struct listing *l = ud;
     struct rt_exec *x = l->x;
@@ -319,8 +323,8 @@ static void fail_with(struct rt_exec *x, const char *what, int status, const str
 static int tx_model_training(struct rt_exec *x, void *ud)
 {
     (void)ud;
-    struct rt_journal_model m = {.f1 = -1, .images = rt__ctx_int(x, "images", 0),
-                                 .created_ms = rt_now_ms()};
+    struct rt_journal_model m = {
+        .f1 = -1, .images = rt__ctx_int(x, "images", 0), .created_ms = rt_now_ms()};
     version_name(x, m.version, sizeof(m.version));
     rt_strlcpy(m.exec_id, x->id, sizeof(m.exec_id));
     rt_strlcpy(m.status, rt_model_status_name(RT_MODEL_TRAINING_IN_PROGRESS), sizeof(m.status));
@@ -385,8 +389,10 @@ static int tx_attempted(struct rt_exec *x, void *ud)
     return rc;
 }
 
-static void training_described(int status, const struct rt_model_info *info,
-                               const struct rt_error *err, void *ud)
+static void training_described(int status,
+                               const struct rt_model_info *info,
+                               const struct rt_error *err,
+                               void *ud)
 {
     struct rt_exec *x = ud;
     if (status) {
@@ -454,8 +460,8 @@ static void step_wait_training(struct rt_exec *x)
 
 /* ---- EVALUATE ---- */
 
-static void evaluated(int status, const struct rt_model_info *info, const struct rt_error *err,
-                      void *ud)
+static void
+evaluated(int status, const struct rt_model_info *info, const struct rt_error *err, void *ud)
 {
     struct rt_exec *x = ud;
     if (status) {
@@ -477,10 +483,8 @@ static void evaluated(int status, const struct rt_model_info *info, const struct
         rt__exec_next(x, S_START, out, NULL, NULL);
         return;
     }
-    struct rt_event nd = {.kind = RT_EV_NOT_DEPLOYED,
-                          .version = info->version,
-                          .f1 = info->f1,
-                          .min_f1 = min_f1};
+    struct rt_event nd = {
+        .kind = RT_EV_NOT_DEPLOYED, .version = info->version, .f1 = info->f1, .min_f1 = min_f1};
     rt__exec_emit(x, &nd);
     char msg[200];
     rt_snprintf(msg, sizeof(msg), "F1 %.3f is below Minimum-F1-Score %.3f", info->f1, min_f1);
@@ -532,8 +536,10 @@ static void step_start(struct rt_exec *x)
         fail_with(x, "starting the model version failed", rc, NULL);
 }
 
-static void running_described(int status, const struct rt_model_info *info,
-                              const struct rt_error *err, void *ud)
+static void running_described(int status,
+                              const struct rt_model_info *info,
+                              const struct rt_error *err,
+                              void *ud)
 {
     struct rt_exec *x = ud;
     if (status) {
@@ -665,7 +671,9 @@ static const struct rt_state_def states[S_COUNT] = {
     [S_CHECK] = {"CHECK", step_check, false, {S_MANIFEST, S_NOT_MET, S_FAILED, -1}},
     [S_MANIFEST] = {"MANIFEST", step_manifest, false, {S_TRAIN, S_FAILED, -1}},
     [S_TRAIN] = {"TRAIN", step_train, false, {S_WAIT_TRAINING, S_FAILED, -1}},
-    [S_WAIT_TRAINING] = {"WAIT_TRAINING", step_wait_training, false,
+    [S_WAIT_TRAINING] = {"WAIT_TRAINING",
+                         step_wait_training,
+                         false,
                          {S_EVALUATE, S_TRAIN, S_FAILED, -1}},
     [S_EVALUATE] = {"EVALUATE", step_evaluate, false, {S_START, S_FAILED_F1, S_FAILED, -1}},
     [S_START] = {"START", step_start, false, {S_WAIT_RUNNING, S_FAILED, -1}},
@@ -688,6 +696,6 @@ const struct rt_workflow_def rt__training_def = {
 };
 
 const char *const rt_training_state_names[] = {
-    "CHECK", "MANIFEST", "TRAIN",    "WAIT_TRAINING", "EVALUATE",  "START", "WAIT_RUNNING",
-    "SWITCH", "STOP_OLD", "DONE",    "NOT_MET",       "FAILED_F1", "FAILED"};
+    "CHECK",  "MANIFEST", "TRAIN", "WAIT_TRAINING", "EVALUATE",  "START", "WAIT_RUNNING",
+    "SWITCH", "STOP_OLD", "DONE",  "NOT_MET",       "FAILED_F1", "FAILED"};
 const int rt_training_state_count = S_COUNT;

@@ -73,8 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rt__creds_parse_json(body, len, "fuzz", &c, &err) == 0)
             rt_credentials_free(c);
     } else if (which == 1) {
-        static const char *const tags[] = {"AccessKeyId", "SecretAccessKey", "SessionToken",
-                                           "Expiration", "Code", "Message"};
+        static const char *const tags[] = {
+            "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration", "Code", "Message"};
         for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
             rt_free_secret_str(rt__creds_xml_text(body, len, tags[i]));
     } else if (which == 2) {

@@ -28,10 +28,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         static const char *services[] = {"s3", "service"};
         for (int s = 0; s < 2; s++) {
             for (int presign = 0; presign < 2; presign++) {
-                struct rt_sigv4_request req = {
-                    .method = raw->method, .path = raw->path, .query = raw->query,
-                    .headers = raw->headers, .n_headers = raw->n_headers,
-                    .payload_hash = RT_STR_LIT(RT_SIGV4_UNSIGNED_PAYLOAD)};
+                struct rt_sigv4_request req = {.method = raw->method,
+                                               .path = raw->path,
+                                               .query = raw->query,
+                                               .headers = raw->headers,
+                                               .n_headers = raw->n_headers,
+                                               .payload_hash =
+                                                   RT_STR_LIT(RT_SIGV4_UNSIGNED_PAYLOAD)};
                 struct rt_sigv4_config cfg = {
                     .access_key = RT_STR_LIT("AKIDEXAMPLE"),
                     .secret_key = RT_STR_LIT("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),

@@ -33,8 +33,8 @@ static inline const char *rt_test_python(void)
  * Starts tests/servers/<script> with args (NULL-terminated, may be NULL) and waits for its port.
  * Returns: 0, 77 when the script exited with 77 (a dependency missing: skip), or -1.
  */
-static inline int rt_test_server_start(struct rt_test_server *s, const char *script,
-                                       const char *const *args)
+static inline int
+rt_test_server_start(struct rt_test_server *s, const char *script, const char *const *args)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/tests/servers/%s", RT_SRC_DIR, script);

@@ -19,56 +19,56 @@ void rt_test_register(const char *name, rt_test_fn *fn);
 /* Returns: a fresh empty temporary folder for this case (removed at exit unless RT_KEEP_TMP). */
 const char *rt_test_tmpdir(void);
 
-#define RT_TEST(name)                                                                            \
-    static void test_##name(void);                                                               \
-    __attribute__((constructor)) static void register_##name(void)                               \
-    {                                                                                            \
-        rt_test_register(#name, test_##name);                                                    \
-    }                                                                                            \
+#define RT_TEST(name)                                                                              \
+    static void test_##name(void);                                                                 \
+    __attribute__((constructor)) static void register_##name(void)                                 \
+    {                                                                                              \
+        rt_test_register(#name, test_##name);                                                      \
+    }                                                                                              \
     static void test_##name(void)
 
-#define RT_FAIL(...)                                                                             \
-    do {                                                                                         \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                          \
-        fprintf(stderr, __VA_ARGS__);                                                            \
-        fprintf(stderr, "\n");                                                                   \
-        exit(1);                                                                                 \
+#define RT_FAIL(...)                                                                               \
+    do {                                                                                           \
+        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                            \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fprintf(stderr, "\n");                                                                     \
+        exit(1);                                                                                   \
     } while (0)
 
-#define RT_ASSERT(cond)                                                                          \
-    do {                                                                                         \
-        if (!(cond))                                                                             \
-            RT_FAIL("assertion failed: %s", #cond);                                              \
+#define RT_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            RT_FAIL("assertion failed: %s", #cond);                                                \
     } while (0)
 
-#define RT_ASSERT_INT_EQ(a, b)                                                                   \
-    do {                                                                                         \
-        intmax_t a_ = (intmax_t)(a), b_ = (intmax_t)(b);                                         \
-        if (a_ != b_)                                                                            \
-            RT_FAIL("%s == %s failed: %jd != %jd", #a, #b, a_, b_);                              \
+#define RT_ASSERT_INT_EQ(a, b)                                                                     \
+    do {                                                                                           \
+        intmax_t a_ = (intmax_t)(a), b_ = (intmax_t)(b);                                           \
+        if (a_ != b_)                                                                              \
+            RT_FAIL("%s == %s failed: %jd != %jd", #a, #b, a_, b_);                                \
     } while (0)
 
-#define RT_ASSERT_STR_EQ(a, b)                                                                   \
-    do {                                                                                         \
-        const char *a_ = (a), *b_ = (b);                                                         \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                   \
-            RT_FAIL("%s == %s failed:\n  got:  \"%s\"\n  want: \"%s\"", #a, #b,                \
-                    a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                     \
+#define RT_ASSERT_STR_EQ(a, b)                                                                     \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                     \
+            RT_FAIL("%s == %s failed:\n  got:  \"%s\"\n  want: \"%s\"", #a, #b,                    \
+                    a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                       \
     } while (0)
 
-#define RT_ASSERT_CONTAINS(hay, needle)                                                          \
-    do {                                                                                         \
-        const char *h_ = (hay), *n_ = (needle);                                                  \
-        if (!h_ || !strstr(h_, n_))                                                              \
-            RT_FAIL("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_);                  \
+#define RT_ASSERT_CONTAINS(hay, needle)                                                            \
+    do {                                                                                           \
+        const char *h_ = (hay), *n_ = (needle);                                                    \
+        if (!h_ || !strstr(h_, n_))                                                                \
+            RT_FAIL("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_);                     \
     } while (0)
 
 /* Asserts a call returned 0, printing the error name otherwise. */
-#define RT_ASSERT_OK(expr)                                                                       \
-    do {                                                                                         \
-        int rc_ = (expr);                                                                        \
-        if (rc_ != 0)                                                                            \
-            RT_FAIL("%s returned %d (%s)", #expr, rc_, rt_err_name(rc_));                        \
+#define RT_ASSERT_OK(expr)                                                                         \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_ != 0)                                                                              \
+            RT_FAIL("%s returned %d (%s)", #expr, rc_, rt_err_name(rc_));                          \
     } while (0)
 
 #endif

@@ -21,8 +21,8 @@
 #include <sys/wait.h>
 
 #include "creds_fixture.h"
-#include "twin_fixture.h"
 #include "retraind/buf.h"
+#include "twin_fixture.h"
 
 /* ---- the twin server ---- */
 

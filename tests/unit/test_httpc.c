@@ -346,8 +346,8 @@ RT_TEST(no_retry_on_4xx)
     finish();
 }
 
-static enum rt_httpc_verdict classify_throttle(const struct rt_httpc_resp *resp, void *ud,
-                                               struct rt_error *err)
+static enum rt_httpc_verdict
+classify_throttle(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err)
 {
     (void)ud;
     if (resp->status == 400 && resp->body.data && strcmp(resp->body.data, "Throttling") == 0) {
@@ -477,8 +477,8 @@ RT_TEST(retry_quota_limits_a_dead_endpoint)
     finish();
 }
 
-static enum rt_httpc_verdict classify_skew(const struct rt_httpc_resp *resp, void *ud,
-                                           struct rt_error *err)
+static enum rt_httpc_verdict
+classify_skew(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err)
 {
     int *seen = ud;
     (*seen)++;

@@ -98,8 +98,10 @@ RT_TEST(headers_folded_sorted_joined_unsignable_dropped)
         {RT_STR_LIT("Authorization"), RT_STR_LIT("old")},
         {RT_STR_LIT("Folded"), RT_STR_LIT("v1\n  v2\r\n\tv3")},
     };
-    struct rt_sigv4_request req = {.method = RT_STR_LIT("GET"), .path = RT_STR_LIT("/"),
-                                   .headers = h, .n_headers = sizeof(h) / sizeof(h[0])};
+    struct rt_sigv4_request req = {.method = RT_STR_LIT("GET"),
+                                   .path = RT_STR_LIT("/"),
+                                   .headers = h,
+                                   .n_headers = sizeof(h) / sizeof(h[0])};
     struct rt_sigv4_config cfg = base_cfg();
     struct rt_buf b;
     rt_buf_init(&b, 4096);
@@ -132,8 +134,10 @@ RT_TEST(s3_service_selects_s3_rules_with_override)
 
     /* Signing with S3 rules adds x-amz-content-sha256 holding the payload hash. */
     struct rt_sigv4_header h[] = {{RT_STR_LIT("Host"), RT_STR_LIT("b.s3.amazonaws.com")}};
-    struct rt_sigv4_request req = {.method = RT_STR_LIT("GET"), .path = RT_STR_LIT("/k"),
-                                   .headers = h, .n_headers = 1,
+    struct rt_sigv4_request req = {.method = RT_STR_LIT("GET"),
+                                   .path = RT_STR_LIT("/k"),
+                                   .headers = h,
+                                   .n_headers = 1,
                                    .payload_hash = RT_STR_LIT(RT_SIGV4_UNSIGNED_PAYLOAD)};
     struct rt_sigv4_result res;
     RT_ASSERT_OK(rt_sigv4_sign(&req, &cfg, &res, NULL));
@@ -187,8 +191,8 @@ RT_TEST(derive_key_matches_aws_example)
 static void sign_with(struct rt_sigv4_config *cfg, char sig[65])
 {
     struct rt_sigv4_header h[] = {{RT_STR_LIT("Host"), RT_STR_LIT("example.amazonaws.com")}};
-    struct rt_sigv4_request req = {.method = RT_STR_LIT("GET"), .path = RT_STR_LIT("/"),
-                                   .headers = h, .n_headers = 1};
+    struct rt_sigv4_request req = {
+        .method = RT_STR_LIT("GET"), .path = RT_STR_LIT("/"), .headers = h, .n_headers = 1};
     struct rt_sigv4_result res;
     RT_ASSERT_OK(rt_sigv4_sign(&req, cfg, &res, NULL));
     memcpy(sig, res.signature, 65);
@@ -275,8 +279,11 @@ RT_TEST(sign_hot_path_allocates_nothing)
 RT_TEST(presign_query_and_limits)
 {
     struct rt_sigv4_header h[] = {{RT_STR_LIT("Host"), RT_STR_LIT("b.s3.amazonaws.com")}};
-    struct rt_sigv4_request req = {.method = RT_STR_LIT("GET"), .path = RT_STR_LIT("/k"),
-                                   .query = RT_STR_LIT("x=1"), .headers = h, .n_headers = 1,
+    struct rt_sigv4_request req = {.method = RT_STR_LIT("GET"),
+                                   .path = RT_STR_LIT("/k"),
+                                   .query = RT_STR_LIT("x=1"),
+                                   .headers = h,
+                                   .n_headers = 1,
                                    .payload_hash = RT_STR_LIT(RT_SIGV4_UNSIGNED_PAYLOAD)};
     struct rt_sigv4_config cfg = base_cfg();
     cfg.service = RT_STR_LIT("s3");
@@ -311,8 +318,11 @@ RT_TEST(large_request_uses_heap_and_still_signs)
         h[i] = (struct rt_sigv4_header){rt_str_c(names[i]), RT_STR_LIT("v")};
         RT_ASSERT_OK(rt_buf_printf(&q, "%sk%d=%%E1%%88%%B4", i ? "&" : "", i));
     }
-    struct rt_sigv4_request req = {.method = RT_STR_LIT("GET"), .path = RT_STR_LIT("/"),
-                                   .query = {q.data, q.len}, .headers = h, .n_headers = N};
+    struct rt_sigv4_request req = {.method = RT_STR_LIT("GET"),
+                                   .path = RT_STR_LIT("/"),
+                                   .query = {q.data, q.len},
+                                   .headers = h,
+                                   .n_headers = N};
     struct rt_sigv4_config cfg = base_cfg();
     struct rt_sigv4_result res;
     RT_ASSERT_OK(rt_sigv4_sign(&req, &cfg, &res, NULL));
@@ -346,8 +356,13 @@ RT_TEST(raw_parse_forms_and_errors)
     const char b[] = "POST / HTTP/1.1\nHost:h";
     RT_ASSERT_OK(rt_sigv4_raw_parse(b, sizeof(b) - 1, &r, NULL));
     RT_ASSERT(!r.crlf && !r.colon_space && r.body.len == 0 && r.n_headers == 1);
-    const char *bad[] = {"", "GET\n", "GET / HTTP/1.1\nno colon\n", "GET / HTTP/1.1\n x:1\n",
-                         "GET / HTTP/1.1\nBad Name:1\n", "GET / FTP\n", "GET  HTTP/1.1\n"};
+    const char *bad[] = {"",
+                         "GET\n",
+                         "GET / HTTP/1.1\nno colon\n",
+                         "GET / HTTP/1.1\n x:1\n",
+                         "GET / HTTP/1.1\nBad Name:1\n",
+                         "GET / FTP\n",
+                         "GET  HTTP/1.1\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         rt_error_clear(&err);
         if (rt_sigv4_raw_parse(bad[i], strlen(bad[i]), &r, &err) != RT_EPARSE)

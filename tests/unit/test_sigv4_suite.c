@@ -138,8 +138,8 @@ static void free_case(struct kase *k)
     rt_free(k->service);
 }
 
-static void make(const struct kase *k, bool presign, struct rt_sigv4_request *req,
-                 struct rt_sigv4_config *cfg)
+static void
+make(const struct kase *k, bool presign, struct rt_sigv4_request *req, struct rt_sigv4_config *cfg)
 {
     *req = (struct rt_sigv4_request){
         .method = k->raw.method,
@@ -200,8 +200,8 @@ static char *expected(const struct kase *k, bool presign, const char *stage)
     return t;
 }
 
-static void check_eq(const struct kase *k, bool presign, const char *stage, const char *got,
-                     const char *want)
+static void
+check_eq(const struct kase *k, bool presign, const char *stage, const char *got, const char *want)
 {
     if (strcmp(got, want) != 0)
         RT_FAIL("%s (%s) %s differs:\n--- got:\n%s\n--- want:\n%s", k->name,
@@ -271,8 +271,8 @@ static void stage_signed_request(const struct kase *k, bool presign)
     if (presign) {
         RT_ASSERT_OK(rt_buf_printf(&got, "%.*s %.*s%c%.*s %.*s", (int)k->raw.method.len,
                                    k->raw.method.p, (int)k->raw.target.len, k->raw.target.p,
-                                   k->raw.has_query ? '&' : '?', (int)res.query.len,
-                                   res.query.p, (int)k->raw.version.len, k->raw.version.p));
+                                   k->raw.has_query ? '&' : '?', (int)res.query.len, res.query.p,
+                                   (int)k->raw.version.len, k->raw.version.p));
         const char *nl = strchr(want, '\n');
         RT_ASSERT(nl);
         want[nl - want] = '\0';

@@ -193,9 +193,12 @@ RT_TEST(credentials_from_the_environment)
     char url[128];
     snprintf(url, sizeof(url), "smtp://localhost:%d", srv.port);
     char *to[] = {"ops@example.com"};
-    struct rt_config_notify cfg = {
-        .driver = RT_NOTIFY_SMTP, .url = url, .from = "r@example.com", .to = to, .n_to = 1,
-        .starttls = true};
+    struct rt_config_notify cfg = {.driver = RT_NOTIFY_SMTP,
+                                   .url = url,
+                                   .from = "r@example.com",
+                                   .to = to,
+                                   .n_to = 1,
+                                   .starttls = true};
     struct sent s;
     send_via_notifier(&cfg, &s);
     RT_ASSERT_INT_EQ(s.status, 0);
@@ -220,9 +223,14 @@ RT_TEST(wrong_password_fails_and_is_not_logged)
     char url[128];
     snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", srv.port);
     char *to[] = {"ops@example.com"};
-    struct rt_config_notify cfg = {.driver = RT_NOTIFY_SMTP, .url = url, .from = "r@example.com",
-                                   .to = to, .n_to = 1, .username = "mailer",
-                                   .password = "WRONG-PASSWORD-XYZ", .starttls = true};
+    struct rt_config_notify cfg = {.driver = RT_NOTIFY_SMTP,
+                                   .url = url,
+                                   .from = "r@example.com",
+                                   .to = to,
+                                   .n_to = 1,
+                                   .username = "mailer",
+                                   .password = "WRONG-PASSWORD-XYZ",
+                                   .starttls = true};
     struct sent s;
     send_via_notifier(&cfg, &s);
     RT_ASSERT_INT_EQ(s.status, RT_ESMTP);
@@ -280,8 +288,12 @@ RT_TEST(header_injection_is_refused)
     RT_ASSERT_OK(rt_httpc_new(&loop, NULL, &hc, &err));
     const char *to[] = {"ops@example.com"};
     const char *bad_to[] = {"ops@example.com\r\nBcc: victim@example.com"};
-    struct rt_httpc_mail m = {.url = "smtp://127.0.0.1:1", .from = "r@example.com", .to = to,
-                              .n_to = 1, .subject = "hi\r\nBcc: victim@example.com", .body = "x"};
+    struct rt_httpc_mail m = {.url = "smtp://127.0.0.1:1",
+                              .from = "r@example.com",
+                              .to = to,
+                              .n_to = 1,
+                              .subject = "hi\r\nBcc: victim@example.com",
+                              .body = "x"};
     RT_ASSERT_INT_EQ(rt_httpc_send_mail(hc, &m, on_sent, NULL, &err), RT_EINVAL);
     rt_error_clear(&err);
     m.subject = "ok";
@@ -318,8 +330,13 @@ RT_TEST(starttls_required_for_remote_hosts)
     char url[128];
     snprintf(url, sizeof(url), "smtp://mail.localhost:%d", srv.port);
     const char *to[] = {"ops@example.com"};
-    struct rt_httpc_mail m = {.url = url, .from = "r@example.com", .to = to, .n_to = 1,
-                              .subject = "s", .body = "b", .starttls = true};
+    struct rt_httpc_mail m = {.url = url,
+                              .from = "r@example.com",
+                              .to = to,
+                              .n_to = 1,
+                              .subject = "s",
+                              .body = "b",
+                              .starttls = true};
     struct sent s = {0};
     struct rt_error err;
     rt_error_clear(&err);

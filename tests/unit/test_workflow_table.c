@@ -60,9 +60,9 @@ RT_TEST(training_every_state_can_finish)
 
 RT_TEST(training_names_match_design)
 {
-    static const char *const design[] = {"CHECK", "MANIFEST", "TRAIN", "WAIT_TRAINING",
-                                         "EVALUATE", "START", "WAIT_RUNNING", "SWITCH",
-                                         "STOP_OLD", "DONE", "NOT_MET", "FAILED_F1", "FAILED"};
+    static const char *const design[] = {
+        "CHECK",  "MANIFEST", "TRAIN", "WAIT_TRAINING", "EVALUATE",  "START", "WAIT_RUNNING",
+        "SWITCH", "STOP_OLD", "DONE",  "NOT_MET",       "FAILED_F1", "FAILED"};
     RT_ASSERT_INT_EQ(def->n_states, (int)(sizeof(design) / sizeof(design[0])));
     RT_ASSERT_INT_EQ(rt_training_state_count, def->n_states);
     for (int i = 0; i < def->n_states; i++) {
