@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 fail=0
 bad() { echo "checkdeps: $*" >&2; fail=1; }
 
-core_ok='alloc|buf|clock|config|error|log|paramdef'
+core_ok='alloc|buf|clock|config|error|fsutil|hash|log|loop|paramdef'
 while IFS= read -r line; do
   bad "core must not include $line"
 done < <(grep -HnE '#include "retraind/' src/core/*.c | grep -vE "retraind/($core_ok)\.h" || true)

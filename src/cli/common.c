@@ -34,6 +34,6 @@ int rt_cli_print_json(void *obj)
         return RT_EXIT_FAIL;
     }
     printf("%s\n", text);
-    free(text);
+    cJSON_free(text);
     return RT_EXIT_OK;
 }

@@ -6,6 +6,7 @@
  */
 #include "retraind/alloc.h"
 
+#include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -101,4 +102,14 @@ void rt_alloc_fail_after(unsigned long n)
 long rt_alloc_live(void)
 {
     return atomic_load(&live);
+}
+
+/* cJSON allocates through these hooks too, so allocation-failure tests reach the JSON that the
+ * journal, the workflows and the reports build, and its memory is counted. Installed before
+ * main() in every program that links core. Everything cJSON returns is freed with cJSON_free
+ * (or cJSON_Delete), never free(). */
+__attribute__((constructor)) static void route_cjson(void)
+{
+    cJSON_Hooks hooks = {.malloc_fn = rt_malloc, .free_fn = rt_free};
+    cJSON_InitHooks(&hooks);
 }

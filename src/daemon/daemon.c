@@ -34,6 +34,7 @@
 #include "retraind/clock.h"
 #include "retraind/config.h"
 #include "retraind/engine.h"
+#include "retraind/fsutil.h"
 #include "retraind/httpc.h"
 #include "retraind/journal.h"
 #include "retraind/log.h"
@@ -409,20 +410,8 @@ static int take_lock(struct daemon *d, struct rt_error *err)
 
 static int make_dir(const char *path, struct rt_error *err)
 {
-    char tmp[4096];
-    if (rt_strlcpy(tmp, path, sizeof(tmp)))
-        return rt_error_set(err, RT_ETOOBIG, "path too long: %s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return rt_error_set(err, -errno, "cannot create %s: %s", tmp, rt_strerror(-errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-        return rt_error_set(err, -errno, "cannot create %s: %s", tmp, rt_strerror(-errno));
-    return 0;
+    int rc = rt_mkdir_p(path, 0700);
+    return rc ? rt_error_set(err, rc, "cannot create %s: %s", path, rt_strerror(rc)) : 0;
 }
 
 static int open_drivers(struct daemon *d, struct rt_error *err)

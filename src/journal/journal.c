@@ -16,6 +16,7 @@
 #include "journal_int.h"
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
+#include "retraind/fsutil.h"
 #include "retraind/log.h"
 
 #define BUSY_TIMEOUT_MS 10000
@@ -252,25 +253,6 @@ bool rt__writable(struct rt_journal *j)
 
 /* ---- opening ---- */
 
-/* Creates path and its missing parents with mode 0700 (like mkdir -p). Returns: 0 or -errno. */
-static int mkdir_p(const char *path)
-{
-    char tmp[4096];
-    if (rt_strlcpy(tmp, path, sizeof(tmp)) < 0)
-        return -ENAMETOOLONG;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 static int exec_sql(struct rt_journal *j, const char *sql, const char *op, struct rt_error *err)
 {
     char *msg = NULL;
@@ -356,7 +338,7 @@ static int open_db(struct rt_journal *j, const char *data_dir, struct rt_error *
         }
         flags |= SQLITE_OPEN_READONLY;
     } else {
-        int rc = mkdir_p(data_dir);
+        int rc = rt_mkdir_p(data_dir, 0700);
         if (rc)
             return rt_error_set(err, rc, "journal: cannot create data_dir %s: %s", data_dir,
                                 rt_strerror(rc));

@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "retraind/alloc.h"
+#include "retraind/fsutil.h"
 #include "retraind/log.h"
 #include "retraind/store.h"
 
@@ -1116,25 +1117,6 @@ static const struct rt_store_ops local_ops = {
     .close = local_close,
 };
 
-/* mkdir -p: creates path and its missing parents. Returns: 0 or -errno. */
-static int make_dirs(const char *path)
-{
-    char buf[4096];
-    if (rt_strlcpy(buf, path, sizeof(buf)) != 0)
-        return -ENAMETOOLONG;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 /* Removes everything inside folder fd (taken over), never following symlinks. Returns: the number
  * of entries removed. Depth is bounded by what an interrupted write can leave: our temporary
  * files are flat, so anything deeper was put there by hand and is removed the same way. */
@@ -1176,7 +1158,7 @@ int rt_store_local_new(struct uv_loop_s *loop,
         return rt_error_set(err, RT_EINVAL, "local store: missing loop, options or output");
     if (!opts->root || !opts->root[0])
         return rt_error_set(err, RT_EINVAL, "local store: no root folder given");
-    int rc = make_dirs(opts->root);
+    int rc = rt_mkdir_p(opts->root, 0755);
     if (rc)
         return rt_error_set(err, rc, "local store: cannot create root folder %s: %s",
                             rt_q(opts->root), rt_strerror(rc));

@@ -186,8 +186,8 @@ persist(struct rt_exec *x, int next, cJSON *output, const char *error, rt_tx_fn 
         rc = rt_journal_commit(j);
     else
         rt_journal_rollback(j);
-    free(out_json);
-    free(ctx_json);
+    cJSON_free(out_json);
+    cJSON_free(ctx_json);
     return rc;
 }
 

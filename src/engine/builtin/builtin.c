@@ -25,6 +25,7 @@
 #include "builtin.h"
 #include "image.h"
 #include "retraind/alloc.h"
+#include "retraind/fsutil.h"
 #include "retraind/log.h"
 
 #define MAX_MODEL_FILE ((size_t)64 << 20)
@@ -658,24 +659,6 @@ static const struct rt_engine_ops builtin_ops = {
     .close = b_close,
 };
 
-static int mkdir_p(const char *path)
-{
-    char tmp[RT__PATH_MAX];
-    if (rt_strlcpy(tmp, path, sizeof(tmp)) != 0)
-        return RT_EINVAL;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 int rt_engine_builtin_new(struct uv_loop_s *loop,
                           const struct rt_engine_builtin_opts *opts,
                           struct rt_engine **out,
@@ -693,7 +676,7 @@ int rt_engine_builtin_new(struct uv_loop_s *loop,
         rt_free(b);
         return rt_error_set(err, RT_EINVAL, "builtin engine: models_dir is too long");
     }
-    int rc = mkdir_p(b->models_dir);
+    int rc = rt_mkdir_p(b->models_dir, 0755);
     if (rc != 0) {
         rt_free(b);
         return rt_error_set(err, rc, "builtin engine: cannot create %s: %s", opts->models_dir,
