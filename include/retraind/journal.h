@@ -4,8 +4,14 @@
  * Holds executions and their steps, local parameters, system state (previous_trained_images,
  * last_attempted_images, ...), model versions, CLI requests to the daemon, and (from the
  * detection work on) detections and review tasks. This module is the only code that includes
- * sqlite3.h. Every call is synchronous and short (one statement or one small transaction); the
- * daemon and the CLI both wait on a locked database (busy timeout) instead of failing.
+ * sqlite3.h. The calls below are synchronous and short (one statement or one small transaction);
+ * the daemon and the CLI both wait on a locked database (busy timeout) instead of failing.
+ *
+ * The daemon's loop thread never writes through them: it builds a batch of writes
+ * (struct rt_jbatch) and submits it to the writer thread (rt_journal_writer_start), which
+ * applies many batches in one transaction and one fsync (group commit) and tells each caller on
+ * the loop when its batch is durable. The loop thread keeps its own connection for reads; in WAL
+ * mode a reader never waits for a writer, so neither a sync nor a lock held by the CLI stalls it.
  *
  * The schema is versioned with PRAGMA user_version and upgraded by an ordered list of
  * migrations when opened read-write. Read-only opens never create or migrate anything.
@@ -23,6 +29,8 @@
 #include "retraind/error.h"
 
 struct rt_journal;
+struct rt_jbatch;
+struct uv_loop_s;
 
 #define RT_JOURNAL_FILE "journal.db"
 
@@ -74,10 +82,12 @@ struct rt_journal_exec {
     char workflow[32];
     char state[32];
     int64_t started_ms;
-    int64_t finished_ms; /* 0 while unfinished */
-    char *error;         /* owned or NULL */
-    char *input;         /* owned JSON or NULL */
-    char *context;       /* owned JSON (the workflow's carried data) or NULL */
+    int64_t finished_ms;     /* 0 while unfinished */
+    char *error;             /* owned or NULL */
+    char *input;             /* owned JSON or NULL */
+    char *context;           /* owned JSON (the workflow's carried data) or NULL */
+    int64_t checks;          /* how many identical checks this execution stands for (>= 1) */
+    int64_t last_checked_ms; /* when the last of them ran; 0 = only the first */
 };
 void rt_journal_exec_cleanup(struct rt_journal_exec *e);
 
@@ -162,10 +172,162 @@ typedef int rt_journal_model_fn(const struct rt_journal_model *m, void *ud);
 /* Every version, newest first. */
 int rt_journal_model_list(struct rt_journal *j, rt_journal_model_fn *cb, void *ud);
 
+/*
+ * Makes a new unique execution id like rt_journal_exec_new_id without writing: the counter lives
+ * in memory (loaded from the journal on first use) and b gets the write that keeps the stored
+ * counter in step, so the id is durable exactly when the batch that creates the execution is.
+ * For the daemon's loop thread. Returns: 0 or an error.
+ */
+int rt_journal_exec_reserve_id(struct rt_journal *j,
+                               const char *prefix,
+                               int64_t now_ms,
+                               struct rt_jbatch *b,
+                               char *out,
+                               size_t size);
+/* Returns: 0 and the newest execution of workflow in *out (clean up with
+ * rt_journal_exec_cleanup), or RT_ENOTFOUND. */
+int rt_journal_exec_latest(struct rt_journal *j, const char *workflow, struct rt_journal_exec *out);
+/* Copies the output of the first step of id that entered state (or the last step when state is
+ * NULL) into *out (caller frees with rt_free; NULL when that step has no output).
+ * Returns: 0, RT_ENOTFOUND or an error. */
+int rt_journal_step_output(struct rt_journal *j, const char *id, const char *state, char **out);
+
 /* ---- requests from the CLI to the daemon ("trigger training", ...) ---- */
 int rt_journal_request_add(struct rt_journal *j, const char *kind, int64_t now_ms);
+/* Reads the oldest pending request with an id above after_id without taking it: copies its kind
+ * into out and its id into *id. Returns: 0, RT_ENOTFOUND, RT_ETOOBIG or an error. */
+int rt_journal_request_peek(
+    struct rt_journal *j, int64_t after_id, int64_t *id, char *out, size_t size);
 /* Takes the oldest pending request: copies its kind into out and marks it taken.
  * Returns: 0, or RT_ENOTFOUND when none is pending. */
 int rt_journal_request_take(struct rt_journal *j, char *out, size_t size, int64_t now_ms);
+
+/* ---- parameters set by people ---- */
+/* Deletes a stored parameter value (params reset). Absent is fine. */
+int rt_journal_param_delete(struct rt_journal *j, const char *name);
+
+/* ---- key sets of manifests (identity-based counting of untrained images) ---- */
+/*
+ * Reads the key hashes (rt_hash64 of each image key, sorted, 8 bytes each in host order) of the
+ * manifest written by execution exec_id. Returns: 0 with *hashes (caller frees with rt_free),
+ * *n and *images (the manifest's line count), RT_ENOTFOUND, or an error.
+ */
+int rt_journal_manifest_keys_get(
+    struct rt_journal *j, const char *exec_id, uint64_t **hashes, size_t *n, int64_t *images);
+
+/* ---- the notification outbox ---- */
+struct rt_journal_outbox {
+    int64_t id;       /* stable: the notification's identity for every delivery attempt */
+    char exec_id[64]; /* "" when none */
+    char kind[64];    /* the event's stable name, e.g. "training.deployed" */
+    char *event;      /* owned JSON of the event */
+    int64_t created_ms;
+    int64_t attempts;
+    int64_t next_ms; /* not before this time */
+    char *delivered; /* owned: comma-separated keys of the notifiers that have it */
+};
+void rt_journal_outbox_cleanup(struct rt_journal_outbox *o);
+typedef int rt_journal_outbox_fn(const struct rt_journal_outbox *o, void *ud);
+/* Calls cb for each unsent notification due at now_ms (next_ms <= now_ms), oldest first, at most
+ * limit. Returns: 0 or an error. */
+int rt_journal_outbox_due(
+    struct rt_journal *j, int64_t now_ms, int limit, rt_journal_outbox_fn *cb, void *ud);
+/* Returns: the earliest next_ms of an unsent notification, or 0 when there is none. */
+int64_t rt_journal_outbox_next_due(struct rt_journal *j);
+/* Returns: the largest notification id so far (0 for none); ids of new ones go above it. */
+int64_t rt_journal_outbox_max_id(struct rt_journal *j);
+
+/* ---- write batches: the daemon's writes, applied by the writer thread ---- */
+/*
+ * A batch is a list of writes built on the loop thread and applied atomically: every write of a
+ * batch commits, or none does. Each add function copies its arguments and returns 0 or
+ * RT_ENOMEM (a batch that failed to grow must not be submitted: free it).
+ */
+int rt_jbatch_new(struct rt_jbatch **out);
+void rt_jbatch_free(struct rt_jbatch *b);
+/* Returns: the number of writes in b. */
+size_t rt_jbatch_count(const struct rt_jbatch *b);
+int rt_jbatch_exec_create(struct rt_jbatch *b,
+                          const char *id,
+                          const char *workflow,
+                          const char *initial_state,
+                          const char *input_json,
+                          const char *context_json,
+                          int64_t now_ms);
+int rt_jbatch_exec_advance(struct rt_jbatch *b,
+                           const char *id,
+                           const char *output_json,
+                           const char *error,
+                           const char *next_state,
+                           bool terminal,
+                           const char *context_json,
+                           int64_t now_ms);
+/* Replaces the context of id without a transition. */
+int rt_jbatch_exec_context(struct rt_jbatch *b, const char *id, const char *context_json);
+/* Counts one more identical check on a finished execution (checks + 1, last_checked = now). */
+int rt_jbatch_exec_checked(struct rt_jbatch *b, const char *id, int64_t now_ms);
+int rt_jbatch_state_set(struct rt_jbatch *b, const char *key, const char *value);
+int rt_jbatch_state_set_i64(struct rt_jbatch *b, const char *key, int64_t value);
+int rt_jbatch_param_set(struct rt_jbatch *b, const char *name, const char *value, int64_t now_ms);
+int rt_jbatch_param_delete(struct rt_jbatch *b, const char *name);
+int rt_jbatch_model_put(struct rt_jbatch *b, const struct rt_journal_model *m);
+/* Updates the status of version (f1 < 0 keeps it; stopped_ms 0 keeps it); absent is fine. */
+int rt_jbatch_model_status(
+    struct rt_jbatch *b, const char *version, const char *status, double f1, int64_t stopped_ms);
+int rt_jbatch_model_set_active(struct rt_jbatch *b, const char *version, int64_t now_ms);
+int rt_jbatch_request_taken(struct rt_jbatch *b, int64_t id, int64_t now_ms);
+/* Records the key hashes (sorted rt_hash64 values) of exec_id's manifest of images lines. */
+int rt_jbatch_manifest_keys(
+    struct rt_jbatch *b, const char *exec_id, const uint64_t *hashes, size_t n, int64_t images);
+/* Adds notification id (see rt_journal_outbox_max_id) to the outbox. */
+int rt_jbatch_outbox_add(struct rt_jbatch *b,
+                         int64_t id,
+                         const char *exec_id,
+                         const char *kind,
+                         const char *event_json,
+                         int64_t now_ms);
+/* Records a delivery round of notification id: attempts, the next try (sent_ms 0) or the end
+ * (sent_ms > 0: delivered everywhere, or given up with last_error), and who has it. */
+int rt_jbatch_outbox_update(struct rt_jbatch *b,
+                            int64_t id,
+                            int64_t attempts,
+                            int64_t next_ms,
+                            int64_t sent_ms,
+                            const char *delivered,
+                            const char *last_error);
+
+/* Applies every write of b in one transaction on the calling thread (the CLI, tests).
+ * Returns: 0, or the first error with err filled (nothing of b is written then). */
+int rt_journal_apply(struct rt_journal *j, const struct rt_jbatch *b, struct rt_error *err);
+
+/*
+ * Completion of a submitted batch, on the loop thread, exactly once: status 0 once the batch is
+ * durable (committed with synchronous=FULL), else the error (nothing of the batch was written).
+ */
+typedef void rt_journal_write_fn(int status, const struct rt_error *err, void *ud);
+/*
+ * Starts the writer thread of j (a read-write journal): it opens its own connection to the same
+ * file, and from now on j's own connection is for reads only (its write functions refuse with
+ * RT_EINVAL). Completions are delivered on loop. Returns: 0 or an error in err.
+ */
+int rt_journal_writer_start(struct rt_journal *j, struct uv_loop_s *loop, struct rt_error *err);
+/* Queues b (taken over, even on failure) for the writer; cb runs when it is durable or failed.
+ * Returns: 0, or RT_EINVAL (no writer running) / RT_ECANCELED (closing): cb never runs then. */
+int rt_journal_submit(struct rt_journal *j, struct rt_jbatch *b, rt_journal_write_fn *cb, void *ud);
+/* Returns: batches submitted whose completion has not run yet. */
+int rt_journal_writer_pending(const struct rt_journal *j);
+/* Statistics of the writer for logs and benchmarks. */
+struct rt_journal_writer_stats {
+    int64_t batches;   /* batches committed */
+    int64_t commits;   /* transactions committed (one fsync each) */
+    int64_t failures;  /* batches that failed */
+    int64_t max_group; /* most batches in one commit */
+};
+void rt_journal_writer_stats(const struct rt_journal *j, struct rt_journal_writer_stats *out);
+/*
+ * Stops the writer once every submitted batch is applied and delivered, joins its thread and
+ * closes its connection; then calls cb(ud) on the loop. cb is never called inside this call.
+ */
+void rt_journal_writer_close(struct rt_journal *j, void (*cb)(void *ud), void *ud);
 
 #endif

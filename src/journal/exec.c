@@ -41,8 +41,8 @@ static bool fits(const char *s, size_t size)
     return s && *s && strlen(s) < size;
 }
 
-int rt_journal_exec_new_id(
-    struct rt_journal *j, const char *prefix, int64_t now_ms, char *out, size_t size)
+/* Checks prefix and writes the UTC stamp of now_ms. Returns: 0 or RT_EINVAL. */
+static int id_parts(const char *prefix, int64_t now_ms, char *stamp, size_t size)
 {
     size_t n = prefix ? strlen(prefix) : 0;
     if (n == 0 || n > PREFIX_MAX)
@@ -55,9 +55,49 @@ int rt_journal_exec_new_id(
     }
     time_t secs = (time_t)(now_ms / 1000);
     struct tm tm;
-    char stamp[32];
-    if (!gmtime_r(&secs, &tm) || strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm) == 0)
+    if (!gmtime_r(&secs, &tm) || strftime(stamp, size, "%Y%m%dT%H%M%SZ", &tm) == 0)
         return RT_EINVAL;
+    return 0;
+}
+
+int rt_journal_exec_reserve_id(struct rt_journal *j,
+                               const char *prefix,
+                               int64_t now_ms,
+                               struct rt_jbatch *b,
+                               char *out,
+                               size_t size)
+{
+    char stamp[32];
+    int rc = id_parts(prefix, now_ms, stamp, sizeof(stamp));
+    if (rc)
+        return rc;
+    if (j->id_counter < 0) {
+        int64_t stored = 0;
+        rc = rt_journal_state_get_i64(j, COUNTER_KEY, 0, &stored);
+        if (rc)
+            return rc;
+        j->id_counter = stored;
+    }
+    int64_t next = j->id_counter + 1;
+    char id[64];
+    if (rt_snprintf(id, sizeof(id), "%s-%s-%04lld", prefix, stamp, (long long)next) < 0 ||
+        strlen(id) >= size)
+        return RT_ETOOBIG;
+    rc = rt__jbatch_state_max(b, COUNTER_KEY, next);
+    if (rc)
+        return rc;
+    j->id_counter = next;
+    rt_strlcpy(out, id, size);
+    return 0;
+}
+
+int rt_journal_exec_new_id(
+    struct rt_journal *j, const char *prefix, int64_t now_ms, char *out, size_t size)
+{
+    char stamp[32];
+    int rc0 = id_parts(prefix, now_ms, stamp, sizeof(stamp));
+    if (rc0)
+        return rc0;
 
     int rc = rt_journal_begin(j);
     if (rc)
@@ -221,8 +261,7 @@ int rt_journal_exec_advance(struct rt_journal *j,
     return rc;
 }
 
-/* Fills e from a row of (id, workflow, state, started_at, finished_at, error, input, context). */
-static int read_exec(sqlite3_stmt *st, struct rt_journal_exec *e)
+int rt__read_exec(sqlite3_stmt *st, struct rt_journal_exec *e)
 {
     memset(e, 0, sizeof(*e));
     int rc = rt__col_copy(st, 0, e->id, sizeof(e->id));
@@ -232,6 +271,8 @@ static int read_exec(sqlite3_stmt *st, struct rt_journal_exec *e)
         rc = rt__col_copy(st, 2, e->state, sizeof(e->state));
     e->started_ms = sqlite3_column_int64(st, 3);
     e->finished_ms = sqlite3_column_int64(st, 4); /* NULL reads as 0 */
+    e->checks = sqlite3_column_type(st, 8) == SQLITE_NULL ? 1 : sqlite3_column_int64(st, 8);
+    e->last_checked_ms = sqlite3_column_int64(st, 9);
     if (!rc) {
         e->error = rt__col_dup(st, 5, &rc);
         e->input = rt__col_dup(st, 6, &rc);
@@ -254,7 +295,7 @@ int rt_journal_exec_get(struct rt_journal *j, const char *id, struct rt_journal_
     rt__bind_text(st, 1, id);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
-        rc = read_exec(st, out);
+        rc = rt__read_exec(st, out);
     else if (s == SQLITE_DONE)
         rc = RT_ENOTFOUND;
     else
@@ -285,7 +326,7 @@ int rt_journal_exec_list(struct rt_journal *j,
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         struct rt_journal_exec e;
-        rc = read_exec(st, &e);
+        rc = rt__read_exec(st, &e);
         if (rc)
             break;
         rc = cb(&e, ud);
@@ -344,5 +385,50 @@ int rt_journal_step_list(struct rt_journal *j, const char *id, rt_journal_step_f
     if (!rc && s != SQLITE_DONE)
         rc = rt__fail(j, "list steps", s);
     rt__stmt_done(j, ST_STEP_LIST, st);
+    return rc;
+}
+
+int rt_journal_exec_latest(struct rt_journal *j, const char *workflow, struct rt_journal_exec *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!workflow)
+        return RT_EINVAL;
+    sqlite3_stmt *st;
+    int rc = rt__stmt(j, ST_EXEC_LATEST, &st);
+    if (rc)
+        return rc;
+    rt__bind_text(st, 1, workflow);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        rc = rt__read_exec(st, out);
+    else if (s == SQLITE_DONE)
+        rc = RT_ENOTFOUND;
+    else
+        rc = rt__fail(j, "latest execution", s);
+    rt__stmt_done(j, ST_EXEC_LATEST, st);
+    return rc;
+}
+
+int rt_journal_step_output(struct rt_journal *j, const char *id, const char *state, char **out)
+{
+    *out = NULL;
+    if (!id)
+        return RT_EINVAL;
+    enum stmt_id which = state ? ST_STEP_OUTPUT_STATE : ST_STEP_OUTPUT_LAST;
+    sqlite3_stmt *st;
+    int rc = rt__stmt(j, which, &st);
+    if (rc)
+        return rc;
+    rt__bind_text(st, 1, id);
+    if (state)
+        rt__bind_text(st, 2, state);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *out = rt__col_dup(st, 0, &rc);
+    else if (s == SQLITE_DONE)
+        rc = RT_ENOTFOUND;
+    else
+        rc = rt__fail(j, "step output", s);
+    rt__stmt_done(j, which, st);
     return rc;
 }

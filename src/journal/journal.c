@@ -103,6 +103,25 @@ static const char *const migrations[] = {
     "  answered_at INTEGER) STRICT;"
     "CREATE INDEX reviews_state ON reviews(state, created_at);"
     "CREATE INDEX reviews_exec ON reviews(exec_id);",
+    /* 2: coalesced checks, the notification outbox, and the key sets of manifests. */
+    "ALTER TABLE executions ADD COLUMN checks INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE executions ADD COLUMN last_checked_at INTEGER;"
+    "CREATE TABLE outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  exec_id TEXT,"
+    "  kind TEXT NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL DEFAULT 0,"
+    "  delivered TEXT NOT NULL DEFAULT '',"
+    "  last_error TEXT,"
+    "  sent_at INTEGER) STRICT;"
+    "CREATE INDEX outbox_unsent ON outbox(next_at, id) WHERE sent_at IS NULL;"
+    "CREATE TABLE manifest_keys ("
+    "  exec_id TEXT PRIMARY KEY,"
+    "  images INTEGER NOT NULL,"
+    "  hashes BLOB NOT NULL) STRICT;",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -122,8 +141,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [ST_EXEC_INSERT] = "INSERT INTO executions(id, workflow, state, started_at, input, context) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_EXEC_GET] = "SELECT id, workflow, state, started_at, finished_at, error, input, context "
-                    "FROM executions WHERE id = ?1",
+    [ST_EXEC_GET] = "SELECT " RT__EXEC_COLUMNS " FROM executions WHERE id = ?1",
     [ST_EXEC_EXISTS] = "SELECT 1 FROM executions WHERE id = ?1",
     [ST_EXEC_ADVANCE] = "UPDATE executions SET state = ?2, context = coalesce(?3, context), "
                         "finished_at = CASE WHEN ?4 THEN ?5 ELSE finished_at END, "
@@ -150,6 +168,37 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_REQ_ADD] = "INSERT INTO requests(kind, created_at) VALUES (?1, ?2)",
     [ST_REQ_OLDEST] = "SELECT id, kind FROM requests WHERE taken_at IS NULL ORDER BY id LIMIT 1",
     [ST_REQ_MARK] = "UPDATE requests SET taken_at = ?2 WHERE id = ?1",
+    [ST_REQ_PEEK] = "SELECT id, kind FROM requests WHERE taken_at IS NULL AND id > ?1 "
+                    "ORDER BY id LIMIT 1",
+    [ST_PARAM_DELETE] = "DELETE FROM params WHERE name = ?1",
+    /* Counters only grow: batches reserved in one order may commit in another. */
+    [ST_STATE_MAX] = "INSERT INTO system_state(key, value) VALUES (?1, ?2) "
+                     "ON CONFLICT(key) DO UPDATE SET value = CAST(max(CAST(value AS INTEGER), "
+                     "CAST(excluded.value AS INTEGER)) AS TEXT)",
+    [ST_EXEC_CONTEXT] = "UPDATE executions SET context = ?2 WHERE id = ?1",
+    [ST_EXEC_CHECKED] = "UPDATE executions SET checks = checks + 1, last_checked_at = ?2 "
+                        "WHERE id = ?1",
+    [ST_EXEC_LATEST] = "SELECT " RT__EXEC_COLUMNS " FROM executions WHERE workflow = ?1 "
+                       "ORDER BY started_at DESC, id DESC LIMIT 1",
+    [ST_STEP_OUTPUT_STATE] = "SELECT output FROM steps WHERE exec_id = ?1 AND state = ?2 "
+                             "ORDER BY seq LIMIT 1",
+    [ST_STEP_OUTPUT_LAST] = "SELECT output FROM steps WHERE exec_id = ?1 ORDER BY seq DESC LIMIT 1",
+    [ST_MODEL_STATUS] = "UPDATE models SET status = ?2, f1 = CASE WHEN ?3 < 0 THEN f1 ELSE ?3 END, "
+                        "stopped_at = CASE WHEN ?4 > 0 THEN ?4 ELSE stopped_at END "
+                        "WHERE version = ?1",
+    [ST_MANIFEST_PUT] = "INSERT INTO manifest_keys(exec_id, images, hashes) VALUES (?1, ?2, ?3) "
+                        "ON CONFLICT(exec_id) DO UPDATE SET images = excluded.images, "
+                        "hashes = excluded.hashes",
+    [ST_MANIFEST_GET] = "SELECT images, hashes FROM manifest_keys WHERE exec_id = ?1",
+    [ST_OUTBOX_ADD] = "INSERT INTO outbox(id, exec_id, kind, event, created_at, next_at) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+    [ST_OUTBOX_UPDATE] = "UPDATE outbox SET attempts = ?2, next_at = ?3, "
+                         "sent_at = CASE WHEN ?4 > 0 THEN ?4 ELSE NULL END, delivered = ?5, "
+                         "last_error = ?6 WHERE id = ?1",
+    [ST_OUTBOX_DUE] = "SELECT id, exec_id, kind, event, created_at, attempts, next_at, delivered "
+                      "FROM outbox WHERE sent_at IS NULL AND next_at <= ?1 ORDER BY id LIMIT ?2",
+    [ST_OUTBOX_NEXT] = "SELECT min(next_at) FROM outbox WHERE sent_at IS NULL",
+    [ST_OUTBOX_MAX] = "SELECT max(id) FROM outbox",
 };
 
 const char *rt__exec_list_sql(int v, char *buf, size_t size)
@@ -157,8 +206,8 @@ const char *rt__exec_list_sql(int v, char *buf, size_t size)
     /* Literal "finished_at IS NULL" lets SQLite use the partial index executions_unfinished;
      * "workflow = ?1" alone lets it use executions_workflow. */
     rt_snprintf(buf, size,
-                "SELECT id, workflow, state, started_at, finished_at, error, input, context "
-                "FROM executions WHERE 1%s%s%s ORDER BY started_at DESC, id DESC LIMIT ?4",
+                "SELECT " RT__EXEC_COLUMNS
+                " FROM executions WHERE 1%s%s%s ORDER BY started_at DESC, id DESC LIMIT ?4",
                 (v & 1) ? " AND workflow = ?1" : "", (v & 2) ? " AND state = ?2" : "",
                 (v & 4) ? " AND finished_at IS NULL" : "");
     return buf;
@@ -248,7 +297,7 @@ char *rt__col_dup(sqlite3_stmt *st, int i, int *rc)
 
 bool rt__writable(struct rt_journal *j)
 {
-    return j->mode == RT_JOURNAL_READWRITE && !j->doomed;
+    return j->mode == RT_JOURNAL_READWRITE && !j->reads_only && !j->doomed;
 }
 
 /* ---- opening ---- */
@@ -402,6 +451,8 @@ int rt_journal_open(const char *data_dir,
     if (!j)
         return rt_error_set(err, RT_ENOMEM, "journal: out of memory");
     j->mode = mode;
+    j->id_counter = -1;
+    rt_strlcpy(j->data_dir, data_dir ? data_dir : "", sizeof(j->data_dir));
     int rc = open_db(j, data_dir, err);
     if (rc) {
         rt_journal_close(j);
@@ -417,6 +468,8 @@ void rt_journal_close(struct rt_journal *j)
 {
     if (!j)
         return;
+    if (j->writer)
+        rt__writer_abandon(j);
     if (j->db && j->depth > 0) {
         RT_LOG(RT_LOG_WARNING, "journal", "event=close_in_transaction path=%s depth=%d",
                rt_q(j->path), j->depth);
@@ -466,6 +519,11 @@ int rt_journal_begin(struct rt_journal *j)
 {
     if (j->mode != RT_JOURNAL_READWRITE)
         return RT_EINVAL;
+    if (j->reads_only) {
+        /* A bug: the loop thread must submit batches to the writer instead. */
+        RT_LOG(RT_LOG_CRIT, "journal", "event=write_on_read_connection path=%s", rt_q(j->path));
+        return RT_EINVAL;
+    }
     if (j->doomed)
         return RT_EJOURNAL; /* the caller's outer transaction is already rolled back */
     if (j->depth > 0) {
@@ -540,7 +598,7 @@ static int put_text(struct rt_journal *j,
     if (!key || !value)
         return RT_EINVAL;
     if (!rt__writable(j))
-        return j->mode == RT_JOURNAL_READWRITE ? RT_EJOURNAL : RT_EINVAL;
+        return j->mode == RT_JOURNAL_READWRITE && !j->reads_only ? RT_EJOURNAL : RT_EINVAL;
     sqlite3_stmt *st;
     int rc = rt__stmt(j, id, &st);
     if (rc)

@@ -42,6 +42,22 @@ enum stmt_id {
     ST_REQ_ADD,
     ST_REQ_OLDEST,
     ST_REQ_MARK,
+    ST_REQ_PEEK,
+    ST_PARAM_DELETE,
+    ST_STATE_MAX,
+    ST_EXEC_CONTEXT,
+    ST_EXEC_CHECKED,
+    ST_EXEC_LATEST,
+    ST_STEP_OUTPUT_STATE,
+    ST_STEP_OUTPUT_LAST,
+    ST_MODEL_STATUS,
+    ST_MANIFEST_PUT,
+    ST_MANIFEST_GET,
+    ST_OUTBOX_ADD,
+    ST_OUTBOX_UPDATE,
+    ST_OUTBOX_DUE,
+    ST_OUTBOX_NEXT,
+    ST_OUTBOX_MAX,
     /* Eight variants of the execution listing: bit 0 workflow filter, bit 1 state filter,
      * bit 2 unfinished only. Their SQL is built by rt__exec_list_sql(). */
     ST_EXEC_LIST_0,
@@ -57,7 +73,25 @@ struct rt_journal {
     bool doomed;                   /* a rollback happened inside the current transaction */
     sqlite3_stmt *cache[ST_COUNT]; /* owned, prepared on first use */
     char path[4096];
+    char data_dir[4096];
+    bool reads_only;           /* a writer thread owns the writes (see writer.c) */
+    struct rt__writer *writer; /* owned while running, or NULL */
+    int64_t id_counter;        /* last execution id number handed out; -1 = not loaded */
 };
+
+struct rt__writer;
+/* Stops a writer its owner did not close (see writer.c). */
+void rt__writer_abandon(struct rt_journal *j);
+/* Applies the writes of b on j, inside the caller's transaction (nested begin/commit).
+ * Returns: 0 or the first error, with err filled. */
+int rt__batch_run(struct rt_journal *j, const struct rt_jbatch *b, struct rt_error *err);
+/* Adds a write that raises the integer state key to at least value. Returns: 0 or RT_ENOMEM. */
+int rt__jbatch_state_max(struct rt_jbatch *b, const char *key, int64_t value);
+/* Returns: the columns every execution query selects, in read_exec's order. */
+#define RT__EXEC_COLUMNS                                                                           \
+    "id, workflow, state, started_at, finished_at, error, input, context, checks, last_checked_at"
+/* Fills e from a row of RT__EXEC_COLUMNS. Returns: 0 or an error (e cleaned up then). */
+int rt__read_exec(sqlite3_stmt *st, struct rt_journal_exec *e);
 
 /* Prepares (or reuses) statement id. Returns: 0 and *out, or RT_EJOURNAL (logged). */
 int rt__stmt(struct rt_journal *j, enum stmt_id id, sqlite3_stmt **out);
@@ -78,7 +112,8 @@ int rt__col_copy(sqlite3_stmt *st, int i, char *out, size_t size);
 char *rt__col_dup(sqlite3_stmt *st, int i, int *rc);
 /* Returns: the SQL of listing variant v (0..7), built in buf. */
 const char *rt__exec_list_sql(int v, char *buf, size_t size);
-/* Returns: true if the write functions may run (no doomed transaction in progress). */
+/* Returns: true if the write functions may run (read-write, no writer thread owns the writes,
+ * no doomed transaction in progress). */
 bool rt__writable(struct rt_journal *j);
 
 #endif

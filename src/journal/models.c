@@ -42,7 +42,7 @@ int rt_journal_model_put(struct rt_journal *j, const struct rt_journal_model *m)
     if (!m || !m->version[0] || !m->status[0])
         return RT_EINVAL;
     if (!rt__writable(j))
-        return j->mode == RT_JOURNAL_READWRITE ? RT_EJOURNAL : RT_EINVAL;
+        return j->mode == RT_JOURNAL_READWRITE && !j->reads_only ? RT_EJOURNAL : RT_EINVAL;
     sqlite3_stmt *st;
     int rc = rt__stmt(j, ST_MODEL_PUT, &st);
     if (rc)
@@ -157,7 +157,7 @@ int rt_journal_request_add(struct rt_journal *j, const char *kind, int64_t now_m
     if (!kind || !*kind)
         return RT_EINVAL;
     if (!rt__writable(j))
-        return j->mode == RT_JOURNAL_READWRITE ? RT_EJOURNAL : RT_EINVAL;
+        return j->mode == RT_JOURNAL_READWRITE && !j->reads_only ? RT_EJOURNAL : RT_EINVAL;
     sqlite3_stmt *st;
     int rc = rt__stmt(j, ST_REQ_ADD, &st);
     if (rc)
