@@ -44,8 +44,18 @@ struct rt_param_def {
     const char *help;
 };
 
+/* Where a value comes from (`params list` shows it). */
+enum rt_param_source {
+    RT_PSRC_TABLE = 0, /* the built-in default of the table below */
+    RT_PSRC_CONFIG,    /* parameters.defaults in the config file */
+    RT_PSRC_SET        /* set by people: params set, the API, or Parameter Store */
+};
+/* Returns: "default", "config" or "set". */
+const char *rt_param_source_name(enum rt_param_source s);
+
 struct rt_param_value {
     enum rt_param_type type;
+    enum rt_param_source source; /* rt_param_parse leaves RT_PSRC_TABLE; owners set the rest */
     bool b;
     int64_t i;     /* RT_PT_INT */
     double f;      /* RT_PT_FLOAT */

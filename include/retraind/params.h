@@ -1,8 +1,14 @@
 /*
  * params.h - where the ten runtime parameters live: the journal (local) or Parameter Store (ssm).
  *
- * A params driver loads the full set and stores one changed value. Values are validated with
- * paramdef.h before they reach a driver, so a refused value never changes anything.
+ * A params driver loads the full set, validates and stores one value, drops a stored value, and
+ * tells its owner when the values changed: the local driver when asked to look (the daemon's
+ * control socket was poked after `params set`, or a value was set through it), a remote one from
+ * its own polling. Everything that reads or writes parameters goes through this interface — the
+ * daemon, the CLI and (later) the HTTP API — so an SSM deployment behaves like the local one.
+ *
+ * Callbacks run on the loop thread, never inside the starting call; when a starting call returns
+ * an error its callback never runs.
  */
 #ifndef RETRAIND_PARAMS_H
 #define RETRAIND_PARAMS_H
@@ -14,42 +20,58 @@ struct uv_loop_s;
 struct rt_journal;
 struct rt_params;
 
-/* values is borrowed during the call. */
+/* values is borrowed during the call; each value's source says where it comes from. */
 typedef void rt_params_load_fn(int status,
                                const struct rt_param_set *values,
                                const struct rt_error *err,
                                void *ud);
+/* status RT_EINVAL: the value was refused (err says which parameter and why; nothing changed). */
 typedef void rt_params_done_fn(int status, const struct rt_error *err, void *ud);
+/* The values changed (values borrowed during the call): a full new set. */
+typedef void rt_params_change_fn(const struct rt_param_set *values, void *ud);
 
 struct rt_params_ops {
     const char *name; /* "local", "ssm" */
     /* Loads every value: the stored one, else the config default. */
     int (*load)(struct rt_params *p, rt_params_load_fn *cb, void *ud);
-    /* Stores one already-validated value. */
+    /* Validates text as a value of id (paramdef.h) and stores it. */
     int (*set)(struct rt_params *p,
                enum rt_param_id id,
-               const struct rt_param_value *v,
+               const char *text,
                rt_params_done_fn *cb,
                void *ud);
+    /* Drops the stored value of id, so the config's default applies again. */
+    int (*reset)(struct rt_params *p, enum rt_param_id id, rt_params_done_fn *cb, void *ud);
+    /* Looks for changes now: on_change runs (later) if the values differ from the last set this
+     * driver delivered through load or on_change. Returns: 0 or an error. */
+    int (*refresh)(struct rt_params *p);
+    /* Stops work and frees p; cb (may be NULL) runs once everything is closed. */
     void (*close)(struct rt_params *p, void (*cb)(void *ud), void *ud);
 };
 
 struct rt_params {
     const struct rt_params_ops *ops;
+    /* Set by the owner (NULL: nobody listens); called on the loop thread. */
+    rt_params_change_fn *on_change;
+    void *on_change_ud;
 };
 
 /*
- * Loads the set synchronously from the journal over defaults (shared by the local driver and by
- * the CLI, which reads the journal directly). A stored value that no longer parses is logged and
- * replaced by the default. j may be NULL (no journal yet: defaults only).
+ * Loads the set synchronously from the journal over defaults (the local driver's read). A stored
+ * value that no longer parses is logged and replaced by the default. j may be NULL (no journal
+ * yet: defaults only). Returns: 0, or the journal's error (out then holds the defaults).
  */
 int rt_params_read_journal(struct rt_journal *j,
                            const struct rt_param_set *defaults,
                            struct rt_param_set *out);
 
-/* The local driver over the journal (borrowed; must outlive p). defaults is borrowed too (NULL:
- * the table's defaults): its owner may change it in place, e.g. on a config reload, and the next
- * load() uses the new values. */
+/*
+ * The local driver over the journal (borrowed; must outlive p). Writes go through the journal's
+ * writer thread (rt_journal_writer_start must have run), so they never block the loop. j may be
+ * NULL for a read-only use (the CLI's status with no journal yet): load gives the defaults and
+ * set/reset refuse. defaults is borrowed (NULL: the table's defaults): its owner may change it in
+ * place, e.g. on a config reload, and the next load or refresh uses the new values.
+ */
 int rt_params_local_new(struct uv_loop_s *loop,
                         struct rt_journal *j,
                         const struct rt_param_set *defaults,

@@ -870,6 +870,7 @@ static int set_param_defaults(struct ctx *c, const struct node *n, const char *p
             return fail(c, v, kp, "%s", msg);
         }
         cfg->parameters.default_set[def->id] = true;
+        cfg->parameters.defaults.v[def->id].source = RT_PSRC_CONFIG;
     }
     return 0;
 }

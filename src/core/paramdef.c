@@ -159,3 +159,15 @@ int rt_param_value_json(const struct rt_param_value *v, struct rt_buf *out)
     }
     return RT_EINVAL;
 }
+
+const char *rt_param_source_name(enum rt_param_source s)
+{
+    switch (s) {
+    case RT_PSRC_CONFIG:
+        return "config";
+    case RT_PSRC_SET:
+        return "set";
+    default:
+        return "default";
+    }
+}

@@ -205,6 +205,8 @@ static void on_async(uv_async_t *a)
         rt_free(done);
         done = next;
     }
+    if (w->pending == 0 && !w->closing)
+        uv_unref((uv_handle_t *)&w->async);
     if (exited && w->closing && !uv_is_closing((uv_handle_t *)&w->async)) {
         join(w);
         uv_close((uv_handle_t *)&w->async, writer_free);
@@ -251,6 +253,9 @@ int rt_journal_writer_start(struct rt_journal *j, struct uv_loop_s *loop, struct
         return rt_error_set(err, rc, "journal writer: %s", uv_strerror(rc));
     }
     w->async.data = w;
+    /* The handle keeps the loop alive only while batches are pending (or the writer closes), so
+     * an idle writer never stops a loop from ending on its own. */
+    uv_unref((uv_handle_t *)&w->async);
     rc = uv_thread_create(&w->thread, thread_main, w);
     if (rc) {
         rt_journal_close(w->wj);
@@ -293,7 +298,8 @@ int rt_journal_submit(struct rt_journal *j, struct rt_jbatch *b, rt_journal_writ
     w->in_tail = &r->next;
     uv_cond_signal(&w->cv);
     uv_mutex_unlock(&w->mu);
-    w->pending++;
+    if (w->pending++ == 0)
+        uv_ref((uv_handle_t *)&w->async);
     return 0;
 }
 
@@ -323,6 +329,7 @@ void rt_journal_writer_close(struct rt_journal *j, void (*cb)(void *ud), void *u
     w->closing = true;
     w->close_cb = cb;
     w->close_ud = ud;
+    uv_ref((uv_handle_t *)&w->async); /* the loop waits for the thread's last word */
     uv_mutex_lock(&w->mu);
     w->stop = true;
     uv_cond_signal(&w->cv);

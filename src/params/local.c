@@ -1,47 +1,61 @@
 /*
  * local.c - the local params driver: parameters kept in the journal's params table.
  *
- * Design: the journal calls are short and synchronous, so load and set do their work inside
- * the call; only the completion is deferred. Results wait in a FIFO of completions that a 0 ms
- * timer delivers on a later loop turn, which keeps the rule that a callback never runs inside
- * the call that started it. Closing delivers what is still queued (the writes already happened,
- * so their real results are reported), then frees the driver after the timer's close callback.
+ * Design: reads are short SQLite reads on the loop's connection (WAL: never blocked by a
+ * writer); writes are batches submitted to the journal's writer thread, so a set never waits for
+ * an fsync or a lock on the loop. Completions of reads go through a defer queue, so no callback
+ * runs inside the call that started it. The driver remembers the last set it delivered (by load,
+ * on_change, or after its own writes); refresh reads the journal again and calls on_change only
+ * when something differs, so the owner hears of each change once, however it was made (this
+ * process through set/reset, or the CLI in another process followed by a poke).
  */
+#include <string.h>
 #include <uv.h>
 
 #include "retraind/alloc.h"
 #include "retraind/clock.h"
 #include "retraind/journal.h"
 #include "retraind/log.h"
+#include "retraind/loop.h"
 #include "retraind/params.h"
 
 struct completion {
-    struct completion *next;
+    struct rt_deferred item; /* first: queued in the driver's defer queue */
+    struct local *l;
     int status;
     struct rt_error err;
     struct rt_param_set values; /* load only */
-    rt_params_load_fn *load_cb; /* exactly one of load_cb and done_cb is set */
+    rt_params_load_fn *load_cb; /* at most one of load_cb and done_cb is set */
     rt_params_done_fn *done_cb;
     void *ud;
+    char name[64]; /* set/reset: the parameter, for the log */
 };
 
 struct local {
     struct rt_params base; /* first, so a struct rt_params * is a struct local * */
-    struct rt_journal *j;  /* borrowed */
-    /* Borrowed from the owner (the daemon's config), which may update it in place on reload;
-     * points at builtin_defaults when none was given. */
+    struct rt_journal *j;  /* borrowed, may be NULL */
     const struct rt_param_set *defaults;
     struct rt_param_set builtin_defaults;
-    uv_timer_t timer;        /* delivers completions; timer.data = this */
-    struct completion *head; /* owned FIFO of undelivered completions */
-    struct completion **tail;
+    struct rt_defer_queue defer;
+    struct rt_param_set last; /* the last set delivered to the owner */
+    bool have_last;
+    int writes; /* batches submitted and not completed */
     bool closing;
     void (*close_cb)(void *ud);
     void *close_ud;
 };
 
-static void deliver(struct completion *c)
+static bool same_set(const struct rt_param_set *a, const struct rt_param_set *b)
 {
+    for (int i = 0; i < RT_P_COUNT; i++)
+        if (strcmp(a->v[i].text, b->v[i].text) != 0 || a->v[i].source != b->v[i].source)
+            return false;
+    return true;
+}
+
+static void deliver(void *ud)
+{
+    struct completion *c = ud;
     const struct rt_error *err = c->status ? &c->err : NULL;
     if (c->load_cb)
         c->load_cb(c->status, c->status ? NULL : &c->values, err, c->ud);
@@ -50,31 +64,12 @@ static void deliver(struct completion *c)
     rt_free(c);
 }
 
-/* Delivers the completions queued so far; ones queued by these callbacks wait for the next
- * firing of the timer. */
-static void drain(struct local *l)
+static struct completion *completion_new(struct local *l)
 {
-    struct completion *c = l->head;
-    l->head = NULL;
-    l->tail = &l->head;
-    while (c) {
-        struct completion *next = c->next;
-        deliver(c);
-        c = next;
-    }
-}
-
-static void on_timer(uv_timer_t *t)
-{
-    drain(t->data);
-}
-
-static void enqueue(struct local *l, struct completion *c)
-{
-    c->next = NULL;
-    *l->tail = c;
-    l->tail = &c->next;
-    uv_timer_start(&l->timer, on_timer, 0, 0);
+    struct completion *c = rt_calloc(1, sizeof(*c));
+    if (c)
+        c->l = l;
+    return c;
 }
 
 static int local_load(struct rt_params *p, rt_params_load_fn *cb, void *ud)
@@ -84,68 +79,181 @@ static int local_load(struct rt_params *p, rt_params_load_fn *cb, void *ud)
         return RT_ECANCELED;
     if (!cb)
         return RT_EINVAL;
-    struct completion *c = rt_calloc(1, sizeof(*c));
+    struct completion *c = completion_new(l);
     if (!c)
         return RT_ENOMEM;
     c->load_cb = cb;
     c->ud = ud;
     c->status = rt_params_read_journal(l->j, l->defaults, &c->values);
-    if (c->status)
+    if (c->status) {
         rt_error_set(&c->err, c->status, "parameters: cannot read the journal: %s",
                      rt_strerror(c->status));
-    enqueue(l, c);
+    } else {
+        l->last = c->values;
+        l->have_last = true;
+    }
+    rt_defer_item(&l->defer, &c->item, deliver, c);
     return 0;
 }
 
-static int local_set(struct rt_params *p,
-                     enum rt_param_id id,
-                     const struct rt_param_value *v,
-                     rt_params_done_fn *cb,
-                     void *ud)
+struct changed {
+    struct rt_deferred item;
+    struct local *l;
+};
+
+static void notify_change(void *ud)
+{
+    struct changed *ch = ud;
+    struct local *l = ch->l;
+    rt_free(ch);
+    if (l->closing || !l->base.on_change)
+        return;
+    /* Read again now: several pokes in a row collapse into one change. */
+    struct rt_param_set now;
+    if (rt_params_read_journal(l->j, l->defaults, &now) != 0)
+        return;
+    if (l->have_last && same_set(&now, &l->last))
+        return;
+    l->last = now;
+    l->have_last = true;
+    l->base.on_change(&now, l->base.on_change_ud);
+}
+
+static int local_refresh(struct rt_params *p)
+{
+    struct local *l = (struct local *)p;
+    if (l->closing)
+        return RT_ECANCELED;
+    struct rt_param_set now;
+    int rc = rt_params_read_journal(l->j, l->defaults, &now);
+    if (rc) {
+        RT_LOG(RT_LOG_ERR, "params", "event=params_load_failed error=%s", rt_q(rt_strerror(rc)));
+        return rc;
+    }
+    if (l->have_last && same_set(&now, &l->last))
+        return 0;
+    struct changed *ch = rt_calloc(1, sizeof(*ch));
+    if (!ch)
+        return RT_ENOMEM;
+    ch->l = l;
+    rt_defer_item(&l->defer, &ch->item, notify_change, ch);
+    return 0;
+}
+
+static void maybe_finish_close(struct local *l);
+
+static void written(int status, const struct rt_error *err, void *ud)
+{
+    struct completion *c = ud;
+    struct local *l = c->l;
+    l->writes--;
+    c->status = status;
+    if (status) {
+        rt_error_set(&c->err, status, "%s: cannot store the value: %s", c->name,
+                     err ? err->msg : rt_strerror(status));
+        RT_LOG(RT_LOG_ERR, "params", "event=set_failed name=%s error=%s", c->name,
+               rt_q(c->err.msg));
+    } else if (!l->closing) {
+        local_refresh(&l->base); /* this process changed it: tell the owner like any change */
+    }
+    deliver(c);
+    maybe_finish_close(l);
+}
+
+/* Submits b for c (a set or reset of c->name). Returns: 0 or an error (c not used then). */
+static int submit(struct local *l, struct rt_jbatch *b, struct completion *c)
+{
+    int rc = rt_journal_submit(l->j, b, written, c);
+    if (rc == 0)
+        l->writes++;
+    return rc;
+}
+
+static int local_set(
+    struct rt_params *p, enum rt_param_id id, const char *text, rt_params_done_fn *cb, void *ud)
 {
     struct local *l = (struct local *)p;
     if (l->closing)
         return RT_ECANCELED;
     const struct rt_param_def *def = rt_param_def_by_id(id);
-    if (!def || !v || v->type != def->type)
+    if (!def || !text || !cb)
         return RT_EINVAL;
-    /* The caller validated v; checking its text again costs nothing and guarantees that what
-     * is stored parses on the next load. */
-    struct rt_param_value check;
-    if (rt_param_parse(def, v->text, &check, NULL) != 0)
-        return RT_EINVAL;
-    struct completion *c = NULL;
-    if (cb) {
-        c = rt_calloc(1, sizeof(*c));
-        if (!c)
-            return RT_ENOMEM;
-        c->done_cb = cb;
-        c->ud = ud;
-    }
-    int rc = rt_journal_param_set(l->j, def->name, v->text, rt_now_ms());
-    if (rc)
-        RT_LOG(RT_LOG_ERR, "params", "event=set_failed name=%s error=%s", def->name,
-               rt_q(rt_strerror(rc)));
-    else
-        RT_LOG(RT_LOG_NOTICE, "params", "event=set name=%s value=%s", def->name, rt_q(v->text));
-    if (c) {
+    if (!l->j)
+        return RT_ENOTFOUND;
+    struct completion *c = completion_new(l);
+    if (!c)
+        return RT_ENOMEM;
+    c->done_cb = cb;
+    c->ud = ud;
+    rt_strlcpy(c->name, def->name, sizeof(c->name));
+    struct rt_param_value v;
+    int rc = rt_param_parse(def, text, &v, &c->err);
+    if (rc) {
+        /* A refused value changes nothing; the caller hears why on a later turn. */
         c->status = rc;
-        if (rc)
-            rt_error_set(&c->err, rc, "%s: cannot store the value: %s", def->name, rt_strerror(rc));
-        enqueue(l, c);
+        RT_LOG(RT_LOG_INFO, "params", "event=set_refused name=%s error=%s", def->name,
+               rt_q(c->err.msg));
+        rt_defer_item(&l->defer, &c->item, deliver, c);
+        return 0;
     }
+    struct rt_jbatch *b = NULL;
+    rc = rt_jbatch_new(&b);
+    if (!rc && (rc = rt_jbatch_param_set(b, def->name, v.text, rt_now_ms())) != 0)
+        rt_jbatch_free(b);
+    if (!rc)
+        rc = submit(l, b, c);
+    if (rc) {
+        rt_free(c);
+        return rc;
+    }
+    RT_LOG(RT_LOG_NOTICE, "params", "event=set name=%s value=%s", def->name, rt_q(v.text));
     return 0;
 }
 
-static void on_closed(uv_handle_t *h)
+static int local_reset(struct rt_params *p, enum rt_param_id id, rt_params_done_fn *cb, void *ud)
 {
-    struct local *l = h->data;
-    drain(l);
+    struct local *l = (struct local *)p;
+    if (l->closing)
+        return RT_ECANCELED;
+    const struct rt_param_def *def = rt_param_def_by_id(id);
+    if (!def || !cb)
+        return RT_EINVAL;
+    if (!l->j)
+        return RT_ENOTFOUND;
+    struct completion *c = completion_new(l);
+    if (!c)
+        return RT_ENOMEM;
+    c->done_cb = cb;
+    c->ud = ud;
+    rt_strlcpy(c->name, def->name, sizeof(c->name));
+    struct rt_jbatch *b = NULL;
+    int rc = rt_jbatch_new(&b);
+    if (!rc && (rc = rt_jbatch_param_delete(b, def->name)) != 0)
+        rt_jbatch_free(b);
+    if (!rc)
+        rc = submit(l, b, c);
+    if (rc) {
+        rt_free(c);
+        return rc;
+    }
+    RT_LOG(RT_LOG_NOTICE, "params", "event=reset name=%s", def->name);
+    return 0;
+}
+
+static void defer_closed(void *ud)
+{
+    struct local *l = ud;
     void (*cb)(void *) = l->close_cb;
-    void *ud = l->close_ud;
+    void *ud2 = l->close_ud;
     rt_free(l);
     if (cb)
-        cb(ud);
+        cb(ud2);
+}
+
+static void maybe_finish_close(struct local *l)
+{
+    if (l->closing && l->writes == 0)
+        rt_defer_close(&l->defer, defer_closed, l);
 }
 
 static void local_close(struct rt_params *p, void (*cb)(void *ud), void *ud)
@@ -156,14 +264,17 @@ static void local_close(struct rt_params *p, void (*cb)(void *ud), void *ud)
     l->closing = true;
     l->close_cb = cb;
     l->close_ud = ud;
-    uv_timer_stop(&l->timer);
-    uv_close((uv_handle_t *)&l->timer, on_closed);
+    /* Writes in flight complete first (the journal's writer delivers them), then queued
+     * completions run and the driver goes. */
+    maybe_finish_close(l);
 }
 
 static const struct rt_params_ops local_ops = {
     .name = "local",
     .load = local_load,
     .set = local_set,
+    .reset = local_reset,
+    .refresh = local_refresh,
     .close = local_close,
 };
 
@@ -173,7 +284,7 @@ int rt_params_local_new(struct uv_loop_s *loop,
                         struct rt_params **out)
 {
     *out = NULL;
-    if (!loop || !j)
+    if (!loop)
         return RT_EINVAL;
     struct local *l = rt_calloc(1, sizeof(*l));
     if (!l)
@@ -182,13 +293,11 @@ int rt_params_local_new(struct uv_loop_s *loop,
     l->j = j;
     rt_param_set_defaults(&l->builtin_defaults);
     l->defaults = defaults ? defaults : &l->builtin_defaults;
-    l->tail = &l->head;
-    int rc = uv_timer_init(loop, &l->timer);
+    int rc = rt_defer_init(&l->defer, loop);
     if (rc) {
         rt_free(l);
         return rc;
     }
-    l->timer.data = l;
     *out = &l->base;
     return 0;
 }

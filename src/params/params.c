@@ -1,7 +1,7 @@
 /*
  * params.c - the parameter set as stored in the journal, over the configured defaults.
  *
- * Shared by the local driver (local.c) and the CLI, which reads the journal directly. A stored
+ * The local driver's read (local.c). A stored
  * value is text exactly as it was set; it is parsed again on every read so a value that a newer
  * table refuses (say, a bound was tightened) falls back to the default with a warning instead of
  * stopping the daemon.
@@ -46,6 +46,7 @@ int rt_params_read_journal(struct rt_journal *j,
                    rt_q(text), rt_q(set.v[i].text), rt_q(err.msg));
             continue;
         }
+        v.source = RT_PSRC_SET;
         set.v[i] = v;
     }
     *out = set;
