@@ -1,8 +1,10 @@
 /*
  * test_store_local.c - the local store driver: hostile keys, symlinks, atomic writes, streaming
  * listings, the counting rule over a listing, bounded reads, copy/delete/head, read_sync from the
- * thread pool and closing with work in flight. Every case checks the filesystem itself, not only
- * what the driver reports, and ends with uv_loop_close() == 0.
+ * thread pool and closing with work in flight; the listing's walk on the thread pool (through the
+ * test-only hook of local_int.h, which holds page jobs on semaphores rather than timing them) and
+ * the read-only mode. Every case checks the filesystem itself, not only what the driver reports,
+ * and ends with uv_loop_close() == 0.
  */
 #include <dirent.h>
 #include <errno.h>
