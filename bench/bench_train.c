@@ -151,7 +151,7 @@ int main(int argc, char **argv)
     int64_t gen_ms = rt_mono_ms() - g0;
 
     uv_loop_init(&B.loop);
-    struct rt_store_local_opts so = {root, "local"};
+    struct rt_store_local_opts so = {.root = root, .bucket_name = "local"};
     struct rt_engine_builtin_opts eo = {models, NULL, (int)threads};
     if (rt_store_local_new(&B.loop, &so, &B.store, &err) != 0) {
         fprintf(stderr, "store: %s\n", err.msg);

@@ -67,7 +67,7 @@ static void ctx_open(struct ctx *c)
     snprintf(c->models, sizeof(c->models), "%s/data/models", rt_test_tmpdir());
     struct rt_error err;
     rt_error_clear(&err);
-    struct rt_store_local_opts so = {c->root, "local"};
+    struct rt_store_local_opts so = {.root = c->root, .bucket_name = "local"};
     RT_ASSERT_OK(rt_store_local_new(&c->loop, &so, &c->store, &err));
     engine_open(c);
 }
