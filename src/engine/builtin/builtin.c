@@ -50,7 +50,7 @@ struct ver {
     char name[RT__VERSION_MAX];
     struct rt__train *training; /* non-NULL until the training's completion callback ran */
     struct rt__model *model;    /* loaded and serving (one reference) */
-    int op;                     /* OP_NONE, OP_STARTING, OP_STOPPING */
+    int op;                     /* VER_OP_NONE, VER_OP_STARTING, VER_OP_STOPPING */
     unsigned serve_gen;         /* bumped by start/stop; a lazy load installs only if same */
 };
 
