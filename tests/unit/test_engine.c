@@ -190,14 +190,39 @@ static void describe(struct ctx *c, const char *version, struct described *d)
     RT_ASSERT_OK(d->status);
 }
 
-/* Polls describe until the training is no longer in progress. */
+static void on_wait_timer(uv_timer_t *t)
+{
+    *(int *)t->data = 1;
+}
+
+static void on_wait_closed(uv_handle_t *h)
+{
+    *(int *)h->data = 1;
+}
+
+/* Lets the loop run for ms (the training's store callbacks among others): a poll period, not a
+ * synchronisation. */
+static void run_for(struct ctx *c, uint64_t ms)
+{
+    uv_timer_t t;
+    int fired = 0, closed = 0;
+    uv_timer_init(&c->loop, &t);
+    t.data = &fired;
+    uv_timer_start(&t, on_wait_timer, ms, 0);
+    run_until(c, &fired);
+    t.data = &closed;
+    uv_close((uv_handle_t *)&t, on_wait_closed);
+    run_until(c, &closed);
+}
+
+/* Polls describe, as the workflow does, until the training is no longer in progress. */
 static void wait_trained(struct ctx *c, const char *version, struct described *d)
 {
     for (;;) {
         describe(c, version, d);
         if (d->info.status != RT_MODEL_TRAINING_IN_PROGRESS)
             return;
-        uv_sleep(5);
+        run_for(c, 5);
     }
 }
 
