@@ -90,18 +90,6 @@ struct rt_store_ops {
     /* Deletes key; deleting an absent key succeeds. */
     int (*del)(struct rt_store *s, const char *key, rt_store_done_fn *cb, void *ud);
     int (*head)(struct rt_store *s, const char *key, rt_store_head_fn *cb, void *ud);
-    /*
-     * Blocking read for thread-pool work (the builtin engine decoding images). Thread-safe.
-     * NULL when the driver has none (s3). Returns: 0, RT_ENOTFOUND, RT_ETOOBIG, RT_EKEY or -errno.
-     *
-     * Deprecated (issue 7): it exists only until the builtin engine reads images through get,
-     * and will then be removed. It must not gain new users; use get.
-     */
-    int (*read_sync)(struct rt_store *s,
-                     const char *key,
-                     size_t max_bytes,
-                     struct rt_buf *out,
-                     struct rt_error *err);
     /* Stops work and frees the store; cb (may be NULL) runs once everything is closed. */
     void (*close)(struct rt_store *s, void (*cb)(void *ud), void *ud);
 };

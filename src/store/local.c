@@ -724,34 +724,6 @@ static int local_head(struct rt_store *st, const char *key, rt_store_head_fn *cb
     return op_start(s, op);
 }
 
-/* Deprecated (see store.h): kept until the builtin engine reads through get; no new users. */
-static int local_read_sync(struct rt_store *st,
-                           const char *key,
-                           size_t max_bytes,
-                           struct rt_buf *out,
-                           struct rt_error *err)
-{
-    struct local_store *s = (struct local_store *)st;
-    int rc = check_key(key, err);
-    if (rc)
-        return rc;
-    int fd;
-    struct stat sb;
-    rc = open_key_read(s->root_fd, key, &fd, &sb, err);
-    if (rc)
-        return rc;
-    size_t limit = out->max_bytes - out->len;
-    if (max_bytes < limit)
-        limit = max_bytes;
-    if ((uint64_t)sb.st_size > limit)
-        rc = rt_error_set(err, RT_ETOOBIG, "key %s has %lld bytes, more than the %zu allowed",
-                          rt_q(key), (long long)sb.st_size, limit);
-    else
-        rc = read_all(fd, key, limit, out, err);
-    close(fd);
-    return rc;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Listing (one pool job per page, the page callback on the loop thread)
  */
@@ -1202,7 +1174,6 @@ static const struct rt_store_ops local_ops = {
     .copy = local_copy,
     .del = local_del,
     .head = local_head,
-    .read_sync = local_read_sync,
     .close = local_close,
 };
 

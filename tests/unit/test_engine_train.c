@@ -1,7 +1,7 @@
 /*
  * test_engine_train.c - the builtin engine's training against a store driver written here: an
  * in-memory bucket that implements list, get, put, head and close and nothing else (no
- * read_sync, copy or del: calling them would crash the test). It delivers every callback from a
+ * copy or del: calling them would crash the test). It delivers every callback from a
  * timer, so never inside the starting call, and records what the engine asked of it: gets in
  * flight, the bodies and caps it was handed, gets issued after a mark. It can fail one key,
  * hold gets, and delay them.
@@ -336,7 +336,7 @@ static const struct rt_store_ops mem_ops = {
     .get = mem_get,
     .put = mem_put,
     .head = mem_head,
-    .close = mem_close, /* copy, del and read_sync stay NULL */
+    .close = mem_close, /* copy and del stay NULL */
 };
 
 static struct mem_store *mem_new(uv_loop_t *loop)
@@ -555,7 +555,6 @@ RT_TEST(train_from_async_store_only)
     add_images(&c, &man, "dog", 1, 0, 6);
     mem_set(c.store, "manifests/m.jsonl", man.data, man.len);
     rt_buf_cleanup(&man);
-    RT_ASSERT(c.store->base.ops->read_sync == NULL);
 
     struct done started;
     start_training(&c, "v1", &started);

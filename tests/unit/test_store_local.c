@@ -1,10 +1,10 @@
 /*
  * test_store_local.c - the local store driver: hostile keys, symlinks, atomic writes, streaming
- * listings, the counting rule over a listing, bounded reads, copy/delete/head, read_sync from the
- * thread pool and closing with work in flight; the listing's walk on the thread pool (through the
- * test-only hook of local_int.h, which holds page jobs on semaphores rather than timing them) and
- * the read-only mode. Every case checks the filesystem itself, not only what the driver reports,
- * and ends with uv_loop_close() == 0.
+ * listings, the counting rule over a listing, bounded reads, copy/delete/head and closing with work
+ * in flight; the listing's walk on the thread pool (through the test-only hook of local_int.h,
+ * which holds page jobs on semaphores rather than timing them) and the read-only mode. Every case
+ * checks the filesystem itself, not only what the driver reports, and ends with uv_loop_close() ==
+ * 0.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -345,8 +345,6 @@ RT_TEST(local_hostile_keys_refused)
         RT_ASSERT_INT_EQ(s->ops->head(s, bad[i], head_cb, &w), RT_EKEY);
         RT_ASSERT_INT_EQ(s->ops->copy(s, "ok", bad[i], done_cb, &w), RT_EKEY);
         RT_ASSERT_INT_EQ(s->ops->copy(s, bad[i], "ok", done_cb, &w), RT_EKEY);
-        RT_ASSERT_INT_EQ(s->ops->read_sync(s, bad[i], 10, &b, &err), RT_EKEY);
-        RT_ASSERT_INT_EQ(err.code, RT_EKEY);
         uv_run(&loop, UV_RUN_DEFAULT);
         RT_ASSERT_INT_EQ(w.calls, 0); /* a refused start never calls back */
     }
@@ -391,10 +389,6 @@ RT_TEST(local_symlinks_not_listed_or_followed)
     RT_ASSERT_INT_EQ(get_buf(&loop, s, "linkdir/secret.png", &b), RT_ENOTFOUND);
     RT_ASSERT_INT_EQ(get_buf(&loop, s, "real/inner/secret.png", &b), RT_ENOTFOUND);
     RT_ASSERT_INT_EQ(get_buf(&loop, s, "real/fifo.png", &b), RT_ENOTFOUND);
-    RT_ASSERT_INT_EQ(b.len, 0);
-    struct rt_error err;
-    rt_error_clear(&err);
-    RT_ASSERT_INT_EQ(s->ops->read_sync(s, "linkdir/secret.png", 100, &b, &err), RT_ENOTFOUND);
     RT_ASSERT_INT_EQ(b.len, 0);
     struct waiter w;
     RT_ASSERT_OK(head_key(&loop, s, "link.png", &w));
@@ -676,23 +670,6 @@ RT_TEST(local_get_body_cap)
     RT_ASSERT_OK(get_buf(&loop, s, "big.png", &b));
     RT_ASSERT_INT_EQ(b.len, 100);
     rt_buf_cleanup(&b);
-    /* read_sync: both its max_bytes and the buffer's own maximum bound it. */
-    struct rt_error err;
-    rt_error_clear(&err);
-    rt_buf_init(&b, 1000);
-    RT_ASSERT_INT_EQ(s->ops->read_sync(s, "big.png", 99, &b, &err), RT_ETOOBIG);
-    RT_ASSERT_INT_EQ(b.len, 0);
-    rt_buf_cleanup(&b);
-    rt_buf_init(&b, 99);
-    rt_error_clear(&err);
-    RT_ASSERT_INT_EQ(s->ops->read_sync(s, "big.png", 1000, &b, &err), RT_ETOOBIG);
-    rt_error_clear(&err);
-    RT_ASSERT_INT_EQ(s->ops->read_sync(s, "nope.png", 1000, &b, &err), RT_ENOTFOUND);
-    rt_buf_cleanup(&b);
-    rt_buf_init(&b, 100);
-    RT_ASSERT_OK(s->ops->read_sync(s, "big.png", 100, &b, &err));
-    RT_ASSERT_STR_EQ(b.data, data);
-    rt_buf_cleanup(&b);
     close_store(&loop, s);
     finish_loop(&loop);
 }
@@ -748,71 +725,6 @@ RT_TEST(local_copy_delete_head)
     RT_ASSERT(put_str(&loop, s, "f", "x") != 0);
     RT_ASSERT(put_str(&loop, s, "f/inner.png/deeper.png", "x") != 0);
     RT_ASSERT_INT_EQ(count_entries(path_in(root, ".retraind-tmp")), 0);
-    close_store(&loop, s);
-    finish_loop(&loop);
-}
-
-#define THREAD_READS 8
-
-struct read_job {
-    uv_work_t req;
-    struct rt_store *s;
-    char key[32];
-    int rc;
-    struct rt_buf out;
-    struct rt_error err;
-    int *done;
-};
-
-static void read_work(uv_work_t *req)
-{
-    struct read_job *j = req->data;
-    for (int i = 0; i < 20 && j->rc == 0; i++) {
-        rt_buf_reset(&j->out);
-        j->rc = j->s->ops->read_sync(j->s, j->key, 1024, &j->out, &j->err);
-    }
-}
-
-static void read_after(uv_work_t *req, int status)
-{
-    struct read_job *j = req->data;
-    RT_ASSERT_INT_EQ(status, 0);
-    (*j->done)++;
-}
-
-RT_TEST(local_read_sync_from_pool_threads)
-{
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    const char *root = make_root("root");
-    struct rt_store *s = open_store(&loop, root);
-    char key[32], data[32];
-    for (int i = 0; i < THREAD_READS; i++) {
-        snprintf(key, sizeof(key), "t/%d.png", i);
-        snprintf(data, sizeof(data), "data-%d", i);
-        RT_ASSERT_OK(put_str(&loop, s, key, data));
-    }
-    static struct read_job jobs[THREAD_READS];
-    int done = 0;
-    for (int i = 0; i < THREAD_READS; i++) {
-        struct read_job *j = &jobs[i];
-        memset(j, 0, sizeof(*j));
-        j->req.data = j;
-        j->s = s;
-        j->done = &done;
-        snprintf(j->key, sizeof(j->key), "t/%d.png", i);
-        rt_buf_init(&j->out, 1024);
-        rt_error_clear(&j->err);
-        RT_ASSERT_OK(uv_queue_work(&loop, &j->req, read_work, read_after));
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    RT_ASSERT_INT_EQ(done, THREAD_READS);
-    for (int i = 0; i < THREAD_READS; i++) {
-        snprintf(data, sizeof(data), "data-%d", i);
-        RT_ASSERT_OK(jobs[i].rc);
-        RT_ASSERT_STR_EQ(jobs[i].out.data, data);
-        rt_buf_cleanup(&jobs[i].out);
-    }
     close_store(&loop, s);
     finish_loop(&loop);
 }
@@ -1421,9 +1333,6 @@ RT_TEST(local_read_only_missing_root_creates_nothing)
     struct waiter w;
     RT_ASSERT_OK(head_key(&loop, s, "L/cat/1.png", &w));
     RT_ASSERT(!w.exists);
-    struct rt_error err;
-    rt_error_clear(&err);
-    RT_ASSERT_INT_EQ(s->ops->read_sync(s, "L/cat/1.png", 100, &b, &err), RT_ENOTFOUND);
     rt_buf_cleanup(&b);
     close_store(&loop, s);
     RT_ASSERT(!exists(base));
