@@ -113,11 +113,16 @@ struct rt_engine {
 
 struct rt_engine_builtin_opts {
     const char *models_dir; /* <data_dir>/models: one folder per version */
-    struct rt_store *store; /* must have read_sync (the local store); borrowed */
-    int threads;            /* parallel decode jobs; 0 = 2 */
+    /* Borrowed; must stay open until the engine's close callback ran. Reached only through its
+     * asynchronous get (manifest, images) and put (evaluation), so any store driver serves. */
+    struct rt_store *store;
+    int threads; /* decodes queued on the pool at once per training (gets in flight: twice as
+                  * many); 0 = 2 */
 };
 /* Creates the builtin engine. Versions left RUNNING by a previous process are loaded again on
- * start(); a training interrupted by a crash reads back as RT_MODEL_UNKNOWN. */
+ * start(); a training interrupted by a crash reads back as RT_MODEL_UNKNOWN. A training holds at
+ * most 2 x threads images in memory, each at most 15 MB, however many the manifest lists, and
+ * logs event=train_progress every 5 s while it runs. */
 int rt_engine_builtin_new(struct uv_loop_s *loop,
                           const struct rt_engine_builtin_opts *opts,
                           struct rt_engine **out,

@@ -90,15 +90,6 @@ struct rt_store_ops {
     /* Deletes key; deleting an absent key succeeds. */
     int (*del)(struct rt_store *s, const char *key, rt_store_done_fn *cb, void *ud);
     int (*head)(struct rt_store *s, const char *key, rt_store_head_fn *cb, void *ud);
-    /*
-     * Blocking read for thread-pool work (the builtin engine decoding images). Thread-safe.
-     * NULL when the driver has none (s3). Returns: 0, RT_ENOTFOUND, RT_ETOOBIG, RT_EKEY or -errno.
-     */
-    int (*read_sync)(struct rt_store *s,
-                     const char *key,
-                     size_t max_bytes,
-                     struct rt_buf *out,
-                     struct rt_error *err);
     /* Stops work and frees the store; cb (may be NULL) runs once everything is closed. */
     void (*close)(struct rt_store *s, void (*cb)(void *ud), void *ud);
 };
@@ -144,12 +135,20 @@ void rt_label_counts_cleanup(struct rt_label_counts *c);
 
 /* Options of the local store (a folder laid out like the bucket). */
 struct rt_store_local_opts {
-    const char *root;        /* folder; created if missing */
-    const char *bucket_name; /* for s3:// URIs; default "local" */
+    const char *root;        /* borrowed during rt_store_local_new; created if missing */
+    const char *bucket_name; /* borrowed likewise; for s3:// URIs; default "local" */
+    /*
+     * Read-only (the CLI's read commands): nothing is ever created or removed, neither the root
+     * nor .retraind-tmp, and .retraind-tmp is not emptied (the daemon may be writing). A missing
+     * root is an empty bucket: listings are empty, get and head find nothing. put, copy and del
+     * return -EROFS at once (their callback is not called).
+     */
+    bool read_only;
 };
 /*
- * Creates a local store on loop. Empties <root>/.retraind-tmp/ (leftovers of interrupted atomic
- * writes). Returns: 0 and *out (close with ops->close), or an error filled in err.
+ * Creates a local store on loop. Unless read-only, creates the root and <root>/.retraind-tmp/
+ * if missing and empties the latter (leftovers of interrupted atomic writes).
+ * Returns: 0 and *out (close with ops->close), or an error filled in err.
  */
 int rt_store_local_new(struct uv_loop_s *loop,
                        const struct rt_store_local_opts *opts,

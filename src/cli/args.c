@@ -1,6 +1,11 @@
 /*
  * args.c - option parsing shared by every command (options before or after words, "--" ends).
+ *
+ * An argument that reads as a negative number ("-1", "-0.1", "-.5", "-1e3") is a word, not an
+ * option: no command has digit short options, and `params set NAME -0.1` must reach the
+ * parameter's own validation (which names the parameter and its range) rather than fail here.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +27,37 @@ static struct rt_cli_opt *find_long(struct rt_cli_opt *opts, const char *name, s
     return NULL;
 }
 
+bool rt_cli_is_negative_number(const char *a)
+{
+    if (a[0] != '-')
+        return false;
+    const unsigned char *p = (const unsigned char *)a + 1;
+    int digits = 0;
+    while (isdigit(*p)) {
+        p++;
+        digits++;
+    }
+    if (*p == '.') {
+        p++;
+        while (isdigit(*p)) {
+            p++;
+            digits++;
+        }
+    }
+    if (digits == 0)
+        return false;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!isdigit(*p))
+            return false;
+        while (isdigit(*p))
+            p++;
+    }
+    return *p == '\0';
+}
+
 int rt_cli_parse(const char *cmd,
                  int argc,
                  char **argv,
@@ -37,7 +73,7 @@ int rt_cli_parse(const char *cmd,
             only_words = true;
             continue;
         }
-        if (!only_words && a[0] == '-' && a[1] != '\0') {
+        if (!only_words && a[0] == '-' && a[1] != '\0' && !rt_cli_is_negative_number(a)) {
             struct rt_cli_opt *o = NULL;
             const char *inline_value = NULL;
             if (a[1] == '-') {

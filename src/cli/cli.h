@@ -14,7 +14,8 @@
 #define RT_EXIT_USAGE 2
 
 /* One option a command accepts. Options may appear before or after the command's words;
- * "--" ends options. "--name=value" and "--name value" are the same. */
+ * "--" ends options, and a negative number ("-0.1") is a word, not an option.
+ * "--name=value" and "--name value" are the same. */
 struct rt_cli_opt {
     const char *long_name; /* "config" */
     char short_name;       /* 'c' or 0 */
@@ -49,6 +50,9 @@ int rt_cli_parse(const char *cmd,
                  int first,
                  struct rt_cli_opt *opts,
                  struct rt_cli_args *args);
+/* Returns: true if a reads as a negative decimal number ("-1", "-0.1", "-.5", "-1e3"), which
+ * rt_cli_parse takes as a word, never as an option. */
+bool rt_cli_is_negative_number(const char *a);
 /* Returns: the option named long_name (it must exist in opts). */
 struct rt_cli_opt *rt_cli_opt(struct rt_cli_opt *opts, const char *long_name);
 

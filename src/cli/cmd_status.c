@@ -4,12 +4,97 @@
  * works whether or not the daemon runs.
  */
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "cli.h"
 #include "retraind/config.h"
 #include "retraind/journal.h"
 #include "retraind/report.h"
+
+/*
+ * Display width of text in a terminal column, for labels like "chat-noir-été" or "猫" (printf's
+ * %-24s pads by bytes). Computed here from UTF-8 rather than with wcwidth(), which depends on the
+ * process locale. The tables are the blocks that matter for names, not all of Unicode: combining
+ * marks, zero-width characters and variation selectors take no column; the East Asian Wide and
+ * Fullwidth blocks (CJK, kana, Hangul, fullwidth forms, the common emoji blocks) take two. A byte
+ * that is not valid UTF-8 takes one column, as terminals usually show it as one replacement mark.
+ */
+struct cp_range {
+    uint32_t lo, hi;
+};
+
+static const struct cp_range zero_width[] = {
+    {0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD}, {0x0610, 0x061A},   {0x064B, 0x065F},
+    {0x1AB0, 0x1AFF}, {0x1DC0, 0x1DFF}, {0x200B, 0x200F}, {0x2060, 0x2064},   {0x20D0, 0x20FF},
+    {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F}, {0xFEFF, 0xFEFF}, {0x1F3FB, 0x1F3FF}, {0xE0100, 0xE01EF},
+};
+
+static const struct cp_range wide[] = {
+    {0x1100, 0x115F},   {0x231A, 0x231B},   {0x2329, 0x232A},   {0x2E80, 0x303E},
+    {0x3041, 0x33FF},   {0x3400, 0x4DBF},   {0x4E00, 0x9FFF},   {0xA000, 0xA4CF},
+    {0xA960, 0xA97F},   {0xAC00, 0xD7A3},   {0xF900, 0xFAFF},   {0xFE10, 0xFE19},
+    {0xFE30, 0xFE6F},   {0xFF00, 0xFF60},   {0xFFE0, 0xFFE6},   {0x16FE0, 0x16FE4},
+    {0x17000, 0x18AFF}, {0x1B000, 0x1B2FF}, {0x1F200, 0x1F251}, {0x1F300, 0x1F64F},
+    {0x1F680, 0x1F6FF}, {0x1F900, 0x1F9FF}, {0x20000, 0x2FFFD}, {0x30000, 0x3FFFD},
+};
+
+static bool in_ranges(uint32_t cp, const struct cp_range *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cp >= r[i].lo && cp <= r[i].hi)
+            return true;
+    return false;
+}
+
+/* Returns: the number of terminal columns s takes. */
+static size_t display_width(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t width = 0;
+    while (*p) {
+        uint32_t cp;
+        size_t n;
+        if (*p < 0x80) {
+            cp = *p;
+            n = 1;
+        } else if (*p >= 0xC2 && *p <= 0xDF) {
+            cp = *p & 0x1F;
+            n = 2;
+        } else if (*p >= 0xE0 && *p <= 0xEF) {
+            cp = *p & 0x0F;
+            n = 3;
+        } else if (*p >= 0xF0 && *p <= 0xF4) {
+            cp = *p & 0x07;
+            n = 4;
+        } else {
+            width++; /* not a lead byte */
+            p++;
+            continue;
+        }
+        size_t k = 1;
+        for (; k < n && (p[k] & 0xC0) == 0x80; k++)
+            cp = (cp << 6) | (p[k] & 0x3F);
+        if (k < n) {
+            width++; /* truncated sequence: count its lead byte, resume after it */
+            p++;
+            continue;
+        }
+        p += n;
+        if (in_ranges(cp, zero_width, sizeof(zero_width) / sizeof(zero_width[0])))
+            continue;
+        width += in_ranges(cp, wide, sizeof(wide) / sizeof(wide[0])) ? 2 : 1;
+    }
+    return width;
+}
+
+/* Prints "  NAME" padded with spaces to columns display columns, then " COUNT" right-aligned. */
+static void print_count_row(const char *name, size_t columns, double count)
+{
+    size_t w = display_width(name);
+    int pad = w < columns ? (int)(columns - w) : 0;
+    printf("  %s%*s %6.0f\n", name, pad, "", count);
+}
 
 static void print_text(const cJSON *st)
 {
@@ -24,9 +109,8 @@ static void print_text(const cJSON *st)
     const cJSON *labels = cJSON_GetObjectItem(st, "labels");
     if (!cJSON_GetArraySize(labels))
         printf("  (none)\n");
-    cJSON_ArrayForEach(item, labels) printf("  %-24s %6.0f\n", item->string, item->valuedouble);
-    printf("  %-24s %6.0f\n", "total",
-           cJSON_GetNumberValue(cJSON_GetObjectItem(st, "images_total")));
+    cJSON_ArrayForEach(item, labels) print_count_row(item->string, 24, item->valuedouble);
+    print_count_row("total", 24, cJSON_GetNumberValue(cJSON_GetObjectItem(st, "images_total")));
     printf("previous_trained_images: %.0f\n",
            cJSON_GetNumberValue(cJSON_GetObjectItem(st, "previous_trained_images")));
     printf("last_attempted_images:   %.0f\n",

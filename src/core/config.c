@@ -207,11 +207,43 @@ static int check_utf8(struct ctx *c, const char *buf, size_t len)
 /* ---------------------------------------------------------------------------------------- */
 /* libyaml events -> node tree                                                              */
 
+/*
+ * Returns: the byte at libyaml's mark (0-based line, and column counted in characters after a
+ * byte order mark; "\r\n", "\r" and "\n" each end a line), or -1 when the mark is past the text.
+ */
+static int byte_at_mark(const char *buf, size_t len, size_t line, size_t col)
+{
+    size_t i = 0;
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        i = 3;
+    for (size_t l = 0; l < line; l++) {
+        while (i < len && buf[i] != '\n' && buf[i] != '\r')
+            i++;
+        if (i >= len)
+            return -1;
+        i += (buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n') ? 2 : 1;
+    }
+    for (size_t k = 0; k < col; k++) {
+        if (i >= len || buf[i] == '\n' || buf[i] == '\r')
+            return -1;
+        i++;
+        while (i < len && ((unsigned char)buf[i] & 0xC0) == 0x80)
+            i++;
+    }
+    return i < len ? (unsigned char)buf[i] : -1;
+}
+
 static int yaml_fail(struct ctx *c, const yaml_parser_t *p, const char *buf, size_t len)
 {
     const char *problem = p->problem ? p->problem : "unknown problem";
     if (p->error == YAML_MEMORY_ERROR)
         return nomem(c);
+    /* libyaml calls a tab in indentation "found character that cannot start any token" or "found
+     * a tab character that violates indentation"; neither tells a new user what to change. */
+    if (p->error == YAML_SCANNER_ERROR &&
+        byte_at_mark(buf, len, p->problem_mark.line, p->problem_mark.column) == '\t')
+        return fail_at(c, (int)p->problem_mark.line + 1, (int)p->problem_mark.column + 1,
+                       "tabs are not allowed for indentation (use spaces)");
     if (p->error == YAML_READER_ERROR) {
         int line, col;
         position_of(buf, len, p->problem_offset, &line, &col);

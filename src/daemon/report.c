@@ -69,7 +69,8 @@ int rt_report_count_labels(const struct rt_config *cfg,
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct rt_store *s = NULL;
-    struct rt_store_local_opts so = {.root = cfg->store.root, .bucket_name = cfg->store.name};
+    struct rt_store_local_opts so = {
+        .root = cfg->store.root, .bucket_name = cfg->store.name, .read_only = true};
     int rc = rt_store_local_new(&loop, &so, &s, err);
     struct count_run r = {.prefix = cfg->store.prefixes.labeled, .out = out, .err = err};
     if (!rc)

@@ -10,16 +10,26 @@
  *   descriptor one segment at a time with openat(O_NOFOLLOW | O_DIRECTORY), so a symlinked folder
  *   anywhere on the path is refused instead of followed, and since keys are validated first (no
  *   "..", no absolute key) nothing outside the root can be named.
- * - get/put/copy/del/head run their file work on the libuv thread pool (uv_queue_work); the work
- *   callback touches only its own struct op and the store's immutable descriptors, and the
- *   completion runs in the after-work callback on the loop thread.
+ * - Once the store is open, no file work (opening, reading, walking, writing, syncing) runs on
+ *   the loop thread; it only closes descriptors. get/put/copy/del/head run on the libuv thread
+ *   pool (uv_queue_work); the work callback touches only its own struct op and the store's
+ *   immutable descriptors, and the completion runs in the after-work callback on the loop thread.
+ *   Opening (creating the root, emptying .retraind-tmp) is the one blocking step, done at start.
  * - Writes are atomic: a temporary file in .retraind-tmp is written, fsynced and renamed into
  *   place, then the destination folder is fsynced. Readers see the old file or the new one.
- * - A listing walks the tree on the loop thread with a stack of open directory streams, one page
- *   per loop turn (a uv_idle handle), so memory is the page plus the stack, whatever the number
- *   of keys, and other events run between pages. A page of cached directory entries costs about a
- *   millisecond, which is why this is not sent to the thread pool, where it could wait behind
- *   long image-decoding work.
+ * - A listing is a chain of pool jobs, one per page. A job walks the tree with the lister's stack
+ *   of open directory streams until the page is full; while it is queued or running, the lister
+ *   belongs to it (the loop thread only sets `stopped` and calls uv_cancel). Its after-work
+ *   callback hands the page to the page callback on the loop thread and then queues the next
+ *   job, so at most one job per listing exists, pages arrive in walk order, and memory is one
+ *   page plus the stack whatever the number of keys. A page waits for a free pool thread (it can
+ *   queue behind image decoding), which costs latency but never stalls the loop.
+ * - Closing stops every listing at once (no page callback after close began), cancels the jobs
+ *   that have not started, and frees the store only after every job's after-work callback ran;
+ *   the close callback is deferred through the core defer queue (retraind/loop.h), so it never
+ *   runs inside close().
+ * - A read-only store (the CLI's) creates nothing and never empties .retraind-tmp; a missing root
+ *   is kept as "no root descriptor" and behaves as an empty bucket.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,9 +42,11 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "local_int.h"
 #include "retraind/alloc.h"
 #include "retraind/fsutil.h"
 #include "retraind/log.h"
+#include "retraind/loop.h"
 #include "retraind/store.h"
 
 #define TMP_DIR ".retraind-tmp"
@@ -50,22 +62,29 @@ struct lister;
 struct op;
 
 struct local_store {
-    struct rt_store base;   /* first, so a struct rt_store * is a struct local_store * */
-    uv_loop_t *loop;        /* borrowed */
-    char *root;             /* owned */
-    char *bucket;           /* owned */
-    int root_fd;            /* owned; immutable after new, read by pool threads */
-    int tmp_fd;             /* owned; <root>/.retraind-tmp, immutable after new */
-    atomic_uint tmp_seq;    /* names of temporary files */
-    uv_timer_t close_timer; /* never started: closing it defers the close callback */
-    int open_handles;       /* close_timer + one uv_idle per listing */
-    int work_in_flight;     /* queued ops whose after-work callback has not run */
-    struct lister *listers; /* borrowed links: listings in flight */
-    struct op *ops;         /* borrowed links: ops in flight */
+    struct rt_store base; /* first, so a struct rt_store * is a struct local_store * */
+    uv_loop_t *loop;      /* borrowed */
+    char *root;           /* owned */
+    char *bucket;         /* owned */
+    /* owned; immutable after new, read by pool threads; -1 when a read-only store's root is
+     * missing (every lookup then finds nothing) */
+    int root_fd;
+    int tmp_fd;          /* owned; <root>/.retraind-tmp, immutable after new; -1 read-only */
+    bool read_only;      /* put/copy/del refused, nothing created */
+    atomic_uint tmp_seq; /* names of temporary files */
+    struct rt_defer_queue defer; /* defers the close callback to a later turn */
+    bool defer_open;             /* defer's handle not yet closed */
+    int work_in_flight;          /* pool jobs (ops and pages) whose after-work has not run */
+    struct lister *listers;      /* borrowed links: listings not yet freed */
+    struct op *ops;              /* borrowed links: ops in flight */
     bool closing;
     void (*close_cb)(void *ud);
     void *close_ud;
 };
+
+/* Test-only (local_int.h): NULL in production. */
+rt__store_local_walk_hook_fn *rt__store_local_walk_hook;
+void *rt__store_local_walk_hook_ud;
 
 /* ---------------------------------------------------------------------------------------------
  * Path walking (any thread)
@@ -86,13 +105,15 @@ static bool is_reserved(const char *key)
 /*
  * Opens the folder named by the first dir_len bytes of key ("a/b/" or "a/b"; 0 = the root),
  * walking from root_fd one segment at a time without following symlinks. With create, missing
- * folders are made (0755, umask applies).
+ * folders are made (0755, umask applies). root_fd -1 (missing root) finds nothing.
  * Returns: a new descriptor (caller closes), RT_ENOTFOUND when a folder is missing, RT_EKEY when
  * one is a symlink, -ENOTDIR when one is a file, or another -errno; err says which segment.
  */
 static int walk_dir(int root_fd, const char *key, size_t dir_len, bool create, struct rt_error *err)
 {
     char seg[RT_STORE_KEY_MAX + 1];
+    if (root_fd < 0) /* a read-only store opened on a missing root: an empty bucket */
+        return rt_error_set(err, RT_ENOTFOUND, "the store's root folder does not exist");
     /* A fresh open, not dup(): a duplicate shares the directory offset, and a listing reading
      * one would start where the previous listing stopped. */
     int cur = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -588,6 +609,14 @@ static int op_start(struct local_store *s, struct op *op)
     return 0;
 }
 
+/* Refuses a write on a read-only store, before anything is allocated or queued. Returns: -EROFS. */
+static int refuse_write(struct local_store *s, const char *what, const char *key)
+{
+    RT_LOG(RT_LOG_INFO, "store", "event=write_refused op=%s key=%s root=%s error=%s", what,
+           rt_q(key), rt_q(s->root), rt_q("the store was opened read-only"));
+    return -EROFS;
+}
+
 static int
 local_get(struct rt_store *st, const char *key, struct rt_buf *body, rt_store_done_fn *cb, void *ud)
 {
@@ -617,6 +646,8 @@ static int local_put(struct rt_store *st,
     (void)content_type; /* a folder has nowhere to keep it */
     if (!cb || (!data && len))
         return RT_EINVAL;
+    if (s->read_only)
+        return refuse_write(s, "put", key);
     int rc = op_new(s, OP_PUT, key, &op);
     if (rc)
         return rc;
@@ -642,6 +673,8 @@ static int local_copy(
     rt_error_clear(&err);
     if (!cb)
         return RT_EINVAL;
+    if (s->read_only)
+        return refuse_write(s, "copy", dst_key);
     int rc = check_key(dst_key, &err);
     if (rc) {
         RT_LOG(RT_LOG_INFO, "store", "event=key_refused key=%s error=%s", rt_q(dst_key),
@@ -667,6 +700,8 @@ static int local_del(struct rt_store *st, const char *key, rt_store_done_fn *cb,
     struct op *op;
     if (!cb)
         return RT_EINVAL;
+    if (s->read_only)
+        return refuse_write(s, "del", key);
     int rc = op_new(s, OP_DEL, key, &op);
     if (rc)
         return rc;
@@ -689,112 +724,85 @@ static int local_head(struct rt_store *st, const char *key, rt_store_head_fn *cb
     return op_start(s, op);
 }
 
-static int local_read_sync(struct rt_store *st,
-                           const char *key,
-                           size_t max_bytes,
-                           struct rt_buf *out,
-                           struct rt_error *err)
-{
-    struct local_store *s = (struct local_store *)st;
-    int rc = check_key(key, err);
-    if (rc)
-        return rc;
-    int fd;
-    struct stat sb;
-    rc = open_key_read(s->root_fd, key, &fd, &sb, err);
-    if (rc)
-        return rc;
-    size_t limit = out->max_bytes - out->len;
-    if (max_bytes < limit)
-        limit = max_bytes;
-    if ((uint64_t)sb.st_size > limit)
-        rc = rt_error_set(err, RT_ETOOBIG, "key %s has %lld bytes, more than the %zu allowed",
-                          rt_q(key), (long long)sb.st_size, limit);
-    else
-        rc = read_all(fd, key, limit, out, err);
-    close(fd);
-    return rc;
-}
-
 /* ---------------------------------------------------------------------------------------------
- * Listing (loop thread, one page per loop turn)
+ * Listing (one pool job per page, the page callback on the loop thread)
  */
 
 struct dir_level {
     DIR *d;         /* owned */
-    size_t key_len; /* bytes of lister.path that name this folder, with its trailing '/' */
+    size_t key_len; /* bytes of walk.path that name this folder, with its trailing '/' */
 };
 
-struct lister {
-    uv_idle_t idle;
-    struct local_store *s; /* borrowed */
-    struct lister *prev, *next;
-    rt_store_page_fn *cb;
-    void *ud;
-    size_t page_size;
-    struct rt_store_entry *entries; /* owned, page_size */
-    size_t *offs;                   /* owned, 2 * page_size: key and etag offsets in names */
-    struct rt_buf names;            /* keys and etags of the current page */
-    struct dir_level *stack;        /* owned */
-    size_t depth, cap;
+/*
+ * What a page job works on. While a job is queued or running it belongs to that job alone (pool
+ * thread); between jobs, to the loop thread. Fields set at start are read-only afterwards.
+ */
+struct walk {
+    int root_fd;    /* borrowed from the store (immutable; -1: missing root) */
     char *prefix;   /* owned: the prefix asked for */
     size_t dir_len; /* bytes of prefix naming the start folder */
-    bool started, done, stopped;
-    bool keys_only; /* no stat per key: size -1, mtime 0, etag NULL */
-    int status;
+    size_t page_size;
+    bool keys_only;                 /* no stat per key: size -1, mtime 0, etag NULL */
+    struct rt_store_entry *entries; /* owned, page_size; keys and etags point into names */
+    size_t *offs;                   /* owned, 2 * page_size: key and etag offsets in names */
+    struct rt_buf names;            /* keys and etags of the current page */
+    size_t n;                       /* entries in the current page */
+    struct dir_level *stack;        /* owned */
+    size_t depth, cap;
+    bool started, done; /* done: no page follows the current one */
+    int status;         /* the error that ended the listing, or 0 */
     struct rt_error err;
     char path[RT_STORE_KEY_MAX + 2];
 };
 
-static void lister_closed(uv_handle_t *h)
+struct lister {
+    uv_work_t req;         /* req.data = the lister; the current page job */
+    struct local_store *s; /* borrowed */
+    struct lister *prev, *next;
+    rt_store_page_fn *cb;
+    void *ud;
+    bool in_flight; /* a page job is queued or running: w is the job's */
+    bool stopped;   /* the store is closing: the page callback is never called again */
+    struct walk w;
+};
+
+static void walk_pop_all(struct walk *w)
 {
-    struct lister *l = h->data;
-    struct local_store *s = l->s;
-    rt_buf_cleanup(&l->names);
-    rt_free(l->entries);
-    rt_free(l->offs);
-    rt_free(l->stack);
-    rt_free(l->prefix);
-    rt_free(l);
-    s->open_handles--;
-    maybe_finish(s);
+    while (w->depth > 0)
+        closedir(w->stack[--w->depth].d);
 }
 
-static void lister_pop_all(struct lister *l)
-{
-    while (l->depth > 0)
-        closedir(l->stack[--l->depth].d);
-}
-
-/* Ends a listing: closes its folders and its handle; memory goes in the close callback. */
-static void lister_finish(struct lister *l)
+/* Frees a listing that has no job in flight (loop thread). */
+static void lister_free(struct lister *l)
 {
     struct local_store *s = l->s;
-    lister_pop_all(l);
     if (l->prev)
         l->prev->next = l->next;
     else
         s->listers = l->next;
     if (l->next)
         l->next->prev = l->prev;
-    l->prev = l->next = NULL;
-    l->stopped = true;
-    uv_idle_stop(&l->idle);
-    uv_close((uv_handle_t *)&l->idle, lister_closed);
+    walk_pop_all(&l->w);
+    rt_buf_cleanup(&l->w.names);
+    rt_free(l->w.entries);
+    rt_free(l->w.offs);
+    rt_free(l->w.stack);
+    rt_free(l->w.prefix);
+    rt_free(l);
 }
 
 /* Pushes folder fd (taken over) named by path[0..key_len). Returns: 0 or a negative code. */
-static int lister_push(struct lister *l, int fd, size_t key_len)
+static int walk_push(struct walk *w, int fd, size_t key_len)
 {
-    if (l->depth == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        struct dir_level *st = rt_realloc(l->stack, cap * sizeof(*st));
+    if (w->depth == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 8;
+        struct dir_level *st = rt_realloc(w->stack, cap * sizeof(*st));
         if (!st) {
             close(fd);
             return RT_ENOMEM;
         }
-        l->stack = st;
-        l->cap = cap;
+        w->stack = st;
+        w->cap = cap;
     }
     DIR *d = fdopendir(fd);
     if (!d) {
@@ -802,117 +810,116 @@ static int lister_push(struct lister *l, int fd, size_t key_len)
         close(fd);
         return -e;
     }
-    l->stack[l->depth].d = d;
-    l->stack[l->depth].key_len = key_len;
-    l->depth++;
+    w->stack[w->depth].d = d;
+    w->stack[w->depth].key_len = key_len;
+    w->depth++;
     return 0;
 }
 
-static void lister_fail(struct lister *l, int code, const char *what)
+/* Ends the walk with an error (reported by the after-work callback, with last true). */
+static void walk_fail(struct walk *w, int code, const char *what)
 {
-    l->status = rt_error_set(&l->err, code, "listing %s failed: %s: %s", rt_q(l->prefix), what,
+    w->status = rt_error_set(&w->err, code, "listing %s failed: %s: %s", rt_q(w->prefix), what,
                              rt_strerror(code));
-    RT_LOG(RT_LOG_WARNING, "store", "event=list_failed prefix=%s error=%s", rt_q(l->prefix),
-           rt_q(l->err.msg));
-    lister_pop_all(l);
-    l->done = true;
+    walk_pop_all(w);
+    w->done = true;
 }
 
-/* Opens the start folder on the first turn. A missing folder is an empty listing. */
-static void lister_start(struct lister *l)
+/* Opens the start folder in the first job. A missing folder is an empty listing. */
+static void walk_start(struct walk *w)
 {
     struct rt_error werr;
     rt_error_clear(&werr);
-    l->started = true;
-    int fd = walk_dir(l->s->root_fd, l->prefix, l->dir_len, false, &werr);
+    w->started = true;
+    int fd = walk_dir(w->root_fd, w->prefix, w->dir_len, false, &werr);
     if (fd < 0) {
         if (fd == RT_ENOTFOUND || fd == RT_EKEY || fd == -ENOTDIR) {
-            l->done = true;
+            w->done = true;
             return;
         }
-        lister_fail(l, fd, werr.msg);
+        walk_fail(w, fd, werr.msg);
         return;
     }
-    memcpy(l->path, l->prefix, l->dir_len);
-    int rc = lister_push(l, fd, l->dir_len);
+    memcpy(w->path, w->prefix, w->dir_len);
+    int rc = walk_push(w, fd, w->dir_len);
     if (rc)
-        lister_fail(l, rc, "cannot read the start folder");
+        walk_fail(w, rc, "cannot read the start folder");
 }
 
 /* Adds path[0..klen) with st (NULL: keys only) to the page. Returns: 0 or RT_ENOMEM. */
-static int page_add(struct lister *l, size_t n, size_t klen, const struct stat *st)
+static int page_add(struct walk *w, size_t n, size_t klen, const struct stat *st)
 {
-    l->offs[2 * n] = l->names.len;
-    int rc = rt_buf_append(&l->names, l->path, klen);
+    w->offs[2 * n] = w->names.len;
+    int rc = rt_buf_append(&w->names, w->path, klen);
     if (!rc)
-        rc = rt_buf_append_char(&l->names, '\0');
+        rc = rt_buf_append_char(&w->names, '\0');
     if (rc)
         return rc;
     if (!st) {
-        l->offs[2 * n + 1] = SIZE_MAX;
-        l->entries[n].size = -1;
-        l->entries[n].mtime_ms = 0;
+        w->offs[2 * n + 1] = SIZE_MAX;
+        w->entries[n].size = -1;
+        w->entries[n].mtime_ms = 0;
         return 0;
     }
     char etag[48];
     int64_t mtime_ns;
     stat_times(st, &mtime_ns);
     format_etag(etag, sizeof(etag), (int64_t)st->st_size, mtime_ns);
-    l->offs[2 * n + 1] = l->names.len;
-    rc = rt_buf_append(&l->names, etag, strlen(etag) + 1);
+    w->offs[2 * n + 1] = w->names.len;
+    rc = rt_buf_append(&w->names, etag, strlen(etag) + 1);
     if (rc)
         return rc;
-    l->entries[n].size = (int64_t)st->st_size;
-    l->entries[n].mtime_ms = mtime_ns / 1000000;
+    w->entries[n].size = (int64_t)st->st_size;
+    w->entries[n].mtime_ms = mtime_ns / 1000000;
     return 0;
 }
 
 /* Walks on until the page is full or the tree is exhausted. Returns: entries in the page. */
-static size_t lister_fill(struct lister *l)
+static size_t walk_fill(struct walk *w)
 {
     size_t n = 0;
-    size_t filter_len = strlen(l->prefix) - l->dir_len;
-    const char *filter = l->prefix + l->dir_len;
-    rt_buf_reset(&l->names);
-    while (n < l->page_size && l->depth > 0) {
-        struct dir_level *top = &l->stack[l->depth - 1];
+    size_t filter_len = strlen(w->prefix) - w->dir_len;
+    const char *filter = w->prefix + w->dir_len;
+    rt_buf_reset(&w->names);
+    while (n < w->page_size && w->depth > 0) {
+        struct dir_level *top = &w->stack[w->depth - 1];
         errno = 0;
         struct dirent *de = readdir(top->d);
         if (!de) {
             if (errno) {
-                lister_fail(l, -errno, "cannot read a folder");
+                walk_fail(w, -errno, "cannot read a folder");
                 return 0;
             }
             closedir(top->d);
-            l->depth--;
+            w->depth--;
             continue;
         }
         const char *name = de->d_name;
         if (is_dot_name(name))
             continue;
-        if (l->depth == 1) {
+        if (w->depth == 1) {
             if (filter_len && strncmp(name, filter, filter_len) != 0)
                 continue;
-            if (l->dir_len == 0 && strcmp(name, TMP_DIR) == 0)
+            if (w->dir_len == 0 && strcmp(name, TMP_DIR) == 0)
                 continue;
         }
         size_t nlen = strlen(name);
         size_t klen = top->key_len + nlen;
         if (klen > RT_STORE_KEY_MAX) {
             RT_LOG(RT_LOG_DEBUG, "store", "event=list_skip reason=too_long folder=%s",
-                   rt_q(top->key_len ? l->path : "/"));
+                   rt_q(top->key_len ? w->path : "/"));
             continue;
         }
         /* A name is checked as a single segment: the folders above it were checked when they
          * were entered, so the whole key is valid when the name is. */
         if (rt_store_key_check(name, nlen, false, NULL) != 0) {
-            l->path[top->key_len] = '\0';
+            w->path[top->key_len] = '\0';
             RT_LOG(RT_LOG_DEBUG, "store", "event=list_skip reason=invalid_name folder=%s",
-                   rt_q(top->key_len ? l->path : "/"));
+                   rt_q(top->key_len ? w->path : "/"));
             continue;
         }
-        memcpy(l->path + top->key_len, name, nlen);
-        l->path[klen] = '\0';
+        memcpy(w->path + top->key_len, name, nlen);
+        w->path[klen] = '\0';
         int fd_dir = dirfd(top->d);
         unsigned char type = de->d_type;
         struct stat st;
@@ -930,24 +937,24 @@ static size_t lister_fill(struct lister *l)
             if (fd < 0) {
                 if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
                     continue; /* removed or replaced by a symlink meanwhile */
-                lister_fail(l, -errno, "cannot open a folder");
+                walk_fail(w, -errno, "cannot open a folder");
                 return 0;
             }
-            l->path[klen] = '/';
-            int rc = lister_push(l, fd, klen + 1);
+            w->path[klen] = '/';
+            int rc = walk_push(w, fd, klen + 1);
             if (rc) {
-                lister_fail(l, rc, "cannot read a folder");
+                walk_fail(w, rc, "cannot read a folder");
                 return 0;
             }
             continue;
         }
         if (type != DT_REG)
             continue; /* symlinks, FIFOs, sockets, devices are not keys */
-        if (!have_st && !l->keys_only) {
+        if (!have_st && !w->keys_only) {
             if (fstatat(fd_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                 if (errno == ENOENT)
                     continue;
-                lister_fail(l, -errno, "cannot stat a file");
+                walk_fail(w, -errno, "cannot stat a file");
                 return 0;
             }
             if (!S_ISREG(st.st_mode))
@@ -955,43 +962,88 @@ static size_t lister_fill(struct lister *l)
         }
         /* Keys only: the d_type of the entry already said "regular file", which is all a count
          * needs; the stat (a syscall per key) is what bounds the full listing's speed. */
-        int rc = page_add(l, n, klen, l->keys_only && !have_st ? NULL : &st);
+        int rc = page_add(w, n, klen, w->keys_only && !have_st ? NULL : &st);
         if (rc) {
-            lister_fail(l, rc, "page buffer");
+            walk_fail(w, rc, "page buffer");
             return 0;
         }
         n++;
     }
     for (size_t i = 0; i < n; i++) {
-        l->entries[i].key = l->names.data + l->offs[2 * i];
-        l->entries[i].etag =
-            l->offs[2 * i + 1] == SIZE_MAX ? NULL : l->names.data + l->offs[2 * i + 1];
+        w->entries[i].key = w->names.data + w->offs[2 * i];
+        w->entries[i].etag =
+            w->offs[2 * i + 1] == SIZE_MAX ? NULL : w->names.data + w->offs[2 * i + 1];
     }
-    if (l->depth == 0)
-        l->done = true;
+    if (w->depth == 0)
+        w->done = true;
     return n;
 }
 
-static void lister_turn(uv_idle_t *h)
+/* Pool thread: fills the next page. Touches only the lister's walk (and the immutable root_fd). */
+static void page_work(uv_work_t *req)
 {
-    struct lister *l = h->data;
-    if (l->stopped)
-        return;
-    if (!l->started)
-        lister_start(l);
-    size_t n = l->done ? 0 : lister_fill(l);
-    bool last = l->done;
-    int stop = l->cb(l->entries, n, last, l->status, l->status ? &l->err : NULL, l->ud);
-    if (l->stopped)
-        return; /* the store was closed from inside the callback */
-    if (stop || last)
-        lister_finish(l);
+    struct lister *l = req->data;
+    struct walk *w = &l->w;
+    if (rt__store_local_walk_hook)
+        rt__store_local_walk_hook(rt__store_local_walk_hook_ud);
+    if (!w->started)
+        walk_start(w);
+    w->n = w->done ? 0 : walk_fill(w);
 }
 
-static int list_start(struct rt_store *st,
+static void page_after(uv_work_t *req, int status);
+
+/* Queues the job of the next page. Returns: 0 or a libuv error (nothing queued). */
+static int page_queue(struct lister *l)
+{
+    int rc = uv_queue_work(l->s->loop, &l->req, page_work, page_after);
+    if (rc == 0) {
+        l->in_flight = true;
+        l->s->work_in_flight++;
+    }
+    return rc;
+}
+
+/* Loop thread: the job of one page ended; deliver it and queue the next, or end the listing. */
+static void page_after(uv_work_t *req, int status)
+{
+    struct lister *l = req->data;
+    struct local_store *s = l->s;
+    struct walk *w = &l->w;
+    l->in_flight = false;
+    s->work_in_flight--;
+    if (l->stopped || status == UV_ECANCELED) {
+        /* Only close cancels a page job, and close also stops the listing first. */
+        lister_free(l);
+        maybe_finish(s);
+        return;
+    }
+    for (;;) {
+        if (w->status)
+            RT_LOG(RT_LOG_WARNING, "store", "event=list_failed prefix=%s error=%s", rt_q(w->prefix),
+                   rt_q(w->err.msg));
+        int stop = l->cb(w->entries, w->n, w->done, w->status, w->status ? &w->err : NULL, l->ud);
+        /* The callback may have closed the store (stopped is then set): free, call nothing. */
+        if (stop || w->done || l->stopped)
+            break;
+        int rc = page_queue(l);
+        if (rc == 0)
+            return;
+        /* The next page cannot be queued: end the listing with that error, as a last page. */
+        walk_pop_all(w);
+        w->n = 0;
+        w->done = true;
+        w->status = rt_error_set(&w->err, rc, "listing %s failed: cannot queue work: %s",
+                                 rt_q(w->prefix), uv_strerror(rc));
+    }
+    lister_free(l);
+    maybe_finish(s);
+}
+
+static int local_list(struct rt_store *st,
                       const char *prefix,
                       size_t page_size,
-                      bool keys_only,
+                      unsigned flags,
                       rt_store_page_fn *cb,
                       void *ud)
 {
@@ -1020,43 +1072,42 @@ static int list_start(struct rt_store *st,
     struct lister *l = rt_calloc(1, sizeof(*l));
     if (!l)
         return RT_ENOMEM;
-    l->prefix = rt_strdup(prefix);
-    l->entries = rt_calloc(page_size, sizeof(*l->entries));
-    l->offs = rt_calloc(2 * page_size, sizeof(*l->offs));
-    if (!l->prefix || !l->entries || !l->offs) {
-        rt_free(l->prefix);
-        rt_free(l->entries);
-        rt_free(l->offs);
+    struct walk *w = &l->w;
+    w->prefix = rt_strdup(prefix);
+    w->entries = rt_calloc(page_size, sizeof(*w->entries));
+    w->offs = rt_calloc(2 * page_size, sizeof(*w->offs));
+    if (!w->prefix || !w->entries || !w->offs) {
+        rt_free(w->prefix);
+        rt_free(w->entries);
+        rt_free(w->offs);
         rt_free(l);
         return RT_ENOMEM;
     }
-    rt_buf_init(&l->names, page_size * ENTRY_BYTES);
-    rt_error_clear(&l->err);
+    rt_buf_init(&w->names, page_size * ENTRY_BYTES);
+    rt_error_clear(&w->err);
+    w->root_fd = s->root_fd;
+    w->page_size = page_size;
+    w->keys_only = (flags & RT_STORE_LIST_KEYS_ONLY) != 0;
+    w->dir_len = base_offset(prefix);
     l->s = s;
     l->cb = cb;
     l->ud = ud;
-    l->page_size = page_size;
-    l->keys_only = keys_only;
-    l->dir_len = base_offset(prefix);
-    uv_idle_init(s->loop, &l->idle);
-    l->idle.data = l;
-    s->open_handles++;
-    uv_idle_start(&l->idle, lister_turn);
+    l->req.data = l;
+    /* The first page comes from an after-work callback, so never from inside this call. */
+    int rc = page_queue(l);
+    if (rc) {
+        rt_buf_cleanup(&w->names);
+        rt_free(w->prefix);
+        rt_free(w->entries);
+        rt_free(w->offs);
+        rt_free(l);
+        return rc;
+    }
     l->next = s->listers;
     if (s->listers)
         s->listers->prev = l;
     s->listers = l;
     return 0;
-}
-
-static int local_list(struct rt_store *st,
-                      const char *prefix,
-                      size_t page_size,
-                      unsigned flags,
-                      rt_store_page_fn *cb,
-                      void *ud)
-{
-    return list_start(st, prefix, page_size, (flags & RT_STORE_LIST_KEYS_ONLY) != 0, cb, ud);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1065,12 +1116,14 @@ static int local_list(struct rt_store *st,
 
 static void maybe_finish(struct local_store *s)
 {
-    if (!s->closing || s->open_handles > 0 || s->work_in_flight > 0)
+    if (!s->closing || s->defer_open || s->work_in_flight > 0 || s->listers)
         return;
     void (*cb)(void *) = s->close_cb;
     void *ud = s->close_ud;
-    close(s->tmp_fd);
-    close(s->root_fd);
+    if (s->tmp_fd >= 0)
+        close(s->tmp_fd);
+    if (s->root_fd >= 0)
+        close(s->root_fd);
     RT_LOG(RT_LOG_INFO, "store", "event=closed driver=local root=%s", rt_q(s->root));
     rt_free(s->root);
     rt_free(s->bucket);
@@ -1079,10 +1132,10 @@ static void maybe_finish(struct local_store *s)
         cb(ud);
 }
 
-static void close_timer_closed(uv_handle_t *h)
+static void defer_closed(void *ud)
 {
-    struct local_store *s = h->data;
-    s->open_handles--;
+    struct local_store *s = ud;
+    s->defer_open = false;
     maybe_finish(s);
 }
 
@@ -1096,13 +1149,21 @@ static void local_close(struct rt_store *st, void (*cb)(void *ud), void *ud)
     s->closing = true;
     s->close_cb = cb;
     s->close_ud = ud;
-    while (s->listers)
-        lister_finish(s->listers);
+    /* A listing is stopped at once: its page callback is never called again. A page job not yet
+     * started is cancelled; a running one finishes; either way its after-work callback frees the
+     * listing. A listing with no job is inside its page callback, which frees it on return. */
+    for (struct lister *l = s->listers; l; l = l->next) {
+        l->stopped = true;
+        if (l->in_flight)
+            uv_cancel((uv_req_t *)&l->req);
+    }
     /* Work not yet started is cancelled (its callback reports RT_ECANCELED); running work
      * finishes and reports normally. Either way each op's callback runs exactly once. */
     for (struct op *op = s->ops; op; op = op->next)
         uv_cancel((uv_req_t *)&op->req);
-    uv_close((uv_handle_t *)&s->close_timer, close_timer_closed);
+    /* The store is freed, and cb called, on a later turn once the queue closed and every job's
+     * after-work callback ran, never inside this call. */
+    rt_defer_close(&s->defer, defer_closed, s);
 }
 
 static const struct rt_store_ops local_ops = {
@@ -1113,7 +1174,6 @@ static const struct rt_store_ops local_ops = {
     .copy = local_copy,
     .del = local_del,
     .head = local_head,
-    .read_sync = local_read_sync,
     .close = local_close,
 };
 
@@ -1158,14 +1218,18 @@ int rt_store_local_new(struct uv_loop_s *loop,
         return rt_error_set(err, RT_EINVAL, "local store: missing loop, options or output");
     if (!opts->root || !opts->root[0])
         return rt_error_set(err, RT_EINVAL, "local store: no root folder given");
-    int rc = rt_mkdir_p(opts->root, 0755);
-    if (rc)
-        return rt_error_set(err, rc, "local store: cannot create root folder %s: %s",
-                            rt_q(opts->root), rt_strerror(rc));
+    int rc = 0;
+    if (!opts->read_only) {
+        rc = rt_mkdir_p(opts->root, 0755);
+        if (rc)
+            return rt_error_set(err, rc, "local store: cannot create root folder %s: %s",
+                                rt_q(opts->root), rt_strerror(rc));
+    }
     struct local_store *s = rt_calloc(1, sizeof(*s));
     if (!s)
         return rt_error_set(err, RT_ENOMEM, "local store: out of memory");
     s->root_fd = s->tmp_fd = -1;
+    s->read_only = opts->read_only;
     s->root = rt_strdup(opts->root);
     s->bucket = rt_strdup(opts->bucket_name ? opts->bucket_name : "local");
     if (!s->root || !s->bucket) {
@@ -1173,38 +1237,42 @@ int rt_store_local_new(struct uv_loop_s *loop,
         goto fail;
     }
     s->root_fd = open(opts->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (s->root_fd < 0) {
+    if (s->root_fd < 0 && !(opts->read_only && errno == ENOENT)) {
         rc = rt_error_set(err, -errno, "local store: cannot open root folder %s: %s",
                           rt_q(opts->root), rt_strerror(-errno));
         goto fail;
     }
-    if (mkdirat(s->root_fd, TMP_DIR, 0700) < 0 && errno != EEXIST) {
-        rc = rt_error_set(err, -errno, "local store: cannot create %s/%s: %s", rt_q(opts->root),
-                          TMP_DIR, rt_strerror(-errno));
-        goto fail;
+    if (!opts->read_only) {
+        if (mkdirat(s->root_fd, TMP_DIR, 0700) < 0 && errno != EEXIST) {
+            rc = rt_error_set(err, -errno, "local store: cannot create %s/%s: %s", rt_q(opts->root),
+                              TMP_DIR, rt_strerror(-errno));
+            goto fail;
+        }
+        s->tmp_fd = openat(s->root_fd, TMP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (s->tmp_fd < 0) {
+            rc = rt_error_set(err, -errno, "local store: %s/%s is not a folder we can use: %s",
+                              rt_q(opts->root), TMP_DIR, rt_strerror(-errno));
+            goto fail;
+        }
+        /* Leftovers of interrupted writes; a read-only store leaves them to the writer, which
+         * may be running right now and own them. */
+        int dup_fd = openat(s->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        long removed = dup_fd >= 0 ? empty_dir(dup_fd, 0) : 0;
+        if (removed > 0)
+            RT_LOG(RT_LOG_NOTICE, "store", "event=tmp_cleaned root=%s removed=%ld", rt_q(s->root),
+                   removed);
     }
-    s->tmp_fd = openat(s->root_fd, TMP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (s->tmp_fd < 0) {
-        rc = rt_error_set(err, -errno, "local store: %s/%s is not a folder we can use: %s",
-                          rt_q(opts->root), TMP_DIR, rt_strerror(-errno));
-        goto fail;
-    }
-    int dup_fd = openat(s->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    long removed = dup_fd >= 0 ? empty_dir(dup_fd, 0) : 0;
-    if (removed > 0)
-        RT_LOG(RT_LOG_NOTICE, "store", "event=tmp_cleaned root=%s removed=%ld", rt_q(s->root),
-               removed);
-    rc = uv_timer_init(loop, &s->close_timer);
+    rc = rt_defer_init(&s->defer, loop);
     if (rc) {
-        rt_error_set(err, rc, "local store: cannot create a timer: %s", uv_strerror(rc));
+        rt_error_set(err, rc, "local store: cannot create a loop handle: %s", uv_strerror(rc));
         goto fail;
     }
-    s->close_timer.data = s;
-    s->open_handles = 1;
+    s->defer_open = true;
     s->loop = loop;
     s->base.ops = &local_ops;
     s->base.bucket_name = s->bucket;
-    RT_LOG(RT_LOG_INFO, "store", "event=open driver=local root=%s", rt_q(s->root));
+    RT_LOG(RT_LOG_INFO, "store", "event=open driver=local root=%s mode=%s root_exists=%s",
+           rt_q(s->root), s->read_only ? "read-only" : "read-write", s->root_fd < 0 ? "no" : "yes");
     *out = &s->base;
     return 0;
 fail:

@@ -5,16 +5,17 @@
  *   retraind-synth --labels a,b[,c,d] --count N [--start I] [--format png|jpg] [--size S]
  *                  --dir DIR
  * The batch form writes DIR/<label>/<label>-<i>.<ext> for i in start..start+count-1, the k-th
- * name of --labels drawing class k. Exit codes: 0 ok, 1 write failure, 2 usage error.
+ * name of --labels drawing class k; DIR and its missing parents are created. Exit codes: 0 ok, 1
+ * write failure, 2 usage error.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "retraind/error.h"
+#include "retraind/fsutil.h"
 #include "retraind/synth.h"
 
 static void usage(FILE *f)
@@ -122,16 +123,16 @@ int main(int argc, char **argv)
         if (comma && !*p)
             return usage_error("--labels ends with a comma");
     }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "retraind-synth: cannot create %s\n", dir);
-        return 1;
-    }
     for (int k = 0; k < n_names; k++) {
         char path[4096];
         if (snprintf(path, sizeof(path), "%s/%s", dir, names[k]) >= (int)sizeof(path))
             return usage_error("path too long");
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-            fprintf(stderr, "retraind-synth: cannot create %s\n", path);
+        /* DIR and its missing parents too: `--dir demo/bucket/images_labeled_by_folder` on a
+         * fresh checkout must just work, as mkdir -p would. */
+        int rc = rt_mkdir_p(path, 0755);
+        if (rc) {
+            fprintf(stderr, "retraind-synth: cannot create the folder %s: %s\n", path,
+                    rt_strerror(rc));
             return 1;
         }
         for (long i = start; i < start + count; i++) {

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 
 from rtlib import BIN, Env, check
 
@@ -60,7 +59,12 @@ env.wait_for(lambda: len(env.history("--workflow", "training")) >= n_checks + 2,
 # Disabled: no new checks start.
 env.cli("params", "set", "Enable-Automatic-Training", "false")
 env.wait_for(lambda: "name=Enable-Automatic-Training" in env.log(), 5, "disable applied")
-time.sleep(1.5)  # let a check that was already starting finish
+# A check that started before the change was applied still runs to its end; wait for that
+# (every training execution in a final state) rather than for a guessed time. The daemon creates
+# an execution in the journal on the loop before it can apply the change, so none is missed.
+FINAL = {"NOT_MET", "DONE", "FAILED_F1", "FAILED"}
+env.wait_for(lambda: all(e["state"] in FINAL for e in env.history("--workflow", "training")), 15,
+             "the check in flight to finish")
 before = len(env.history("--workflow", "training"))
 env.wait_for(lambda: env.log().count("reason=disabled") >= 2, 10, "two skipped polls")
 check(len(env.history("--workflow", "training")) == before, "a check ran while disabled")

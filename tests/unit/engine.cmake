@@ -7,3 +7,5 @@ if(TARGET rt_store)
   rt_unit_test(engine ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_engine.c LIBS rt_engine rt_synth
                rt_store)
 endif()
+# The builtin training against an in-memory store written in the test (the async interface only).
+rt_unit_test(engine ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_engine_train.c LIBS rt_engine rt_synth)

@@ -5,6 +5,10 @@
  * or leak is pinned on a single case), all cases with no argument, and prints names with --list.
  * tests/CMakeLists.txt's rt_unit_test() finds the RT_TEST(...) lines in the source and registers
  * each as <module>_<case>.
+ *
+ * A case whose dependency is missing (a Debian package, a data folder) calls RT_SKIP(reason): the
+ * process exits 77, which ctest reports as skipped (SKIP_RETURN_CODE 77), never as passed. Run
+ * with no argument, the binary goes on with the next case and says how many were skipped.
  */
 #ifndef RT_TEST_H
 #define RT_TEST_H
@@ -26,6 +30,14 @@ const char *rt_test_tmpdir(void);
         rt_test_register(#name, test_##name);                                                      \
     }                                                                                              \
     static void test_##name(void)
+
+/* The exit status of a skipped case (ctest's SKIP_RETURN_CODE, automake's convention). */
+#define RT_TEST_SKIPPED 77
+
+/* Ends the case as skipped; prints "SKIP: file:line: reason". Does not return. */
+void rt_test_skip(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+#define RT_SKIP(...) rt_test_skip(__FILE__, __LINE__, __VA_ARGS__)
 
 #define RT_FAIL(...)                                                                               \
     do {                                                                                           \

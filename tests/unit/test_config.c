@@ -725,3 +725,18 @@ RT_TEST(load_string_arguments)
     rt_config_destroy(cfg);
     rt_config_destroy(NULL);
 }
+
+RT_TEST(tab_indentation_named_at_its_place)
+{
+    /* The mark is found after multi-byte characters, CRLF line ends and a byte order mark. */
+    RT_ASSERT_STR_EQ(load_bad("data_dir: ./donn\xc3\xa9\x65s\nstore:\n\tdriver: local\n"),
+                     "t.yaml:3:1: tabs are not allowed for indentation (use spaces)");
+    RT_ASSERT_STR_EQ(load_bad("data_dir: ./data\r\nstore:\r\n  driver: local\r\n\troot: b\r\n"),
+                     "t.yaml:4:1: tabs are not allowed for indentation (use spaces)");
+    RT_ASSERT_STR_EQ(load_bad("\xef\xbb\xbfnotify:\n\t- driver: log\n"),
+                     "t.yaml:2:1: tabs are not allowed for indentation (use spaces)");
+    /* A tab that is not the problem keeps libyaml's own message; a tab after a value is fine. */
+    RT_ASSERT_CONTAINS(load_bad("data_dir: ./data\nstore: [\t\n"), "YAML syntax error");
+    struct rt_config *cfg = load_ok("data_dir:\t./data\nstore:\n  driver:\tlocal\n  root: ./b\n");
+    rt_config_destroy(cfg);
+}

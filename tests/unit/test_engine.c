@@ -67,7 +67,7 @@ static void ctx_open(struct ctx *c)
     snprintf(c->models, sizeof(c->models), "%s/data/models", rt_test_tmpdir());
     struct rt_error err;
     rt_error_clear(&err);
-    struct rt_store_local_opts so = {c->root, "local"};
+    struct rt_store_local_opts so = {.root = c->root, .bucket_name = "local"};
     RT_ASSERT_OK(rt_store_local_new(&c->loop, &so, &c->store, &err));
     engine_open(c);
 }
@@ -190,14 +190,39 @@ static void describe(struct ctx *c, const char *version, struct described *d)
     RT_ASSERT_OK(d->status);
 }
 
-/* Polls describe until the training is no longer in progress. */
+static void on_wait_timer(uv_timer_t *t)
+{
+    *(int *)t->data = 1;
+}
+
+static void on_wait_closed(uv_handle_t *h)
+{
+    *(int *)h->data = 1;
+}
+
+/* Lets the loop run for ms (the training's store callbacks among others): a poll period, not a
+ * synchronisation. */
+static void run_for(struct ctx *c, uint64_t ms)
+{
+    uv_timer_t t;
+    int fired = 0, closed = 0;
+    uv_timer_init(&c->loop, &t);
+    t.data = &fired;
+    uv_timer_start(&t, on_wait_timer, ms, 0);
+    run_until(c, &fired);
+    t.data = &closed;
+    uv_close((uv_handle_t *)&t, on_wait_closed);
+    run_until(c, &closed);
+}
+
+/* Polls describe, as the workflow does, until the training is no longer in progress. */
 static void wait_trained(struct ctx *c, const char *version, struct described *d)
 {
     for (;;) {
         describe(c, version, d);
         if (d->info.status != RT_MODEL_TRAINING_IN_PROGRESS)
             return;
-        uv_sleep(5);
+        run_for(c, 5);
     }
 }
 

@@ -1,16 +1,20 @@
 /*
  * test_store_local.c - the local store driver: hostile keys, symlinks, atomic writes, streaming
- * listings, the counting rule over a listing, bounded reads, copy/delete/head, read_sync from the
- * thread pool and closing with work in flight. Every case checks the filesystem itself, not only
- * what the driver reports, and ends with uv_loop_close() == 0.
+ * listings, the counting rule over a listing, bounded reads, copy/delete/head and closing with work
+ * in flight; the listing's walk on the thread pool (through the test-only hook of local_int.h,
+ * which holds page jobs on semaphores rather than timing them) and the read-only mode. Every case
+ * checks the filesystem itself, not only what the driver reports, and ends with uv_loop_close() ==
+ * 0.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "../../src/store/local_int.h"
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
 #include "retraind/error.h"
@@ -341,8 +345,6 @@ RT_TEST(local_hostile_keys_refused)
         RT_ASSERT_INT_EQ(s->ops->head(s, bad[i], head_cb, &w), RT_EKEY);
         RT_ASSERT_INT_EQ(s->ops->copy(s, "ok", bad[i], done_cb, &w), RT_EKEY);
         RT_ASSERT_INT_EQ(s->ops->copy(s, bad[i], "ok", done_cb, &w), RT_EKEY);
-        RT_ASSERT_INT_EQ(s->ops->read_sync(s, bad[i], 10, &b, &err), RT_EKEY);
-        RT_ASSERT_INT_EQ(err.code, RT_EKEY);
         uv_run(&loop, UV_RUN_DEFAULT);
         RT_ASSERT_INT_EQ(w.calls, 0); /* a refused start never calls back */
     }
@@ -387,10 +389,6 @@ RT_TEST(local_symlinks_not_listed_or_followed)
     RT_ASSERT_INT_EQ(get_buf(&loop, s, "linkdir/secret.png", &b), RT_ENOTFOUND);
     RT_ASSERT_INT_EQ(get_buf(&loop, s, "real/inner/secret.png", &b), RT_ENOTFOUND);
     RT_ASSERT_INT_EQ(get_buf(&loop, s, "real/fifo.png", &b), RT_ENOTFOUND);
-    RT_ASSERT_INT_EQ(b.len, 0);
-    struct rt_error err;
-    rt_error_clear(&err);
-    RT_ASSERT_INT_EQ(s->ops->read_sync(s, "linkdir/secret.png", 100, &b, &err), RT_ENOTFOUND);
     RT_ASSERT_INT_EQ(b.len, 0);
     struct waiter w;
     RT_ASSERT_OK(head_key(&loop, s, "link.png", &w));
@@ -672,23 +670,6 @@ RT_TEST(local_get_body_cap)
     RT_ASSERT_OK(get_buf(&loop, s, "big.png", &b));
     RT_ASSERT_INT_EQ(b.len, 100);
     rt_buf_cleanup(&b);
-    /* read_sync: both its max_bytes and the buffer's own maximum bound it. */
-    struct rt_error err;
-    rt_error_clear(&err);
-    rt_buf_init(&b, 1000);
-    RT_ASSERT_INT_EQ(s->ops->read_sync(s, "big.png", 99, &b, &err), RT_ETOOBIG);
-    RT_ASSERT_INT_EQ(b.len, 0);
-    rt_buf_cleanup(&b);
-    rt_buf_init(&b, 99);
-    rt_error_clear(&err);
-    RT_ASSERT_INT_EQ(s->ops->read_sync(s, "big.png", 1000, &b, &err), RT_ETOOBIG);
-    rt_error_clear(&err);
-    RT_ASSERT_INT_EQ(s->ops->read_sync(s, "nope.png", 1000, &b, &err), RT_ENOTFOUND);
-    rt_buf_cleanup(&b);
-    rt_buf_init(&b, 100);
-    RT_ASSERT_OK(s->ops->read_sync(s, "big.png", 100, &b, &err));
-    RT_ASSERT_STR_EQ(b.data, data);
-    rt_buf_cleanup(&b);
     close_store(&loop, s);
     finish_loop(&loop);
 }
@@ -744,71 +725,6 @@ RT_TEST(local_copy_delete_head)
     RT_ASSERT(put_str(&loop, s, "f", "x") != 0);
     RT_ASSERT(put_str(&loop, s, "f/inner.png/deeper.png", "x") != 0);
     RT_ASSERT_INT_EQ(count_entries(path_in(root, ".retraind-tmp")), 0);
-    close_store(&loop, s);
-    finish_loop(&loop);
-}
-
-#define THREAD_READS 8
-
-struct read_job {
-    uv_work_t req;
-    struct rt_store *s;
-    char key[32];
-    int rc;
-    struct rt_buf out;
-    struct rt_error err;
-    int *done;
-};
-
-static void read_work(uv_work_t *req)
-{
-    struct read_job *j = req->data;
-    for (int i = 0; i < 20 && j->rc == 0; i++) {
-        rt_buf_reset(&j->out);
-        j->rc = j->s->ops->read_sync(j->s, j->key, 1024, &j->out, &j->err);
-    }
-}
-
-static void read_after(uv_work_t *req, int status)
-{
-    struct read_job *j = req->data;
-    RT_ASSERT_INT_EQ(status, 0);
-    (*j->done)++;
-}
-
-RT_TEST(local_read_sync_from_pool_threads)
-{
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    const char *root = make_root("root");
-    struct rt_store *s = open_store(&loop, root);
-    char key[32], data[32];
-    for (int i = 0; i < THREAD_READS; i++) {
-        snprintf(key, sizeof(key), "t/%d.png", i);
-        snprintf(data, sizeof(data), "data-%d", i);
-        RT_ASSERT_OK(put_str(&loop, s, key, data));
-    }
-    static struct read_job jobs[THREAD_READS];
-    int done = 0;
-    for (int i = 0; i < THREAD_READS; i++) {
-        struct read_job *j = &jobs[i];
-        memset(j, 0, sizeof(*j));
-        j->req.data = j;
-        j->s = s;
-        j->done = &done;
-        snprintf(j->key, sizeof(j->key), "t/%d.png", i);
-        rt_buf_init(&j->out, 1024);
-        rt_error_clear(&j->err);
-        RT_ASSERT_OK(uv_queue_work(&loop, &j->req, read_work, read_after));
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    RT_ASSERT_INT_EQ(done, THREAD_READS);
-    for (int i = 0; i < THREAD_READS; i++) {
-        snprintf(data, sizeof(data), "data-%d", i);
-        RT_ASSERT_OK(jobs[i].rc);
-        RT_ASSERT_STR_EQ(jobs[i].out.data, data);
-        rt_buf_cleanup(&jobs[i].out);
-    }
     close_store(&loop, s);
     finish_loop(&loop);
 }
@@ -966,5 +882,506 @@ RT_TEST(local_list_keys_only)
     RT_ASSERT(listed(&l, "L/cat/1.png") && listed(&l, "L/cat/2.png"));
     lister_free(&l);
     close_store(&loop, s);
+    finish_loop(&loop);
+}
+
+/* ---- the walk runs on the thread pool (issue 7) ---- */
+
+/* Returns: the number of open descriptors of this process (directory streams left open show). */
+static int open_fds(void)
+{
+    return count_entries("/proc/self/fd") - 1; /* less the one opendir itself holds */
+}
+
+/* Creates dirs x per_dir empty files root/<top>/dNN/fNNNNN.png quickly (no write, no mkdir -p). */
+static void make_tree(const char *root, const char *top, int dirs, int per_dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", root, top);
+    mkdirs(path);
+    for (int d = 0; d < dirs; d++) {
+        snprintf(path, sizeof(path), "%s/%s/d%02d", root, top, d);
+        RT_ASSERT_OK(mkdir(path, 0755));
+        for (int f = 0; f < per_dir; f++) {
+            snprintf(path, sizeof(path), "%s/%s/d%02d/f%05d.png", root, top, d, f);
+            int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+            if (fd < 0)
+                RT_FAIL("cannot create %s: %s", path, rt_strerror(-errno));
+            close(fd);
+        }
+    }
+}
+
+/* The order the store must list in: depth first, each folder in readdir order, entering a
+ * folder where readdir meets it, <root>/.retraind-tmp left out. Keys go to out (malloc'd). */
+static void expected_walk(const char *abs, const char *key, char **out, size_t *n, size_t cap)
+{
+    DIR *d = opendir(abs);
+    RT_ASSERT(d != NULL);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (key[0] == '\0' && strcmp(de->d_name, ".retraind-tmp") == 0)
+            continue;
+        char sub_abs[4096], sub_key[2048];
+        snprintf(sub_abs, sizeof(sub_abs), "%s/%s", abs, de->d_name);
+        snprintf(sub_key, sizeof(sub_key), "%s%s", key, de->d_name);
+        struct stat st;
+        RT_ASSERT_OK(lstat(sub_abs, &st));
+        if (S_ISDIR(st.st_mode)) {
+            snprintf(sub_key, sizeof(sub_key), "%s%s/", key, de->d_name);
+            expected_walk(sub_abs, sub_key, out, n, cap);
+        } else if (S_ISREG(st.st_mode)) {
+            RT_ASSERT(*n < cap);
+            out[(*n)++] = strdup(sub_key);
+        }
+    }
+    closedir(d);
+}
+
+#define TREE_DIRS 20
+#define TREE_PER_DIR 1000
+#define TREE_KEYS (TREE_DIRS * TREE_PER_DIR)
+
+/* Holds each page job until the loop thread opens the gate (when hold), and says on which
+ * thread it ran. */
+struct gate {
+    bool hold;
+    uv_thread_t loop_thread;
+    uv_sem_t gate;      /* posted by the loop thread: one page job may walk */
+    uv_sem_t entered;   /* posted by a page job when it reached the hook */
+    atomic_int jobs;    /* page jobs that reached the hook on another thread */
+    atomic_int on_loop; /* page jobs that ran on the loop thread (must stay 0) */
+};
+
+static void gate_hook(void *ud)
+{
+    struct gate *g = ud;
+    uv_thread_t self = uv_thread_self();
+    if (uv_thread_equal(&self, &g->loop_thread)) {
+        /* Waiting here would hang the loop forever; count it and let the test fail instead. */
+        atomic_fetch_add(&g->jobs, 1);
+        atomic_fetch_add(&g->on_loop, 1);
+        return;
+    }
+    atomic_fetch_add(&g->jobs, 1);
+    if (!g->hold)
+        return;
+    uv_sem_post(&g->entered);
+    uv_sem_wait(&g->gate);
+}
+
+/* Semaphores that pool threads may be waiting on. A failing assertion exits the process, and
+ * libuv's exit-time cleanup joins the pool threads: without this they would hang it. */
+static uv_sem_t *held[2];
+
+static void release_held(void)
+{
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; held[i] && j < 2048; j++)
+            uv_sem_post(held[i]);
+}
+
+static void gate_init(struct gate *g, bool hold)
+{
+    static bool registered;
+    if (!registered)
+        atexit(release_held);
+    registered = true;
+    memset(g, 0, sizeof(*g));
+    g->hold = hold;
+    held[0] = &g->gate;
+    g->loop_thread = uv_thread_self();
+    RT_ASSERT_OK(uv_sem_init(&g->gate, 0));
+    RT_ASSERT_OK(uv_sem_init(&g->entered, 0));
+    rt__store_local_walk_hook = gate_hook;
+    rt__store_local_walk_hook_ud = g;
+}
+
+static void gate_cleanup(struct gate *g)
+{
+    rt__store_local_walk_hook = NULL;
+    rt__store_local_walk_hook_ud = NULL;
+    held[0] = NULL;
+    uv_sem_destroy(&g->gate);
+    uv_sem_destroy(&g->entered);
+}
+
+struct paced {
+    struct gate g;
+    uv_timer_t timer;
+    int ticks;         /* of the 1 ms timer */
+    int ticks_at_page; /* ticks when the previous page arrived */
+    int min_ticks_between_pages;
+    int pages, opened; /* pages delivered, gates opened */
+    int last_calls;
+    int status;
+    size_t nkeys;
+    char **keys; /* malloc'd, in arrival order */
+};
+
+/* Loop thread, every ms: once two ticks passed since the last page, let the next job walk. */
+static void paced_tick(uv_timer_t *t)
+{
+    struct paced *p = t->data;
+    p->ticks++;
+    if (p->opened == p->pages && p->ticks - p->ticks_at_page >= 2) {
+        p->opened++;
+        uv_sem_post(&p->g.gate);
+    }
+}
+
+static int paced_page(const struct rt_store_entry *e,
+                      size_t n,
+                      bool last,
+                      int status,
+                      const struct rt_error *err,
+                      void *ud)
+{
+    struct paced *p = ud;
+    (void)err;
+    RT_ASSERT_INT_EQ(p->last_calls, 0); /* nothing after the last page */
+    p->pages++;
+    /* This page's job was held in the hook until the timer, on this thread, opened its gate:
+     * the loop kept turning while the job existed. */
+    RT_ASSERT_INT_EQ(p->opened, p->pages);
+    int between = p->ticks - p->ticks_at_page;
+    if (p->pages == 1 || between < p->min_ticks_between_pages)
+        p->min_ticks_between_pages = between;
+    p->ticks_at_page = p->ticks;
+    for (size_t i = 0; i < n; i++) {
+        RT_ASSERT(p->nkeys < TREE_KEYS + 1);
+        p->keys[p->nkeys++] = strdup(e[i].key);
+    }
+    p->status = status;
+    if (last) {
+        p->last_calls++;
+        uv_timer_stop(&p->timer);
+    }
+    return 0;
+}
+
+RT_TEST(local_list_walks_on_the_pool_while_the_loop_turns)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    const char *root = make_root("root");
+    make_tree(root, "L", TREE_DIRS, TREE_PER_DIR);
+    struct rt_store *s = open_store(&loop, root);
+    static struct paced p;
+    memset(&p, 0, sizeof(p));
+    p.keys = calloc(TREE_KEYS + 1, sizeof(*p.keys));
+    gate_init(&p.g, true);
+    RT_ASSERT_OK(uv_timer_init(&loop, &p.timer));
+    p.timer.data = &p;
+    RT_ASSERT_OK(uv_timer_start(&p.timer, paced_tick, 1, 1));
+    RT_ASSERT_OK(s->ops->list(s, "", 500, RT_STORE_LIST_FULL, paced_page, &p));
+    RT_ASSERT_INT_EQ(p.pages, 0);
+    uv_run(&loop, UV_RUN_DEFAULT); /* ends when the last page stopped the timer */
+    gate_cleanup(&p.g);
+    RT_ASSERT_INT_EQ(atomic_load(&p.g.on_loop), 0);    /* no page was walked on the loop thread */
+    RT_ASSERT_INT_EQ(atomic_load(&p.g.jobs), p.pages); /* one pool job per page */
+    RT_ASSERT_INT_EQ(p.last_calls, 1);
+    RT_ASSERT_INT_EQ(p.status, 0);
+    RT_ASSERT(p.pages >= TREE_KEYS / 500);
+    RT_ASSERT(p.min_ticks_between_pages >= 2);
+    /* Pages arrive in the order they were walked, and every key comes exactly once. */
+    char **want = calloc(TREE_KEYS + 1, sizeof(*want));
+    size_t nwant = 0;
+    expected_walk(root, "", want, &nwant, TREE_KEYS + 1);
+    RT_ASSERT_INT_EQ(nwant, TREE_KEYS);
+    RT_ASSERT_INT_EQ(p.nkeys, TREE_KEYS);
+    for (size_t i = 0; i < nwant; i++)
+        if (strcmp(p.keys[i], want[i]) != 0)
+            RT_FAIL("key %zu: got %s, want %s", i, p.keys[i], want[i]);
+    static unsigned char seen[TREE_DIRS][TREE_PER_DIR];
+    for (size_t i = 0; i < p.nkeys; i++) {
+        int d, f;
+        RT_ASSERT(sscanf(p.keys[i], "L/d%d/f%d.png", &d, &f) == 2);
+        RT_ASSERT(d >= 0 && d < TREE_DIRS && f >= 0 && f < TREE_PER_DIR);
+        if (seen[d][f]++)
+            RT_FAIL("key %s listed twice", p.keys[i]);
+    }
+    for (size_t i = 0; i < nwant; i++) {
+        free(want[i]);
+        free(p.keys[i]);
+    }
+    free(want);
+    free(p.keys);
+    uv_close((uv_handle_t *)&p.timer, NULL);
+    close_store(&loop, s);
+    finish_loop(&loop);
+}
+
+RT_TEST(local_close_waits_for_a_running_page_job)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    const char *root = make_root("root");
+    make_tree(root, "L", 3, 50);
+    int fds = open_fds();
+    struct rt_store *s = open_store(&loop, root);
+    static struct gate g;
+    gate_init(&g, true);
+    struct lister l = {0};
+    RT_ASSERT_OK(s->ops->list(s, "", 10, RT_STORE_LIST_FULL, page_cb, &l));
+    uv_sem_wait(&g.entered); /* the first page job now runs on a pool thread, held */
+    int closed = 0;
+    s->ops->close(s, closed_cb, &closed);
+    RT_ASSERT_INT_EQ(closed, 0);
+    /* Turns without waiting: the store must not finish (nor free what the job uses) while
+     * the job runs, whatever else the loop does meanwhile. */
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    RT_ASSERT_INT_EQ(closed, 0);
+    uv_sem_post(&g.gate); /* the job walks its page and ends; its page is dropped */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    RT_ASSERT_INT_EQ(closed, 1);
+    RT_ASSERT_INT_EQ(l.pages, 0); /* close began before the page came back: never delivered */
+    RT_ASSERT_INT_EQ(atomic_load(&g.jobs), 1);
+    RT_ASSERT_INT_EQ(atomic_load(&g.on_loop), 0);
+    gate_cleanup(&g);
+    RT_ASSERT_INT_EQ(open_fds(), fds); /* the directory streams of the walk were closed */
+    finish_loop(&loop);
+}
+
+#define BLOCKERS 128
+
+struct blocker {
+    uv_work_t req;
+    uv_sem_t *gate;
+    int *done;
+};
+
+static void blocker_work(uv_work_t *req)
+{
+    struct blocker *b = req->data;
+    uv_sem_wait(b->gate);
+}
+
+static void blocker_after(uv_work_t *req, int status)
+{
+    struct blocker *b = req->data;
+    RT_ASSERT_INT_EQ(status, 0);
+    (*b->done)++;
+}
+
+RT_TEST(local_close_cancels_queued_page_jobs)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    const char *root = make_root("root");
+    make_tree(root, "L", 2, 30);
+    int fds = open_fds();
+    struct rt_store *s = open_store(&loop, root);
+    static struct gate g;
+    gate_init(&g, false); /* only counts: a job that should have been cancelled runs through */
+    /* More blockers than the pool has threads (libuv allows 1024, default 4): every thread is
+     * held and the jobs queued after them (FIFO) cannot start until the gate opens. */
+    static struct blocker b[BLOCKERS];
+    static uv_sem_t hold;
+    RT_ASSERT_OK(uv_sem_init(&hold, 0));
+    held[1] = &hold;
+    int blockers_done = 0;
+    for (int i = 0; i < BLOCKERS; i++) {
+        b[i].req.data = &b[i];
+        b[i].gate = &hold;
+        b[i].done = &blockers_done;
+        RT_ASSERT_OK(uv_queue_work(&loop, &b[i].req, blocker_work, blocker_after));
+    }
+    struct lister l1 = {0}, l2 = {0};
+    struct waiter w = {0};
+    RT_ASSERT_OK(s->ops->list(s, "", 10, RT_STORE_LIST_FULL, page_cb, &l1));
+    RT_ASSERT_OK(s->ops->list(s, "L/", 10, RT_STORE_LIST_KEYS_ONLY, page_cb, &l2));
+    RT_ASSERT_OK(s->ops->put(s, "queued.png", "x", 1, NULL, done_cb, &w));
+    int closed = 0;
+    s->ops->close(s, closed_cb, &closed);
+    for (int i = 0; i < BLOCKERS; i++)
+        uv_sem_post(&hold);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    RT_ASSERT_INT_EQ(closed, 1);
+    RT_ASSERT_INT_EQ(blockers_done, BLOCKERS);
+    RT_ASSERT_INT_EQ(atomic_load(&g.jobs), 0); /* cancelled before they walked anything */
+    RT_ASSERT_INT_EQ(l1.pages, 0);
+    RT_ASSERT_INT_EQ(l2.pages, 0);
+    RT_ASSERT_INT_EQ(w.calls, 1); /* an op still hears of its cancellation, once */
+    RT_ASSERT_INT_EQ(w.status, RT_ECANCELED);
+    RT_ASSERT(!exists(path_in(root, "queued.png")));
+    gate_cleanup(&g);
+    held[1] = NULL;
+    uv_sem_destroy(&hold);
+    RT_ASSERT_INT_EQ(open_fds(), fds);
+    finish_loop(&loop);
+}
+
+/* Three listings: one stops itself at its first page; the callback that first sees every
+ * listing's first page closes the store from inside it, while the others are still running. */
+struct order {
+    struct rt_store *s;
+    int closed; /* the store's close callback ran */
+    bool close_began;
+    int pages[3];
+};
+
+struct order_ref {
+    struct order *o;
+    int which; /* 1 stops at its first page; 0 and 2 go on */
+};
+
+static int order_page(const struct rt_store_entry *e,
+                      size_t n,
+                      bool last,
+                      int status,
+                      const struct rt_error *err,
+                      void *ud)
+{
+    struct order_ref *r = ud;
+    struct order *o = r->o;
+    (void)e;
+    (void)n;
+    (void)last;
+    (void)err;
+    RT_ASSERT_INT_EQ(status, 0);
+    /* Never after close began, so never after the store's close callback. */
+    RT_ASSERT(!o->close_began);
+    RT_ASSERT_INT_EQ(o->closed, 0);
+    o->pages[r->which]++;
+    RT_ASSERT(r->which != 1 || o->pages[1] == 1); /* a stopped listing is not called again */
+    if (o->pages[0] && o->pages[1] && o->pages[2]) {
+        o->close_began = true;
+        o->s->ops->close(o->s, closed_cb, &o->closed);
+        RT_ASSERT_INT_EQ(o->closed, 0); /* never inside close() */
+    }
+    return r->which == 1; /* after a close, "go on" (0) is ignored */
+}
+
+RT_TEST(local_list_stop_and_close_from_callbacks)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    const char *root = make_root("root");
+    make_tree(root, "L", 4, 200);
+    int fds = open_fds();
+    struct rt_store *s = open_store(&loop, root);
+    static struct order o;
+    memset(&o, 0, sizeof(o));
+    o.s = s;
+    struct order_ref r[3] = {{&o, 0}, {&o, 1}, {&o, 2}};
+    for (int i = 0; i < 3; i++)
+        RT_ASSERT_OK(s->ops->list(s, "", 5, RT_STORE_LIST_FULL, order_page, &r[i]));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    RT_ASSERT(o.close_began);
+    RT_ASSERT_INT_EQ(o.closed, 1);
+    RT_ASSERT_INT_EQ(o.pages[1], 1);
+    RT_ASSERT(o.pages[0] >= 1 && o.pages[2] >= 1);
+    RT_ASSERT_INT_EQ(open_fds(), fds); /* every directory stream of the three walks closed */
+    finish_loop(&loop);
+}
+
+/* ---- read-only (the CLI's store) ---- */
+
+static struct rt_store *open_read_only(uv_loop_t *loop, const char *root)
+{
+    struct rt_store *s = NULL;
+    struct rt_error err;
+    rt_error_clear(&err);
+    struct rt_store_local_opts o = {.root = root, .read_only = true};
+    int rc = rt_store_local_new(loop, &o, &s, &err);
+    if (rc)
+        RT_FAIL("rt_store_local_new (read-only): %s", err.msg);
+    return s;
+}
+
+/* Every write is refused at once, with no callback and nothing created. */
+static void check_writes_refused(uv_loop_t *loop, struct rt_store *s)
+{
+    struct waiter w = {0};
+    RT_ASSERT_INT_EQ(s->ops->put(s, "L/cat/new.png", "x", 1, NULL, done_cb, &w), -EROFS);
+    RT_ASSERT_INT_EQ(s->ops->copy(s, "L/cat/1.png", "L/cat/copy.png", done_cb, &w), -EROFS);
+    RT_ASSERT_INT_EQ(s->ops->del(s, "L/cat/1.png", done_cb, &w), -EROFS);
+    uv_run(loop, UV_RUN_DEFAULT);
+    RT_ASSERT_INT_EQ(w.calls, 0);
+}
+
+RT_TEST(local_read_only_missing_root_creates_nothing)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    const char *base = make_root("fresh");
+    char root[1024];
+    snprintf(root, sizeof(root), "%s/var/bucket", base);
+    struct rt_store *s = open_read_only(&loop, root);
+    RT_ASSERT(!exists(base));
+    /* A fresh install lists as empty: one call, no entries, last, no error. */
+    struct lister l = {0};
+    list_all(&loop, s, "", 0, &l);
+    RT_ASSERT_INT_EQ(l.pages, 1);
+    RT_ASSERT_INT_EQ(l.total, 0);
+    RT_ASSERT_INT_EQ(l.last_calls, 1);
+    RT_ASSERT_INT_EQ(l.status, 0);
+    struct lister k = {0};
+    RT_ASSERT_OK(
+        s->ops->list(s, "images_labeled_by_folder/", 0, RT_STORE_LIST_KEYS_ONLY, keys_only_cb, &k));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    RT_ASSERT_INT_EQ(k.pages, 1);
+    RT_ASSERT_INT_EQ(k.total, 0);
+    check_writes_refused(&loop, s);
+    struct rt_buf b;
+    rt_buf_init(&b, 100);
+    RT_ASSERT_INT_EQ(get_buf(&loop, s, "L/cat/1.png", &b), RT_ENOTFOUND);
+    struct waiter w;
+    RT_ASSERT_OK(head_key(&loop, s, "L/cat/1.png", &w));
+    RT_ASSERT(!w.exists);
+    rt_buf_cleanup(&b);
+    close_store(&loop, s);
+    RT_ASSERT(!exists(base));
+    finish_loop(&loop);
+}
+
+RT_TEST(local_read_only_leaves_tmp_and_refuses_writes)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    const char *root = make_root("root");
+    write_file(path_in(root, "L/cat/1.png"), "one");
+    write_file(path_in(root, ".retraind-tmp/w-123-7"), "a writer's half-written file");
+    struct rt_store *s = open_read_only(&loop, root);
+    RT_ASSERT(exists(path_in(root, ".retraind-tmp/w-123-7"))); /* not emptied */
+    struct lister l = {0};
+    list_all(&loop, s, "", 0, &l);
+    RT_ASSERT_INT_EQ(l.total, 1);
+    RT_ASSERT(listed(&l, "L/cat/1.png"));
+    lister_free(&l);
+    struct rt_buf b;
+    rt_buf_init(&b, 100);
+    RT_ASSERT_OK(get_buf(&loop, s, "L/cat/1.png", &b));
+    RT_ASSERT_STR_EQ(b.data, "one");
+    rt_buf_cleanup(&b);
+    struct waiter w;
+    RT_ASSERT_OK(head_key(&loop, s, "L/cat/1.png", &w));
+    RT_ASSERT(w.exists);
+    check_writes_refused(&loop, s);
+    RT_ASSERT(exists(path_in(root, "L/cat/1.png")));
+    RT_ASSERT(!exists(path_in(root, "L/cat/new.png")));
+    RT_ASSERT(!exists(path_in(root, "L/cat/copy.png")));
+    RT_ASSERT_INT_EQ(count_entries(path_in(root, ".retraind-tmp")), 1);
+    close_store(&loop, s);
+
+    /* A root without .retraind-tmp: read-only opening does not make it. */
+    const char *bare = make_root("bare");
+    write_file(path_in(bare, "a.png"), "a");
+    s = open_read_only(&loop, bare);
+    close_store(&loop, s);
+    RT_ASSERT(!exists(path_in(bare, ".retraind-tmp")));
+    RT_ASSERT_INT_EQ(count_entries(bare), 1);
+
+    /* A root that is a file is still an error, read-only or not. */
+    struct rt_store *bad = NULL;
+    struct rt_error err;
+    rt_error_clear(&err);
+    struct rt_store_local_opts o = {.root = path_in(bare, "a.png"), .read_only = true};
+    RT_ASSERT(rt_store_local_new(&loop, &o, &bad, &err) < 0);
+    RT_ASSERT_CONTAINS(err.msg, "a.png");
     finish_loop(&loop);
 }

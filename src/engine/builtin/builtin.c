@@ -9,27 +9,67 @@
  * or failed.json (a training cut off by a crash) reads as RT_MODEL_UNKNOWN.
  *
  * Design: every operation hands a self-contained op struct to uv_queue_work and finishes in the
- * after-work callback on the loop, so callbacks never run inside the starting call. train()'s
- * "started" callback goes through a zero timer instead, so it is not held up behind decode work
- * queued on the pool. A running version's model is shared with detect work by reference count,
- * counted on the loop only. Completions that arrive after close() began report RT_ECANCELED.
+ * after-work callback on the loop, so callbacks never run inside the starting call. A training
+ * is its own unit (train.h): this file starts it, keeps it on the version entry, cancels it on
+ * close and waits for its completion callback; it never sees the training's insides. train()'s
+ * "started" answer is known at once and goes through the core defer queue (loop.h), so it is
+ * not held up behind work queued on the pool. A running version's model is shared with detect
+ * work by reference count, counted on the loop only. Completions that arrive after close()
+ * began report RT_ECANCELED. close() ends when no pool work and no training is left, by closing
+ * the defer queue, whose close callback frees the engine.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <uv.h>
 
 #include <cjson/cJSON.h>
 
-#include "builtin.h"
+#include "files.h"
 #include "image.h"
+#include "model.h"
 #include "retraind/alloc.h"
+#include "retraind/engine.h"
 #include "retraind/fsutil.h"
 #include "retraind/log.h"
+#include "retraind/loop.h"
+#include "retraind/store.h"
+#include "train.h"
 
 #define MAX_MODEL_FILE ((size_t)64 << 20)
 #define MAX_METRICS_FILE ((size_t)4 << 20)
+
+struct builtin;
+
+/* What the loop knows about one version (created on first use, freed at close). */
+struct ver {
+    struct ver *next;
+    struct builtin *b;
+    char name[RT__VERSION_MAX];
+    struct rt__train *training; /* non-NULL until the training's completion callback ran */
+    struct rt__model *model;    /* loaded and serving (one reference) */
+    int op;                     /* VER_OP_NONE, VER_OP_STARTING, VER_OP_STOPPING */
+    unsigned serve_gen;         /* bumped by start/stop; a lazy load installs only if same */
+};
+
+enum { VER_OP_NONE = 0, VER_OP_STARTING, VER_OP_STOPPING };
+
+struct builtin {
+    struct rt_engine base;
+    uv_loop_t *loop;
+    char models_dir[RT__PATH_MAX];
+    struct rt_store *store; /* borrowed */
+    int threads;
+    struct rt_defer_queue defer; /* answers known at once, run on a later loop turn */
+    struct ver *vers;            /* owned */
+    int pending;                 /* uv_work_t requests queued and not yet completed */
+    int trainings;               /* trainings whose completion callback has not run */
+    bool closing, defer_closing;
+    void (*close_cb)(void *ud);
+    void *close_ud;
+};
 
 /* ---- version names and entries ---- */
 
@@ -46,16 +86,17 @@ static bool version_ok(const char *v)
     return true;
 }
 
-static struct rt__ver *ver_get(struct rt__builtin *b, const char *name, bool create)
+static struct ver *ver_get(struct builtin *b, const char *name, bool create)
 {
-    for (struct rt__ver *v = b->vers; v; v = v->next)
+    for (struct ver *v = b->vers; v; v = v->next)
         if (strcmp(v->name, name) == 0)
             return v;
     if (!create)
         return NULL;
-    struct rt__ver *v = rt_calloc(1, sizeof(*v));
+    struct ver *v = rt_calloc(1, sizeof(*v));
     if (!v)
         return NULL;
+    v->b = b;
     rt_strlcpy(v->name, name, sizeof(v->name));
     v->next = b->vers;
     b->vers = v;
@@ -64,31 +105,32 @@ static struct rt__ver *ver_get(struct rt__builtin *b, const char *name, bool cre
 
 /* ---- work accounting, deferral, close ---- */
 
-static void on_timer_closed(uv_handle_t *h)
+static void on_defer_closed(void *ud)
 {
-    struct rt__builtin *b = h->data;
+    struct builtin *b = ud;
     while (b->vers) {
-        struct rt__ver *v = b->vers;
+        struct ver *v = b->vers;
         b->vers = v->next;
         rt__model_unref(v->model);
         rt_free(v);
     }
     void (*cb)(void *) = b->close_cb;
-    void *ud = b->close_ud;
+    void *cud = b->close_ud;
     rt_free(b);
     if (cb)
-        cb(ud);
+        cb(cud);
 }
 
-static void maybe_finish_close(struct rt__builtin *b)
+/* Closing the defer queue runs what is still queued (on a later turn), then frees the engine. */
+static void maybe_finish_close(struct builtin *b)
 {
-    if (b->closing && !b->timer_closing && b->pending == 0 && !b->def_head) {
-        b->timer_closing = true;
-        uv_close((uv_handle_t *)&b->timer, on_timer_closed);
+    if (b->closing && !b->defer_closing && b->pending == 0 && b->trainings == 0) {
+        b->defer_closing = true;
+        rt_defer_close(&b->defer, on_defer_closed, b);
     }
 }
 
-int rt__queue(struct rt__builtin *b, uv_work_t *req, uv_work_cb work, uv_after_work_cb after)
+static int queue_work(struct builtin *b, uv_work_t *req, uv_work_cb work, uv_after_work_cb after)
 {
     int rc = uv_queue_work(b->loop, req, work, after);
     if (rc == 0)
@@ -96,48 +138,75 @@ int rt__queue(struct rt__builtin *b, uv_work_t *req, uv_work_cb work, uv_after_w
     return rc;
 }
 
-void rt__work_done(struct rt__builtin *b)
+/* Called at the end of every after-work callback: uncounts it and finishes a close. */
+static void work_done(struct builtin *b)
 {
     b->pending--;
     maybe_finish_close(b);
 }
 
-static void on_timer(uv_timer_t *t)
+/* A success known at once (train or start of something in flight or done already). */
+struct deferred_done {
+    struct rt_deferred item; /* the queue's */
+    struct builtin *b;
+    rt_engine_done_fn *cb;
+    void *ud;
+};
+
+static void run_deferred_done(void *ud)
 {
-    struct rt__builtin *b = t->data;
-    struct rt__deferred *d = b->def_head;
-    b->def_head = b->def_tail = NULL;
-    while (d) {
-        struct rt__deferred *next = d->next;
-        if (b->closing && d->status == 0) {
-            rt_error_clear(&d->err);
-            d->status = rt_error_set(&d->err, RT_ECANCELED, "engine closed");
-        }
-        d->cb(d->status, d->status ? &d->err : NULL, d->ud);
-        rt_free(d);
-        d = next;
+    struct deferred_done *d = ud;
+    struct builtin *b = d->b;
+    rt_engine_done_fn *cb = d->cb;
+    void *cud = d->ud;
+    rt_free(d);
+    if (b->closing) {
+        struct rt_error e;
+        rt_error_clear(&e);
+        rt_error_set(&e, RT_ECANCELED, "engine closed");
+        cb(RT_ECANCELED, &e, cud);
+    } else {
+        cb(0, NULL, cud);
     }
-    maybe_finish_close(b);
 }
 
-int rt__defer(
-    struct rt__builtin *b, rt_engine_done_fn *cb, void *ud, int status, const struct rt_error *err)
+static struct deferred_done *deferred_new(struct builtin *b, rt_engine_done_fn *cb, void *ud)
 {
-    struct rt__deferred *d = rt_calloc(1, sizeof(*d));
+    struct deferred_done *d = rt_calloc(1, sizeof(*d));
+    if (d) {
+        d->b = b;
+        d->cb = cb;
+        d->ud = ud;
+    }
+    return d;
+}
+
+/* Queues d to run on a later loop turn; cannot fail. */
+static void deferred_push(struct builtin *b, struct deferred_done *d)
+{
+    rt_defer_item(&b->defer, &d->item, run_deferred_done, d);
+}
+
+/* Queues cb(0) for a later loop turn (RT_ECANCELED if close() began by then).
+ * Returns: 0 or RT_ENOMEM. */
+static int defer_done(struct builtin *b, rt_engine_done_fn *cb, void *ud)
+{
+    struct deferred_done *d = deferred_new(b, cb, ud);
     if (!d)
         return RT_ENOMEM;
-    d->cb = cb;
-    d->ud = ud;
-    d->status = status;
-    if (err)
-        d->err = *err;
-    if (b->def_tail)
-        b->def_tail->next = d;
-    else
-        b->def_head = d;
-    b->def_tail = d;
-    uv_timer_start(&b->timer, on_timer, 0, 0);
+    deferred_push(b, d);
     return 0;
+}
+
+/* A training's completion (train.h): the version is no longer training. */
+static void on_train_done(int status, void *ud)
+{
+    (void)status; /* logged by the training; describe() reads the outcome from the files */
+    struct ver *v = ud;
+    struct builtin *b = v->b;
+    v->training = NULL;
+    b->trainings--;
+    maybe_finish_close(b);
 }
 
 /* ---- ops shared by describe/start/stop/detect ---- */
@@ -146,7 +215,7 @@ enum op_kind { OP_DESCRIBE, OP_START, OP_STOP, OP_DETECT };
 
 struct op {
     uv_work_t req;
-    struct rt__builtin *b;
+    struct builtin *b;
     enum op_kind kind;
     char version[RT__VERSION_MAX];
     char dir[RT__PATH_MAX];
@@ -171,7 +240,7 @@ struct op {
     size_t n_out;
 };
 
-static struct op *op_new(struct rt__builtin *b, enum op_kind kind, const char *version, void *ud)
+static struct op *op_new(struct builtin *b, enum op_kind kind, const char *version, void *ud)
 {
     struct op *o = rt_calloc(1, sizeof(*o));
     if (!o)
@@ -309,8 +378,8 @@ static void describe_after(uv_work_t *req, int status)
 {
     (void)status;
     struct op *o = req->data;
-    struct rt__builtin *b = o->b;
-    struct rt__ver *v = ver_get(b, o->version, false);
+    struct builtin *b = o->b;
+    struct ver *v = ver_get(b, o->version, false);
     struct rt_model_info *info = &o->info;
     rt_strlcpy(info->version, o->version, sizeof(info->version));
     info->labels = o->labels;
@@ -318,9 +387,9 @@ static void describe_after(uv_work_t *req, int status)
     if (v && v->training) {
         info->status = RT_MODEL_TRAINING_IN_PROGRESS;
         rt_strlcpy(info->message, "training in progress", sizeof(info->message));
-    } else if (v && v->op == RT__OP_STARTING) {
+    } else if (v && v->op == VER_OP_STARTING) {
         info->status = RT_MODEL_STARTING;
-    } else if (v && v->op == RT__OP_STOPPING) {
+    } else if (v && v->op == VER_OP_STOPPING) {
         info->status = RT_MODEL_STOPPING;
     } else if (v && v->model) {
         info->status = RT_MODEL_RUNNING;
@@ -334,7 +403,7 @@ static void describe_after(uv_work_t *req, int status)
         o->describe_cb(0, info, NULL, o->ud);
     }
     op_free(o);
-    rt__work_done(b);
+    work_done(b);
 }
 
 /* ---- start / stop ---- */
@@ -351,10 +420,10 @@ static void start_after(uv_work_t *req, int status)
 {
     (void)status;
     struct op *o = req->data;
-    struct rt__builtin *b = o->b;
-    struct rt__ver *v = ver_get(b, o->version, false);
+    struct builtin *b = o->b;
+    struct ver *v = ver_get(b, o->version, false);
     if (v)
-        v->op = RT__OP_NONE;
+        v->op = VER_OP_NONE;
     if (o->status == 0 && v && !b->closing) {
         rt__model_unref(v->model);
         v->model = o->model;
@@ -369,7 +438,7 @@ static void start_after(uv_work_t *req, int status)
         o->status = rt_error_set(&o->err, RT_ECANCELED, "engine closed");
     o->done_cb(o->status, o->status ? &o->err : NULL, o->ud);
     op_free(o);
-    rt__work_done(b);
+    work_done(b);
 }
 
 static void stop_work(uv_work_t *req)
@@ -389,10 +458,10 @@ static void stop_after(uv_work_t *req, int status)
 {
     (void)status;
     struct op *o = req->data;
-    struct rt__builtin *b = o->b;
-    struct rt__ver *v = ver_get(b, o->version, false);
+    struct builtin *b = o->b;
+    struct ver *v = ver_get(b, o->version, false);
     if (v) {
-        v->op = RT__OP_NONE;
+        v->op = VER_OP_NONE;
         if (o->status == 0) {
             rt__model_unref(v->model);
             v->model = NULL;
@@ -404,7 +473,7 @@ static void stop_after(uv_work_t *req, int status)
         o->status = rt_error_set(&o->err, RT_ECANCELED, "engine closed");
     o->done_cb(o->status, o->status ? &o->err : NULL, o->ud);
     op_free(o);
-    rt__work_done(b);
+    work_done(b);
 }
 
 /* ---- detect ---- */
@@ -461,9 +530,9 @@ static void detect_after(uv_work_t *req, int status)
 {
     (void)status;
     struct op *o = req->data;
-    struct rt__builtin *b = o->b;
-    struct rt__ver *v = ver_get(b, o->version, false);
-    if (o->model_loaded_here && v && !v->model && v->op == RT__OP_NONE &&
+    struct builtin *b = o->b;
+    struct ver *v = ver_get(b, o->version, false);
+    if (o->model_loaded_here && v && !v->model && v->op == VER_OP_NONE &&
         v->serve_gen == o->serve_gen && !b->closing) {
         v->model = o->model; /* keep it loaded for the next detection */
         o->model = NULL;
@@ -476,12 +545,12 @@ static void detect_after(uv_work_t *req, int status)
     else
         o->detect_cb(o->status, NULL, 0, &o->err, o->ud);
     op_free(o);
-    rt__work_done(b);
+    work_done(b);
 }
 
 /* ---- the ops table ---- */
 
-static int check_common(struct rt__builtin *b, const char *version, const void *cb)
+static int check_common(struct builtin *b, const char *version, const void *cb)
 {
     if (b->closing)
         return RT_ECANCELED;
@@ -493,7 +562,7 @@ static int check_common(struct rt__builtin *b, const char *version, const void *
 static int
 b_train(struct rt_engine *e, const struct rt_train_request *req, rt_engine_done_fn *cb, void *ud)
 {
-    struct rt__builtin *b = (struct rt__builtin *)e;
+    struct builtin *b = (struct builtin *)e;
     if (!req)
         return RT_EINVAL;
     int rc = check_common(b, req->version, (const void *)cb);
@@ -501,30 +570,46 @@ b_train(struct rt_engine *e, const struct rt_train_request *req, rt_engine_done_
         return rc;
     if (!req->manifest_key || !req->manifest_key[0])
         return RT_EINVAL;
-    if (!b->store || !b->store->ops->read_sync)
+    if (!b->store || !b->store->ops->get)
         return RT_ENOTIMPL;
-    struct rt__ver *v = ver_get(b, req->version, true);
+    struct ver *v = ver_get(b, req->version, true);
     if (!v)
         return RT_ENOMEM;
-    if (v->training || v->model || v->op != RT__OP_NONE)
-        return rt__defer(b, cb, ud, 0, NULL); /* in flight or complete already */
+    if (v->training || v->model || v->op != VER_OP_NONE)
+        return defer_done(b, cb, ud); /* in flight or complete already */
+    /* Allocated first so nothing can fail once the training runs. */
+    struct deferred_done *d = deferred_new(b, cb, ud);
+    if (!d)
+        return RT_ENOMEM;
+    char dir[RT__PATH_MAX];
     struct rt_error err;
     rt_error_clear(&err);
-    rc = rt__train_start(b, v, req, &err);
+    rc = rt__path(dir, b->models_dir, v->name, NULL);
+    if (rc == 0) {
+        struct rt__train_opts o = {.loop = b->loop,
+                                   .store = b->store,
+                                   .version = v->name,
+                                   .dir = dir,
+                                   .req = req,
+                                   .threads = b->threads};
+        rc = rt__train_start(&o, on_train_done, v, &v->training, &err);
+    } else {
+        rt_error_set(&err, rc, "models path too long");
+    }
     if (rc != 0) {
+        rt_free(d);
         RT_LOG(RT_LOG_WARNING, "engine", "event=train_refused version=%s error=%s", v->name,
                rt_q(err.msg));
         return rc;
     }
-    rc = rt__defer(b, cb, ud, 0, NULL);
-    if (rc != 0)
-        rt__train_cancel(v->training);
-    return rc;
+    b->trainings++;
+    deferred_push(b, d);
+    return 0;
 }
 
 static int b_describe(struct rt_engine *e, const char *version, rt_engine_describe_fn *cb, void *ud)
 {
-    struct rt__builtin *b = (struct rt__builtin *)e;
+    struct builtin *b = (struct builtin *)e;
     int rc = check_common(b, version, (const void *)cb);
     if (rc != 0)
         return rc;
@@ -532,7 +617,7 @@ static int b_describe(struct rt_engine *e, const char *version, rt_engine_descri
     if (!o)
         return RT_ENOMEM;
     o->describe_cb = cb;
-    rc = rt__queue(b, &o->req, describe_work, describe_after);
+    rc = queue_work(b, &o->req, describe_work, describe_after);
     if (rc != 0) {
         op_free(o);
         return RT_EENGINE;
@@ -543,27 +628,27 @@ static int b_describe(struct rt_engine *e, const char *version, rt_engine_descri
 static int
 b_start(struct rt_engine *e, const char *version, int min_units, rt_engine_done_fn *cb, void *ud)
 {
-    struct rt__builtin *b = (struct rt__builtin *)e;
+    struct builtin *b = (struct builtin *)e;
     int rc = check_common(b, version, (const void *)cb);
     if (rc != 0)
         return rc;
-    struct rt__ver *v = ver_get(b, version, true);
+    struct ver *v = ver_get(b, version, true);
     if (!v)
         return RT_ENOMEM;
-    if (v->training || v->op != RT__OP_NONE)
+    if (v->training || v->op != VER_OP_NONE)
         return RT_EBUSY;
     if (v->model)
-        return rt__defer(b, cb, ud, 0, NULL); /* running already */
+        return defer_done(b, cb, ud); /* running already */
     struct op *o = op_new(b, OP_START, version, ud);
     if (!o)
         return RT_ENOMEM;
     o->done_cb = cb;
-    rc = rt__queue(b, &o->req, start_work, start_after);
+    rc = queue_work(b, &o->req, start_work, start_after);
     if (rc != 0) {
         op_free(o);
         return RT_EENGINE;
     }
-    v->op = RT__OP_STARTING;
+    v->op = VER_OP_STARTING;
     v->serve_gen++;
     RT_LOG(RT_LOG_INFO, "engine", "event=model_start version=%s min_units=%d", version, min_units);
     return 0;
@@ -571,25 +656,25 @@ b_start(struct rt_engine *e, const char *version, int min_units, rt_engine_done_
 
 static int b_stop(struct rt_engine *e, const char *version, rt_engine_done_fn *cb, void *ud)
 {
-    struct rt__builtin *b = (struct rt__builtin *)e;
+    struct builtin *b = (struct builtin *)e;
     int rc = check_common(b, version, (const void *)cb);
     if (rc != 0)
         return rc;
-    struct rt__ver *v = ver_get(b, version, true);
+    struct ver *v = ver_get(b, version, true);
     if (!v)
         return RT_ENOMEM;
-    if (v->op != RT__OP_NONE)
+    if (v->op != VER_OP_NONE)
         return RT_EBUSY;
     struct op *o = op_new(b, OP_STOP, version, ud);
     if (!o)
         return RT_ENOMEM;
     o->done_cb = cb;
-    rc = rt__queue(b, &o->req, stop_work, stop_after);
+    rc = queue_work(b, &o->req, stop_work, stop_after);
     if (rc != 0) {
         op_free(o);
         return RT_EENGINE;
     }
-    v->op = RT__OP_STOPPING;
+    v->op = VER_OP_STOPPING;
     v->serve_gen++;
     return 0;
 }
@@ -602,13 +687,13 @@ static int b_detect(struct rt_engine *e,
                     rt_engine_detect_fn *cb,
                     void *ud)
 {
-    struct rt__builtin *b = (struct rt__builtin *)e;
+    struct builtin *b = (struct builtin *)e;
     int rc = check_common(b, version, (const void *)cb);
     if (rc != 0)
         return rc;
     if (!image && len > 0)
         return RT_EINVAL;
-    struct rt__ver *v = ver_get(b, version, true);
+    struct ver *v = ver_get(b, version, true);
     if (!v)
         return RT_ENOMEM;
     struct op *o = op_new(b, OP_DETECT, version, ud);
@@ -619,7 +704,7 @@ static int b_detect(struct rt_engine *e,
     o->image_len = len;
     o->min_confidence = min_confidence;
     o->serve_gen = v->serve_gen;
-    if (v->op == RT__OP_STOPPING || v->op == RT__OP_STARTING) {
+    if (v->op == VER_OP_STOPPING || v->op == VER_OP_STARTING) {
         op_free(o);
         return RT_EBUSY;
     }
@@ -627,7 +712,7 @@ static int b_detect(struct rt_engine *e,
         o->model = v->model;
         v->model->refs++;
     }
-    rc = rt__queue(b, &o->req, detect_work, detect_after);
+    rc = queue_work(b, &o->req, detect_work, detect_after);
     if (rc != 0) {
         op_free(o);
         return RT_EENGINE;
@@ -637,13 +722,13 @@ static int b_detect(struct rt_engine *e,
 
 static void b_close(struct rt_engine *e, void (*cb)(void *ud), void *ud)
 {
-    struct rt__builtin *b = (struct rt__builtin *)e;
+    struct builtin *b = (struct builtin *)e;
     if (b->closing)
         return;
     b->closing = true;
     b->close_cb = cb;
     b->close_ud = ud;
-    for (struct rt__ver *v = b->vers; v; v = v->next)
+    for (struct ver *v = b->vers; v; v = v->next)
         if (v->training)
             rt__train_cancel(v->training);
     maybe_finish_close(b);
@@ -668,7 +753,7 @@ int rt_engine_builtin_new(struct uv_loop_s *loop,
         return rt_error_set(err, RT_EINVAL, "builtin engine: models_dir is required");
     if (opts->threads < 0 || opts->threads > 64)
         return rt_error_set(err, RT_EINVAL, "builtin engine: threads must be 0..64");
-    struct rt__builtin *b = rt_calloc(1, sizeof(*b));
+    struct builtin *b = rt_calloc(1, sizeof(*b));
     if (!b)
         return rt_error_set(err, RT_ENOMEM, "builtin engine: out of memory");
     if (rt_strlcpy(b->models_dir, opts->models_dir, sizeof(b->models_dir)) != 0 ||
@@ -686,8 +771,11 @@ int rt_engine_builtin_new(struct uv_loop_s *loop,
     b->loop = loop;
     b->store = opts->store;
     b->threads = opts->threads ? opts->threads : 2;
-    uv_timer_init(loop, &b->timer);
-    b->timer.data = b;
+    rc = rt_defer_init(&b->defer, loop);
+    if (rc != 0) {
+        rt_free(b);
+        return rt_error_set(err, rc, "builtin engine: %s", uv_strerror(rc));
+    }
     *out = &b->base;
     RT_LOG(RT_LOG_INFO, "engine", "event=engine_ready driver=builtin models_dir=%s threads=%d",
            rt_q(b->models_dir), b->threads);

@@ -8,11 +8,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "builtin.h"
+#include "files.h"
 #include "retraind/alloc.h"
 
 int rt__path(char *out, const char *dir, const char *version, const char *file)

@@ -16,7 +16,6 @@
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
 
-#define FIT_ITERS 300
 #define FIT_LR 0.05
 #define FIT_L2 0.01
 
@@ -69,8 +68,12 @@ static void softmax(double *z, size_t n)
         z[k] /= s;
 }
 
-int rt__model_fit(
-    struct rt__model *m, const float *x, const int *y, size_t n, const atomic_int *cancel)
+int rt__model_fit(struct rt__model *m,
+                  const float *x,
+                  const int *y,
+                  size_t n,
+                  const atomic_int *cancel,
+                  atomic_int *iters_done)
 {
     size_t d = m->n_feat, K = m->n_labels;
     if (n == 0 || K == 0)
@@ -111,7 +114,7 @@ int rt__model_fit(
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     double b1t = 1, b2t = 1;
     int rc = 0;
-    for (int it = 0; it < FIT_ITERS; it++) {
+    for (int it = 0; it < RT__MODEL_FIT_ITERS; it++) {
         if (cancel && atomic_load(cancel)) {
             rc = RT_ECANCELED;
             break;
@@ -149,6 +152,8 @@ int rt__model_fit(
             else
                 m->b[q - K * d] -= step;
         }
+        if (iters_done)
+            atomic_store_explicit(iters_done, it + 1, memory_order_relaxed);
     }
     rt_free(xs);
     rt_free(grad);

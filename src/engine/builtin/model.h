@@ -30,14 +30,23 @@ struct rt__model *rt__model_new(size_t n_labels, size_t n_feat);
 /* Drops one reference; frees at zero. NULL is fine. */
 void rt__model_unref(struct rt__model *m);
 
+/* Iterations of rt__model_fit (full-batch Adam steps). */
+#define RT__MODEL_FIT_ITERS 300
+
 /*
  * Fits m (already sized) on n rows of x (n x n_feat floats) with labels y (0..n_labels-1):
  * computes the standardisation, then minimises the L2-regularised cross-entropy by full-batch
  * gradient descent with Adam. Deterministic for the same input. cancel (may be NULL) is polled;
- * when it becomes non-zero the fit stops early. Returns: 0, RT_ENOMEM or RT_ECANCELED.
+ * when it becomes non-zero the fit stops early. iters_done (may be NULL) is set to the number of
+ * iterations finished so far (0..RT__MODEL_FIT_ITERS), for a progress report read by another
+ * thread. Returns: 0, RT_ENOMEM or RT_ECANCELED.
  */
-int rt__model_fit(
-    struct rt__model *m, const float *x, const int *y, size_t n, const atomic_int *cancel);
+int rt__model_fit(struct rt__model *m,
+                  const float *x,
+                  const int *y,
+                  size_t n,
+                  const atomic_int *cancel,
+                  atomic_int *iters_done);
 
 /* Writes n_labels class probabilities for one feature vector into probs. */
 void rt__model_predict(const struct rt__model *m, const float *feat, double *probs);
