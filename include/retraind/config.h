@@ -2,12 +2,13 @@
  * config.h - the one YAML file, parsed once into a validated struct rt_config.
  *
  * The parser (src/core/config.c, libyaml) is table-driven: every key of DESIGN.md's core config
- * is known from day one, so a config written today keeps working as drivers arrive. Choosing a
- * driver that is not built yet is an RT_ECONFIG error naming the key. Unknown keys, wrong types,
- * out-of-range and missing required values are RT_ECONFIG errors carrying file:line:col and the
- * key. "${VAR}" in a scalar expands from the environment (an unset VAR is an error). Relative
- * paths are resolved against the config file's folder, durations ("10s", "5m", "1h") turned into
- * milliseconds, once. Nothing after startup reads YAML again.
+ * and every driver name is known from day one, so a config written today keeps working as
+ * drivers arrive. Whether a driver is built is the driver registry's business (registry.h): the
+ * config records where each driver was chosen so the registry's refusal names file:line:col.
+ * Unknown keys, wrong types, out-of-range and missing required values are RT_ECONFIG errors
+ * carrying file:line:col and the key. "${VAR}" in a scalar expands from the environment (an unset
+ * VAR is an error). Relative paths are resolved against the config file's folder, durations ("10s",
+ * "5m", "1h") turned into milliseconds, once. Nothing after startup reads YAML again.
  */
 #ifndef RETRAIND_CONFIG_H
 #define RETRAIND_CONFIG_H
@@ -23,6 +24,26 @@ enum rt_params_driver { RT_PARAMS_LOCAL, RT_PARAMS_SSM };
 enum rt_engine_driver { RT_ENGINE_BUILTIN, RT_ENGINE_REKOGNITION };
 enum rt_review_driver { RT_REVIEW_LOCAL, RT_REVIEW_A2I };
 enum rt_notify_driver { RT_NOTIFY_LOG, RT_NOTIFY_SMTP, RT_NOTIFY_SNS };
+
+/* The families of drivers (DESIGN.md's table); values index rt_config_driver_name. */
+enum rt_driver_family {
+    RT_FAMILY_STORE,
+    RT_FAMILY_PARAMS,
+    RT_FAMILY_ENGINE,
+    RT_FAMILY_REVIEW,
+    RT_FAMILY_NOTIFY,
+    RT_FAMILY_COUNT
+};
+
+/* Where a value was written in the file: 1-based, or 0 when the default applied. */
+struct rt_config_pos {
+    int line, col;
+};
+
+/* Returns: the name of driver value (an enum rt_*_driver) of family, e.g. "s3"; NULL if none. */
+const char *rt_config_driver_name(enum rt_driver_family family, int value);
+/* Returns: the family's section key, e.g. "store", "parameters", "notify". */
+const char *rt_config_family_key(enum rt_driver_family family);
 
 /* Store prefixes (DESIGN.md "Store layout"); each ends with '/'. All owned. */
 struct rt_config_prefixes {
@@ -42,6 +63,7 @@ struct rt_config_review_user {
 
 struct rt_config_notify {
     enum rt_notify_driver driver;
+    struct rt_config_pos driver_pos;
     /* smtp */
     char *url;  /* owned: smtp://host:port or smtps://host:port */
     char *from; /* owned */
@@ -62,6 +84,7 @@ struct rt_config {
 
     struct {
         enum rt_store_driver driver;
+        struct rt_config_pos driver_pos;
         char *root;      /* local: owned absolute path */
         char *name;      /* local: bucket part of s3:// URIs, default "local" */
         char *bucket;    /* s3: owned */
@@ -72,6 +95,7 @@ struct rt_config {
 
     struct {
         enum rt_params_driver driver;
+        struct rt_config_pos driver_pos;
         char *path;                   /* ssm: owned, default "/retraind/" */
         struct rt_param_set defaults; /* the table's defaults overlaid with parameters.defaults */
         bool default_set[RT_P_COUNT]; /* which defaults the config file set */
@@ -79,6 +103,7 @@ struct rt_config {
 
     struct {
         enum rt_engine_driver driver;
+        struct rt_config_pos driver_pos;
         char *project;          /* rekognition: owned name or ARN */
         int64_t status_poll_ms; /* default 60000 */
         int training_threads;   /* builtin: default 0 = libuv pool size */
@@ -86,6 +111,7 @@ struct rt_config {
 
     struct {
         enum rt_review_driver driver;
+        struct rt_config_pos driver_pos;
         int workers_per_image;               /* default 1 */
         struct rt_config_review_user *users; /* owned array */
         int n_users;
@@ -101,6 +127,7 @@ struct rt_config {
     struct {
         char *listen_host; /* owned, default "127.0.0.1" */
         int listen_port;   /* default 8080; 0 = any free port */
+        bool listen_set;   /* http.listen was written in the file */
     } http;
 
     struct {
@@ -135,6 +162,15 @@ int rt_config_load_string(const char *yaml,
                           struct rt_error *err);
 /* Frees cfg and wipes its secrets. NULL is fine. */
 void rt_config_destroy(struct rt_config *cfg);
+/*
+ * Compares two configs for a reload: only log.level and parameters.defaults apply to a running
+ * daemon; every other difference needs a restart. Writes the sections that differ ("data_dir,
+ * store") into out. Returns: how many there are (0: the reload may apply).
+ */
+int rt_config_restart_changes(const struct rt_config *running,
+                              const struct rt_config *next,
+                              char *out,
+                              size_t size);
 /* Parses a config duration: "500ms", "30s", "10m", "1h" or "2d" (a whole number and a unit,
  * > 0) into milliseconds. Returns: 0 or RT_EINVAL. */
 int rt_duration_parse_ms(const char *text, int64_t *out_ms);

@@ -236,6 +236,9 @@ int rt_journal_outbox_due(
 int64_t rt_journal_outbox_next_due(struct rt_journal *j);
 /* Returns: the largest notification id so far (0 for none); ids of new ones go above it. */
 int64_t rt_journal_outbox_max_id(struct rt_journal *j);
+/* Returns: a new notification id, counted in memory above rt_journal_outbox_max_id (the loop
+ * thread's ids for rt_jbatch_outbox_add; an id whose batch never commits is simply skipped). */
+int64_t rt_journal_outbox_reserve_id(struct rt_journal *j);
 
 /* ---- write batches: the daemon's writes, applied by the writer thread ---- */
 /*
@@ -314,6 +317,8 @@ int rt_journal_writer_start(struct rt_journal *j, struct uv_loop_s *loop, struct
 /* Queues b (taken over, even on failure) for the writer; cb runs when it is durable or failed.
  * Returns: 0, or RT_EINVAL (no writer running) / RT_ECANCELED (closing): cb never runs then. */
 int rt_journal_submit(struct rt_journal *j, struct rt_jbatch *b, rt_journal_write_fn *cb, void *ud);
+/* Returns: true while the writer thread runs (between start and the end of its close). */
+bool rt_journal_writer_running(const struct rt_journal *j);
 /* Returns: batches submitted whose completion has not run yet. */
 int rt_journal_writer_pending(const struct rt_journal *j);
 /* Statistics of the writer for logs and benchmarks. */

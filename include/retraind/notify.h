@@ -23,11 +23,13 @@ enum rt_event_kind {
     RT_EV_DEPLOYED,             /* version, f1, previous_version (may be NULL) */
     RT_EV_NOT_DEPLOYED,         /* version, f1, min_f1 */
     RT_EV_FAILED,               /* state, error */
+    RT_EV_PARAM_CHANGED,        /* param, old_value, new_value */
     RT_EV_COUNT
 };
 
 struct rt_event {
     enum rt_event_kind kind;
+    int64_t id;                   /* the notification's stable id (the outbox row); 0 = none */
     const char *exec_id;          /* borrowed */
     const char *workflow;         /* "training", ... */
     const char *state;            /* state where it happened (FAILED: where it failed) */
@@ -36,6 +38,8 @@ struct rt_event {
     double f1, min_f1;
     int64_t images, untrained, needed;
     const char *error; /* FAILED: the reason */
+    const char *param; /* PARAM_CHANGED: the parameter's name */
+    const char *old_value, *new_value;
     int64_t at_ms;
 };
 
@@ -46,6 +50,18 @@ const char *rt_event_name(enum rt_event_kind kind);
  * appended to. Returns: 0 or an rt_buf error.
  */
 int rt_event_format(const struct rt_event *ev, struct rt_buf *subject, struct rt_buf *body);
+
+/* Returns: new JSON text of ev for the outbox (caller frees with cJSON_free), or NULL when out
+ * of memory. Every field but id is kept (the id is the outbox row's). */
+char *rt_event_to_json(const struct rt_event *ev);
+/*
+ * Parses text made by rt_event_to_json into *ev, whose strings then point into *holder (free it
+ * with rt_event_holder_free once ev is no longer used). Returns: 0, or RT_EPARSE / RT_ENOMEM.
+ */
+int rt_event_from_json(const char *text, struct rt_event *ev, void **holder);
+void rt_event_holder_free(void *holder);
+/* Returns: the kind named name ("training.deployed"), or RT_EV_COUNT. */
+enum rt_event_kind rt_event_kind_by_name(const char *name);
 
 typedef void rt_notify_done_fn(int status, const struct rt_error *err, void *ud);
 

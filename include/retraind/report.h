@@ -1,6 +1,6 @@
 /*
- * report.h - the JSON that `status` and `history` print (DESIGN.md "JSON shapes"), built from
- * the journal and the store. Shared by the CLI and, later, the HTTP API.
+ * report.h - the JSON that `status` and `history` print (DESIGN.md "JSON shapes"), built from the
+ * journal, the parameters driver and the store. Shared by the CLI and, later, the HTTP API.
  */
 #ifndef RETRAIND_REPORT_H
 #define RETRAIND_REPORT_H
@@ -10,24 +10,48 @@
 #include <stdint.h>
 
 #include "retraind/error.h"
-#include "retraind/store.h"
+#include "retraind/paramdef.h"
+#include "retraind/workflow.h"
 
 struct rt_config;
 struct rt_journal;
 
 /*
- * Counts the labeled images of cfg's store by listing it on a private loop (blocking; for the
- * CLI). Returns: 0 or an error in err.
+ * Counts the labeled images of cfg's store (the driver the config names, opened read-only: it
+ * creates nothing) and compares them by key with the trained manifests recorded in j (NULL:
+ * nothing trained), on a private loop (blocking; for the CLI). Returns: 0 and *out (clean up
+ * with rt_census_cleanup), or an error in err.
  */
-int rt_report_count_labels(const struct rt_config *cfg,
-                           struct rt_label_counts *out,
+int rt_report_census(const struct rt_config *cfg,
+                     struct rt_journal *j,
+                     struct rt_census *out,
+                     struct rt_error *err);
+/*
+ * Loads the parameters through the driver the config names, on a private loop (blocking; for the
+ * CLI). j may be NULL (no journal yet: defaults). Returns: 0 and *out, or an error in err.
+ */
+int rt_report_params(const struct rt_config *cfg,
+                     struct rt_journal *j,
+                     struct rt_param_set *out,
+                     struct rt_error *err);
+
+/*
+ * Sets (text) or resets (text NULL) parameter id through the driver the config names, on a
+ * private loop (blocking; for the CLI): opens the journal read-write for the local driver.
+ * Returns: 0 once the value is durable; RT_EINVAL when the value is refused (err names the
+ * parameter and why; nothing changed); another error otherwise.
+ */
+int rt_report_params_write(const struct rt_config *cfg,
+                           enum rt_param_id id,
+                           const char *text,
                            struct rt_error *err);
 
 /* Returns: new status object (caller frees with cJSON_Delete), or NULL when out of memory.
- * j may be NULL (no journal yet): defaults and zero counters. */
+ * j may be NULL (no journal yet): zero counters. */
 cJSON *rt_report_status(const struct rt_config *cfg,
                         struct rt_journal *j,
-                        const struct rt_label_counts *counts,
+                        const struct rt_census *census,
+                        const struct rt_param_set *values,
                         bool daemon_running);
 
 struct rt_report_history_opts {

@@ -3,13 +3,15 @@
  *
  * Prints "FILE: ok" and exits 0, or prints the parser's "file:line:col: message" on stderr and
  * exits 2 (a config error, DESIGN.md's exit codes). The config is loaded exactly as `run` loads
- * it, so a file that passes here starts the daemon as far as the config is concerned.
+ * it and checks its drivers against the same registry, so a file that passes here starts the
+ * daemon as far as the config is concerned.
  */
 #include <stdio.h>
 
 #include "cli.h"
 #include "retraind/config.h"
 #include "retraind/error.h"
+#include "retraind/registry.h"
 
 int rt_cmd_check_config(int argc, char **argv)
 {
@@ -36,7 +38,8 @@ int rt_cmd_check_config(int argc, char **argv)
     struct rt_config *cfg = NULL;
     struct rt_error err;
     rt_error_clear(&err);
-    if (rt_config_load(cfg_opt->value, &cfg, &err) != 0) {
+    if (rt_config_load(cfg_opt->value, &cfg, &err) != 0 || rt_registry_check(cfg, &err) != 0) {
+        rt_config_destroy(cfg);
         char text[1024];
         fprintf(stderr, "%s\n", rt_error_format(&err, text, sizeof(text)));
         return RT_EXIT_USAGE;

@@ -6,11 +6,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "retraind/config.h"
 #include "retraind/journal.h"
 #include "retraind/report.h"
+#include "retraind/workflow.h"
 
 static const char *str_or(const cJSON *o, const char *key, const char *dflt)
 {
@@ -34,6 +36,23 @@ static void print_exec(const cJSON *e)
         printf("    %s  %-13s %s%s%s\n", str_or(s, "at", "-"), str_or(s, "state", "?"), o ? o : "",
                str_or(s, "error", NULL) ? "  error: " : "", str_or(s, "error", ""));
         cJSON_free(o);
+    }
+}
+
+static bool known_workflow(const char *name)
+{
+    for (const char *const *w = rt_workflow_names(); *w; w++)
+        if (strcmp(*w, name) == 0)
+            return true;
+    return false;
+}
+
+static void list_workflows(char *out, size_t size)
+{
+    out[0] = '\0';
+    for (const char *const *w = rt_workflow_names(); *w; w++) {
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s%s", len ? ", " : "", *w);
     }
 }
 
@@ -61,6 +80,21 @@ int rt_cmd_history(int argc, char **argv)
             return RT_EXIT_USAGE;
         }
         limit = (int)n;
+    }
+    /* An unknown workflow or state is a usage error, not an empty answer. */
+    const char *workflow = opts[3].value, *state = opts[4].value;
+    if (workflow && !known_workflow(workflow)) {
+        char names[256];
+        list_workflows(names, sizeof(names));
+        fprintf(stderr, "retraind history: unknown workflow \"%s\" (known: %s)\n", workflow, names);
+        return RT_EXIT_USAGE;
+    }
+    if (state && !rt_workflow_state_known(workflow, state)) {
+        char names[512];
+        rt_workflow_state_list(workflow, names, sizeof(names));
+        fprintf(stderr, "retraind history: unknown state \"%s\"%s%s (known: %s)\n", state,
+                workflow ? " for workflow " : "", workflow ? workflow : "", names);
+        return RT_EXIT_USAGE;
     }
     struct rt_config *cfg;
     if ((rc = rt_cli_load_config("history", opts, &cfg)))
@@ -98,7 +132,10 @@ int rt_cmd_history(int argc, char **argv)
     if (opts[1].present)
         return rt_cli_print_json(out);
     const cJSON *e;
-    if (!cJSON_GetArraySize(out))
+    if (!cJSON_GetArraySize(out) && (workflow || state))
+        printf("no executions match%s%s%s%s\n", workflow ? " --workflow " : "",
+               workflow ? workflow : "", state ? " --state " : "", state ? state : "");
+    else if (!cJSON_GetArraySize(out))
         printf("no executions yet\n");
     cJSON_ArrayForEach(e, out) print_exec(e);
     cJSON_Delete(out);

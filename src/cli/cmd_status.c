@@ -115,8 +115,21 @@ static void print_text(const cJSON *st)
            cJSON_GetNumberValue(cJSON_GetObjectItem(st, "previous_trained_images")));
     printf("last_attempted_images:   %.0f\n",
            cJSON_GetNumberValue(cJSON_GetObjectItem(st, "last_attempted_images")));
-    printf("untrained_images:        %.0f\n",
+    printf("untrained_images:        %.0f  (labeled images not in the deployed manifest)\n",
            cJSON_GetNumberValue(cJSON_GetObjectItem(st, "untrained_images")));
+    const cJSON *since = cJSON_GetObjectItem(st, "new_since_last_attempt");
+    if (cJSON_IsNumber(since))
+        printf("new_since_last_attempt:  %.0f  (not in the last version that was not deployed)\n",
+               since->valuedouble);
+    const cJSON *period = cJSON_GetObjectItem(st, "poll_period");
+    const char *next = cJSON_GetStringValue(cJSON_GetObjectItem(st, "next_check_at"));
+    printf("\ntraining check: every %s (%.0f s); next %s\n",
+           cJSON_GetStringValue(cJSON_GetObjectItem(period, "text")),
+           cJSON_GetNumberValue(cJSON_GetObjectItem(period, "seconds")),
+           next ? next
+           : cJSON_IsTrue(cJSON_GetObjectItem(st, "daemon_running"))
+               ? "not scheduled (Enable-Automatic-Training is false)"
+               : "when the daemon runs");
     const cJSON *am = cJSON_GetObjectItem(st, "active_model");
     if (cJSON_IsObject(am))
         printf("\nactive model: %s  F1 %.3f  trained on %.0f images  deployed %s\n",
@@ -168,20 +181,22 @@ int rt_cmd_status(int argc, char **argv)
         rt_config_destroy(cfg);
         return RT_EXIT_FAIL;
     }
-    struct rt_label_counts counts;
+    struct rt_census census;
+    struct rt_param_set values;
     rt_error_clear(&err);
-    rc = rt_report_count_labels(cfg, &counts, &err);
+    rc = rt_report_params(cfg, j, &values, &err);
+    if (!rc)
+        rc = rt_report_census(cfg, j, &census, &err);
     if (rc) {
         char msg[800];
-        fprintf(stderr, "retraind status: counting images failed: %s\n",
-                rt_error_format(&err, msg, sizeof(msg)));
+        fprintf(stderr, "retraind status: %s\n", rt_error_format(&err, msg, sizeof(msg)));
         if (j)
             rt_journal_close(j);
         rt_config_destroy(cfg);
         return RT_EXIT_FAIL;
     }
-    cJSON *st = rt_report_status(cfg, j, &counts, rt_report_daemon_running(cfg->data_dir));
-    rt_label_counts_cleanup(&counts);
+    cJSON *st = rt_report_status(cfg, j, &census, &values, rt_report_daemon_running(cfg->data_dir));
+    rt_census_cleanup(&census);
     if (j)
         rt_journal_close(j);
     rt_config_destroy(cfg);

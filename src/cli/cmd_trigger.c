@@ -1,7 +1,8 @@
 /*
  * cmd_trigger.c - `retraind trigger training|sampling -c FILE`: asks the daemon to run a
- * workflow now. The request is recorded in the journal (so it survives a daemon that is not
- * running yet) and the daemon is poked to take it at once.
+ * workflow now, and says what will happen: the check runs now (a daemon answered), when the
+ * daemon starts (none did; the request waits in the journal), or not at all because a training
+ * is already in flight (then nothing is recorded: the daemon would ignore it).
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,45 @@
 #include "retraind/daemon.h"
 #include "retraind/journal.h"
 
+struct in_flight {
+    char id[64], state[32];
+    int n;
+};
+
+static int note_in_flight(const struct rt_journal_exec *e, void *ud)
+{
+    struct in_flight *f = ud;
+    snprintf(f->id, sizeof(f->id), "%s", e->id);
+    snprintf(f->state, sizeof(f->state), "%s", e->state);
+    f->n++;
+    return 1;
+}
+
+/* Returns: 1 and f filled when a training is in flight, 0 when none is, or -1 on error. */
+static int training_in_flight(const struct rt_config *cfg, struct in_flight *f)
+{
+    struct rt_journal *j = NULL;
+    struct rt_error err;
+    rt_error_clear(&err);
+    int rc = rt_journal_open(cfg->data_dir, RT_JOURNAL_READONLY, &j, &err);
+    if (rc == RT_ENOTFOUND)
+        return 0;
+    if (rc) {
+        char msg[800];
+        fprintf(stderr, "retraind trigger: %s\n", rt_error_format(&err, msg, sizeof(msg)));
+        return -1;
+    }
+    struct rt_journal_exec_filter filter = {
+        .workflow = "training", .unfinished_only = true, .limit = 1};
+    rc = rt_journal_exec_list(j, &filter, note_in_flight, f);
+    rt_journal_close(j);
+    if (rc < 0 && f->n == 0) {
+        fprintf(stderr, "retraind trigger: cannot read the journal: %s\n", rt_strerror(rc));
+        return -1;
+    }
+    return f->n > 0;
+}
+
 int rt_cmd_trigger(int argc, char **argv)
 {
     struct rt_cli_opt opts[] = {RT_OPT("config", 'c', true), RT_OPT_END};
@@ -19,7 +59,7 @@ int rt_cmd_trigger(int argc, char **argv)
     int rc = rt_cli_parse("trigger", argc, argv, 2, opts, &a);
     if (rc)
         return rc;
-    if (a.n_words != 1 || (strcmp(a.words[0], "training") && strcmp(a.words[0], "sampling"))) {
+    if (a.n_words != 1) {
         fprintf(stderr, "usage: retraind trigger training|sampling -c FILE\n");
         return RT_EXIT_USAGE;
     }
@@ -27,9 +67,29 @@ int rt_cmd_trigger(int argc, char **argv)
         fprintf(stderr, "retraind trigger: the sampling workflow is not built yet\n");
         return RT_EXIT_FAIL;
     }
+    if (strcmp(a.words[0], "training") != 0) {
+        fprintf(stderr,
+                "retraind trigger: unknown workflow \"%s\" (known: training; sampling is not "
+                "built yet)\n",
+                a.words[0]);
+        return RT_EXIT_USAGE;
+    }
     struct rt_config *cfg;
     if ((rc = rt_cli_load_config("trigger", opts, &cfg)))
         return rc;
+    struct in_flight f = {0};
+    int busy = training_in_flight(cfg, &f);
+    if (busy < 0) {
+        rt_config_destroy(cfg);
+        return RT_EXIT_FAIL;
+    }
+    if (busy) {
+        printf("a training is already in flight (%s, in %s): no new check starts until it "
+               "ends\n",
+               f.id, f.state);
+        rt_config_destroy(cfg);
+        return RT_EXIT_OK;
+    }
     struct rt_error err;
     rt_error_clear(&err);
     struct rt_journal *j = NULL;
@@ -46,9 +106,10 @@ int rt_cmd_trigger(int argc, char **argv)
         rt_config_destroy(cfg);
         return RT_EXIT_FAIL;
     }
-    bool poked = rt_daemon_poke(cfg->data_dir) == 0;
-    printf("%s requested%s\n", a.words[0],
-           poked ? "" : " (no daemon answered; it runs when the daemon starts)");
+    if (rt_daemon_poke(cfg->data_dir) == 0)
+        printf("training check requested: the daemon runs it now (see retraind history)\n");
+    else
+        printf("training check requested: no daemon answered; it runs when the daemon starts\n");
     rt_config_destroy(cfg);
     return RT_EXIT_OK;
 }

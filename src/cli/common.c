@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "retraind/config.h"
+#include "retraind/registry.h"
 
 int rt_cli_load_config(const char *cmd, struct rt_cli_opt *opts, struct rt_config **out)
 {
@@ -20,6 +21,14 @@ int rt_cli_load_config(const char *cmd, struct rt_cli_opt *opts, struct rt_confi
     if (rt_config_load(c->value, out, &err) != 0) {
         char msg[1024];
         fprintf(stderr, "%s\n", rt_error_format(&err, msg, sizeof(msg)));
+        return RT_EXIT_USAGE;
+    }
+    /* The drivers a config names must be built: every command checks as the daemon does. */
+    if (rt_registry_check(*out, &err) != 0) {
+        char msg[1024];
+        fprintf(stderr, "%s\n", rt_error_format(&err, msg, sizeof(msg)));
+        rt_config_destroy(*out);
+        *out = NULL;
         return RT_EXIT_USAGE;
     }
     return 0;

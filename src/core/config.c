@@ -12,8 +12,9 @@
  * their own tables, so the whole schema is data and an error can always name the full dotted key
  * ("notify[1].to") and the position of the value, key or section at fault.
  *
- * Drivers that are not built yet are rows of one small table (drivers[]) with built = false;
- * choosing one is an error naming the key. Flipping the flag is all a new driver needs here.
+ * Every driver name of DESIGN.md is a row of one small table (drivers[]); whether a driver is
+ * built is decided by the registry (src/daemon/registry.c), which the config records the
+ * position of each choice for.
  *
  * Secrets (notify[].password, review.users[].password_hash) are never put in an error message:
  * rows flagged F_SECRET never echo their value, and no message ever echoes the value of an
@@ -584,8 +585,6 @@ enum ktype {
 #define F_REQUIRED 1u
 #define F_SECRET 2u /* never echo the value */
 
-enum family { FAM_STORE, FAM_PARAMS, FAM_ENGINE, FAM_REVIEW, FAM_NOTIFY };
-
 struct key;
 /* Checks a string value before it is stored. Returns: 0 or an error set with fail(). */
 typedef int check_fn(struct ctx *c, const struct node *n, const char *path, const char *text);
@@ -603,47 +602,65 @@ struct key {
     enum ktype type;
     size_t off;
     unsigned flags;
-    int64_t min, max;      /* K_INT, K_DURATION */
-    const char *def;       /* default text, converted like a value from the file */
-    const struct key *sub; /* K_SECTION, K_LIST */
-    post_fn *post;         /* K_SECTION, K_LIST (per element) */
-    check_fn *check;       /* K_STRING, K_PATH, K_STRLIST */
-    set_fn *set;           /* K_SCALAR_FN */
-    set_node_fn *set_node; /* K_NODE_FN */
-    enum family family;    /* K_DRIVER */
-    size_t count_off;      /* K_LIST, K_STRLIST */
-    size_t elem_size;      /* K_LIST */
-    post_fn *fill_default; /* K_LIST: when the key is absent */
+    int64_t min, max;             /* K_INT, K_DURATION */
+    const char *def;              /* default text, converted like a value from the file */
+    const struct key *sub;        /* K_SECTION, K_LIST */
+    post_fn *post;                /* K_SECTION, K_LIST (per element) */
+    check_fn *check;              /* K_STRING, K_PATH, K_STRLIST */
+    set_fn *set;                  /* K_SCALAR_FN */
+    set_node_fn *set_node;        /* K_NODE_FN */
+    enum rt_driver_family family; /* K_DRIVER */
+    size_t pos_off;               /* K_DRIVER: the struct rt_config_pos of the choice */
+    size_t count_off;             /* K_LIST, K_STRLIST */
+    size_t elem_size;             /* K_LIST */
+    post_fn *fill_default;        /* K_LIST: when the key is absent */
 };
 
-/* Every driver the config knows. built = false: the name is valid but choosing it is an error
- * until its code lands; then flip the flag. */
+/* Every driver name the config knows, by family. Which of them are built is the registry's
+ * business (src/daemon/registry.c). */
 static const struct driver {
-    enum family family;
+    enum rt_driver_family family;
     const char *name;
     int value;
-    bool built;
 } drivers[] = {
-    {FAM_STORE, "local", RT_STORE_LOCAL, true},
-    {FAM_STORE, "s3", RT_STORE_S3, false},
-    {FAM_PARAMS, "local", RT_PARAMS_LOCAL, true},
-    {FAM_PARAMS, "ssm", RT_PARAMS_SSM, false},
-    {FAM_ENGINE, "builtin", RT_ENGINE_BUILTIN, true},
-    {FAM_ENGINE, "rekognition", RT_ENGINE_REKOGNITION, false},
-    {FAM_REVIEW, "local", RT_REVIEW_LOCAL, true},
-    {FAM_REVIEW, "a2i", RT_REVIEW_A2I, false},
-    {FAM_NOTIFY, "log", RT_NOTIFY_LOG, true},
-    {FAM_NOTIFY, "smtp", RT_NOTIFY_SMTP, true},
-    {FAM_NOTIFY, "sns", RT_NOTIFY_SNS, false},
+    {RT_FAMILY_STORE, "local", RT_STORE_LOCAL},
+    {RT_FAMILY_STORE, "s3", RT_STORE_S3},
+    {RT_FAMILY_PARAMS, "local", RT_PARAMS_LOCAL},
+    {RT_FAMILY_PARAMS, "ssm", RT_PARAMS_SSM},
+    {RT_FAMILY_ENGINE, "builtin", RT_ENGINE_BUILTIN},
+    {RT_FAMILY_ENGINE, "rekognition", RT_ENGINE_REKOGNITION},
+    {RT_FAMILY_REVIEW, "local", RT_REVIEW_LOCAL},
+    {RT_FAMILY_REVIEW, "a2i", RT_REVIEW_A2I},
+    {RT_FAMILY_NOTIFY, "log", RT_NOTIFY_LOG},
+    {RT_FAMILY_NOTIFY, "smtp", RT_NOTIFY_SMTP},
+    {RT_FAMILY_NOTIFY, "sns", RT_NOTIFY_SNS},
 };
 #define N_DRIVERS (sizeof(drivers) / sizeof(drivers[0]))
 
-/* "local, s3" (all = true) or the built ones only. */
-static void driver_names(char *out, size_t size, enum family f, bool all)
+const char *rt_config_driver_name(enum rt_driver_family family, int value)
+{
+    for (size_t i = 0; i < N_DRIVERS; i++)
+        if (drivers[i].family == family && drivers[i].value == value)
+            return drivers[i].name;
+    return NULL;
+}
+
+const char *rt_config_family_key(enum rt_driver_family family)
+{
+    static const char *const keys[RT_FAMILY_COUNT] = {
+        [RT_FAMILY_STORE] = "store",   [RT_FAMILY_PARAMS] = "parameters",
+        [RT_FAMILY_ENGINE] = "engine", [RT_FAMILY_REVIEW] = "review",
+        [RT_FAMILY_NOTIFY] = "notify",
+    };
+    return family < RT_FAMILY_COUNT ? keys[family] : "?";
+}
+
+/* "local, s3": every name of family f. */
+static void driver_names(char *out, size_t size, enum rt_driver_family f)
 {
     out[0] = '\0';
     for (size_t i = 0; i < N_DRIVERS; i++) {
-        if (drivers[i].family != f || (!all && !drivers[i].built))
+        if (drivers[i].family != f)
             continue;
         size_t len = strlen(out);
         rt_snprintf(out + len, size - len, "%s%s", len ? ", " : "", drivers[i].name);
@@ -849,6 +866,9 @@ set_listen(struct ctx *c, const struct node *n, const char *path, const char *t,
     if (!cfg->http.listen_host)
         return nomem(c);
     cfg->http.listen_port = (int)p;
+    /* The default arrives with the section's node (or none), a value from the file with its own
+     * scalar: only the latter means someone asked for a listener. */
+    cfg->http.listen_set = n && n->kind == NODE_SCALAR && n->text && strcmp(n->text, t) == 0;
     return 0;
 bad:
     return fail(c, n, path, "\"%s\" is not host:port (like 127.0.0.1:8080 or [::1]:8080)", shown);
@@ -1038,7 +1058,7 @@ static const struct key prefix_keys[] = {
 
 static const struct key store_keys[] = {
     {.name = "driver", .type = K_DRIVER, .off = CFG(store.driver), .flags = F_REQUIRED,
-     .family = FAM_STORE},
+     .family = RT_FAMILY_STORE, .pos_off = CFG(store.driver_pos)},
     {.name = "root", .type = K_PATH, .off = CFG(store.root)},
     {.name = "name", .type = K_STRING, .off = CFG(store.name), .def = "local",
      .check = check_bucket},
@@ -1052,7 +1072,7 @@ static const struct key store_keys[] = {
 
 static const struct key params_keys[] = {
     {.name = "driver", .type = K_DRIVER, .off = CFG(parameters.driver), .def = "local",
-     .family = FAM_PARAMS},
+     .family = RT_FAMILY_PARAMS, .pos_off = CFG(parameters.driver_pos)},
     {.name = "path", .type = K_STRING, .off = CFG(parameters.path), .def = "/retraind/",
      .check = check_ssm_path},
     {.name = "defaults", .type = K_NODE_FN, .set_node = set_param_defaults},
@@ -1061,7 +1081,7 @@ static const struct key params_keys[] = {
 
 static const struct key engine_keys[] = {
     {.name = "driver", .type = K_DRIVER, .off = CFG(engine.driver), .def = "builtin",
-     .family = FAM_ENGINE},
+     .family = RT_FAMILY_ENGINE, .pos_off = CFG(engine.driver_pos)},
     {.name = "project", .type = K_STRING, .off = CFG(engine.project)},
     {.name = "status_poll", .type = K_DURATION, .off = CFG(engine.status_poll_ms), .def = "60s",
      .min = SEC_MS, .max = DAY_MS},
@@ -1080,7 +1100,7 @@ static const struct key user_keys[] = {
 
 static const struct key review_keys[] = {
     {.name = "driver", .type = K_DRIVER, .off = CFG(review.driver), .def = "local",
-     .family = FAM_REVIEW},
+     .family = RT_FAMILY_REVIEW, .pos_off = CFG(review.driver_pos)},
     {.name = "workers_per_image", .type = K_INT, .off = CFG(review.workers_per_image),
      .def = "1", .min = 1, .max = 10},
     {.name = "users", .type = K_LIST, .off = CFG(review.users), .count_off = CFG(review.n_users),
@@ -1096,7 +1116,7 @@ static const struct key review_keys[] = {
 
 static const struct key notify_keys[] = {
     {.name = "driver", .type = K_DRIVER, .off = NTF(driver), .flags = F_REQUIRED,
-     .family = FAM_NOTIFY},
+     .family = RT_FAMILY_NOTIFY, .pos_off = NTF(driver_pos)},
     {.name = "url", .type = K_STRING, .off = NTF(url), .check = check_smtp_url},
     {.name = "from", .type = K_STRING, .off = NTF(from), .check = check_mail},
     {.name = "to", .type = K_STRLIST, .off = NTF(to), .count_off = NTF(n_to),
@@ -1271,17 +1291,15 @@ static int convert_scalar(struct ctx *c,
         for (size_t i = 0; i < N_DRIVERS; i++) {
             if (drivers[i].family != k->family || strcmp(drivers[i].name, t) != 0)
                 continue;
-            if (!drivers[i].built) {
-                driver_names(names, sizeof(names), k->family, false);
-                return fail(c, n, path,
-                            "driver \"%s\" is not built into this version of retraind yet "
-                            "(available: %s)",
-                            drivers[i].name, names);
-            }
             *FIELD(base, k->off, int) = drivers[i].value;
+            /* A default arrives with its section's node: it has no position of its own. */
+            bool from_file = n && n->kind == NODE_SCALAR && n->text && strcmp(n->text, t) == 0;
+            struct rt_config_pos *pos = FIELD(base, k->pos_off, struct rt_config_pos);
+            pos->line = from_file ? n->line : 0;
+            pos->col = from_file ? n->col : 0;
             return 0;
         }
-        driver_names(names, sizeof(names), k->family, true);
+        driver_names(names, sizeof(names), k->family);
         return fail(c, n, path, "unknown driver \"%s\" (known: %s)", shown, names);
     }
     case K_SCALAR_FN:
@@ -1682,4 +1700,93 @@ int rt_config_load(const char *path, struct rt_config **out, struct rt_error *er
     int rc = rt_config_load_string(buf, n, path, base, out, err);
     rt_free_secret(buf, cap + 1);
     return rc;
+}
+
+/* ---- what a reload may change ---- */
+
+static bool str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* Appends key to the list in out ("a, b"). */
+static void add_key(char *out, size_t size, int *n, const char *key)
+{
+    size_t len = strlen(out);
+    rt_snprintf(out + len, size - len, "%s%s", len ? ", " : "", key);
+    (*n)++;
+}
+
+static bool notify_differs(const struct rt_config_notify *a, const struct rt_config_notify *b)
+{
+    if (a->driver != b->driver || str_differs(a->url, b->url) || str_differs(a->from, b->from) ||
+        a->n_to != b->n_to || str_differs(a->username, b->username) ||
+        str_differs(a->password, b->password) || a->starttls != b->starttls ||
+        str_differs(a->ca_file, b->ca_file) || str_differs(a->topic_arn, b->topic_arn))
+        return true;
+    for (int i = 0; i < a->n_to; i++)
+        if (str_differs(a->to[i], b->to[i]))
+            return true;
+    return false;
+}
+
+int rt_config_restart_changes(const struct rt_config *a,
+                              const struct rt_config *b,
+                              char *out,
+                              size_t size)
+{
+    int n = 0;
+    out[0] = '\0';
+    if (str_differs(a->data_dir, b->data_dir))
+        add_key(out, size, &n, "data_dir");
+    const struct rt_config_prefixes *pa = &a->store.prefixes, *pb = &b->store.prefixes;
+    if (a->store.driver != b->store.driver || str_differs(a->store.root, b->store.root) ||
+        str_differs(a->store.name, b->store.name) ||
+        str_differs(a->store.bucket, b->store.bucket) ||
+        a->store.path_style != b->store.path_style || a->store.scan_ms != b->store.scan_ms ||
+        str_differs(pa->labeled, pb->labeled) || str_differs(pa->detection, pb->detection) ||
+        str_differs(pa->results, pb->results) || str_differs(pa->manifests, pb->manifests) ||
+        str_differs(pa->evaluation, pb->evaluation) ||
+        str_differs(pa->human_loop, pb->human_loop) || str_differs(pa->unlabeled, pb->unlabeled))
+        add_key(out, size, &n, "store");
+    if (a->parameters.driver != b->parameters.driver ||
+        str_differs(a->parameters.path, b->parameters.path))
+        add_key(out, size, &n, "parameters.driver/path");
+    if (a->engine.driver != b->engine.driver || str_differs(a->engine.project, b->engine.project) ||
+        a->engine.status_poll_ms != b->engine.status_poll_ms ||
+        a->engine.training_threads != b->engine.training_threads)
+        add_key(out, size, &n, "engine");
+    bool review = a->review.driver != b->review.driver ||
+                  a->review.workers_per_image != b->review.workers_per_image ||
+                  a->review.n_users != b->review.n_users ||
+                  str_differs(a->review.flow_definition, b->review.flow_definition) ||
+                  str_differs(a->review.workteam_arn, b->review.workteam_arn) ||
+                  str_differs(a->review.role_arn, b->review.role_arn) ||
+                  a->review.poll_ms != b->review.poll_ms;
+    for (int i = 0; !review && i < a->review.n_users; i++)
+        review = str_differs(a->review.users[i].name, b->review.users[i].name) ||
+                 str_differs(a->review.users[i].password_hash, b->review.users[i].password_hash);
+    if (review)
+        add_key(out, size, &n, "review");
+    bool notify = a->n_notify != b->n_notify;
+    for (int i = 0; !notify && i < a->n_notify; i++)
+        notify = notify_differs(&a->notify[i], &b->notify[i]);
+    if (notify)
+        add_key(out, size, &n, "notify");
+    if (str_differs(a->http.listen_host, b->http.listen_host) ||
+        a->http.listen_port != b->http.listen_port)
+        add_key(out, size, &n, "http");
+    if (a->detection.concurrency != b->detection.concurrency ||
+        a->detection.results_flush_ms != b->detection.results_flush_ms)
+        add_key(out, size, &n, "detection");
+    if (str_differs(a->aws.region, b->aws.region) || str_differs(a->aws.profile, b->aws.profile) ||
+        str_differs(a->aws.ca_file, b->aws.ca_file) || a->aws.max_attempts != b->aws.max_attempts ||
+        str_differs(a->aws.endpoints.s3, b->aws.endpoints.s3) ||
+        str_differs(a->aws.endpoints.rekognition, b->aws.endpoints.rekognition) ||
+        str_differs(a->aws.endpoints.sagemaker, b->aws.endpoints.sagemaker) ||
+        str_differs(a->aws.endpoints.ssm, b->aws.endpoints.ssm) ||
+        str_differs(a->aws.endpoints.sns, b->aws.endpoints.sns) ||
+        str_differs(a->aws.endpoints.sts, b->aws.endpoints.sts))
+        add_key(out, size, &n, "aws");
+    return n;
 }

@@ -1,18 +1,28 @@
 /*
  * daemon.c - `retraind run`: one libuv loop that owns the journal, the drivers, the workflow
- * machine, the poll timer, the signals and the control socket.
+ * machine, the notification outbox, the poll timer, the signals and the control socket.
  *
- * Design: start-up errors are fatal (exit 2 for config, 1 otherwise); later failures are
- * logged and retried by the workflows. The CLI changes parameters and adds requests straight in
- * the journal, then pokes the control socket (<data_dir>/retraind.sock) so the daemon acts at
- * once; without a poke (socket unreachable) the next poll tick notices the change through
- * SQLite's data_version. Idle, the daemon sleeps until the next poll deadline: no other timer
- * runs unless systemd asked for a watchdog.
+ * Design: start-up errors are fatal (exit 2 for config, 1 otherwise), and the daemon says READY
+ * only once it has checked that it can write everything it will write (data folder, journal,
+ * models, store). Every driver is built from the config through the registry (registry.c). The
+ * loop never blocks: journal writes go to the journal's writer thread, store and engine work to
+ * the thread pool, HTTP to curl's multi interface. Parameters come only through the params
+ * driver: the CLI's `params set` stores a value through its own driver and pokes the control
+ * socket (<data_dir>/retraind.sock); the poke makes the daemon's driver look, and each changed
+ * parameter becomes a parameter-change execution that re-arms what it affects and tells people.
+ * Without a poke the next poll tick looks anyway. Idle, the daemon sleeps until the next poll
+ * deadline: no other timer runs unless systemd asked for a watchdog.
+ *
+ * SIGHUP reloads the config: log.level and parameters.defaults apply at once; a reload that
+ * changes anything else is refused (logged, naming the keys) and the daemon keeps running on the
+ * config it has, so a half-applied config can never be running.
  *
  * Shutdown order (SIGTERM/SIGINT): tell systemd STOPPING=1, stop timers, signals and the control
- * socket, let in-flight workflow steps reach their next persisted state, close the engine (it
- * waits for thread-pool work), the notifiers, params, store and HTTP client, then the journal;
- * uv_loop_close() must then succeed.
+ * socket; let in-flight workflow steps reach their next persisted state (waiting executions are
+ * marked as stopped on purpose); let the outbox finish its round; close the engine (it waits for
+ * thread-pool work), the notifiers, params, store and HTTP client; stop the journal's writer once
+ * everything it was given is durable; close the journal. uv_loop_close() must then succeed, or
+ * the exit code says the stop was not clean.
  */
 #include "retraind/daemon.h"
 
@@ -29,35 +39,37 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "outbox.h"
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
 #include "retraind/clock.h"
 #include "retraind/config.h"
 #include "retraind/engine.h"
 #include "retraind/fsutil.h"
-#include "retraind/httpc.h"
 #include "retraind/journal.h"
 #include "retraind/log.h"
 #include "retraind/notify.h"
 #include "retraind/params.h"
+#include "retraind/registry.h"
 #include "retraind/store.h"
 #include "retraind/workflow.h"
-
-#define BUILTIN_POLL_MS 500
 
 struct daemon {
     uv_loop_t loop;
     struct rt_config *cfg; /* owned */
     char *config_path;     /* owned */
     struct rt_journal *journal;
+    struct rt_driver_env env;
     struct rt_store *store;
     struct rt_engine *engine;
     struct rt_params *params;
-    struct rt_param_set values; /* current parameters; the workflows read them in place */
-    struct rt_httpc *httpc;     /* only when a notifier needs it */
+    struct rt_param_set values;   /* current parameters; the workflows read them */
+    char applied[RT_P_COUNT][32]; /* the value of each parameter last applied */
     struct rt_notifier **notifiers;
     int n_notifiers;
+    struct rt_outbox *outbox;
     struct rt_machine *machine;
+    int64_t engine_poll_ms;
 
     uv_timer_t poll_timer;
     uv_timer_t watchdog_timer;
@@ -65,7 +77,7 @@ struct daemon {
     uv_pipe_t control;
     bool control_open, watchdog_on, started, stopping;
     int64_t poll_ms;
-    int64_t data_version;
+    int64_t last_request_id; /* requests up to here are taken */
     int lock_fd;
     int pending; /* closes still outstanding in the last shutdown phase */
     int exit_code;
@@ -73,50 +85,72 @@ struct daemon {
 
 static void shutdown_begin(struct daemon *d, int exit_code);
 
-/* ---- notifications ---- */
-
-static void notify_done(int status, const struct rt_error *err, void *ud)
+/* Says a start-up error once: on stderr for a person at a terminal, in the log (which journald
+ * keeps) under systemd. */
+static void start_error(const char *msg)
 {
-    struct rt_notifier *n = ud;
-    if (status) {
-        char msg[600];
-        RT_LOG(RT_LOG_WARNING, "notify", "event=notify_failed driver=%s error=%s", n->ops->name,
-               rt_q(err ? rt_error_format(err, msg, sizeof(msg)) : rt_strerror(status)));
-    }
+    if (getenv("JOURNAL_STREAM"))
+        RT_LOG(RT_LOG_ERR, "daemon", "event=start_failed error=%s", rt_q(msg));
+    else
+        fprintf(stderr, "retraind: %s\n", msg);
 }
 
-static void emit(void *ud, const struct rt_event *ev)
+/* ---- small journal writes of the daemon's own ---- */
+
+static void write_done(int status, const struct rt_error *err, void *ud)
 {
-    struct daemon *d = ud;
-    for (int i = 0; i < d->n_notifiers; i++) {
-        struct rt_notifier *n = d->notifiers[i];
-        int rc = n->ops->send(n, ev, notify_done, n);
-        if (rc)
-            RT_LOG(RT_LOG_WARNING, "notify", "event=notify_failed driver=%s error=%s", n->ops->name,
-                   rt_q(rt_strerror(rc)));
-    }
+    const char *what = ud;
+    if (status)
+        RT_LOG(RT_LOG_WARNING, "daemon", "event=write_failed what=%s error=%s", what,
+               rt_q(err ? err->msg : rt_strerror(status)));
 }
 
-/* ---- parameters and requests ---- */
+/* Submits b (taken over) and logs a failure; what is a static name for the log. */
+static void submit(struct daemon *d, struct rt_jbatch *b, const char *what)
+{
+    int rc = rt_journal_submit(d->journal, b, write_done, (void *)what);
+    if (rc)
+        RT_LOG(RT_LOG_WARNING, "daemon", "event=write_failed what=%s error=%s", what,
+               rt_q(rt_strerror(rc)));
+}
 
-static void arm_poll(struct daemon *d, bool run_now);
-static void wake(struct daemon *d);
+/* ---- the poll timer ---- */
+
+static void take_requests(struct daemon *d);
+
+/* Records when the next check is due, for `status` (the CLI reads the journal). */
+static void note_next_check(struct daemon *d, int64_t delay_ms)
+{
+    struct rt_jbatch *b = NULL;
+    if (rt_jbatch_new(&b))
+        return;
+    bool enabled = d->values.v[RT_P_ENABLE_TRAINING].b;
+    if (rt_jbatch_state_set_i64(b, "next_check_at", enabled ? rt_now_ms() + delay_ms : 0) ||
+        rt_jbatch_state_set_i64(b, "poll_ms", d->poll_ms)) {
+        rt_jbatch_free(b);
+        return;
+    }
+    submit(d, b, "next_check");
+}
 
 static void on_poll(uv_timer_t *t)
 {
     struct daemon *d = t->data;
     if (d->stopping)
         return;
+    note_next_check(d, d->poll_ms);
     /* A CLI change that could not poke us is noticed here. */
-    if (rt_journal_data_version(d->journal) != d->data_version)
-        wake(d);
+    if (d->params->ops->refresh(d->params) != 0)
+        RT_LOG(RT_LOG_ERR, "params", "event=params_refresh_failed");
+    take_requests(d);
     if (!d->values.v[RT_P_ENABLE_TRAINING].b) {
         RT_LOG(RT_LOG_INFO, "daemon", "event=training_check_skipped reason=disabled");
         return;
     }
-    int rc = rt_machine_start_training(d->machine, "schedule");
+    char id[64];
+    int rc = rt_machine_start_training(d->machine, "schedule", id, sizeof(id));
     if (rc == RT_EBUSY)
-        RT_LOG(RT_LOG_INFO, "daemon", "event=training_check_skipped reason=in_flight");
+        RT_LOG(RT_LOG_INFO, "daemon", "event=training_check_skipped reason=in_flight exec=%s", id);
     else if (rc)
         RT_LOG(RT_LOG_ERR, "daemon", "event=training_check_failed error=%s", rt_q(rt_strerror(rc)));
 }
@@ -126,40 +160,108 @@ static void arm_poll(struct daemon *d, bool run_now)
     d->poll_ms = d->values.v[RT_P_TRAINING_POLL].ms;
     uv_timer_start(&d->poll_timer, on_poll, run_now ? 0 : (uint64_t)d->poll_ms,
                    (uint64_t)d->poll_ms);
-    RT_LOG(RT_LOG_INFO, "daemon", "event=poll_armed period_ms=%lld", (long long)d->poll_ms);
+    if (!run_now)
+        note_next_check(d, d->poll_ms);
+    RT_LOG(RT_LOG_INFO, "daemon", "event=poll_armed period=%s period_ms=%lld",
+           d->values.v[RT_P_TRAINING_POLL].text, (long long)d->poll_ms);
 }
 
-/* Applies a freshly loaded parameter set: logs changes, re-arms what they affect. */
-static void apply_params(struct daemon *d, const struct rt_param_set *next)
+/* ---- parameters ---- */
+
+/* APPLY of a parameter change (the workflow's hook): re-arm what the change affects. */
+static void apply_param(void *ud, enum rt_param_id id)
 {
-    bool poll_changed = false, enabled_now = false;
-    for (int i = 0; i < RT_P_COUNT; i++) {
-        if (strcmp(d->values.v[i].text, next->v[i].text) == 0)
-            continue;
-        const struct rt_param_def *def = rt_param_def_by_id((enum rt_param_id)i);
-        RT_LOG(RT_LOG_NOTICE, "params", "event=param_changed name=%s from=%s to=%s", def->name,
-               rt_q(d->values.v[i].text), rt_q(next->v[i].text));
-        if (i == RT_P_TRAINING_POLL)
-            poll_changed = true;
-        if (i == RT_P_ENABLE_TRAINING && next->v[i].b)
-            enabled_now = true;
-    }
-    d->values = *next;
-    if (poll_changed || enabled_now)
-        arm_poll(d, enabled_now);
+    struct daemon *d = ud;
+    if (d->stopping)
+        return;
+    if (id == RT_P_TRAINING_POLL)
+        arm_poll(d, false);
+    else if (id == RT_P_ENABLE_TRAINING)
+        arm_poll(d, d->values.v[RT_P_ENABLE_TRAINING].b); /* enabled: check now */
 }
+
+/* Starts a parameter-change execution for every value that differs from the one applied. */
+static void changes_to_executions(struct daemon *d)
+{
+    for (int i = 0; i < RT_P_COUNT; i++) {
+        const char *now = d->values.v[i].text;
+        if (strcmp(d->applied[i], now) == 0)
+            continue;
+        int rc = rt_machine_param_changed(d->machine, (enum rt_param_id)i, d->applied[i], now);
+        if (rc) {
+            RT_LOG(RT_LOG_ERR, "params", "event=param_change_failed name=%s error=%s",
+                   rt_param_def_by_id((enum rt_param_id)i)->name, rt_q(rt_strerror(rc)));
+            continue;
+        }
+        rt_strlcpy(d->applied[i], now, sizeof(d->applied[i]));
+    }
+}
+
+static void params_changed(const struct rt_param_set *values, void *ud)
+{
+    struct daemon *d = ud;
+    if (d->stopping || !d->started)
+        return;
+    d->values = *values;
+    changes_to_executions(d);
+}
+
+/*
+ * Reads the values applied before (journal) and compares them with the current ones: a change
+ * made while the daemon was down is applied and announced now. A parameter never applied before
+ * (first start) is recorded silently: its first value is not a change.
+ */
+static int load_applied(struct daemon *d)
+{
+    struct rt_jbatch *b = NULL;
+    int rc = rt_jbatch_new(&b);
+    for (int i = 0; !rc && i < RT_P_COUNT; i++) {
+        const char *name = rt_param_def_by_id((enum rt_param_id)i)->name;
+        char key[128];
+        rt_snprintf(key, sizeof(key), "%s%s", RT_STATE_PARAM_APPLIED, name);
+        rc = rt_journal_state_get(d->journal, key, d->applied[i], sizeof(d->applied[i]));
+        if (rc == RT_ENOTFOUND) {
+            rt_strlcpy(d->applied[i], d->values.v[i].text, sizeof(d->applied[i]));
+            rc = rt_jbatch_state_set(b, key, d->values.v[i].text);
+        } else if (rc == RT_ETOOBIG) {
+            d->applied[i][0] = '\0'; /* unreadable: treat as changed */
+            rc = 0;
+        }
+    }
+    if (rc) {
+        rt_jbatch_free(b);
+        return rc;
+    }
+    if (rt_jbatch_count(b) > 0)
+        submit(d, b, "params_applied");
+    else
+        rt_jbatch_free(b);
+    return 0;
+}
+
+/* ---- requests from the CLI ---- */
 
 static void take_requests(struct daemon *d)
 {
     char kind[64];
+    int64_t id = 0;
     while (!d->stopping &&
-           rt_journal_request_take(d->journal, kind, sizeof(kind), rt_now_ms()) == 0) {
+           rt_journal_request_peek(d->journal, d->last_request_id, &id, kind, sizeof(kind)) == 0) {
+        d->last_request_id = id;
+        struct rt_jbatch *b = NULL;
+        if (rt_jbatch_new(&b) == 0) {
+            if (rt_jbatch_request_taken(b, id, rt_now_ms()) == 0)
+                submit(d, b, "request_taken");
+            else
+                rt_jbatch_free(b);
+        }
         RT_LOG(RT_LOG_NOTICE, "daemon", "event=request kind=%s", rt_q(kind));
         if (strcmp(kind, "training") == 0) {
-            int rc = rt_machine_start_training(d->machine, "trigger");
+            char exec[64];
+            int rc = rt_machine_start_training(d->machine, "trigger", exec, sizeof(exec));
             if (rc == RT_EBUSY)
                 RT_LOG(RT_LOG_NOTICE, "daemon",
-                       "event=trigger_ignored kind=training reason=in_flight");
+                       "event=trigger_ignored kind=training reason=in_flight exec=%s", exec);
             else if (rc)
                 RT_LOG(RT_LOG_ERR, "daemon", "event=trigger_failed kind=training error=%s",
                        rt_q(rt_strerror(rc)));
@@ -169,31 +271,14 @@ static void take_requests(struct daemon *d)
     }
 }
 
-static void
-params_reloaded(int status, const struct rt_param_set *values, const struct rt_error *err, void *ud)
-{
-    struct daemon *d = ud;
-    (void)err;
-    if (d->stopping)
-        return;
-    if (status) {
-        RT_LOG(RT_LOG_ERR, "params", "event=params_load_failed error=%s",
-               rt_q(rt_strerror(status)));
-        return;
-    }
-    apply_params(d, values);
-    take_requests(d);
-}
-
-/* Something changed in the journal (the CLI poked us, or a poll noticed). */
+/* Something changed (the CLI poked us). */
 static void wake(struct daemon *d)
 {
     if (d->stopping || !d->started)
         return;
-    d->data_version = rt_journal_data_version(d->journal);
-    int rc = d->params->ops->load(d->params, params_reloaded, d);
-    if (rc)
-        RT_LOG(RT_LOG_ERR, "params", "event=params_load_failed error=%s", rt_q(rt_strerror(rc)));
+    if (d->params->ops->refresh(d->params) != 0)
+        RT_LOG(RT_LOG_ERR, "params", "event=params_refresh_failed");
+    take_requests(d);
 }
 
 /* ---- control socket ---- */
@@ -295,30 +380,49 @@ int rt_daemon_poke(const char *data_dir)
 
 /* ---- signals, systemd ---- */
 
+static void reload(struct daemon *d)
+{
+    struct rt_config *next = NULL;
+    struct rt_error err;
+    rt_error_clear(&err);
+    char msg[800];
+    int rc = rt_config_load(d->config_path, &next, &err);
+    if (!rc)
+        rc = rt_registry_check(next, &err);
+    if (rc) {
+        RT_LOG(RT_LOG_ERR, "daemon", "event=reload_failed config=%s error=%s", rt_q(d->config_path),
+               rt_q(rt_error_format(&err, msg, sizeof(msg))));
+        rt_config_destroy(next);
+        return;
+    }
+    char keys[256];
+    if (rt_config_restart_changes(d->cfg, next, keys, sizeof(keys)) > 0) {
+        RT_LOG(RT_LOG_ERR, "daemon",
+               "event=reload_refused config=%s keys=%s reason=\"these need a restart; the daemon "
+               "keeps running on the config it started with\"",
+               rt_q(d->config_path), rt_q(keys));
+        rt_config_destroy(next);
+        return;
+    }
+    /* Live: the log level and the parameters' defaults (the params driver reads them in place). */
+    enum rt_log_level level;
+    if (rt_log_level_parse(next->log_level, &level) == 0)
+        rt_log_set_level(level);
+    d->cfg->parameters.defaults = next->parameters.defaults;
+    memcpy(d->cfg->parameters.default_set, next->parameters.default_set,
+           sizeof(d->cfg->parameters.default_set));
+    rt_config_destroy(next);
+    RT_LOG(RT_LOG_NOTICE, "daemon", "event=reloaded config=%s", rt_q(d->config_path));
+    if (d->params->ops->refresh(d->params) != 0)
+        RT_LOG(RT_LOG_ERR, "params", "event=params_refresh_failed");
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct daemon *d = s->data;
     if (signum == SIGHUP) {
-        struct rt_config *next = NULL;
-        struct rt_error err;
-        rt_error_clear(&err);
-        int rc = rt_config_load(d->config_path, &next, &err);
-        if (rc) {
-            char msg[800];
-            RT_LOG(RT_LOG_ERR, "daemon", "event=reload_failed error=%s",
-                   rt_q(rt_error_format(&err, msg, sizeof(msg))));
-            return;
-        }
-        /* Live: log level and parameter defaults. Drivers and paths need a restart. */
-        enum rt_log_level level;
-        if (rt_log_level_parse(next->log_level, &level) == 0)
-            rt_log_set_level(level);
-        struct rt_param_set values;
-        rt_params_read_journal(d->journal, &next->parameters.defaults, &values);
-        d->cfg->parameters.defaults = next->parameters.defaults;
-        rt_config_destroy(next);
-        RT_LOG(RT_LOG_NOTICE, "daemon", "event=reloaded config=%s", rt_q(d->config_path));
-        apply_params(d, &values);
+        if (d->started && !d->stopping)
+            reload(d);
         return;
     }
     RT_LOG(RT_LOG_NOTICE, "daemon", "event=signal signal=%s", signum == SIGTERM ? "TERM" : "INT");
@@ -343,52 +447,78 @@ static void engine_active_started(int status, const struct rt_error *err, void *
     }
 }
 
+static void outbox_kick(void *ud)
+{
+    struct daemon *d = ud;
+    if (d->outbox)
+        rt_outbox_kick(d->outbox);
+}
+
 static void
 params_loaded(int status, const struct rt_param_set *values, const struct rt_error *err, void *ud)
 {
     struct daemon *d = ud;
     if (d->stopping)
         return;
+    char msg[600];
     if (status) {
-        char msg[600];
-        RT_LOG(RT_LOG_ERR, "daemon", "event=start_failed error=%s",
-               rt_q(err ? rt_error_format(err, msg, sizeof(msg)) : rt_strerror(status)));
+        char line[700];
+        rt_snprintf(line, sizeof(line), "cannot load the parameters: %s",
+                    err ? rt_error_format(err, msg, sizeof(msg)) : rt_strerror(status));
+        start_error(line);
         shutdown_begin(d, 1);
         return;
     }
     d->values = *values;
-    d->data_version = rt_journal_data_version(d->journal);
+    int rc = load_applied(d);
+    if (rc) {
+        char line[300];
+        rt_snprintf(line, sizeof(line), "cannot read the journal: %s", rt_strerror(rc));
+        start_error(line);
+        shutdown_begin(d, 1);
+        return;
+    }
 
     /* The version that served before a restart serves again. */
     struct rt_journal_model active;
     if (rt_journal_model_get_active(d->journal, &active) == 0) {
-        int rc = d->engine->ops->start(d->engine, active.version,
-                                       (int)d->values.v[RT_P_MIN_INFERENCE_UNITS].i,
-                                       engine_active_started, d);
+        rc = d->engine->ops->start(d->engine, active.version,
+                                   (int)d->values.v[RT_P_MIN_INFERENCE_UNITS].i,
+                                   engine_active_started, d);
         if (rc)
             RT_LOG(RT_LOG_ERR, "daemon", "event=active_model_start_failed version=%s error=%s",
                    rt_q(active.version), rt_q(rt_strerror(rc)));
     }
 
-    int rc = rt_machine_resume(d->machine);
+    rc = rt_machine_resume(d->machine);
     if (rc)
         RT_LOG(RT_LOG_ERR, "daemon", "event=resume_failed error=%s", rt_q(rt_strerror(rc)));
     open_control(d);
     d->started = true;
+    d->params->on_change = params_changed;
+    d->params->on_change_ud = d;
+    changes_to_executions(d); /* changed while we were down */
     /* The first check runs at start (unless disabled), then every poll period. */
-    arm_poll(d, true);
+    arm_poll(d, d->values.v[RT_P_ENABLE_TRAINING].b);
     take_requests(d);
+    rt_outbox_kick(d->outbox); /* anything a crash left undelivered */
 
     uint64_t wd_usec = 0;
     if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
         uv_timer_start(&d->watchdog_timer, on_watchdog, wd_usec / 2000, wd_usec / 2000);
         d->watchdog_on = true;
     }
-    sd_notifyf(0, "READY=1\nSTATUS=watching %s, polling every %llds",
+    if (d->cfg->http.listen_set)
+        RT_LOG(RT_LOG_WARNING, "daemon",
+               "event=http_not_built listen=%s:%d reason=\"http.listen is set but this version "
+               "has no HTTP server yet (it comes with the review portal); nothing listens\"",
+               d->cfg->http.listen_host, d->cfg->http.listen_port);
+    sd_notifyf(0, "READY=1\nSTATUS=watching %s, checking every %s",
                d->cfg->store.root ? d->cfg->store.root : "the store",
-               (long long)(d->poll_ms / 1000));
-    RT_LOG(RT_LOG_NOTICE, "daemon", "event=ready data_dir=%s store=%s poll_ms=%lld",
-           rt_q(d->cfg->data_dir), rt_q(d->cfg->store.root), (long long)d->poll_ms);
+               d->values.v[RT_P_TRAINING_POLL].text);
+    RT_LOG(RT_LOG_NOTICE, "daemon", "event=ready data_dir=%s store=%s poll=%s poll_ms=%lld",
+           rt_q(d->cfg->data_dir), rt_q(d->cfg->store.root), d->values.v[RT_P_TRAINING_POLL].text,
+           (long long)d->poll_ms);
 }
 
 static int take_lock(struct daemon *d, struct rt_error *err)
@@ -396,8 +526,12 @@ static int take_lock(struct daemon *d, struct rt_error *err)
     char path[4096];
     rt_snprintf(path, sizeof(path), "%s/%s", d->cfg->data_dir, RT_LOCK_FILE);
     d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (d->lock_fd < 0)
-        return rt_error_set(err, -errno, "cannot open %s: %s", path, rt_strerror(-errno));
+    if (d->lock_fd < 0) {
+        int e = errno;
+        char user[128];
+        rt_user_name(user, sizeof(user));
+        return rt_error_set(err, -e, "cannot open %s as user %s: %s", path, user, rt_strerror(-e));
+    }
     if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0)
         return rt_error_set(err, RT_EBUSY, "another retraind is already running on %s",
                             d->cfg->data_dir);
@@ -408,61 +542,79 @@ static int take_lock(struct daemon *d, struct rt_error *err)
     return 0;
 }
 
-static int make_dir(const char *path, struct rt_error *err)
+static int make_dir(const char *path, const char *what, struct rt_error *err)
 {
     int rc = rt_mkdir_p(path, 0700);
-    return rc ? rt_error_set(err, rc, "cannot create %s: %s", path, rt_strerror(rc)) : 0;
+    if (rc) {
+        char user[128];
+        rt_user_name(user, sizeof(user));
+        return rt_error_set(err, rc, "cannot create %s %s as user %s: %s", what, path, user,
+                            rt_strerror(rc));
+    }
+    return rt_check_writable(path, what, err);
+}
+
+/* The journal must take a write: a daemon that cannot record what it does must not say READY. */
+static int check_journal_writable(struct daemon *d, struct rt_error *err)
+{
+    int rc = rt_journal_state_set_i64(d->journal, "daemon_started_at", rt_now_ms());
+    if (rc) {
+        char user[128];
+        rt_user_name(user, sizeof(user));
+        return rt_error_set(err, rc, "the journal %s/%s is not writable by user %s",
+                            d->cfg->data_dir, RT_JOURNAL_FILE, user);
+    }
+    return 0;
 }
 
 static int open_drivers(struct daemon *d, struct rt_error *err)
 {
     struct rt_config *cfg = d->cfg;
-    int rc = make_dir(cfg->data_dir, err);
+    char models[4200];
+    rt_snprintf(models, sizeof(models), "%s/models", cfg->data_dir);
+    int rc = make_dir(cfg->data_dir, "the data folder", err);
     if (!rc)
         rc = take_lock(d, err);
     if (!rc)
         rc = rt_journal_open(cfg->data_dir, RT_JOURNAL_READWRITE, &d->journal, err);
+    if (!rc)
+        rc = check_journal_writable(d, err);
+    if (!rc)
+        rc = make_dir(models, "the models folder", err);
+    if (!rc && cfg->store.driver == RT_STORE_LOCAL && cfg->store.root)
+        rc = make_dir(cfg->store.root, "the store folder", err);
+    if (!rc)
+        rc = rt_journal_writer_start(d->journal, &d->loop, err);
     if (rc)
         return rc;
-    struct rt_store_local_opts so = {.root = cfg->store.root, .bucket_name = cfg->store.name};
-    rc = rt_store_local_new(&d->loop, &so, &d->store, err);
+
+    d->env = (struct rt_driver_env){.loop = &d->loop, .cfg = cfg, .journal = d->journal};
+    rc = rt_registry_new_store(&d->env, &d->store, err);
     if (rc)
         return rc;
-    char models[4096];
-    rt_snprintf(models, sizeof(models), "%s/models", cfg->data_dir);
-    rc = make_dir(models, err);
-    struct rt_engine_builtin_opts eo = {
-        .models_dir = models, .store = d->store, .threads = cfg->engine.training_threads};
+    d->env.store = d->store;
+    rc = rt_registry_new_engine(&d->env, &d->engine, &d->engine_poll_ms, err);
     if (!rc)
-        rc = rt_engine_builtin_new(&d->loop, &eo, &d->engine, err);
-    if (!rc)
-        rc = rt_params_local_new(&d->loop, d->journal, &cfg->parameters.defaults, &d->params);
+        rc = rt_registry_new_params(&d->env, &d->params, err);
     if (rc)
         return rc;
 
     d->notifiers = rt_calloc((size_t)cfg->n_notify + 1, sizeof(*d->notifiers));
     if (!d->notifiers)
-        return RT_ENOMEM;
+        return rt_error_set(err, RT_ENOMEM, "out of memory");
     for (int i = 0; i < cfg->n_notify; i++) {
-        const struct rt_config_notify *nc = &cfg->notify[i];
-        struct rt_notifier *n = NULL;
-        if (nc->driver == RT_NOTIFY_LOG) {
-            rc = rt_notifier_log_new(&d->loop, &n);
-        } else if (nc->driver == RT_NOTIFY_SMTP) {
-            if (!d->httpc) {
-                struct rt_httpc_opts ho = {0};
-                rc = rt_httpc_new(&d->loop, &ho, &d->httpc, err);
-                if (rc)
-                    return rc;
-            }
-            rc = rt_notifier_smtp_new(&d->loop, d->httpc, nc, &n, err);
-        } else {
-            rc = rt_error_set(err, RT_ENOTIMPL, "notify[%d]: driver not built", i);
-        }
+        rc = rt_registry_new_notifier(&d->env, i, &d->notifiers[d->n_notifiers], err);
         if (rc)
             return rc;
-        d->notifiers[d->n_notifiers++] = n;
+        d->n_notifiers++;
     }
+    struct rt_outbox_opts oo = {.loop = &d->loop,
+                                .journal = d->journal,
+                                .notifiers = d->notifiers,
+                                .n_notifiers = d->n_notifiers};
+    rc = rt_outbox_new(&oo, &d->outbox);
+    if (rc)
+        return rt_error_set(err, rc, "out of memory");
 
     struct rt_workflow_env env = {
         .loop = &d->loop,
@@ -471,32 +623,36 @@ static int open_drivers(struct daemon *d, struct rt_error *err)
         .engine = d->engine,
         .cfg = cfg,
         .params = &d->values,
-        .emit = emit,
-        .emit_ud = d,
-        .engine_poll_ms =
-            cfg->engine.driver == RT_ENGINE_BUILTIN ? BUILTIN_POLL_MS : cfg->engine.status_poll_ms,
+        .outbox_kick = outbox_kick,
+        .apply_param = apply_param,
+        .ud = d,
+        .engine_poll_ms = d->engine_poll_ms,
     };
-    return rt_machine_new(&env, &d->machine);
+    rc = rt_machine_new(&env, &d->machine);
+    return rc ? rt_error_set(err, rc, "out of memory") : 0;
 }
 
 /* ---- shutdown ---- */
+
+static void journal_writer_closed(void *ud)
+{
+    struct daemon *d = ud;
+    rt_journal_close(d->journal);
+    d->journal = NULL;
+}
 
 static void phase_done(void *ud)
 {
     struct daemon *d = ud;
     if (--d->pending > 0)
         return;
-    if (d->journal) {
-        rt_journal_close(d->journal);
-        d->journal = NULL;
-    }
+    if (d->journal && rt_journal_writer_running(d->journal))
+        rt_journal_writer_close(d->journal, journal_writer_closed, d);
 }
 
-static void engine_closed(void *ud)
+static void drivers_close(struct daemon *d)
 {
-    struct daemon *d = ud;
-    d->engine = NULL;
-    /* Everything else can close side by side; the journal closes last. */
+    /* Everything else can close side by side; the journal's writer closes last. */
     d->pending = 1;
     for (int i = 0; i < d->n_notifiers; i++) {
         d->pending++;
@@ -513,22 +669,36 @@ static void engine_closed(void *ud)
         d->store->ops->close(d->store, phase_done, d);
         d->store = NULL;
     }
-    if (d->httpc) {
-        d->pending++;
-        rt_httpc_close(d->httpc, phase_done, d);
-        d->httpc = NULL;
-    }
+    d->pending++;
+    rt_driver_env_close(&d->env, phase_done, d);
     phase_done(d);
+}
+
+static void engine_closed(void *ud)
+{
+    struct daemon *d = ud;
+    d->engine = NULL;
+    drivers_close(d);
+}
+
+static void outbox_closed(void *ud)
+{
+    struct daemon *d = ud;
+    d->outbox = NULL;
+    if (d->engine)
+        d->engine->ops->close(d->engine, engine_closed, d);
+    else
+        engine_closed(d);
 }
 
 static void machine_closed(void *ud)
 {
     struct daemon *d = ud;
     d->machine = NULL;
-    if (d->engine)
-        d->engine->ops->close(d->engine, engine_closed, d);
+    if (d->outbox)
+        rt_outbox_close(d->outbox, outbox_closed, d);
     else
-        engine_closed(d);
+        outbox_closed(d);
 }
 
 static void close_handle(uv_handle_t *h)
@@ -563,6 +733,13 @@ static void shutdown_begin(struct daemon *d, int exit_code)
         machine_closed(d);
 }
 
+static void log_open_handle(uv_handle_t *h, void *ud)
+{
+    (void)ud;
+    RT_LOG(RT_LOG_CRIT, "daemon", "event=handle_left_open type=%s active=%d",
+           uv_handle_type_name(h->type), uv_is_active(h));
+}
+
 int rt_daemon_run(const char *config_path)
 {
     struct daemon *d = rt_calloc(1, sizeof(*d));
@@ -573,8 +750,11 @@ int rt_daemon_run(const char *config_path)
     rt_error_clear(&err);
     char msg[1024];
     int rc = rt_config_load(config_path, &d->cfg, &err);
+    if (!rc)
+        rc = rt_registry_check(d->cfg, &err);
     if (rc) {
-        fprintf(stderr, "retraind: %s\n", rt_error_format(&err, msg, sizeof(msg)));
+        start_error(rt_error_format(&err, msg, sizeof(msg)));
+        rt_config_destroy(d->cfg);
         rt_free(d);
         return 2;
     }
@@ -604,17 +784,19 @@ int rt_daemon_run(const char *config_path)
     if (rc) {
         if (!err.code)
             rt_error_set(&err, rc, "%s", rt_strerror(rc));
-        RT_LOG(RT_LOG_ERR, "daemon", "event=start_failed error=%s",
-               rt_q(rt_error_format(&err, msg, sizeof(msg))));
-        fprintf(stderr, "retraind: %s\n", msg);
+        start_error(rt_error_format(&err, msg, sizeof(msg)));
         shutdown_begin(d, 1);
     }
     uv_run(&d->loop, UV_RUN_DEFAULT);
-    if (d->journal) /* start-up failed before the close chain reached it */
+    if (d->journal) /* start-up failed before the writer ran */
         rt_journal_close(d->journal);
     int closed = uv_loop_close(&d->loop);
-    if (closed)
+    if (closed) {
+        uv_walk(&d->loop, log_open_handle, NULL);
         RT_LOG(RT_LOG_CRIT, "daemon", "event=loop_not_closed error=%s", uv_err_name(closed));
+        if (d->exit_code == 0)
+            d->exit_code = 1; /* a stop that leaves work behind is not a clean stop */
+    }
     RT_LOG(RT_LOG_NOTICE, "daemon", "event=stopped exit=%d", d->exit_code);
     int code = d->exit_code;
     if (d->lock_fd >= 0)

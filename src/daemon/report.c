@@ -19,74 +19,169 @@
 #include "retraind/daemon.h"
 #include "retraind/journal.h"
 #include "retraind/params.h"
+#include "retraind/registry.h"
 #include "retraind/store.h"
 #include "retraind/workflow.h"
 
-struct count_run {
-    const char *prefix;
-    struct rt_label_counts *out;
+/* A private loop for one blocking read through the drivers (the CLI's commands). */
+struct private_run {
+    uv_loop_t loop;
+    struct rt_driver_env env;
+    bool done;
     int rc;
     struct rt_error *err;
-    bool done;
+    struct rt_census *census;    /* census: where the result goes */
+    struct rt_param_set *values; /* params: where the result goes */
 };
 
-static int count_page(const struct rt_store_entry *entries,
-                      size_t n,
-                      bool last,
-                      int status,
-                      const struct rt_error *err,
-                      void *ud)
-{
-    struct count_run *r = ud;
-    for (size_t i = 0; i < n && !r->rc; i++) {
-        struct rt_str label;
-        if (rt_store_training_label(r->prefix, entries[i].key, &label) &&
-            rt_label_counts_add(r->out, label) < 0)
-            r->rc = RT_ENOMEM;
-    }
-    if (status && !r->rc) {
-        r->rc = status;
-        if (err && r->err)
-            *r->err = *err;
-    }
-    if (last || r->rc)
-        r->done = true;
-    return r->rc ? 1 : 0;
-}
-
-static void store_closed(void *ud)
+static void nothing(void *ud)
 {
     (void)ud;
 }
 
-int rt_report_count_labels(const struct rt_config *cfg,
-                           struct rt_label_counts *out,
-                           struct rt_error *err)
+/* Runs the loop until every handle closed after the work is done. Returns: 0, or RT_EINVAL when
+ * the loop does not close (a driver left a handle open: a bug, said plainly). */
+static int finish_loop(struct private_run *r)
+{
+    rt_driver_env_close(&r->env, nothing, NULL);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&r->loop) != 0)
+        return rt_error_set(r->err, RT_EINVAL, "internal error: a driver left the loop open");
+    return 0;
+}
+
+static void run_until_done(struct private_run *r)
+{
+    while (!r->done && uv_run(&r->loop, UV_RUN_ONCE))
+        ;
+}
+
+static void census_done(int status, struct rt_census *c, const struct rt_error *err, void *ud)
+{
+    struct private_run *r = ud;
+    r->done = true;
+    r->rc = status;
+    if (status) {
+        if (err && r->err)
+            *r->err = *err;
+        return;
+    }
+    *r->census = *c; /* moved: the census frees what is left, which is nothing */
+    memset(c, 0, sizeof(*c));
+}
+
+int rt_report_census(const struct rt_config *cfg,
+                     struct rt_journal *j,
+                     struct rt_census *out,
+                     struct rt_error *err)
 {
     memset(out, 0, sizeof(*out));
-    if (cfg->store.driver != RT_STORE_LOCAL)
-        return rt_error_set(err, RT_ENOTIMPL, "counting needs the local store in this version");
-    uv_loop_t loop;
-    uv_loop_init(&loop);
+    struct private_run r = {.err = err, .census = out};
+    uv_loop_init(&r.loop);
+    r.env = (struct rt_driver_env){.loop = &r.loop, .cfg = cfg, .journal = j, .read_only = true};
     struct rt_store *s = NULL;
-    struct rt_store_local_opts so = {
-        .root = cfg->store.root, .bucket_name = cfg->store.name, .read_only = true};
-    int rc = rt_store_local_new(&loop, &so, &s, err);
-    struct count_run r = {.prefix = cfg->store.prefixes.labeled, .out = out, .err = err};
+    int rc = rt_registry_new_store(&r.env, &s, err);
+    if (!rc) {
+        struct rt_census_opts o = {.store = s, .journal = j, .cfg = cfg};
+        rc = rt_census_start(&o, census_done, &r, err);
+        if (!rc) {
+            run_until_done(&r);
+            rc = r.rc;
+        }
+        s->ops->close(s, nothing, NULL);
+    }
+    int lrc = finish_loop(&r);
     if (!rc)
-        rc = s->ops->list(s, cfg->store.prefixes.labeled, 1000, RT_STORE_LIST_KEYS_ONLY, count_page,
-                          &r);
-    while (!rc && !r.done && uv_run(&loop, UV_RUN_ONCE))
-        ;
-    if (s)
-        s->ops->close(s, store_closed, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    if (!rc)
-        rc = r.rc;
+        rc = lrc;
     if (rc)
-        rt_label_counts_cleanup(out);
+        rt_census_cleanup(out);
     return rc;
+}
+
+static void
+params_done(int status, const struct rt_param_set *values, const struct rt_error *err, void *ud)
+{
+    struct private_run *r = ud;
+    r->done = true;
+    r->rc = status;
+    if (status && err && r->err)
+        *r->err = *err;
+    if (!status)
+        *r->values = *values;
+}
+
+int rt_report_params(const struct rt_config *cfg,
+                     struct rt_journal *j,
+                     struct rt_param_set *out,
+                     struct rt_error *err)
+{
+    struct private_run r = {.err = err, .values = out};
+    uv_loop_init(&r.loop);
+    r.env = (struct rt_driver_env){.loop = &r.loop, .cfg = cfg, .journal = j, .read_only = true};
+    struct rt_params *p = NULL;
+    int rc = rt_registry_new_params(&r.env, &p, err);
+    if (!rc) {
+        rc = p->ops->load(p, params_done, &r);
+        if (rc)
+            rt_error_set(err, rc, "loading the parameters: %s", rt_strerror(rc));
+        else
+            run_until_done(&r);
+        if (!rc)
+            rc = r.rc;
+        p->ops->close(p, nothing, NULL);
+    }
+    int lrc = finish_loop(&r);
+    return rc ? rc : lrc;
+}
+
+static void param_written(int status, const struct rt_error *err, void *ud)
+{
+    struct private_run *r = ud;
+    r->done = true;
+    r->rc = status;
+    if (status && err && r->err)
+        *r->err = *err;
+}
+
+static void writer_closed(void *ud)
+{
+    *(bool *)ud = true;
+}
+
+int rt_report_params_write(const struct rt_config *cfg,
+                           enum rt_param_id id,
+                           const char *text,
+                           struct rt_error *err)
+{
+    struct rt_journal *j = NULL;
+    int rc = rt_journal_open(cfg->data_dir, RT_JOURNAL_READWRITE, &j, err);
+    if (rc)
+        return rc;
+    struct private_run r = {.err = err};
+    uv_loop_init(&r.loop);
+    r.env = (struct rt_driver_env){.loop = &r.loop, .cfg = cfg, .journal = j};
+    bool writer = false, writer_done = false;
+    rc = rt_journal_writer_start(j, &r.loop, err);
+    writer = rc == 0;
+    struct rt_params *p = NULL;
+    if (!rc)
+        rc = rt_registry_new_params(&r.env, &p, err);
+    if (!rc) {
+        rc = text ? p->ops->set(p, id, text, param_written, &r)
+                  : p->ops->reset(p, id, param_written, &r);
+        if (rc)
+            rt_error_set(err, rc, "%s: %s", rt_param_def_by_id(id)->name, rt_strerror(rc));
+        else
+            run_until_done(&r);
+        if (!rc)
+            rc = r.rc;
+        p->ops->close(p, nothing, NULL);
+    }
+    if (writer)
+        rt_journal_writer_close(j, writer_closed, &writer_done);
+    int lrc = finish_loop(&r);
+    rt_journal_close(j);
+    return rc ? rc : lrc;
 }
 
 static cJSON *time_or_null(int64_t ms)
@@ -112,6 +207,9 @@ static cJSON *exec_json(const struct rt_journal_exec *e)
     cJSON_AddItemToObject(o, "started_at", time_or_null(e->started_ms));
     cJSON_AddItemToObject(o, "finished_at", time_or_null(e->finished_ms));
     cJSON_AddItemToObject(o, "error", e->error ? cJSON_CreateString(e->error) : cJSON_CreateNull());
+    /* A NOT_MET check repeated with the same outcome counts here instead of adding rows. */
+    cJSON_AddNumberToObject(o, "checks", (double)(e->checks > 0 ? e->checks : 1));
+    cJSON_AddItemToObject(o, "last_checked_at", time_or_null(e->last_checked_ms));
     return o;
 }
 
@@ -182,32 +280,31 @@ static cJSON *param_json(const struct rt_param_value *v)
 
 cJSON *rt_report_status(const struct rt_config *cfg,
                         struct rt_journal *j,
-                        const struct rt_label_counts *counts,
+                        const struct rt_census *census,
+                        const struct rt_param_set *values,
                         bool daemon_running)
 {
     cJSON *o = cJSON_CreateObject();
-    struct rt_param_set values;
-    rt_params_read_journal(j, &cfg->parameters.defaults, &values);
+    if (!o)
+        return NULL;
     cJSON *params = cJSON_AddObjectToObject(o, "parameters");
     for (int i = 0; i < RT_P_COUNT; i++)
         cJSON_AddItemToObject(params, rt_param_def_by_id((enum rt_param_id)i)->name,
-                              param_json(&values.v[i]));
+                              param_json(&values->v[i]));
     cJSON *labels = cJSON_AddObjectToObject(o, "labels");
-    int64_t total = 0;
-    for (size_t i = 0; counts && i < counts->n; i++) {
-        cJSON_AddNumberToObject(labels, counts->items[i].name, (double)counts->items[i].count);
-        total += counts->items[i].count;
-    }
-    int64_t previous = 0, attempted = 0;
-    if (j) {
-        rt_journal_state_get_i64(j, RT_STATE_PREVIOUS_TRAINED, 0, &previous);
+    for (size_t i = 0; census && i < census->labels.n; i++)
+        cJSON_AddNumberToObject(labels, census->labels.items[i].name,
+                                (double)census->labels.items[i].count);
+    int64_t attempted = 0;
+    if (j)
         rt_journal_state_get_i64(j, RT_STATE_LAST_ATTEMPTED, 0, &attempted);
-    }
-    cJSON_AddNumberToObject(o, "images_total", (double)total);
-    cJSON_AddNumberToObject(o, "previous_trained_images", (double)previous);
+    cJSON_AddNumberToObject(o, "images_total", census ? (double)census->images : 0);
+    cJSON_AddNumberToObject(o, "previous_trained_images",
+                            census ? (double)census->deployed_images : 0);
     cJSON_AddNumberToObject(o, "last_attempted_images", (double)attempted);
-    cJSON_AddNumberToObject(o, "untrained_images",
-                            (double)(total > previous ? total - previous : 0));
+    cJSON_AddNumberToObject(o, "untrained_images", census ? (double)census->untrained : 0);
+    if (census && census->new_since_attempt >= 0)
+        cJSON_AddNumberToObject(o, "new_since_last_attempt", (double)census->new_since_attempt);
     struct rt_journal_model m;
     if (j && rt_journal_model_get_active(j, &m) == 0) {
         cJSON *am = cJSON_AddObjectToObject(o, "active_model");
@@ -228,6 +325,15 @@ cJSON *rt_report_status(const struct rt_config *cfg,
         struct history_run h = {j, in_flight, false};
         rt_journal_exec_list(j, &f, add_exec, &h);
     }
+    /* When the daemon runs, it records when its next check is due. */
+    int64_t next = 0;
+    if (j && daemon_running)
+        rt_journal_state_get_i64(j, "next_check_at", 0, &next);
+    cJSON_AddItemToObject(o, "next_check_at", time_or_null(next));
+    const struct rt_param_value *poll = &values->v[RT_P_TRAINING_POLL];
+    cJSON *period = cJSON_AddObjectToObject(o, "poll_period");
+    cJSON_AddStringToObject(period, "text", poll->text);
+    cJSON_AddNumberToObject(period, "seconds", (double)(poll->ms / 1000));
     cJSON_AddBoolToObject(o, "daemon_running", daemon_running);
     cJSON_AddStringToObject(o, "data_dir", cfg->data_dir);
     if (cfg->store.root)

@@ -452,6 +452,7 @@ int rt_journal_open(const char *data_dir,
         return rt_error_set(err, RT_ENOMEM, "journal: out of memory");
     j->mode = mode;
     j->id_counter = -1;
+    j->outbox_counter = -1;
     rt_strlcpy(j->data_dir, data_dir ? data_dir : "", sizeof(j->data_dir));
     int rc = open_db(j, data_dir, err);
     if (rc) {

@@ -85,6 +85,13 @@ int64_t rt_journal_outbox_max_id(struct rt_journal *j)
     return one_int(j, ST_OUTBOX_MAX, "outbox max id");
 }
 
+int64_t rt_journal_outbox_reserve_id(struct rt_journal *j)
+{
+    if (j->outbox_counter < 0)
+        j->outbox_counter = rt_journal_outbox_max_id(j);
+    return ++j->outbox_counter;
+}
+
 int rt_journal_manifest_keys_get(
     struct rt_journal *j, const char *exec_id, uint64_t **hashes, size_t *n, int64_t *images)
 {

@@ -303,6 +303,11 @@ int rt_journal_submit(struct rt_journal *j, struct rt_jbatch *b, rt_journal_writ
     return 0;
 }
 
+bool rt_journal_writer_running(const struct rt_journal *j)
+{
+    return j->writer != NULL && !j->writer->closing;
+}
+
 int rt_journal_writer_pending(const struct rt_journal *j)
 {
     return j->writer ? j->writer->pending : 0;

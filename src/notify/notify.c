@@ -3,11 +3,14 @@
  */
 #include "retraind/notify.h"
 
+#include <cjson/cJSON.h>
+#include <string.h>
 #include <uv.h>
 
 #include "retraind/alloc.h"
 #include "retraind/clock.h"
 #include "retraind/log.h"
+#include "retraind/loop.h"
 
 static const char *event_names[RT_EV_COUNT] = {
     [RT_EV_CRITERIA_NOT_MET] = "training.criteria_not_met",
@@ -16,6 +19,7 @@ static const char *event_names[RT_EV_COUNT] = {
     [RT_EV_DEPLOYED] = "training.deployed",
     [RT_EV_NOT_DEPLOYED] = "training.not_deployed",
     [RT_EV_FAILED] = "workflow.failed",
+    [RT_EV_PARAM_CHANGED] = "parameter.changed",
 };
 
 const char *rt_event_name(enum rt_event_kind kind)
@@ -78,6 +82,13 @@ int rt_event_format(const struct rt_event *ev, struct rt_buf *subject, struct rt
                                "%.3f, so it was not deployed. The active model is unchanged.\n",
                                or_none(ev->version), ev->f1, ev->min_f1);
         break;
+    case RT_EV_PARAM_CHANGED:
+        rc = rt_buf_printf(subject, "[retraind] Parameter %s changed: %s -> %s", or_none(ev->param),
+                           or_none(ev->old_value), or_none(ev->new_value));
+        if (!rc)
+            rc = rt_buf_printf(body, "Parameter %s changed from %s to %s and is in effect.\n",
+                               or_none(ev->param), or_none(ev->old_value), or_none(ev->new_value));
+        break;
     case RT_EV_FAILED:
         rc = rt_buf_printf(subject, "[retraind] %s workflow failed in %s",
                            ev->workflow ? ev->workflow : "A", or_none(ev->state));
@@ -92,65 +103,167 @@ int rt_event_format(const struct rt_event *ev, struct rt_buf *subject, struct rt
     if (!rc)
         rc = rt_buf_printf(body, "\nExecution: %s\nSee `retraind history %s` for its steps.\n",
                            exec, exec);
+    /* The same id on every delivery attempt, so a reader can tell a retry from a new event. */
+    if (!rc && ev->id > 0)
+        rc = rt_buf_printf(body, "Notification: %lld\n", (long long)ev->id);
     return rc;
+}
+
+/* ---- events as JSON (the outbox) ---- */
+
+enum rt_event_kind rt_event_kind_by_name(const char *name)
+{
+    for (int k = 0; k < RT_EV_COUNT; k++)
+        if (name && strcmp(event_names[k], name) == 0)
+            return (enum rt_event_kind)k;
+    return RT_EV_COUNT;
+}
+
+char *rt_event_to_json(const struct rt_event *ev)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    bool ok = cJSON_AddStringToObject(o, "kind", rt_event_name(ev->kind)) != NULL;
+    const struct {
+        const char *name, *value;
+    } strs[] = {{"exec", ev->exec_id},
+                {"workflow", ev->workflow},
+                {"state", ev->state},
+                {"version", ev->version},
+                {"previous", ev->previous_version},
+                {"error", ev->error},
+                {"param", ev->param},
+                {"old", ev->old_value},
+                {"new", ev->new_value}};
+    for (size_t i = 0; ok && i < sizeof(strs) / sizeof(strs[0]); i++)
+        if (strs[i].value)
+            ok = cJSON_AddStringToObject(o, strs[i].name, strs[i].value) != NULL;
+    const struct {
+        const char *name;
+        double value;
+    } nums[] = {{"f1", ev->f1},
+                {"min_f1", ev->min_f1},
+                {"images", (double)ev->images},
+                {"untrained", (double)ev->untrained},
+                {"needed", (double)ev->needed},
+                {"at", (double)ev->at_ms}};
+    for (size_t i = 0; ok && i < sizeof(nums) / sizeof(nums[0]); i++)
+        ok = cJSON_AddNumberToObject(o, nums[i].name, nums[i].value) != NULL;
+    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return text;
+}
+
+static const char *str_of(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double num_of(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+int rt_event_from_json(const char *text, struct rt_event *ev, void **holder)
+{
+    memset(ev, 0, sizeof(*ev));
+    *holder = NULL;
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    if (!o)
+        return text ? RT_EPARSE : RT_EINVAL;
+    ev->kind = rt_event_kind_by_name(str_of(o, "kind"));
+    if (ev->kind == RT_EV_COUNT) {
+        cJSON_Delete(o);
+        return RT_EPARSE;
+    }
+    ev->exec_id = str_of(o, "exec");
+    ev->workflow = str_of(o, "workflow");
+    ev->state = str_of(o, "state");
+    ev->version = str_of(o, "version");
+    ev->previous_version = str_of(o, "previous");
+    ev->error = str_of(o, "error");
+    ev->param = str_of(o, "param");
+    ev->old_value = str_of(o, "old");
+    ev->new_value = str_of(o, "new");
+    ev->f1 = num_of(o, "f1");
+    ev->min_f1 = num_of(o, "min_f1");
+    ev->images = (int64_t)num_of(o, "images");
+    ev->untrained = (int64_t)num_of(o, "untrained");
+    ev->needed = (int64_t)num_of(o, "needed");
+    ev->at_ms = (int64_t)num_of(o, "at");
+    *holder = o;
+    return 0;
+}
+
+void rt_event_holder_free(void *holder)
+{
+    cJSON_Delete(holder);
 }
 
 /* ---- the log notifier ---- */
 
 struct log_notifier {
     struct rt_notifier base;
-    uv_loop_t *loop;
+    struct rt_defer_queue defer; /* completions run on a later loop turn */
+    void (*close_cb)(void *ud);
+    void *close_ud;
 };
 
 struct log_send {
-    uv_idle_t idle; /* defers the completion to the next loop turn */
+    struct rt_deferred item;
     rt_notify_done_fn *cb;
     void *ud;
 };
 
-static void log_send_closed(uv_handle_t *h)
+static void log_send_done(void *ud)
 {
-    rt_free(h->data);
-}
-
-static void log_send_done(uv_idle_t *idle)
-{
-    struct log_send *s = idle->data;
-    uv_idle_stop(idle);
+    struct log_send *s = ud;
     if (s->cb)
         s->cb(0, NULL, s->ud);
-    uv_close((uv_handle_t *)idle, log_send_closed);
+    rt_free(s);
 }
 
 static int
 log_send(struct rt_notifier *n, const struct rt_event *ev, rt_notify_done_fn *cb, void *ud)
 {
     struct log_notifier *ln = (struct log_notifier *)n;
+    struct log_send *s = rt_calloc(1, sizeof(*s));
+    if (!s)
+        return RT_ENOMEM;
     struct rt_buf subject;
     rt_buf_init(&subject, 1024);
     struct rt_buf ignored;
     rt_buf_init(&ignored, 8192);
     rt_event_format(ev, &subject, &ignored);
-    RT_LOG(RT_LOG_NOTICE, "notify", "event=%s exec=%s subject=%s", rt_event_name(ev->kind),
-           rt_q(ev->exec_id), rt_q(subject.data));
+    RT_LOG(RT_LOG_NOTICE, "notify", "event=%s exec=%s notification=%lld subject=%s",
+           rt_event_name(ev->kind), rt_q(ev->exec_id), (long long)ev->id, rt_q(subject.data));
     rt_buf_cleanup(&subject);
     rt_buf_cleanup(&ignored);
-    struct log_send *s = rt_calloc(1, sizeof(*s));
-    if (!s)
-        return RT_ENOMEM;
     s->cb = cb;
     s->ud = ud;
-    uv_idle_init(ln->loop, &s->idle);
-    s->idle.data = s;
-    uv_idle_start(&s->idle, log_send_done);
+    rt_defer_item(&ln->defer, &s->item, log_send_done, s);
     return 0;
+}
+
+static void log_closed(void *ud)
+{
+    struct log_notifier *ln = ud;
+    void (*cb)(void *) = ln->close_cb;
+    void *cb_ud = ln->close_ud;
+    rt_free(ln);
+    if (cb)
+        cb(cb_ud);
 }
 
 static void log_close(struct rt_notifier *n, void (*cb)(void *ud), void *ud)
 {
-    rt_free(n);
-    if (cb)
-        cb(ud);
+    struct log_notifier *ln = (struct log_notifier *)n;
+    ln->close_cb = cb;
+    ln->close_ud = ud;
+    rt_defer_close(&ln->defer, log_closed, ln);
 }
 
 static const struct rt_notifier_ops log_ops = {
@@ -164,8 +277,12 @@ int rt_notifier_log_new(struct uv_loop_s *loop, struct rt_notifier **out)
     struct log_notifier *ln = rt_calloc(1, sizeof(*ln));
     if (!ln)
         return RT_ENOMEM;
+    int rc = rt_defer_init(&ln->defer, loop);
+    if (rc) {
+        rt_free(ln);
+        return rc;
+    }
     ln->base.ops = &log_ops;
-    ln->loop = loop;
     *out = &ln->base;
     return 0;
 }

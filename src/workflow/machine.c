@@ -1,14 +1,24 @@
 /*
- * machine.c - runs persisted workflow executions: one step at a time, each transition written
- * to the journal in one transaction before the next step starts.
+ * machine.c - runs persisted workflow executions: one step at a time, each transition written to
+ * the journal as one batch (with the notifications it causes) before the next step starts.
  *
  * Design: every execution owns a uv_timer_t. A step never runs from inside the call that
  * scheduled it: the machine arms the timer (0 ms for "now", the poll period for a wait), and the
- * timer callback runs the step. That keeps the loop fair, makes shutdown simple (stop the timers,
- * let outstanding driver callbacks land and persist), and gives each execution one place where
- * it can be cancelled. After a crash the journal holds the state each execution last entered;
- * rt_machine_resume schedules that state's step again, and because steps are idempotent the
- * repeated work finds what it already did.
+ * timer callback runs the step. When the step's work ends it names the next state; the machine
+ * builds the batch (the step's extra writes, the new state and the step's output, the outbox rows
+ * of the notifications the step raised) and submits it to the journal's writer thread, so the
+ * loop never waits for an fsync. Only when the writer says the batch is durable does the
+ * execution enter the new state and run on — so a notification exists exactly when its cause
+ * committed, and a step whose persist failed is simply run again (steps are idempotent).
+ *
+ * Executions of some workflows (training checks, parameter changes) are written with their first
+ * transition rather than at creation: a training check that finds what the last one found then
+ * leaves no row of its own, only a higher check count on the last one.
+ *
+ * After a crash the journal holds the state each execution last entered; rt_machine_resume
+ * schedules that state's step again. A graceful stop marks every waiting execution in its
+ * context, so the step that resumes it can tell work lost to a stop (not counted against the
+ * execution) from work lost to a crash.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -16,19 +26,22 @@
 
 #include "internal.h"
 #include "retraind/alloc.h"
+#include "retraind/buf.h"
 #include "retraind/clock.h"
 #include "retraind/journal.h"
 #include "retraind/log.h"
 
 /* A journal write that fails (disk full, locked past the busy timeout) is retried after this. */
 #define PERSIST_RETRY_MS 5000
+#define STOP_MARK "interrupted_by_stop"
 
-static const struct rt_workflow_def *const workflows[] = {&rt__training_def};
+static const struct rt_workflow_def *const workflows[] = {&rt__training_def, &rt__param_def};
+#define N_WORKFLOWS (sizeof(workflows) / sizeof(workflows[0]))
 
 /*
  * Crash injection for the crash-recovery tests: RETRAIND_CRASH_AT="after:STATE" kills the process
  * with SIGKILL once STATE's step has done its work but before the transition is written;
- * "enter:STATE" right after entering STATE is written (before its step runs). Read once.
+ * "enter:STATE" right after entering STATE is durable (before its step runs). Read once.
  */
 static void crash_point(const char *when, const char *state)
 {
@@ -57,10 +70,50 @@ int rt__state_index(const struct rt_workflow_def *def, const char *name)
 
 static const struct rt_workflow_def *find_def(const char *name)
 {
-    for (size_t i = 0; i < sizeof(workflows) / sizeof(workflows[0]); i++)
-        if (strcmp(workflows[i]->name, name) == 0)
+    for (size_t i = 0; i < N_WORKFLOWS; i++)
+        if (name && strcmp(workflows[i]->name, name) == 0)
             return workflows[i];
     return NULL;
+}
+
+const char *const *rt_workflow_names(void)
+{
+    static const char *names[N_WORKFLOWS + 1];
+    for (size_t i = 0; i < N_WORKFLOWS; i++)
+        names[i] = workflows[i]->name;
+    names[N_WORKFLOWS] = NULL;
+    return names;
+}
+
+bool rt_workflow_state_known(const char *workflow, const char *state)
+{
+    for (size_t i = 0; i < N_WORKFLOWS; i++) {
+        if (workflow && strcmp(workflow, workflows[i]->name) != 0)
+            continue;
+        if (state && rt__state_index(workflows[i], state) >= 0)
+            return true;
+    }
+    return false;
+}
+
+void rt_workflow_state_list(const char *workflow, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < N_WORKFLOWS; i++) {
+        const struct rt_workflow_def *d = workflows[i];
+        if (workflow && strcmp(workflow, d->name) != 0)
+            continue;
+        for (int k = 0; k < d->n_states; k++) {
+            /* Several workflows share names (DONE, FAILED): list each once. */
+            bool seen = false;
+            for (size_t p = 0; p < i && !seen; p++)
+                seen = !workflow && rt__state_index(workflows[p], d->states[k].name) >= 0;
+            if (seen)
+                continue;
+            size_t len = strlen(out);
+            rt_snprintf(out + len, size - len, "%s%s", len ? ", " : "", d->states[k].name);
+        }
+    }
 }
 
 int rt_machine_new(const struct rt_workflow_env *env, struct rt_machine **out)
@@ -93,6 +146,16 @@ static void maybe_finish_close(struct rt_machine *m)
         cb(ud);
 }
 
+static void notes_free(struct rt_exec *x)
+{
+    while (x->notes) {
+        struct rt__note *n = x->notes;
+        x->notes = n->next;
+        cJSON_free(n->json);
+        rt_free(n);
+    }
+}
+
 static void exec_closed(uv_handle_t *h)
 {
     struct rt_exec *x = h->data;
@@ -103,16 +166,58 @@ static void exec_closed(uv_handle_t *h)
             break;
         }
     }
+    notes_free(x);
+    rt_jbatch_free(x->pending);
     cJSON_Delete(x->ctx);
+    rt_free(x->input);
+    rt_free(x->pending_error);
     rt_free(x);
     maybe_finish_close(m);
 }
 
-/* Releases x once no step work is outstanding. */
+static void exec_release(struct rt_exec *x);
+
+static void stop_marked(int status, const struct rt_error *err, void *ud)
+{
+    struct rt_exec *x = ud;
+    (void)err;
+    x->persisting = false;
+    if (status)
+        RT_LOG(RT_LOG_WARNING, "workflow", "event=stop_mark_failed exec=%s", x->id);
+    exec_release(x);
+}
+
+/* On a graceful stop, records in the waiting execution's context that it was stopped on purpose.
+ * Returns: true if a write is under way (exec_release runs again when it ends). */
+static bool mark_stopped(struct rt_exec *x)
+{
+    if (!x->m->closing || !x->persisted || x->def->states[x->state].terminal ||
+        cJSON_HasObjectItem(x->ctx, STOP_MARK))
+        return false;
+    cJSON_AddBoolToObject(x->ctx, STOP_MARK, true);
+    char *ctx = cJSON_PrintUnformatted(x->ctx);
+    struct rt_jbatch *b = NULL;
+    int rc = ctx ? rt_jbatch_new(&b) : RT_ENOMEM;
+    if (!rc && (rc = rt_jbatch_exec_context(b, x->id, ctx)) != 0)
+        rt_jbatch_free(b);
+    cJSON_free(ctx);
+    if (!rc)
+        rc = rt_journal_submit(x->m->env.journal, b, stop_marked, x);
+    if (rc)
+        return false;
+    x->persisting = true;
+    RT_LOG(RT_LOG_INFO, "workflow", "event=stopped_waiting exec=%s state=%s", x->id,
+           x->def->states[x->state].name);
+    return true;
+}
+
+/* Releases x once no step work or write is outstanding. */
 static void exec_release(struct rt_exec *x)
 {
     x->done = true;
-    if (x->step_running || uv_is_closing((uv_handle_t *)&x->timer))
+    if (x->step_running || x->persisting || uv_is_closing((uv_handle_t *)&x->timer))
+        return;
+    if (mark_stopped(x))
         return;
     uv_timer_stop(&x->timer);
     uv_close((uv_handle_t *)&x->timer, exec_closed);
@@ -146,11 +251,15 @@ static struct rt_exec *exec_add(
     struct rt_exec *x = rt_calloc(1, sizeof(*x));
     if (!x)
         return NULL;
+    x->ctx = ctx ? ctx : cJSON_CreateObject();
+    if (!x->ctx) {
+        rt_free(x);
+        return NULL;
+    }
     x->m = m;
     x->def = def;
     rt_strlcpy(x->id, id, sizeof(x->id));
     x->state = state;
-    x->ctx = ctx ? ctx : cJSON_CreateObject();
     x->entered_mono_ms = rt_mono_ms();
     uv_timer_init(m->env.loop, &x->timer);
     x->timer.data = x;
@@ -168,27 +277,100 @@ static bool transition_allowed(const struct rt_exec *x, int next)
     return false;
 }
 
-/* Writes the transition; on success moves x. Returns: 0 or an error (x unchanged). */
-static int
-persist(struct rt_exec *x, int next, cJSON *output, const char *error, rt_tx_fn *tx, void *tx_ud)
+/* Adds the outbox rows of x's notes to b. Returns: 0 or RT_ENOMEM. */
+static int add_notes(struct rt_exec *x, struct rt_jbatch *b, int64_t now)
 {
     struct rt_journal *j = x->m->env.journal;
+    for (struct rt__note *n = x->notes; n; n = n->next) {
+        int64_t id = rt_journal_outbox_reserve_id(j);
+        int rc = rt_jbatch_outbox_add(b, id, x->id, rt_event_name(n->kind), n->json, now);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Builds the batch of a transition to next. Returns: 0 and *out, or an error. */
+static int build_transition(struct rt_exec *x,
+                            int next,
+                            cJSON *output,
+                            const char *error,
+                            rt_tx_fn *tx,
+                            void *tx_ud,
+                            struct rt_jbatch **out)
+{
     const struct rt_state_def *to = &x->def->states[next];
+    int64_t now = rt_now_ms();
+    struct rt_jbatch *b = x->pending;
+    x->pending = NULL;
+    int rc = b ? 0 : rt_jbatch_new(&b);
+    if (rc)
+        return rc;
     char *out_json = output ? cJSON_PrintUnformatted(output) : NULL;
     char *ctx_json = cJSON_PrintUnformatted(x->ctx);
-    int rc = rt_journal_begin(j);
+    if ((output && !out_json) || !ctx_json)
+        rc = RT_ENOMEM;
+    if (!rc && !x->persisted)
+        rc = rt_jbatch_exec_create(b, x->id, x->def->name, x->def->states[x->def->initial].name,
+                                   x->input, "{}", x->started_ms);
     if (!rc && tx)
-        rc = tx(x, tx_ud);
+        rc = tx(x, b, tx_ud);
     if (!rc)
-        rc = rt_journal_exec_advance(j, x->id, out_json, error, to->name, to->terminal, ctx_json,
-                                     rt_now_ms());
+        rc = rt_jbatch_exec_advance(b, x->id, out_json, error, to->name, to->terminal, ctx_json,
+                                    now);
     if (!rc)
-        rc = rt_journal_commit(j);
-    else
-        rt_journal_rollback(j);
+        rc = add_notes(x, b, now);
     cJSON_free(out_json);
     cJSON_free(ctx_json);
-    return rc;
+    if (rc) {
+        rt_jbatch_free(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+static void persisted(int status, const struct rt_error *err, void *ud)
+{
+    struct rt_exec *x = ud;
+    struct rt_machine *m = x->m;
+    x->persisting = false;
+    const struct rt_state_def *from = &x->def->states[x->state];
+    const struct rt_state_def *to = &x->def->states[x->pending_next];
+    char *error = x->pending_error;
+    x->pending_error = NULL;
+    if (status) {
+        RT_LOG(RT_LOG_ERR, "workflow", "event=persist_failed exec=%s state=%s->%s error=%s", x->id,
+               from->name, to->name, rt_q(err ? err->msg : rt_strerror(status)));
+        notes_free(x); /* the step runs again and raises them again */
+        rt_free(error);
+        if (!m->closing && !x->done)
+            schedule(x, PERSIST_RETRY_MS); /* steps are idempotent: redo this one */
+        else
+            exec_release(x);
+        return;
+    }
+    bool told = x->notes != NULL;
+    notes_free(x);
+    x->persisted = true;
+    int64_t now = rt_mono_ms();
+    if (error)
+        RT_LOG(RT_LOG_WARNING, "workflow", "event=step exec=%s state=%s->%s dur_ms=%lld error=%s",
+               x->id, from->name, to->name, (long long)(now - x->entered_mono_ms), rt_q(error));
+    else
+        RT_LOG(RT_LOG_NOTICE, "workflow", "event=step exec=%s state=%s->%s dur_ms=%lld", x->id,
+               from->name, to->name, (long long)(now - x->entered_mono_ms));
+    rt_free(error);
+    x->state = x->pending_next;
+    x->entered_mono_ms = now;
+    if (told && m->env.outbox_kick)
+        m->env.outbox_kick(m->env.ud);
+    crash_point("enter", to->name);
+    if (to->terminal || m->closing || x->done) {
+        exec_release(x);
+        return;
+    }
+    schedule(x, 0);
 }
 
 static void
@@ -201,45 +383,36 @@ move(struct rt_exec *x, int next, cJSON *output, const char *error, rt_tx_fn *tx
         RT_LOG(RT_LOG_CRIT, "workflow", "event=bad_transition exec=%s state=%s->%s", x->id,
                from->name, x->def->states[next].name);
         cJSON_Delete(output);
+        notes_free(x);
         exec_release(x);
         return;
     }
-    crash_point("after", from->name);
-    int rc = persist(x, next, output, error, tx, tx_ud);
-    cJSON_Delete(output);
-    if (rc) {
-        RT_LOG(RT_LOG_ERR, "workflow", "event=persist_failed exec=%s state=%s->%s error=%s", x->id,
-               from->name, x->def->states[next].name, rt_q(rt_strerror(rc)));
-        if (!x->m->closing)
-            schedule(x, PERSIST_RETRY_MS); /* steps are idempotent: redo this one */
-        else
-            exec_release(x);
-        return;
-    }
-    int64_t now = rt_mono_ms();
-    const struct rt_state_def *to = &x->def->states[next];
-    if (error)
-        RT_LOG(RT_LOG_WARNING, "workflow", "event=step exec=%s state=%s->%s dur_ms=%lld error=%s",
-               x->id, from->name, to->name, (long long)(now - x->entered_mono_ms), rt_q(error));
-    else
-        RT_LOG(RT_LOG_NOTICE, "workflow", "event=step exec=%s state=%s->%s dur_ms=%lld", x->id,
-               from->name, to->name, (long long)(now - x->entered_mono_ms));
     if (next == x->def->failed) {
         /* Every failure reaches people, whichever step failed and why. */
         struct rt_event ev = {.kind = RT_EV_FAILED,
                               .state = from->name,
                               .error = error,
                               .version = rt__ctx_str(x, "version")};
-        rt__exec_emit(x, &ev);
+        rt__exec_notify(x, &ev);
     }
-    x->state = next;
-    x->entered_mono_ms = now;
-    crash_point("enter", to->name);
-    if (to->terminal || x->m->closing) {
-        exec_release(x);
+    crash_point("after", from->name);
+    struct rt_jbatch *b = NULL;
+    int rc = build_transition(x, next, output, error, tx, tx_ud, &b);
+    cJSON_Delete(output);
+    x->pending_next = next;
+    rt_free(x->pending_error);
+    x->pending_error = error ? rt_strdup(error) : NULL;
+    if (!rc)
+        rc = rt_journal_submit(x->m->env.journal, b, persisted, x);
+    if (rc) {
+        struct rt_error e;
+        rt_error_clear(&e);
+        rt_error_set(&e, rc, "cannot submit the transition: %s", rt_strerror(rc));
+        x->persisting = true;
+        persisted(rc, &e, x);
         return;
     }
-    schedule(x, 0);
+    x->persisting = true;
 }
 
 void rt__exec_next(struct rt_exec *x, int next, cJSON *output, rt_tx_fn *tx, void *tx_ud)
@@ -256,6 +429,7 @@ void rt__exec_finish(
 void rt__exec_wait(struct rt_exec *x, int64_t delay_ms)
 {
     x->step_running = false;
+    notes_free(x); /* notifications belong to transitions; the step raises them again */
     if (x->m->closing) {
         exec_release(x);
         return;
@@ -263,42 +437,143 @@ void rt__exec_wait(struct rt_exec *x, int64_t delay_ms)
     schedule(x, delay_ms);
 }
 
-void rt__exec_emit(struct rt_exec *x, struct rt_event *ev)
+struct coalesce {
+    struct rt_exec *x;
+    char prev[64];
+};
+
+static void coalesced(int status, const struct rt_error *err, void *ud)
+{
+    struct coalesce *c = ud;
+    struct rt_exec *x = c->x;
+    x->persisting = false;
+    if (status)
+        RT_LOG(RT_LOG_WARNING, "workflow", "event=check_count_failed exec=%s error=%s", c->prev,
+               rt_q(err ? err->msg : rt_strerror(status)));
+    else
+        RT_LOG(RT_LOG_INFO, "workflow", "event=check_unchanged exec=%s", c->prev);
+    rt_free(c);
+    x->done = true;
+    exec_release(x);
+}
+
+void rt__exec_coalesce(struct rt_exec *x, const char *prev_id)
+{
+    x->step_running = false;
+    notes_free(x);
+    struct coalesce *c = rt_calloc(1, sizeof(*c));
+    struct rt_jbatch *b = x->pending;
+    x->pending = NULL;
+    int rc = c ? 0 : RT_ENOMEM;
+    if (!rc && !b)
+        rc = rt_jbatch_new(&b);
+    if (!rc)
+        rc = rt_jbatch_exec_checked(b, prev_id, rt_now_ms());
+    if (!rc) {
+        c->x = x;
+        rt_strlcpy(c->prev, prev_id, sizeof(c->prev));
+        rc = rt_journal_submit(x->m->env.journal, b, coalesced, c);
+        b = NULL; /* taken over, even on failure */
+    }
+    if (rc) {
+        rt_jbatch_free(b);
+        rt_free(c);
+        RT_LOG(RT_LOG_WARNING, "workflow", "event=check_count_failed exec=%s error=%s", prev_id,
+               rt_q(rt_strerror(rc)));
+        exec_release(x);
+        return;
+    }
+    x->persisting = true;
+}
+
+void rt__exec_notify(struct rt_exec *x, struct rt_event *ev)
 {
     ev->exec_id = x->id;
     ev->workflow = x->def->name;
     if (!ev->state)
         ev->state = x->def->states[x->state].name;
     ev->at_ms = rt_now_ms();
-    if (x->m->env.emit)
-        x->m->env.emit(x->m->env.emit_ud, ev);
+    struct rt__note *n = rt_calloc(1, sizeof(*n));
+    char *json = n ? rt_event_to_json(ev) : NULL;
+    if (!json) {
+        rt_free(n);
+        /* The transition still commits; people miss this one message, which the log shows. */
+        RT_LOG(RT_LOG_ERR, "workflow", "event=notification_lost exec=%s kind=%s error=%s", x->id,
+               rt_event_name(ev->kind), rt_q("out of memory"));
+        return;
+    }
+    n->json = json;
+    n->kind = ev->kind;
+    struct rt__note **tail = &x->notes;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = n;
 }
 
-int rt_machine_start_training(struct rt_machine *m, const char *reason)
+struct rt_exec *rt__exec_start(struct rt_machine *m,
+                               const struct rt_workflow_def *def,
+                               const char *input_json,
+                               int *rc)
 {
-    if (m->closing)
-        return RT_ECANCELED;
-    const struct rt_workflow_def *def = &rt__training_def;
-    for (struct rt_exec *x = m->execs; x; x = x->next)
-        if (x->def == def && !x->done)
-            return RT_EBUSY;
-    char id[64];
+    if (m->closing) {
+        *rc = RT_ECANCELED;
+        return NULL;
+    }
     int64_t now = rt_now_ms();
-    int rc = rt_journal_exec_new_id(m->env.journal, def->id_prefix, now, id, sizeof(id));
-    if (rc)
-        return rc;
-    char input[96];
-    rt_snprintf(input, sizeof(input), "{\"reason\":\"%s\"}", reason);
-    rc = rt_journal_exec_create(m->env.journal, id, def->name, def->states[def->initial].name,
-                                input, "{}", now);
-    if (rc)
-        return rc;
-    struct rt_exec *x = exec_add(m, def, id, def->initial, NULL);
-    if (!x)
-        return RT_ENOMEM;
-    RT_LOG(RT_LOG_INFO, "workflow", "event=exec_start exec=%s workflow=%s reason=%s", id, def->name,
-           rt_q(reason));
+    char id[64];
+    struct rt_jbatch *b = NULL;
+    *rc = rt_jbatch_new(&b);
+    if (!*rc)
+        *rc = rt_journal_exec_reserve_id(m->env.journal, def->id_prefix, now, b, id, sizeof(id));
+    struct rt_exec *x = NULL;
+    if (!*rc) {
+        x = exec_add(m, def, id, def->initial, NULL);
+        if (!x)
+            *rc = RT_ENOMEM;
+    }
+    if (x && input_json && !(x->input = rt_strdup(input_json))) {
+        *rc = RT_ENOMEM;
+        x->done = true;
+        exec_release(x);
+        x = NULL;
+    }
+    if (!x) {
+        rt_jbatch_free(b);
+        return NULL;
+    }
+    x->pending = b;
+    x->started_ms = now;
+    RT_LOG(RT_LOG_INFO, "workflow", "event=exec_start exec=%s workflow=%s", id, def->name);
     schedule(x, 0);
+    return x;
+}
+
+int rt_machine_start_training(struct rt_machine *m, const char *reason, char *id_out, size_t size)
+{
+    const struct rt_workflow_def *def = &rt__training_def;
+    for (struct rt_exec *x = m->execs; x; x = x->next) {
+        if (x->def == def && !x->done) {
+            if (id_out)
+                rt_strlcpy(id_out, x->id, size);
+            return RT_EBUSY;
+        }
+    }
+    cJSON *in = cJSON_CreateObject();
+    char *input = NULL;
+    if (in && cJSON_AddStringToObject(in, "reason", reason ? reason : "schedule"))
+        input = cJSON_PrintUnformatted(in);
+    cJSON_Delete(in);
+    if (!input)
+        return RT_ENOMEM;
+    int rc = 0;
+    struct rt_exec *x = rt__exec_start(m, def, input, &rc);
+    cJSON_free(input);
+    if (!x)
+        return rc;
+    if (id_out)
+        rt_strlcpy(id_out, x->id, size);
+    RT_LOG(RT_LOG_INFO, "workflow", "event=training_check_start exec=%s reason=%s", x->id,
+           rt_q(reason));
     return 0;
 }
 
@@ -323,11 +598,19 @@ static int resume_one(const struct rt_journal_exec *e, void *ud)
     cJSON *ctx = e->context ? cJSON_Parse(e->context) : NULL;
     struct rt_exec *x = exec_add(r->m, def, e->id, state, ctx);
     if (!x) {
+        cJSON_Delete(ctx);
         r->rc = RT_ENOMEM;
         return 1;
     }
-    RT_LOG(RT_LOG_NOTICE, "workflow", "event=resume exec=%s workflow=%s state=%s", e->id,
-           e->workflow, e->state);
+    x->persisted = true;
+    x->started_ms = e->started_ms;
+    if (cJSON_HasObjectItem(x->ctx, STOP_MARK)) {
+        /* Stopped on purpose last time; the next transition writes the context without it. */
+        x->resumed_after_stop = true;
+        cJSON_DeleteItemFromObjectCaseSensitive(x->ctx, STOP_MARK);
+    }
+    RT_LOG(RT_LOG_NOTICE, "workflow", "event=resume exec=%s workflow=%s state=%s%s", e->id,
+           e->workflow, e->state, x->resumed_after_stop ? " after=graceful_stop" : "");
     schedule(x, 0);
     r->resumed++;
     return 0;
@@ -354,7 +637,7 @@ void rt_machine_close(struct rt_machine *m, void (*cb)(void *ud), void *ud)
     struct rt_exec *x = m->execs;
     while (x) {
         struct rt_exec *nx = x->next;
-        if (!x->step_running)
+        if (!x->step_running && !x->persisting)
             exec_release(x);
         x = nx;
     }
@@ -382,6 +665,8 @@ const char *rt__ctx_str(struct rt_exec *x, const char *key)
 
 static void ctx_replace(struct rt_exec *x, const char *key, cJSON *item)
 {
+    if (!item)
+        return; /* out of memory: the value stays as it was */
     if (cJSON_HasObjectItem(x->ctx, key))
         cJSON_ReplaceItemInObjectCaseSensitive(x->ctx, key, item);
     else

@@ -9,11 +9,19 @@
  * same version again is a no-op for a completed version, starting a running version succeeds.
  * WAIT_TRAINING sends an execution back to TRAIN when the engine no longer knows the version (a
  * builtin training that died with the process), at most MAX_RETRAINS times.
- * previous_trained_images becomes the number of images in the deployed version's manifest, in
- * the same transaction that makes the version active. A version that is not deployed (F1 below
- * the minimum, or the engine rejected the data) records last_attempted_images, so the same
- * images are not trained twice in a row. A failure of a driver call (I/O, network) records
- * nothing: the next poll simply tries again.
+ * After a graceful stop the lost training is restarted without counting (the machine marks
+ * executions stopped on purpose).
+ *
+ * CHECK counts untrained images by key (the census, census.c): the labeled images that are not
+ * in the deployed version's manifest and, after a version that was not deployed, not in that
+ * attempt's manifest either. MANIFEST records the key set of the manifest it writes, in the same
+ * transaction as the transition. previous_trained_images becomes the number of images in the
+ * deployed version's manifest, in the transaction that makes the version active; a version that
+ * is not deployed (F1 below the minimum, or the engine rejected the data) records itself as the
+ * last attempt. A check that finds exactly what the last NOT_MET check found adds no execution:
+ * the last one's check count grows, and people hear of it only when the outcome changes.
+ * Notifications are written to the outbox with the transition that causes them. A failure of a
+ * driver call (I/O, network) records nothing else: the next poll simply tries again.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,265 +55,12 @@ enum {
 
 #define MAX_RETRAINS 3
 #define MAX_BUSY_WAITS 120
-#define MANIFEST_MAX_BYTES (512u << 20)
+#define READ_RETRY_MS 5000
 #define LABEL_ATTRIBUTE "retraind-label"
-#define NOT_MET_NOTIFIED "not_met_notified_images"
-
-/* ---- counting labeled images (CHECK and MANIFEST both list the labeled prefix) ---- */
-
-struct listing {
-    struct rt_exec *x;
-    struct rt_label_counts labels;
-    bool write_manifest;
-    struct rt_buf manifest;
-    char created[40];
-    int rc;
-    struct rt_error err;
-};
-
-static void listing_free(struct listing *l)
-{
-    rt_label_counts_cleanup(&l->labels);
-    rt_buf_cleanup(&l->manifest);
-    rt_free(l);
-}
 
 static const struct rt_config_prefixes *prefixes(struct rt_exec *x)
 {
     return &x->m->env.cfg->store.prefixes;
-}
-
-static cJSON *labels_json(const struct listing *l)
-{
-    cJSON *o = cJSON_CreateObject();
-    for (size_t i = 0; i < l->labels.n; i++)
-        cJSON_AddNumberToObject(o, l->labels.items[i].name, (double)l->labels.items[i].count);
-    return o;
-}
-
-static void listing_done(struct listing *l);
-
-static int on_page(const struct rt_store_entry *entries,
-                   size_t n,
-                   bool last,
-                   int status,
-                   const struct rt_error *err,
-                   void *ud)
-{
-    struct listing *l = ud;
-    struct rt_exec *x = l->x;
-    const char *prefix = prefixes(x)->labeled;
-    for (size_t i = 0; i < n && !l->rc; i++) {
-        struct rt_str label;
-        if (!rt_store_training_label(prefix, entries[i].key, &label))
-            continue;
-        long idx = rt_label_counts_add(&l->labels, label);
-        if (idx < 0) {
-            l->rc = rt_error_set(&l->err, RT_ENOMEM, "out of memory while counting");
-            break;
-        }
-        if (l->write_manifest) {
-            struct rt_manifest_line me = {
-                .bucket = x->m->env.store->bucket_name,
-                .key = entries[i].key,
-                .label = l->labels.items[idx].name,
-                .class_index = (int)idx,
-                .creation_date = l->created,
-                .job_name = x->id,
-            };
-            int rc = rt_manifest_append(&l->manifest, LABEL_ATTRIBUTE, &me, &l->err);
-            if (rc)
-                l->rc = rt_error_set(&l->err, rc, "manifest too large or out of memory");
-        }
-    }
-    if (status && !l->rc) {
-        l->rc = status;
-        if (err)
-            l->err = *err;
-        else
-            rt_error_set(&l->err, status, "listing %s failed: %s", prefix, rt_strerror(status));
-    }
-    if (last || l->rc) {
-        listing_done(l);
-        return 1;
-    }
-    return 0;
-}
-
-static void start_listing(struct rt_exec *x, bool write_manifest)
-{
-    struct listing *l = rt_calloc(1, sizeof(*l));
-    if (!l) {
-        rt__exec_finish(x, S_FAILED, NULL, "out of memory", NULL, NULL);
-        return;
-    }
-    l->x = x;
-    l->write_manifest = write_manifest;
-    rt_buf_init(&l->manifest, MANIFEST_MAX_BYTES);
-    rt_time_rfc3339(rt_now_ms(), l->created, sizeof(l->created));
-    struct rt_store *s = x->m->env.store;
-    int rc = s->ops->list(s, prefixes(x)->labeled, 1000, RT_STORE_LIST_KEYS_ONLY, on_page, l);
-    if (rc) {
-        char msg[256];
-        rt_snprintf(msg, sizeof(msg), "listing %s failed: %s", prefixes(x)->labeled,
-                    rt_strerror(rc));
-        listing_free(l);
-        rt__exec_finish(x, S_FAILED, NULL, msg, NULL, NULL);
-    }
-}
-
-/* ---- CHECK ---- */
-
-struct check_result {
-    int64_t images, previous, last_attempted;
-};
-
-static int tx_note_not_met(struct rt_exec *x, void *ud)
-{
-    (void)x;
-    const struct check_result *r = ud;
-    return rt_journal_state_set_i64(x->m->env.journal, NOT_MET_NOTIFIED, r->images);
-}
-
-static void check_done(struct listing *l)
-{
-    struct rt_exec *x = l->x;
-    struct rt_journal *j = x->m->env.journal;
-    if (l->rc) {
-        char msg[600];
-        rt_error_format(&l->err, msg, sizeof(msg));
-        listing_free(l);
-        rt__exec_finish(x, S_FAILED, NULL, msg, NULL, NULL);
-        return;
-    }
-    struct check_result r = {.images = l->labels.total};
-    rt_journal_state_get_i64(j, RT_STATE_PREVIOUS_TRAINED, 0, &r.previous);
-    rt_journal_state_get_i64(j, RT_STATE_LAST_ATTEMPTED, 0, &r.last_attempted);
-    int64_t needed = x->m->env.params->v[RT_P_MIN_UNTRAINED].i;
-    int64_t untrained = r.images > r.previous ? r.images - r.previous : 0;
-    /* After a version that was not deployed, wait for new images beyond that attempt too. */
-    bool retry_blocked = r.last_attempted > r.previous && r.images - r.last_attempted < needed;
-    bool met = untrained >= needed && !retry_blocked;
-
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddNumberToObject(out, "images", (double)r.images);
-    cJSON_AddNumberToObject(out, "untrained", (double)untrained);
-    cJSON_AddNumberToObject(out, "needed", (double)needed);
-    if (r.last_attempted > r.previous)
-        cJSON_AddNumberToObject(out, "last_attempted", (double)r.last_attempted);
-    cJSON_AddItemToObject(out, "labels", labels_json(l));
-    listing_free(l);
-
-    RT_LOG(RT_LOG_NOTICE, "workflow",
-           "event=training_check exec=%s images=%lld untrained=%lld needed=%lld met=%s", x->id,
-           (long long)r.images, (long long)untrained, (long long)needed, met ? "yes" : "no");
-    if (met) {
-        rt__exec_next(x, S_MANIFEST, out, NULL, NULL);
-        return;
-    }
-    /* Tell people once per distinct count, not at every poll. */
-    int64_t notified = -1;
-    rt_journal_state_get_i64(j, NOT_MET_NOTIFIED, -1, &notified);
-    if (notified != r.images) {
-        struct rt_event ev = {.kind = RT_EV_CRITERIA_NOT_MET,
-                              .images = r.images,
-                              .untrained = untrained,
-                              .needed = needed};
-        rt__exec_emit(x, &ev);
-    }
-    rt__exec_finish(x, S_NOT_MET, out, NULL, tx_note_not_met, &r);
-}
-
-static void step_check(struct rt_exec *x)
-{
-    start_listing(x, false);
-}
-
-/* ---- MANIFEST ---- */
-
-struct manifest_put {
-    struct rt_exec *x;
-    char key[RT_STORE_KEY_MAX + 1];
-    int64_t images;
-    size_t n_labels;
-};
-
-static void manifest_written(int status, const struct rt_error *err, void *ud)
-{
-    struct manifest_put *mp = ud;
-    struct rt_exec *x = mp->x;
-    if (status) {
-        char msg[600];
-        if (err)
-            rt_error_format(err, msg, sizeof(msg));
-        else
-            rt_snprintf(msg, sizeof(msg), "writing %s failed: %s", mp->key, rt_strerror(status));
-        rt_free(mp);
-        rt__exec_finish(x, S_FAILED, NULL, msg, NULL, NULL);
-        return;
-    }
-    RT_LOG(RT_LOG_INFO, "workflow", "event=manifest_written exec=%s key=%s images=%lld", x->id,
-           rt_q(mp->key), (long long)mp->images);
-    rt__ctx_set_str(x, "manifest_key", mp->key);
-    rt__ctx_set_int(x, "images", mp->images);
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "key", mp->key);
-    cJSON_AddNumberToObject(out, "images", (double)mp->images);
-    cJSON_AddNumberToObject(out, "labels", (double)mp->n_labels);
-    rt_free(mp);
-    rt__exec_next(x, S_TRAIN, out, NULL, NULL);
-}
-
-static void manifest_done(struct listing *l)
-{
-    struct rt_exec *x = l->x;
-    if (l->rc) {
-        char msg[600];
-        rt_error_format(&l->err, msg, sizeof(msg));
-        listing_free(l);
-        rt__exec_finish(x, S_FAILED, NULL, msg, NULL, NULL);
-        return;
-    }
-    struct manifest_put *mp = rt_calloc(1, sizeof(*mp));
-    if (!mp) {
-        listing_free(l);
-        rt__exec_finish(x, S_FAILED, NULL, "out of memory", NULL, NULL);
-        return;
-    }
-    mp->x = x;
-    mp->images = l->labels.total;
-    mp->n_labels = l->labels.n;
-    rt_snprintf(mp->key, sizeof(mp->key), "%s%s.manifest", prefixes(x)->manifests, x->id);
-    struct rt_store *s = x->m->env.store;
-    int rc = s->ops->put(s, mp->key, l->manifest.data ? l->manifest.data : "", l->manifest.len,
-                         "application/x-ndjson", manifest_written, mp);
-    listing_free(l);
-    if (rc) {
-        char msg[300];
-        rt_snprintf(msg, sizeof(msg), "writing the manifest failed: %s", rt_strerror(rc));
-        rt_free(mp);
-        rt__exec_finish(x, S_FAILED, NULL, msg, NULL, NULL);
-    }
-}
-
-static void listing_done(struct listing *l)
-{
-    if (l->write_manifest)
-        manifest_done(l);
-    else
-        check_done(l);
-}
-
-static void step_manifest(struct rt_exec *x)
-{
-    start_listing(x, true);
-}
-
-/* ---- TRAIN and WAIT_TRAINING ---- */
-
-static void version_name(struct rt_exec *x, char *out, size_t size)
-{
-    rt_snprintf(out, size, "model-%s", x->id);
 }
 
 static void fail_with(struct rt_exec *x, const char *what, int status, const struct rt_error *err)
@@ -320,7 +75,220 @@ static void fail_with(struct rt_exec *x, const char *what, int status, const str
     rt__exec_finish(x, S_FAILED, NULL, msg, NULL, NULL);
 }
 
-static int tx_model_training(struct rt_exec *x, void *ud)
+static int start_census(struct rt_exec *x, bool write_manifest, rt_census_done_fn *cb)
+{
+    struct rt_census_opts o = {.store = x->m->env.store,
+                               .journal = x->m->env.journal,
+                               .cfg = x->m->env.cfg,
+                               .write_manifest = write_manifest,
+                               .job_name = x->id};
+    struct rt_error err;
+    rt_error_clear(&err);
+    int rc = rt_census_start(&o, cb, x, &err);
+    if (rc)
+        fail_with(x, "counting the labeled images failed", rc, &err);
+    return rc;
+}
+
+static cJSON *labels_json(const struct rt_label_counts *l)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; o && i < l->n; i++)
+        cJSON_AddNumberToObject(o, l->items[i].name, (double)l->items[i].count);
+    return o;
+}
+
+/* ---- CHECK ---- */
+
+static bool criteria_met(struct rt_exec *x, const struct rt_census *c)
+{
+    int64_t needed = x->m->env.params->v[RT_P_MIN_UNTRAINED].i;
+    /* After a version that was not deployed, wait for new images beyond that attempt too. */
+    return c->untrained >= needed && (c->new_since_attempt < 0 || c->new_since_attempt >= needed);
+}
+
+static cJSON *check_output(struct rt_exec *x, const struct rt_census *c)
+{
+    cJSON *out = cJSON_CreateObject();
+    if (!out)
+        return NULL;
+    cJSON_AddNumberToObject(out, "images", (double)c->images);
+    cJSON_AddNumberToObject(out, "untrained", (double)c->untrained);
+    cJSON_AddNumberToObject(out, "needed", (double)x->m->env.params->v[RT_P_MIN_UNTRAINED].i);
+    if (c->new_since_attempt >= 0)
+        cJSON_AddNumberToObject(out, "new_since_attempt", (double)c->new_since_attempt);
+    cJSON_AddNumberToObject(out, "previous_trained_images", (double)c->deployed_images);
+    cJSON_AddItemToObject(out, "labels", labels_json(&c->labels));
+    return out;
+}
+
+/* Returns: true if out equals the CHECK output of the newest training execution, which ended
+ * NOT_MET: the same outcome again. (Any journal error means "not the same": a new row.) */
+static bool same_as_last(struct rt_exec *x, const cJSON *out, char *prev_id, size_t size)
+{
+    if (x->persisted)
+        return false; /* resumed from an older journal: this execution has a row already */
+    struct rt_journal *j = x->m->env.journal;
+    struct rt_journal_exec last;
+    if (rt_journal_exec_latest(j, x->def->name, &last) != 0)
+        return false;
+    bool same = strcmp(last.state, "NOT_MET") == 0;
+    rt_strlcpy(prev_id, last.id, size);
+    rt_journal_exec_cleanup(&last);
+    char *text = NULL;
+    if (!same || rt_journal_step_output(j, prev_id, "CHECK", &text) != 0 || !text)
+        return false;
+    cJSON *prev = cJSON_Parse(text);
+    rt_free(text);
+    static const char *const keys[] = {"images", "untrained", "needed", "new_since_attempt",
+                                       "previous_trained_images"};
+    for (size_t i = 0; same && i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(out, keys[i]);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(prev, keys[i]);
+        same = (!a && !b) ||
+               (cJSON_IsNumber(a) && cJSON_IsNumber(b) && a->valuedouble == b->valuedouble);
+    }
+    cJSON_Delete(prev);
+    return same;
+}
+
+static void check_done(int status, struct rt_census *c, const struct rt_error *err, void *ud)
+{
+    struct rt_exec *x = ud;
+    if (status) {
+        fail_with(x, "counting the labeled images failed", status, err);
+        return;
+    }
+    bool met = criteria_met(x, c);
+    int64_t needed = x->m->env.params->v[RT_P_MIN_UNTRAINED].i;
+    RT_LOG(RT_LOG_NOTICE, "workflow",
+           "event=training_check exec=%s images=%lld untrained=%lld needed=%lld met=%s", x->id,
+           (long long)c->images, (long long)c->untrained, (long long)needed, met ? "yes" : "no");
+    cJSON *out = check_output(x, c);
+    if (!out) {
+        rt__exec_finish(x, S_FAILED, NULL, "out of memory", NULL, NULL);
+        return;
+    }
+    if (met) {
+        rt__exec_next(x, S_MANIFEST, out, NULL, NULL);
+        return;
+    }
+    char prev[64];
+    if (same_as_last(x, out, prev, sizeof(prev))) {
+        cJSON_Delete(out);
+        rt__exec_coalesce(x, prev);
+        return;
+    }
+    /* A new outcome: people hear of it once. */
+    struct rt_event ev = {.kind = RT_EV_CRITERIA_NOT_MET,
+                          .images = c->images,
+                          .untrained = c->untrained,
+                          .needed = needed};
+    rt__exec_notify(x, &ev);
+    rt__exec_finish(x, S_NOT_MET, out, NULL, NULL, NULL);
+}
+
+static void step_check(struct rt_exec *x)
+{
+    start_census(x, false, check_done);
+}
+
+/* ---- MANIFEST ---- */
+
+struct manifest_put {
+    struct rt_exec *x;
+    char key[RT_STORE_KEY_MAX + 1];
+    int64_t images;
+    size_t n_labels;
+    uint64_t *hashes; /* owned: the manifest's sorted key set */
+    size_t n_hashes;
+};
+
+static int tx_manifest_keys(struct rt_exec *x, struct rt_jbatch *b, void *ud)
+{
+    const struct manifest_put *mp = ud;
+    return rt_jbatch_manifest_keys(b, x->id, mp->hashes, mp->n_hashes, mp->images);
+}
+
+static void manifest_written(int status, const struct rt_error *err, void *ud)
+{
+    struct manifest_put *mp = ud;
+    struct rt_exec *x = mp->x;
+    if (status) {
+        char msg[600];
+        if (err)
+            rt_error_format(err, msg, sizeof(msg));
+        else
+            rt_snprintf(msg, sizeof(msg), "writing %s failed: %s", mp->key, rt_strerror(status));
+        rt_free(mp->hashes);
+        rt_free(mp);
+        rt__exec_finish(x, S_FAILED, NULL, msg, NULL, NULL);
+        return;
+    }
+    RT_LOG(RT_LOG_INFO, "workflow", "event=manifest_written exec=%s key=%s images=%lld", x->id,
+           rt_q(mp->key), (long long)mp->images);
+    rt__ctx_set_str(x, "manifest_key", mp->key);
+    rt__ctx_set_int(x, "images", mp->images);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "key", mp->key);
+    cJSON_AddNumberToObject(out, "images", (double)mp->images);
+    cJSON_AddNumberToObject(out, "labels", (double)mp->n_labels);
+    rt__exec_next(x, S_TRAIN, out, tx_manifest_keys, mp);
+    rt_free(mp->hashes); /* the batch copied them */
+    rt_free(mp);
+}
+
+static void
+manifest_counted(int status, struct rt_census *c, const struct rt_error *err, void *ud)
+{
+    struct rt_exec *x = ud;
+    if (status) {
+        fail_with(x, "listing the labeled images failed", status, err);
+        return;
+    }
+    struct manifest_put *mp = rt_calloc(1, sizeof(*mp));
+    if (mp && c->keys.n) {
+        mp->hashes = rt_malloc(c->keys.n * sizeof(uint64_t));
+        if (mp->hashes)
+            memcpy(mp->hashes, c->keys.v, c->keys.n * sizeof(uint64_t));
+    }
+    if (!mp || (c->keys.n && !mp->hashes)) {
+        if (mp)
+            rt_free(mp->hashes);
+        rt_free(mp);
+        rt__exec_finish(x, S_FAILED, NULL, "out of memory", NULL, NULL);
+        return;
+    }
+    mp->x = x;
+    mp->n_hashes = c->keys.n;
+    mp->images = c->images;
+    mp->n_labels = c->labels.n;
+    rt_snprintf(mp->key, sizeof(mp->key), "%s%s.manifest", prefixes(x)->manifests, x->id);
+    struct rt_store *s = x->m->env.store;
+    int rc = s->ops->put(s, mp->key, c->manifest.data ? c->manifest.data : "", c->manifest.len,
+                         "application/x-ndjson", manifest_written, mp);
+    if (rc) {
+        char msg[300];
+        rt_snprintf(msg, sizeof(msg), "writing the manifest failed: %s", rt_strerror(rc));
+        rt_free(mp->hashes);
+        rt_free(mp);
+        rt__exec_finish(x, S_FAILED, NULL, msg, NULL, NULL);
+    }
+}
+
+static void step_manifest(struct rt_exec *x)
+{
+    start_census(x, true, manifest_counted);
+}
+
+/* ---- TRAIN and WAIT_TRAINING ---- */
+
+static void version_name(struct rt_exec *x, char *out, size_t size)
+{
+    rt_snprintf(out, size, "model-%s", x->id);
+}
+
+static int tx_model_training(struct rt_exec *x, struct rt_jbatch *b, void *ud)
 {
     (void)ud;
     struct rt_journal_model m = {
@@ -328,7 +296,7 @@ static int tx_model_training(struct rt_exec *x, void *ud)
     version_name(x, m.version, sizeof(m.version));
     rt_strlcpy(m.exec_id, x->id, sizeof(m.exec_id));
     rt_strlcpy(m.status, rt_model_status_name(RT_MODEL_TRAINING_IN_PROGRESS), sizeof(m.status));
-    return rt_journal_model_put(x->m->env.journal, &m);
+    return rt_jbatch_model_put(b, &m);
 }
 
 static void train_started(int status, const struct rt_error *err, void *ud)
@@ -341,11 +309,11 @@ static void train_started(int status, const struct rt_error *err, void *ud)
     char version[128];
     version_name(x, version, sizeof(version));
     rt__ctx_set_str(x, "version", version);
-    if (rt__ctx_int(x, "retrains", 0) == 0) {
+    if (rt__ctx_int(x, "retrains", 0) == 0 && !rt__ctx_int(x, "restarts", 0)) {
         struct rt_event ev = {.kind = RT_EV_TRAINING_STARTED,
                               .version = version,
                               .images = rt__ctx_int(x, "images", 0)};
-        rt__exec_emit(x, &ev);
+        rt__exec_notify(x, &ev);
     }
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "version", version);
@@ -374,18 +342,18 @@ static void step_train(struct rt_exec *x)
         fail_with(x, "the engine refused to start the training", rc, NULL);
 }
 
-static int tx_attempted(struct rt_exec *x, void *ud)
+/* A version that is not deployed becomes the last attempt: the next training needs new images
+ * beyond it too. */
+static int tx_attempted(struct rt_exec *x, struct rt_jbatch *b, void *ud)
 {
     const struct rt_model_info *info = ud;
-    struct rt_journal *j = x->m->env.journal;
-    int rc = rt_journal_state_set_i64(j, RT_STATE_LAST_ATTEMPTED, rt__ctx_int(x, "images", 0));
-    struct rt_journal_model m;
-    if (!rc && rt_journal_model_get(j, rt__ctx_str(x, "version"), &m) == 0) {
-        rt_strlcpy(m.status, rt_model_status_name(info->status), sizeof(m.status));
-        if (info->status == RT_MODEL_TRAINING_COMPLETED)
-            m.f1 = info->f1;
-        rc = rt_journal_model_put(j, &m);
-    }
+    int rc = rt_jbatch_state_set_i64(b, RT_STATE_LAST_ATTEMPTED, rt__ctx_int(x, "images", 0));
+    if (!rc)
+        rc = rt_jbatch_state_set(b, RT_STATE_LAST_ATTEMPT_EXEC, x->id);
+    if (!rc)
+        rc =
+            rt_jbatch_model_status(b, rt__ctx_str(x, "version"), rt_model_status_name(info->status),
+                                   info->status == RT_MODEL_TRAINING_COMPLETED ? info->f1 : -1, 0);
     return rc;
 }
 
@@ -402,11 +370,26 @@ static void training_described(int status,
     cJSON *out;
     switch (info->status) {
     case RT_MODEL_TRAINING_IN_PROGRESS:
+        x->resumed_after_stop = false; /* the engine kept it: nothing was lost */
         rt__exec_wait(x, x->m->env.engine_poll_ms);
         return;
     case RT_MODEL_UNKNOWN: {
+        out = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "status", "UNKNOWN");
+        if (x->resumed_after_stop) {
+            /* Our own graceful stop cancelled it: start it again without counting. */
+            x->resumed_after_stop = false;
+            rt__ctx_set_int(x, "restarts", rt__ctx_int(x, "restarts", 0) + 1);
+            RT_LOG(RT_LOG_NOTICE, "workflow",
+                   "event=training_restarted exec=%s version=%s reason=graceful_stop", x->id,
+                   rt_q(info->version));
+            cJSON_AddStringToObject(out, "restart", "after a graceful stop");
+            rt__exec_next(x, S_TRAIN, out, NULL, NULL);
+            return;
+        }
         int64_t n = rt__ctx_int(x, "retrains", 0) + 1;
         if (n > MAX_RETRAINS) {
+            cJSON_Delete(out);
             rt__exec_finish(x, S_FAILED, NULL, "the engine lost the training repeatedly", NULL,
                             NULL);
             return;
@@ -414,14 +397,13 @@ static void training_described(int status,
         RT_LOG(RT_LOG_WARNING, "workflow", "event=training_lost exec=%s version=%s retrain=%lld",
                x->id, rt_q(info->version), (long long)n);
         rt__ctx_set_int(x, "retrains", n);
-        out = cJSON_CreateObject();
-        cJSON_AddStringToObject(out, "status", "UNKNOWN");
         cJSON_AddNumberToObject(out, "retrain", (double)n);
         rt__exec_next(x, S_TRAIN, out, NULL, NULL);
         return;
     }
     case RT_MODEL_TRAINING_FAILED: {
-        /* The engine rejected the data: remember the count so the same images are not retried. */
+        /* The engine rejected the data: remember the attempt so the same images are not
+         * retried. */
         char msg[400];
         rt_snprintf(msg, sizeof(msg), "training failed: %s",
                     info->message[0] ? info->message : "the engine gave no reason");
@@ -434,6 +416,7 @@ static void training_described(int status,
         out = cJSON_CreateObject();
         cJSON_AddStringToObject(out, "status", rt_model_status_name(info->status));
         cJSON_AddNumberToObject(out, "images_used", (double)info->images_used);
+        cJSON_AddNumberToObject(out, "images_skipped", (double)(info->images - info->images_used));
         rt__exec_next(x, S_EVALUATE, out, NULL, NULL);
         return;
     }
@@ -478,14 +461,14 @@ evaluated(int status, const struct rt_model_info *info, const struct rt_error *e
                           .version = info->version,
                           .f1 = info->f1,
                           .images = rt__ctx_int(x, "images", 0)};
-    rt__exec_emit(x, &ev);
+    rt__exec_notify(x, &ev);
     if (info->f1 >= min_f1) {
         rt__exec_next(x, S_START, out, NULL, NULL);
         return;
     }
     struct rt_event nd = {
         .kind = RT_EV_NOT_DEPLOYED, .version = info->version, .f1 = info->f1, .min_f1 = min_f1};
-    rt__exec_emit(x, &nd);
+    rt__exec_notify(x, &nd);
     char msg[200];
     rt_snprintf(msg, sizeof(msg), "F1 %.3f is below Minimum-F1-Score %.3f", info->f1, min_f1);
     struct rt_model_info copy = *info;
@@ -499,17 +482,9 @@ static void step_evaluate(struct rt_exec *x)
 
 /* ---- START and WAIT_RUNNING ---- */
 
-static int tx_model_status(struct rt_exec *x, void *ud)
+static int tx_model_status(struct rt_exec *x, struct rt_jbatch *b, void *ud)
 {
-    const char *status = ud;
-    struct rt_journal_model m;
-    struct rt_journal *j = x->m->env.journal;
-    int rc = rt_journal_model_get(j, rt__ctx_str(x, "version"), &m);
-    if (rc)
-        return rc == RT_ENOTFOUND ? 0 : rc;
-    rt_strlcpy(m.status, status, sizeof(m.status));
-    m.f1 = rt__ctx_double(x, "f1", m.f1);
-    return rt_journal_model_put(j, &m);
+    return rt_jbatch_model_status(b, rt__ctx_str(x, "version"), ud, rt__ctx_double(x, "f1", -1), 0);
 }
 
 static bool wait_if_busy(struct rt_exec *x, int status);
@@ -567,19 +542,20 @@ static void step_wait_running(struct rt_exec *x)
 
 /* ---- SWITCH and STOP_OLD ---- */
 
-static int tx_switch(struct rt_exec *x, void *ud)
+static int tx_switch(struct rt_exec *x, struct rt_jbatch *b, void *ud)
 {
     (void)ud;
-    struct rt_journal *j = x->m->env.journal;
     const char *version = rt__ctx_str(x, "version");
     int64_t images = rt__ctx_int(x, "images", 0);
-    int rc = tx_model_status(x, (void *)rt_model_status_name(RT_MODEL_RUNNING));
+    int rc = tx_model_status(x, b, (void *)rt_model_status_name(RT_MODEL_RUNNING));
     if (!rc)
-        rc = rt_journal_model_set_active(j, version, rt_now_ms());
+        rc = rt_jbatch_model_set_active(b, version, rt_now_ms());
     if (!rc)
-        rc = rt_journal_state_set_i64(j, RT_STATE_PREVIOUS_TRAINED, images);
+        rc = rt_jbatch_state_set_i64(b, RT_STATE_PREVIOUS_TRAINED, images);
     if (!rc)
-        rc = rt_journal_state_set_i64(j, RT_STATE_LAST_ATTEMPTED, images);
+        rc = rt_jbatch_state_set_i64(b, RT_STATE_LAST_ATTEMPTED, images);
+    if (!rc)
+        rc = rt_jbatch_state_set(b, RT_STATE_LAST_ATTEMPT_EXEC, x->id);
     return rc;
 }
 
@@ -589,8 +565,17 @@ static void step_switch(struct rt_exec *x)
     /* The previous active version is read once: a repeated SWITCH finds it in the context. */
     if (!cJSON_HasObjectItem(x->ctx, "previous_version")) {
         struct rt_journal_model active;
-        if (rt_journal_model_get_active(x->m->env.journal, &active) == 0 &&
-            strcmp(active.version, version) != 0)
+        int rc = rt_journal_model_get_active(x->m->env.journal, &active);
+        if (rc && rc != RT_ENOTFOUND) {
+            /* Not knowing what is active would leave it running: read again shortly. */
+            RT_LOG(RT_LOG_WARNING, "workflow",
+                   "event=read_failed exec=%s what=active_model "
+                   "error=%s",
+                   x->id, rt_q(rt_strerror(rc)));
+            rt__exec_wait(x, READ_RETRY_MS);
+            return;
+        }
+        if (rc == 0 && strcmp(active.version, version) != 0)
             rt__ctx_set_str(x, "previous_version", active.version);
         else
             rt__ctx_set_str(x, "previous_version", NULL);
@@ -603,25 +588,20 @@ static void step_switch(struct rt_exec *x)
     else
         cJSON_AddNullToObject(out, "previous");
     cJSON_AddNumberToObject(out, "previous_trained_images", (double)rt__ctx_int(x, "images", 0));
+    /* Written with the switch: announced exactly when the switch commits. */
     struct rt_event ev = {.kind = RT_EV_DEPLOYED,
                           .version = version,
                           .previous_version = previous,
                           .f1 = rt__ctx_double(x, "f1", 0)};
-    rt__exec_emit(x, &ev);
+    rt__exec_notify(x, &ev);
     rt__exec_next(x, S_STOP_OLD, out, tx_switch, NULL);
 }
 
-static int tx_stopped(struct rt_exec *x, void *ud)
+static int tx_stopped(struct rt_exec *x, struct rt_jbatch *b, void *ud)
 {
     (void)ud;
-    struct rt_journal *j = x->m->env.journal;
-    struct rt_journal_model m;
-    int rc = rt_journal_model_get(j, rt__ctx_str(x, "previous_version"), &m);
-    if (rc)
-        return rc == RT_ENOTFOUND ? 0 : rc;
-    rt_strlcpy(m.status, rt_model_status_name(RT_MODEL_STOPPED), sizeof(m.status));
-    m.stopped_ms = rt_now_ms();
-    return rt_journal_model_put(j, &m);
+    return rt_jbatch_model_status(b, rt__ctx_str(x, "previous_version"),
+                                  rt_model_status_name(RT_MODEL_STOPPED), -1, rt_now_ms());
 }
 
 /* A version in a transition (still starting after a restart, say) refuses start/stop with

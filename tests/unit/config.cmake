@@ -4,7 +4,7 @@ target_compile_definitions(test_config PRIVATE
   RT_CONFIG_DATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/data/config"
   RT_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 
-# `retraind check-config` itself, on the shipped configs and on a broken one (exit 0 / 2, the
+# `retraind check-config` itself, on the shipped configs and on one naming a driver not built (exit 0 / 2, the
 # message on stderr names file:line:col and the key).
 if(TARGET retraind)
   set(rt_cc $<TARGET_FILE:retraind>)
@@ -17,7 +17,7 @@ if(TARGET retraind)
             ${rt_cc} ${CMAKE_SOURCE_DIR}/config/retraind.yaml)
   add_test(NAME config_cli_error_exits_2
     COMMAND sh -c "err=$(\"$0\" check-config -c \"$1\" 2>&1 >/dev/null); rc=$?; [ $rc -eq 2 ] && [ \"$err\" = \"$1:3:11: store.driver: driver \\\"s3\\\" is not built into this version of retraind yet (available: local)\" ]"
-            ${rt_cc} ${rt_cfg_data}/bad_driver_s3.yaml)
+            ${rt_cc} ${CMAKE_CURRENT_SOURCE_DIR}/data/registry/not_built_s3.yaml)
   add_test(NAME config_cli_missing_option_exits_2
     COMMAND sh -c "\"$0\" check-config >/dev/null 2>&1; [ $? -eq 2 ]" ${rt_cc})
   add_test(NAME config_cli_missing_file_exits_2
