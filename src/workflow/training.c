@@ -115,8 +115,10 @@ static cJSON *check_output(struct rt_exec *x, const struct rt_census *c)
     cJSON_AddNumberToObject(out, "images", (double)c->images);
     cJSON_AddNumberToObject(out, "untrained", (double)c->untrained);
     cJSON_AddNumberToObject(out, "needed", (double)x->m->env.params->v[RT_P_MIN_UNTRAINED].i);
-    if (c->new_since_attempt >= 0)
+    if (c->new_since_attempt >= 0) {
+        cJSON_AddNumberToObject(out, "last_attempted", (double)c->attempt_images);
         cJSON_AddNumberToObject(out, "new_since_attempt", (double)c->new_since_attempt);
+    }
     cJSON_AddNumberToObject(out, "previous_trained_images", (double)c->deployed_images);
     cJSON_AddItemToObject(out, "labels", labels_json(&c->labels));
     return out;
