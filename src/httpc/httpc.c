@@ -13,6 +13,11 @@
  *
  * Retry rules and the quota are in httpc.h. One easy handle per request is reused across its
  * attempts; connections live in the multi handle's cache and are shared by all requests.
+ *
+ * Options are set only through curl_api.h's typed wrappers (checked at compile time) and every
+ * result is checked: the first option curl refuses ends the request with an error naming it,
+ * before its transfer starts. HTTP transfers set CURLOPT_PATH_AS_IS so the signed path is the
+ * one sent.
  */
 #include "retraind/httpc.h"
 
