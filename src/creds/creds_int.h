@@ -56,7 +56,7 @@ struct rt__creds_op {
     struct rt__creds_base *base;
     rt_credentials_get_fn *cb;
     void *ud;
-    rt__creds_work_fn *work_fn;   /* may be NULL */
+    rt__creds_work_fn *work_fn;   /* file reading on the pool, or NULL: no pool trip */
     rt__creds_after_fn *after_fn; /* may be NULL: finish with status/creds/err as set */
     void (*free_fn)(
         struct rt__creds_op *op); /* frees what the embedding struct owns; may be NULL */

@@ -10,6 +10,7 @@
 
 #include "retraind/alloc.h"
 #include "retraind/aws.h"
+#include "retraind/config.h"
 #include "retraind/endpoint.h"
 #include "retraind/form.h"
 #include "rt_test.h"
@@ -459,6 +460,37 @@ RT_TEST(region_validated_before_it_becomes_a_host)
     RT_ASSERT_INT_EQ(rt_aws_client_new((void *)&dummy, (void *)&dummy, &o, &c, &err), RT_ECONFIG);
     RT_ASSERT_CONTAINS(err.msg, "\"EU-WEST-1\"");
     RT_ASSERT(c == NULL);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
+/* The daemon fills the client's config-derived options from the YAML in one call. */
+RT_TEST(client_opts_from_config)
+{
+    clear_env();
+    static const char yaml[] = "data_dir: data\n"
+                               "store: { driver: local, root: bucket }\n"
+                               "aws:\n"
+                               "  region: eu-west-2\n"
+                               "  max_attempts: 5\n"
+                               "  endpoints:\n"
+                               "    s3: 'http://127.0.0.1:9000'\n"
+                               "    ssm: 'http://127.0.0.1:9001'\n"
+                               "    sts: 'http://127.0.0.1:9002'\n";
+    struct rt_config *cfg = NULL;
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(
+        rt_config_load_string(yaml, sizeof(yaml) - 1, "t.yaml", rt_test_tmpdir(), &cfg, &err));
+    struct rt_aws_client_opts o = {.access_key = "AK", .secret_key = "SK"};
+    rt_aws_client_opts_from_config(&o, cfg);
+    RT_ASSERT_STR_EQ(o.region, "eu-west-2");
+    RT_ASSERT_INT_EQ(o.max_attempts, 5);
+    RT_ASSERT_STR_EQ(o.endpoints.s3, "http://127.0.0.1:9000");
+    RT_ASSERT_STR_EQ(o.endpoints.ssm, "http://127.0.0.1:9001");
+    RT_ASSERT_STR_EQ(o.endpoints.sts, "http://127.0.0.1:9002");
+    RT_ASSERT(o.endpoints.rekognition == NULL);
+    RT_ASSERT_STR_EQ(o.access_key, "AK"); /* what the config does not set is kept */
+    rt_config_destroy(cfg);
     RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
 }
 
