@@ -2,13 +2,15 @@
 # Fails when an #include crosses a module boundary the wrong way (docs/architecture.md):
 # core uses nothing of ours above it; only journal includes sqlite3.h; only httpc includes curl;
 # workflow sees driver interfaces only (no httpc, sigv4, aws, sqlite, or a driver's private header);
-# the CLI uses include/retraind/ only (no private headers of other folders).
+# the CLI uses include/retraind/ only (no private headers of other folders); creds (the credential
+# providers) uses httpc and core, never aws; aws reaches creds only through
+# include/retraind/credentials.h, never through src/creds/ itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
 bad() { echo "checkdeps: $*" >&2; fail=1; }
 
-core_ok='alloc|buf|clock|config|error|fsutil|hash|log|loop|paramdef'
+core_ok='alloc|buf|clock|config|endpoint|error|form|fsutil|hash|log|loop|paramdef|xml'
 while IFS= read -r line; do
   bad "core must not include $line"
 done < <(grep -HnE '#include "retraind/' src/core/*.c | grep -vE "retraind/($core_ok)\.h" || true)
@@ -20,6 +22,12 @@ grep -rlE '#include <curl/' src | grep -v '^src/httpc/' | while read -r f; do
 
 if grep -HnE '#include "retraind/(httpc|sigv4|aws|credentials)\.h"' src/workflow/*.c src/workflow/*.h; then
   bad "workflow must only see driver interfaces"
+fi
+if grep -HnE '#include "(retraind/aws\.h|[^"]*aws_int\.h|\.\./aws/)' src/creds/*.c src/creds/*.h; then
+  bad "creds must not include aws (aws uses creds, not the other way round)"
+fi
+if grep -HnE '#include "[^"]*(creds_int\.h|creds/)' src/aws/*.c src/aws/*.h include/retraind/aws.h; then
+  bad "aws reaches creds only through include/retraind/credentials.h"
 fi
 if grep -HnE '#include "\.\./' src/cli/*.c src/workflow/*.c src/daemon/*.c; then
   bad "a module reaches into another folder's private files"

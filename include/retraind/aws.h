@@ -13,9 +13,15 @@
  * RT_ETHROTTLED (throttled after retries), RT_EAWS (any other AWS error, the code in aws_code),
  * and httpc's RT_ETIMEDOUT / RT_ENETWORK / RT_ETOOBIG / RT_ECANCELED.
  *
- * Credentials: either a static triple in the options, or a source (rt_aws_creds_get_fn + opaque
- * pointer, e.g. rt_aws_creds_provider_get + a credentials.h provider) asked once per call before
- * the first attempt. The client copies the triple into the call and wipes it when the call ends.
+ * Credentials: either a credentials provider (include/retraind/credentials.h: the default chain,
+ * a cached or static provider ...) asked once per call before the first attempt, or a static
+ * triple in the options. The client copies the triple into the call, so every attempt of a call
+ * signs with one consistent (key, secret, token), and wipes it when the call ends. aws/ reaches
+ * the credentials module only through credentials.h (scripts/checkdeps.sh enforces it).
+ *
+ * Region and endpoints: resolved through core's retraind/endpoint.h, the same order and the same
+ * region check as the credential providers' STS endpoint; a region that is not a well-formed name
+ * (us-east-1, not "us-east-1.evil.com") is refused before it can become part of a host.
  *
  * Threads: everything runs on the loop thread; completion callbacks run once, never from inside
  * rt_aws_call().
@@ -28,11 +34,14 @@
 #include <stdint.h>
 
 #include "retraind/buf.h"
+#include "retraind/credentials.h"
 #include "retraind/error.h"
 #include "retraind/httpc.h"
+#include "retraind/xml.h"
 
 struct uv_loop_s;
 struct rt_aws_client;
+struct rt_config;
 
 /* ---- protocols, services, operations ---- */
 
@@ -49,6 +58,8 @@ struct rt_aws_service {
     const char *id;              /* config key and endpoint lookup: "s3", "ssm", "sagemaker" */
     const char *env_id;          /* AWS_ENDPOINT_URL_<env_id>: "S3", "SSM", "SAGEMAKER" */
     const char *endpoint_prefix; /* default host <prefix>.<region>.amazonaws.com: "ssm" */
+    const char *global_host;     /* host used without a region ("sts.amazonaws.com"), or NULL:
+                                  * a region is required */
     const char *signing_name;    /* SigV4 service name: "s3", "ssm", "sagemaker" */
     enum rt_aws_protocol protocol;
     const char *target_prefix; /* json: "AmazonSSM" gives X-Amz-Target AmazonSSM.<op> */
@@ -105,35 +116,6 @@ struct rt_aws_params {
 typedef void
 rt_aws_done_fn(int status, struct rt_httpc_resp *resp, const struct rt_error *err, void *ud);
 
-/* ---- credentials source ---- */
-
-/* One consistent credential triple; every string borrowed for the callback's duration. */
-struct rt_aws_credentials {
-    const char *access_key;
-    const char *secret_key;    /* secret: never logged */
-    const char *session_token; /* NULL or "" when not temporary */
-    int64_t expiration_ms;     /* 0: never expires */
-};
-
-/*
- * Credentials completion: once, on the loop thread, never from inside the get call. status 0 with
- * creds (borrowed for the call), or status < 0 with creds NULL and err filled.
- */
-typedef void rt_aws_creds_done_fn(int status,
-                                  const struct rt_aws_credentials *creds,
-                                  const struct rt_error *err,
-                                  void *ud);
-/* Starts fetching credentials from source. Returns: 0 (done runs later, once) or a negative
- * code (done never runs). */
-typedef int rt_aws_creds_get_fn(void *source, rt_aws_creds_done_fn *done, void *ud);
-
-/*
- * An rt_aws_creds_get_fn over a credentials.h provider: pass it as creds_get with the
- * struct rt_credentials_provider * (borrowed, must outlive the client) as creds_source.
- * Returns: as rt_credentials_provider_get.
- */
-int rt_aws_creds_provider_get(void *provider, rt_aws_creds_done_fn *done, void *ud);
-
 /* ---- the client ---- */
 
 /* Per-service endpoint URLs from the config's aws.endpoints (NULL: none). Borrowed, copied. */
@@ -147,18 +129,26 @@ struct rt_aws_client_opts {
     struct rt_aws_endpoints endpoints;
     bool s3_path_style; /* always path-style S3 addressing */
     int max_attempts;   /* 0: httpc's (3) */
-    /* Credentials: creds_get + creds_source, or else the static triple below. */
-    rt_aws_creds_get_fn *creds_get;
-    void *creds_source;     /* borrowed; must outlive the client */
-    const char *access_key; /* static credentials (copied, wiped on destroy) */
+    /* Credentials: a provider, or else the static triple below. */
+    struct rt_credentials_provider *credentials; /* borrowed; must outlive the client (close it
+                                                  * after destroying the client) */
+    const char *access_key;                      /* static credentials (copied, wiped on destroy) */
     const char *secret_key;
     const char *session_token;
 };
 
 /*
+ * Fills the config-derived fields of o from cfg's aws section (region, endpoints, max_attempts)
+ * and the store's path_style; the strings are borrowed from cfg, which must outlive the
+ * rt_aws_client_new call. Other fields (credentials, profile_region) are left as they are.
+ */
+void rt_aws_client_opts_from_config(struct rt_aws_client_opts *o, const struct rt_config *cfg);
+
+/*
  * Creates a client using httpc (borrowed; it must outlive the client) on loop. The region is
- * resolved once (rt_aws_region); none found is RT_ECONFIG. Neither creds_get nor a static
- * access/secret key is RT_EINVAL.
+ * resolved once (rt_aws_region) and checked (rt_region_check): none found, or one that is not a
+ * well-formed region name, is RT_ECONFIG naming the value. Neither a credentials provider nor a
+ * static access/secret key is RT_EINVAL.
  * Returns: 0 and *out (caller frees with rt_aws_client_destroy), or RT_ECONFIG / RT_EINVAL /
  * RT_ENOMEM with err filled.
  */
@@ -198,16 +188,19 @@ int rt_aws_call(struct rt_aws_client *c,
 /*
  * Returns: the region to use (borrowed: from the arguments or the environment): AWS_REGION, then
  * AWS_DEFAULT_REGION, then config_region, then profile_region; NULL when none is set. The
- * environment overrides the config file as DESIGN.md's config section says.
+ * environment overrides the config file as DESIGN.md's config section says. Not checked; see
+ * rt_region_resolve and rt_region_check in retraind/endpoint.h, which this calls.
  */
 const char *rt_aws_region(const char *config_region, const char *profile_region);
 
 /*
- * Resolves the endpoint of svc: AWS_ENDPOINT_URL_<env_id>, then AWS_ENDPOINT_URL, then
- * config_url, then the default https://<endpoint_prefix>.<region>.amazonaws.com (".com.cn" for
- * cn- regions). AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true skips the first three. The URL is
- * written without a trailing '/'; *custom is true when it did not come from the default.
- * Returns: 0, or RT_EINVAL (not http/https, no host, a query or fragment) / RT_ETOOBIG.
+ * Resolves the endpoint of svc (rt_endpoint_resolve): AWS_ENDPOINT_URL_<env_id>, then
+ * AWS_ENDPOINT_URL, then config_url, then the default https://<endpoint_prefix>.<region>
+ * .amazonaws.com (".com.cn" for cn- regions). AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true skips the
+ * first three. The URL is written without a trailing '/'; *custom is true when it did not come
+ * from the default.
+ * Returns: 0, or RT_ECONFIG (no region, or a malformed region about to become the host),
+ * RT_EINVAL (not http/https, no host, a query or fragment) / RT_ETOOBIG.
  */
 int rt_aws_endpoint(const struct rt_aws_service *svc,
                     const char *region,
@@ -270,25 +263,7 @@ rt_aws_classify_code(const char *aws_code, int http_status, const char *message)
 int rt_aws_skew_offset(
     int64_t server_ms, int64_t sent_ms, int64_t recv_ms, bool has_age, int64_t *offset_ms);
 
-/* ---- XML (a small bounded scanner, no DTD, no entity expansion beyond the five and &#N;) ---- */
-
-/*
- * Iterates the direct child elements of an element's inner text. Start with *pos = 0.
- * Returns: 1 with *name (local name, prefix dropped) and *inner (between the tags; empty for
- * <X/>) set and *pos advanced; 0 at the end; RT_EPARSE when malformed or nested deeper than 64.
- */
-int rt_xml_next_child(struct rt_str parent, size_t *pos, struct rt_str *name, struct rt_str *inner);
-/* Finds the document's root element. Returns: 1 with name/inner, 0 if none, or RT_EPARSE. */
-int rt_xml_root(struct rt_str doc, struct rt_str *name, struct rt_str *inner);
-/* Finds the first direct child named name. Returns: 1 (inner set), 0 absent, or RT_EPARSE. */
-int rt_xml_child(struct rt_str parent, const char *name, struct rt_str *inner);
-/*
- * Appends the decoded text of inner to out: character data and CDATA, entities decoded, child
- * tags skipped. Returns: 0, RT_EPARSE (a bad entity) or the rt_buf error.
- */
-int rt_xml_text(struct rt_str inner, struct rt_buf *out);
-/* Decodes the child's text into out[size] (truncated to fit). Returns: 1, 0 absent, RT_EPARSE. */
-int rt_xml_child_text(struct rt_str parent, const char *name, char *out, size_t size);
+/* The XML scanner the parsers use is core's (retraind/xml.h, included above). */
 
 /* ---- S3 (rest-xml) ---- */
 

@@ -5,12 +5,15 @@
  * chain of aws-wire.md 10.1 (botocore's order).
  *
  * Design: as aws-c-auth's credentials.h, a provider is a vtable (get, close) plus its impl, one
- * source per file (src/aws/creds_<source>.c). get() is asynchronous: its callback runs once on
- * the loop thread, never from inside get(), even when the answer is known at once. Files are read
- * on the libuv thread pool and network sources go through httpc on the loop, so no get() ever
- * blocks the loop. A source that is not configured answers RT_ENOTFOUND (the chain goes on to
- * the next source); a source that is configured but broken answers another code (the chain stops
- * there: a named profile that does not exist, a container endpoint that fails, an STS refusal).
+ * source per file (src/creds/creds_<source>.c, a module of its own that uses httpc and core
+ * only; aws/ takes a provider through this header). get() is asynchronous: its callback runs once
+ * on the loop thread, never from inside get(), even when the answer is known at once (a cached
+ * set, environment keys): such answers are deferred to the next loop turn with core's
+ * struct rt_defer_queue, not through the thread pool. Files are read on the libuv thread pool and
+ * network sources go through httpc on the loop, so no get() ever blocks the loop. A source that is
+ * not configured answers RT_ENOTFOUND (the chain goes on to the next source); a source that is
+ * configured but broken answers another code (the chain stops there: a named profile that does not
+ * exist, a container endpoint that fails, an STS refusal).
  *
  * Secrets (secret key, session token, web identity and container authorization tokens, the IMDS
  * session token) are kept only in memory that is wiped when freed and are never logged: log lines
@@ -19,7 +22,8 @@
  * Every fixed endpoint can be overridden so tests reach only 127.0.0.1: IMDS with
  * AWS_EC2_METADATA_SERVICE_ENDPOINT (or opts.imds_endpoint), the container endpoint with
  * AWS_CONTAINER_CREDENTIALS_FULL_URI (or opts.ecs_relative_base for RELATIVE_URI), STS with
- * opts.sts_endpoint, AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL.
+ * AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL or opts.sts_endpoint (the config's aws.endpoints.sts), in
+ * that order: the order of every other service (core's retraind/endpoint.h resolves both).
  */
 #ifndef RETRAIND_CREDENTIALS_H
 #define RETRAIND_CREDENTIALS_H
@@ -33,6 +37,7 @@
 struct uv_loop_s;
 struct rt_httpc;
 struct rt_credentials_provider;
+struct rt_config;
 
 /* One set of credentials. Always used as a whole: never mix a new key with an old token. */
 struct rt_credentials {
@@ -99,17 +104,21 @@ struct rt_credentials_provider {
 /*
  * Options shared by every constructor. Only loop is required; httpc is required by the network
  * sources (web identity, container, IMDS) and by the default chain. Strings are copied.
- * Zero/NULL fields take the default shown.
+ * Zero/NULL fields take the default shown. rt_credentials_opts_from_config fills the fields the
+ * config file sets (region, profile, the STS endpoint).
  */
 struct rt_credentials_opts {
     struct uv_loop_s *loop;          /* borrowed; the loop every callback runs on */
     struct rt_httpc *httpc;          /* borrowed; must outlive the provider (close it after) */
     const char *profile;             /* NULL: AWS_PROFILE, then AWS_DEFAULT_PROFILE, else
                                       * "default"; an explicitly named profile must exist */
-    const char *region;              /* for the regional STS endpoint; NULL: AWS_REGION,
-                                      * AWS_DEFAULT_REGION (and, for a web identity profile,
-                                      * its region); none: https://sts.amazonaws.com */
-    const char *sts_endpoint;        /* NULL: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, else
+    const char *region;              /* the config's aws.region, for the regional STS endpoint:
+                                      * AWS_REGION and AWS_DEFAULT_REGION beat it, a web identity
+                                      * profile's region comes after it; none at all:
+                                      * https://sts.amazonaws.com. Checked (rt_region_check)
+                                      * before it becomes a host: a malformed one is RT_ECONFIG */
+    const char *sts_endpoint;        /* the config's aws.endpoints.sts: used after
+                                      * AWS_ENDPOINT_URL_STS and AWS_ENDPOINT_URL, before
                                       * https://sts.<region>.amazonaws.com */
     const char *imds_endpoint;       /* NULL: AWS_EC2_METADATA_SERVICE_ENDPOINT, else
                                       * http://169.254.169.254 */
@@ -124,7 +133,18 @@ struct rt_credentials_opts {
                                       * this remain; default 1 min (must be <= refresh_before) */
     int64_t min_refresh_interval_ms; /* cache: no new background refresh sooner than this after
                                       * the last fetch; default 60 s; negative: 0 (tests) */
+    bool no_imds;                    /* the default chain leaves IMDS out (retraind sign
+                                      * --no-imds); AWS_EC2_METADATA_DISABLED=true also keeps
+                                      * IMDS from being asked, as a source that answers
+                                      * "disabled" */
 };
+
+/*
+ * Fills the fields of o that the config file sets, from cfg's aws section: region, profile and
+ * sts_endpoint (aws.endpoints.sts). Strings are borrowed from cfg, which must outlive the
+ * constructor calls (they copy them). loop, httpc and the tuning fields are left as they are.
+ */
+void rt_credentials_opts_from_config(struct rt_credentials_opts *o, const struct rt_config *cfg);
 
 /*
  * Starts fetching credentials from p. cb(status, creds, err, ud) runs once later on the loop
@@ -228,7 +248,7 @@ int rt_credentials_provider_new_cached(const struct rt_credentials_opts *o,
                                        struct rt_error *err);
 /*
  * The default chain (DESIGN.md "Credentials"): cached(chain(environment, web identity, profile,
- * container, IMDS)). Needs o->httpc.
+ * container, IMDS)), IMDS left out when o->no_imds. Needs o->httpc.
  */
 int rt_credentials_provider_new_default(const struct rt_credentials_opts *o,
                                         struct rt_credentials_provider **out,

@@ -8,7 +8,7 @@
  * with one consistent (key, secret, token). Each attempt signs with now + the client's skew
  * offset; a clock-skew error measured against the reply's Date header updates that offset (kept
  * for every later call) and asks httpc for one immediate retry. The client holds no libuv
- * handle: completions come from httpc or the credentials source, both already asynchronous.
+ * handle: completions come from httpc or the credentials provider, both already asynchronous.
  */
 #include <openssl/crypto.h>
 #include <string.h>
@@ -18,6 +18,9 @@
 #include "aws_int.h"
 #include "retraind/alloc.h"
 #include "retraind/clock.h"
+#include "retraind/config.h"
+#include "retraind/endpoint.h"
+#include "retraind/form.h"
 
 #define SKEW_THRESHOLD_MS (4 * 60 * 1000) /* a signature error is skew only past this (1.4) */
 #define MAX_SIGNED_HEADERS 64
@@ -29,8 +32,7 @@ struct rt_aws_client {
     char *endpoints[7];     /* owned config URLs, indexed like struct rt_aws_endpoints */
     bool s3_path_style;
     int max_attempts;
-    rt_aws_creds_get_fn *creds_get;
-    void *creds_source;           /* borrowed */
+    struct rt_credentials_provider *creds; /* borrowed, may be NULL (static keys) */
     char *ak, *sk, *token;        /* owned static credentials; sk and token wiped on free */
     struct rt_sigv4_cache *cache; /* owned */
     int64_t skew_ms;
@@ -77,13 +79,21 @@ int rt_aws_client_new(struct uv_loop_s *loop,
     *out = NULL;
     if (!loop || !httpc || !opts)
         return rt_error_set(err, RT_EINVAL, "aws: client needs a loop, httpc and options");
-    if (!opts->creds_get &&
+    if (!opts->credentials &&
         !(opts->access_key && opts->access_key[0] && opts->secret_key && opts->secret_key[0]))
-        return rt_error_set(err, RT_EINVAL, "aws: no credentials source and no static keys");
-    const char *region = rt_aws_region(opts->region, opts->profile_region);
+        return rt_error_set(err, RT_EINVAL, "aws: no credentials provider and no static keys");
+    const char *from = NULL;
+    const char *region = rt_region_resolve(opts->region, opts->profile_region, &from);
     if (!region)
         return rt_error_set(err, RT_ECONFIG,
                             "aws: no region (set aws.region, AWS_REGION or a profile region)");
+    /* The region goes into every default host and every credential scope: check it once here,
+     * naming where it came from. */
+    char what[64];
+    rt_snprintf(what, sizeof(what), "aws (region from %s)", from);
+    int rrc = rt_region_check(region, what, err);
+    if (rrc)
+        return rrc;
     struct rt_aws_client *c = rt_calloc(1, sizeof(*c));
     if (!c)
         return rt_error_set(err, RT_ENOMEM, "aws: out of memory");
@@ -91,8 +101,7 @@ int rt_aws_client_new(struct uv_loop_s *loop,
     c->httpc = httpc;
     c->s3_path_style = opts->s3_path_style;
     c->max_attempts = opts->max_attempts;
-    c->creds_get = opts->creds_get;
-    c->creds_source = opts->creds_source;
+    c->creds = opts->credentials;
     const char *eps[7] = {opts->endpoints.s3,        opts->endpoints.rekognition,
                           opts->endpoints.sagemaker, opts->endpoints.a2i,
                           opts->endpoints.ssm,       opts->endpoints.sns,
@@ -101,7 +110,7 @@ int rt_aws_client_new(struct uv_loop_s *loop,
     for (size_t i = 0; i < 7; i++)
         if (eps[i] && eps[i][0] && !(c->endpoints[i] = rt_strdup(eps[i])))
             oom = true;
-    if (!opts->creds_get) {
+    if (!opts->credentials) {
         oom =
             oom || !(c->ak = rt_strdup(opts->access_key)) || !(c->sk = rt_strdup(opts->secret_key));
         if (opts->session_token && opts->session_token[0] &&
@@ -114,6 +123,19 @@ int rt_aws_client_new(struct uv_loop_s *loop,
     }
     *out = c;
     return 0;
+}
+
+void rt_aws_client_opts_from_config(struct rt_aws_client_opts *o, const struct rt_config *cfg)
+{
+    o->region = cfg->aws.region;
+    o->endpoints.s3 = cfg->aws.endpoints.s3;
+    o->endpoints.rekognition = cfg->aws.endpoints.rekognition;
+    o->endpoints.sagemaker = cfg->aws.endpoints.sagemaker;
+    o->endpoints.ssm = cfg->aws.endpoints.ssm;
+    o->endpoints.sns = cfg->aws.endpoints.sns;
+    o->endpoints.sts = cfg->aws.endpoints.sts;
+    o->max_attempts = cfg->aws.max_attempts;
+    o->s3_path_style = cfg->store.path_style;
 }
 
 void rt_aws_client_destroy(struct rt_aws_client *c)
@@ -405,7 +427,9 @@ static int build(struct call *k, const struct rt_aws_params *p, struct rt_error 
             break;
         }
         case RT_AWS_QUERY:
-            rc = rt_buf_printf(&body, "Action=%s&Version=%s", op->name, svc->api_version);
+            rc = rt_form_add(&body, "Action", op->name);
+            if (!rc)
+                rc = rt_form_add(&body, "Version", svc->api_version);
             if (!rc && bp && blen)
                 rc = rt_buf_append_char(&body, '&');
             if (!rc && bp && blen)
@@ -489,7 +513,7 @@ static void fail_unsent(struct call *k, int status, const struct rt_error *err)
 }
 
 static void
-on_creds(int status, const struct rt_aws_credentials *creds, const struct rt_error *cerr, void *ud)
+on_creds(int status, const struct rt_credentials *creds, const struct rt_error *cerr, void *ud)
 {
     struct call *k = ud;
     struct rt_error err;
@@ -545,7 +569,7 @@ int rt_aws_call(struct rt_aws_client *c,
         return rt_error_set(err, rc, "aws: out of memory");
     }
     rc = build(k, p, err);
-    if (!rc && !c->creds_get) {
+    if (!rc && !c->creds) {
         rc = take_creds(k, c->ak, c->sk, c->token);
         if (rc)
             rt_error_set(err, rc, "aws: out of memory");
@@ -554,12 +578,14 @@ int rt_aws_call(struct rt_aws_client *c,
         call_free(k);
         return rc;
     }
-    if (c->creds_get) {
-        rc = c->creds_get(c->creds_source, on_creds, k);
+    if (c->creds) {
+        struct rt_error cerr;
+        rt_error_clear(&cerr);
+        rc = rt_credentials_provider_get(c->creds, on_creds, k, &cerr);
         if (rc) {
             call_free(k);
             return rt_error_set(err, rc, "%s %s: credentials: %s", op->service->id, op->name,
-                                rt_strerror(rc));
+                                cerr.msg[0] ? cerr.msg : rt_strerror(rc));
         }
         return 0;
     }

@@ -8,6 +8,7 @@
 #include "aws_int.h"
 #include "retraind/alloc.h"
 #include "retraind/clock.h"
+#include "retraind/form.h"
 
 const struct rt_aws_service rt_aws_s3 = {
     .id = "s3",
@@ -113,37 +114,6 @@ int rt_aws_s3_copy_object(struct rt_aws_client *c,
 
 /* ---- ListObjectsV2 ---- */
 
-/* Form-decodes s in place ('+' is a space, %XX a byte). Returns: 0 or RT_EPARSE. */
-static int form_decode(char *s)
-{
-    char *w = s;
-    for (char *r = s; *r; r++) {
-        if (*r == '+') {
-            *w++ = ' ';
-        } else if (*r == '%') {
-            int v = 0;
-            for (int i = 1; i <= 2; i++) {
-                char ch = r[i];
-                int d = ch >= '0' && ch <= '9'   ? ch - '0'
-                        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                                 : -1;
-                if (d < 0)
-                    return RT_EPARSE;
-                v = v * 16 + d;
-            }
-            if (v == 0)
-                return RT_EPARSE; /* a NUL would cut the key */
-            *w++ = (char)v;
-            r += 2;
-        } else {
-            *w++ = *r;
-        }
-    }
-    *w = '\0';
-    return 0;
-}
-
 /* Decodes an element's text into a new string. Returns: 0, RT_EPARSE or RT_ENOMEM. */
 static int text_dup(struct rt_str inner, bool url, char **out)
 {
@@ -157,7 +127,7 @@ static int text_dup(struct rt_str inner, bool url, char **out)
     *out = rt_buf_detach(&b);
     if (!*out)
         return RT_ENOMEM;
-    if (url && form_decode(*out)) {
+    if (url && rt_form_decode(*out)) {
         rt_free(*out);
         *out = NULL;
         return RT_EPARSE;

@@ -5,13 +5,15 @@
  * SignatureDoesNotMatch error.
  *
  *   retraind sign --region R --service S [--time YYYYMMDDTHHMMSSZ] [--access-key K --secret-key S]
- *                 [--session-token T] [--s3] [--no-normalize] [--presign SECONDS] [--verbose]
- *                 < raw-request
+ *                 [--session-token T] [--s3] [--no-normalize] [--presign SECONDS] [--no-imds]
+ *                 [--verbose] < raw-request
  *
  * Design: credentials come from a list of sources tried in order (cred_sources below): the
- * options, the environment, then the full chain of aws-wire.md 10.1 (credentials.h: web
- * identity, profile, container, IMDS), which runs a libuv loop of its own for the network
- * sources; when it finds nothing its message lists every source it tried and why. No piece of the
+ * options, the environment, then the full default chain of aws-wire.md 10.1, as the SDKs use it
+ * (credentials.h: environment, web identity, profile, container, IMDS), which runs a libuv loop of
+ * its own for the network sources; when it finds nothing its message lists every source it tried
+ * and why. --no-imds leaves IMDS out of the chain (a machine that is known not to be EC2 need not
+ * wait for it), and the message then says IMDS was skipped. No piece of the
  * secret key reaches stdout or stderr, and the session token is redacted from --verbose output (it
  * still has to appear in the signed request itself). The secret given on the command line is wiped
  * from argv once copied, so it does not linger in /proc/PID/cmdline.
@@ -49,11 +51,18 @@ static void creds_wipe(struct sign_creds *c)
     memset(c, 0, sizeof(*c));
 }
 
+/* What the credential sources may look at. */
+struct sign_ctx {
+    struct rt_cli_opt *opts;
+    const char *region; /* the signing region (also the STS region of web identity) */
+    bool no_imds;       /* --no-imds */
+};
+
 /* A credential source: returns 0 and fills out, RT_ENOTFOUND when it has nothing, or another
  * code with err set when it has something broken. */
 struct cred_source {
     const char *describe; /* for the "no credentials" message */
-    int (*get)(struct rt_cli_opt *opts, struct sign_creds *out, struct rt_error *err);
+    int (*get)(const struct sign_ctx *ctx, struct sign_creds *out, struct rt_error *err);
 };
 
 static int dup_secret(char **dst, const char *src)
@@ -62,8 +71,9 @@ static int dup_secret(char **dst, const char *src)
     return *dst ? 0 : RT_ENOMEM;
 }
 
-static int from_options(struct rt_cli_opt *opts, struct sign_creds *out, struct rt_error *err)
+static int from_options(const struct sign_ctx *ctx, struct sign_creds *out, struct rt_error *err)
 {
+    struct rt_cli_opt *opts = ctx->opts;
     struct rt_cli_opt *ak = rt_cli_opt(opts, "access-key"), *sk = rt_cli_opt(opts, "secret-key");
     struct rt_cli_opt *tok = rt_cli_opt(opts, "session-token");
     if (!ak->present && !sk->present)
@@ -80,8 +90,10 @@ static int from_options(struct rt_cli_opt *opts, struct sign_creds *out, struct 
     return 0;
 }
 
-static int from_environment(struct rt_cli_opt *opts, struct sign_creds *out, struct rt_error *err)
+static int
+from_environment(const struct sign_ctx *ctx, struct sign_creds *out, struct rt_error *err)
 {
+    struct rt_cli_opt *opts = ctx->opts;
     const char *ak = getenv("AWS_ACCESS_KEY_ID"), *sk = getenv("AWS_SECRET_ACCESS_KEY");
     const char *tok = getenv("AWS_SESSION_TOKEN");
     struct rt_cli_opt *opt_tok = rt_cli_opt(opts, "session-token");
@@ -126,9 +138,8 @@ static void on_closed(void *ud)
 
 /* The default credential chain (credentials.h) on a loop of its own; the loop is closed again
  * before signing. */
-static int from_chain(struct rt_cli_opt *opts, struct sign_creds *out, struct rt_error *err)
+static int from_chain(const struct sign_ctx *ctx, struct sign_creds *out, struct rt_error *err)
 {
-    (void)opts;
     uv_loop_t loop;
     if (uv_loop_init(&loop) != 0)
         return rt_error_set(err, RT_ENOMEM, "cannot start an event loop");
@@ -137,7 +148,8 @@ static int from_chain(struct rt_cli_opt *opts, struct sign_creds *out, struct rt
     struct chain_wait w = {.out = out};
     rt_error_clear(&w.err);
     int rc = rt_httpc_new(&loop, NULL, &http, err);
-    struct rt_credentials_opts co = {.loop = &loop, .httpc = http};
+    struct rt_credentials_opts co = {
+        .loop = &loop, .httpc = http, .region = ctx->region, .no_imds = ctx->no_imds};
     if (!rc)
         rc = rt_credentials_provider_new_default(&co, &chain, err);
     if (!rc)
@@ -164,15 +176,17 @@ static int from_chain(struct rt_cli_opt *opts, struct sign_creds *out, struct rt
 static const struct cred_source cred_sources[] = {
     {"--access-key/--secret-key", from_options},
     {"environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)", from_environment},
-    {"credential chain (web identity, profile, container, IMDS)", from_chain},
+    {"credential chain (environment, web identity, profile, container, IMDS)", from_chain},
 };
+
+#define SIGN_USAGE                                                                                 \
+    "usage: retraind sign --region R --service S [--time YYYYMMDDTHHMMSSZ]\n"                      \
+    "         [--access-key K --secret-key S] [--session-token T] [--s3]\n"                        \
+    "         [--no-normalize] [--presign SECONDS] [--no-imds] [--verbose] < raw-request\n"
 
 static int usage_error(const char *msg)
 {
-    fprintf(stderr, "retraind sign: %s", msg);
-    fprintf(stderr, "\nusage: retraind sign --region R --service S [--time YYYYMMDDTHHMMSSZ]\n"
-                    "         [--access-key K --secret-key S] [--session-token T] [--s3]\n"
-                    "         [--no-normalize] [--presign SECONDS] [--verbose] < raw-request\n");
+    fprintf(stderr, "retraind sign: %s\n" SIGN_USAGE, msg);
     return RT_EXIT_USAGE;
 }
 
@@ -359,16 +373,29 @@ int rt_cmd_sign(int argc, char **argv)
         {"secret-key", 0, true, false, NULL}, {"session-token", 0, true, false, NULL},
         {"s3", 0, false, false, NULL},        {"no-normalize", 0, false, false, NULL},
         {"presign", 0, true, false, NULL},    {"verbose", 'v', false, false, NULL},
-        {"help", 'h', false, false, NULL},    {NULL, 0, false, false, NULL},
+        {"no-imds", 0, false, false, NULL},   {"help", 'h', false, false, NULL},
+        {NULL, 0, false, false, NULL},
     };
     struct rt_cli_args args;
     if (rt_cli_parse("sign", argc, argv, 2, opts, &args) != 0)
         return RT_EXIT_USAGE;
     if (rt_cli_opt(opts, "help")->present) {
-        printf("usage: retraind sign --region R --service S [--time YYYYMMDDTHHMMSSZ]\n"
-               "         [--access-key K --secret-key S] [--session-token T] [--s3]\n"
-               "         [--no-normalize] [--presign SECONDS] [--verbose] < raw-request\n"
-               "Reads one raw HTTP/1.1 request on stdin and prints it signed with SigV4.\n");
+        printf(
+            SIGN_USAGE
+            "Reads one raw HTTP/1.1 request on stdin and prints it signed with SigV4.\n"
+            "\n"
+            "Credentials: --access-key/--secret-key when given, else the default chain of the\n"
+            "AWS SDKs; the first source that answers wins and later ones are never asked:\n"
+            "  1. environment   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY [, AWS_SESSION_TOKEN]\n"
+            "  2. web identity  AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, exchanged at STS\n"
+            "  3. profile       AWS_PROFILE (else default) in ~/.aws/credentials, ~/.aws/config\n"
+            "  4. container     AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI (ECS, EKS)\n"
+            "  5. IMDS          EC2 instance metadata (IMDSv2), a few seconds at most; skipped\n"
+            "                   with --no-imds or AWS_EC2_METADATA_DISABLED=true\n"
+            "A source that is set up but broken (a named profile that does not exist, a\n"
+            "container endpoint that fails) is an error, not a reason to try the next one.\n"
+            "Region: --region, AWS_REGION, AWS_DEFAULT_REGION, then the profile's region.\n"
+            "No piece of a secret is printed; --verbose redacts the session token.\n");
         return RT_EXIT_OK;
     }
     if (args.n_words > 0)
@@ -402,10 +429,17 @@ int rt_cmd_sign(int argc, char **argv)
     struct sign_creds creds = {0};
     struct rt_error err;
     rt_error_clear(&err);
+    const struct sign_ctx ctx = {
+        .opts = opts,
+        .region = region,
+        .no_imds = rt_cli_opt(opts, "no-imds")->present,
+    };
+    /* Said wherever "no credentials" is reported, so nobody wonders why IMDS was not asked. */
+    const char *imds_note = ctx.no_imds ? "; IMDS was skipped (--no-imds)" : "";
     int rc = RT_ENOTFOUND;
     size_t n_sources = sizeof(cred_sources) / sizeof(cred_sources[0]);
     for (size_t i = 0; i < n_sources && rc == RT_ENOTFOUND; i++) {
-        rc = cred_sources[i].get(opts, &creds, &err);
+        rc = cred_sources[i].get(&ctx, &creds, &err);
         if (rc != 0)
             creds_wipe(&creds);
     }
@@ -415,11 +449,12 @@ int rt_cmd_sign(int argc, char **argv)
         fprintf(stderr, "retraind sign: no credentials found; tried:");
         for (size_t i = 0; i < n_sources; i++)
             fprintf(stderr, "%s %s", i ? "," : "", cred_sources[i].describe);
-        fprintf(stderr, "\n");
+        fprintf(stderr, "%s\n", imds_note);
         return RT_EXIT_FAIL;
     }
     if (rc == RT_ECREDENTIALS) { /* only reached when no keys were given as options */
-        fprintf(stderr, "retraind sign: %s; --access-key/--secret-key were not given\n", err.msg);
+        fprintf(stderr, "retraind sign: %s%s; --access-key/--secret-key were not given\n", err.msg,
+                imds_note);
         return RT_EXIT_FAIL;
     }
     if (rc != 0) {

@@ -47,6 +47,7 @@ static void load(void)
         SYM(multi_init, "curl_multi_init"),
         SYM(multi_cleanup, "curl_multi_cleanup"),
         SYM(multi_setopt, "curl_multi_setopt"),
+        SYM(multi_strerror, "curl_multi_strerror"),
         SYM(multi_add_handle, "curl_multi_add_handle"),
         SYM(multi_remove_handle, "curl_multi_remove_handle"),
         SYM(multi_assign, "curl_multi_assign"),

@@ -13,6 +13,11 @@
  *
  * Retry rules and the quota are in httpc.h. One easy handle per request is reused across its
  * attempts; connections live in the multi handle's cache and are shared by all requests.
+ *
+ * Options are set only through curl_api.h's typed wrappers (checked at compile time) and every
+ * result is checked: the first option curl refuses ends the request with an error naming it,
+ * before its transfer starts. HTTP transfers set CURLOPT_PATH_AS_IS so the signed path is the
+ * one sent.
  */
 #include "retraind/httpc.h"
 
@@ -630,77 +635,121 @@ static void req_finish(struct rt_httpc_req *r, int status, bool now)
         arm_wake(r->h);
 }
 
+/* ---- options (every setopt result is checked; curl_api.h types every value) ---- */
+
+static int refused_option; /* test hook, see rt__httpc_refuse_option */
+
+void rt__httpc_refuse_option(int option)
+{
+    refused_option = option;
+}
+
+/* Records the first option curl refused for r (first failure wins). Returns: rc. */
+static CURLcode opt_result(struct rt_httpc_req *r, CURLcode rc, const char *name)
+{
+    if (rc != CURLE_OK && r->opt_rc == CURLE_OK) {
+        r->opt_rc = rc;
+        r->opt_name = name;
+    }
+    return rc;
+}
+
+/* Sets one easy option of r through a typed wrapper of curl_api.h (kind is LONG, OFF, STR,
+ * SLIST, PTR or FUNC) and records a refusal. The test hook refuses an option the way curl does
+ * when it does not know one, without calling curl. */
+#define SETOPT(r, kind, opt, v)                                                                    \
+    opt_result((r),                                                                                \
+               refused_option == (int)(opt) ? CURLE_UNKNOWN_OPTION                                 \
+                                            : RT__EASY_SETOPT_##kind((r)->easy, opt, v),           \
+               #opt)
+
+/* Turns the refusal recorded on r into the request's error. Returns: the error code. */
+static int opt_failure(struct rt_httpc_req *r)
+{
+    CURLcode rc = r->opt_rc;
+    int code = rc == CURLE_OUT_OF_MEMORY                                ? RT_ENOMEM
+               : rc == CURLE_UNKNOWN_OPTION || rc == CURLE_NOT_BUILT_IN ? RT_ENOTIMPL
+                                                                        : RT_EINVAL;
+    char u[512];
+    rt__url_for_log(r->url, u, sizeof(u));
+    rt_error_set(&r->err, code, "%s %s: libcurl refused %s (%s); the transfer was not started",
+                 r->is_mail ? "MAIL" : r->method, u, r->opt_name, curl_easy_strerror(rc));
+    RT_LOG(RT_LOG_ERR, "httpc", "event=setopt_failed option=%s curl_code=%d error=%s", r->opt_name,
+           (int)rc, rt_q(curl_easy_strerror(rc)));
+    return code;
+}
+
 static void set_common_opts(struct rt_httpc_req *r)
 {
     struct rt_httpc *h = r->h;
-    CURL *e = r->easy;
-    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(e, CURLOPT_READDATA, r);
-    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
-    curl_easy_setopt(e, CURLOPT_SEEKDATA, r);
+    SETOPT(r, PTR, CURLOPT_PRIVATE, (void *)r);
+    SETOPT(r, LONG, CURLOPT_NOSIGNAL, 1L);
+    SETOPT(r, STR, CURLOPT_ERRORBUFFER, r->errbuf);
+    SETOPT(r, FUNC, CURLOPT_WRITEFUNCTION, on_write);
+    SETOPT(r, PTR, CURLOPT_WRITEDATA, (void *)r);
+    SETOPT(r, FUNC, CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(r, PTR, CURLOPT_HEADERDATA, (void *)r);
+    SETOPT(r, FUNC, CURLOPT_READFUNCTION, on_read);
+    SETOPT(r, PTR, CURLOPT_READDATA, (void *)r);
+    SETOPT(r, FUNC, CURLOPT_SEEKFUNCTION, on_seek);
+    SETOPT(r, PTR, CURLOPT_SEEKDATA, (void *)r);
     /* TLS verification is always on; there is deliberately no way to turn it off */
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    SETOPT(r, LONG, CURLOPT_SSL_VERIFYPEER, 1L);
+    SETOPT(r, LONG, CURLOPT_SSL_VERIFYHOST, 2L);
     const char *ca = r->ca_file ? r->ca_file : h->ca_file;
     if (ca)
-        curl_easy_setopt(e, CURLOPT_CAINFO, ca);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)r->connect_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->total_ms);
+        SETOPT(r, STR, CURLOPT_CAINFO, ca);
+    SETOPT(r, LONG, CURLOPT_CONNECTTIMEOUT_MS, (long)r->connect_ms);
+    SETOPT(r, LONG, CURLOPT_TIMEOUT_MS, (long)r->total_ms);
     if (r->low_secs > 0 && r->low_bytes > 0) {
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, r->low_bytes);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, r->low_secs);
+        SETOPT(r, LONG, CURLOPT_LOW_SPEED_LIMIT, r->low_bytes);
+        SETOPT(r, LONG, CURLOPT_LOW_SPEED_TIME, r->low_secs);
     }
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(r, LONG, CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(r, LONG, CURLOPT_FOLLOWLOCATION, 0L);
 }
 
-static int setup_http(struct rt_httpc_req *r)
+static void setup_http(struct rt_httpc_req *r)
 {
-    CURL *e = r->easy;
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, r->h->user_agent);
-    if (!r->sink)
-        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
+    SETOPT(r, STR, CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(r, LONG, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    SETOPT(r, STR, CURLOPT_USERAGENT, r->h->user_agent);
+    /* The path goes out exactly as given: no "/./" or "/../" squashing. AWS signs the path it
+     * sends (S3 without any normalisation), so a path rewritten by curl would no longer match
+     * its signature. */
+    SETOPT(r, LONG, CURLOPT_PATH_AS_IS, 1L);
+    /* A cap beyond curl_off_t is no cap (on_write still enforces max_body). */
+    if (!r->sink && r->max_body <= (size_t)INT64_MAX)
+        SETOPT(r, OFF, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
     bool has_body = r->src || r->body;
     const char *m = r->method;
     if (strcmp(m, "HEAD") == 0) {
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        SETOPT(r, LONG, CURLOPT_NOBODY, 1L);
     } else if (has_body || !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH")) {
-        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
-                         (curl_off_t)(r->src ? r->src_len : (int64_t)r->body_len));
+        SETOPT(r, LONG, CURLOPT_UPLOAD, 1L);
+        SETOPT(r, OFF, CURLOPT_INFILESIZE_LARGE,
+               (curl_off_t)(r->src ? r->src_len : (int64_t)r->body_len));
         if (strcmp(m, "PUT") != 0)
-            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+            SETOPT(r, STR, CURLOPT_CUSTOMREQUEST, m);
     } else if (strcmp(m, "GET") == 0) {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        SETOPT(r, LONG, CURLOPT_HTTPGET, 1L);
     } else {
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+        SETOPT(r, STR, CURLOPT_CUSTOMREQUEST, m);
     }
-    return 0;
 }
 
-static int setup_mail(struct rt_httpc_req *r)
+static void setup_mail(struct rt_httpc_req *r)
 {
-    CURL *e = r->easy;
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-    curl_easy_setopt(e, CURLOPT_MAIL_FROM, r->mail_from);
-    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, r->rcpt);
-    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
-    curl_easy_setopt(e, CURLOPT_USE_SSL, r->use_ssl);
+    SETOPT(r, STR, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    SETOPT(r, STR, CURLOPT_MAIL_FROM, r->mail_from);
+    SETOPT(r, SLIST, CURLOPT_MAIL_RCPT, r->rcpt);
+    SETOPT(r, LONG, CURLOPT_UPLOAD, 1L);
+    SETOPT(r, OFF, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+    SETOPT(r, LONG, CURLOPT_USE_SSL, r->use_ssl);
     if (r->username) {
-        curl_easy_setopt(e, CURLOPT_USERNAME, r->username);
-        curl_easy_setopt(e, CURLOPT_PASSWORD, r->password ? r->password : "");
+        SETOPT(r, STR, CURLOPT_USERNAME, r->username);
+        SETOPT(r, STR, CURLOPT_PASSWORD, r->password ? r->password : "");
     }
-    return 0;
 }
 
 /* Builds the header list for this attempt. Returns: 0 or RT_ENOMEM. */
@@ -772,13 +821,18 @@ static void start_attempt(struct rt_httpc_req *r)
         else
             setup_http(r);
     }
-    curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
+    SETOPT(r, STR, CURLOPT_URL, r->url);
     if (!r->is_mail) {
         if (build_headers(r)) {
             req_finish(r, RT_ENOMEM, false);
             return;
         }
-        curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->slist);
+        SETOPT(r, SLIST, CURLOPT_HTTPHEADER, r->slist);
+    }
+    if (r->opt_rc != CURLE_OK) {
+        /* An option curl refused would change what is sent (or how safely): never start. */
+        req_finish(r, opt_failure(r), false);
+        return;
     }
     if (rt_log_enabled(RT_LOG_DEBUG, "httpc")) {
         char u[512];
@@ -1106,14 +1160,37 @@ int rt_httpc_new(uv_loop_t *loop,
     h->multi = curl_multi_init();
     if (!h->multi)
         goto nomem;
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    /* Every option matters (without the socket and timer callbacks nothing would ever run):
+     * a refusal fails the client. */
+    const char *bad = NULL;
+    CURLMcode mrc = CURLM_OK;
+#define MSETOPT(kind, opt, v)                                                                      \
+    do {                                                                                           \
+        if (mrc == CURLM_OK) {                                                                     \
+            mrc = refused_option == (int)(opt) ? CURLM_UNKNOWN_OPTION                              \
+                                               : RT__MULTI_SETOPT_##kind(h->multi, opt, v);        \
+            bad = #opt;                                                                            \
+        }                                                                                          \
+    } while (0)
+    MSETOPT(FUNC, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    MSETOPT(PTR, CURLMOPT_SOCKETDATA, (void *)h);
+    MSETOPT(FUNC, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    MSETOPT(PTR, CURLMOPT_TIMERDATA, (void *)h);
     /* a fixed cache size: curl's default (4 x transfers in flight) shrinks between bursts and
      * closes connections that would be reused a moment later */
-    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
-                      opts->max_connections > 0 ? opts->max_connections : 128L);
+    MSETOPT(LONG, CURLMOPT_MAXCONNECTS, opts->max_connections > 0 ? opts->max_connections : 128L);
+#undef MSETOPT
+    if (mrc != CURLM_OK) {
+        int code = mrc == CURLM_OUT_OF_MEMORY    ? RT_ENOMEM
+                   : mrc == CURLM_UNKNOWN_OPTION ? RT_ENOTIMPL
+                                                 : RT_EINVAL;
+        rt_error_set(err, code, "httpc: libcurl refused %s (%s)", bad, curl_multi_strerror(mrc));
+        curl_multi_cleanup(h->multi);
+        rt_free(h->ca_file);
+        rt_free(h->user_agent);
+        rt_free(h);
+        return code;
+    }
     uv_timer_init(loop, &h->curl_timer);
     h->curl_timer.data = h;
     uv_timer_init(loop, &h->wake);

@@ -58,7 +58,9 @@ struct rt_httpc_req {
     int retries;
     int last_retry_cost;
     bool skew_used;
-    int abort_code; /* set by a curl callback that aborted the transfer */
+    int abort_code;       /* set by a curl callback that aborted the transfer */
+    CURLcode opt_rc;      /* the first option curl refused (CURLE_OK: none) */
+    const char *opt_name; /* its name, static */
     int final_status;
     struct rt_error err;
 
@@ -81,6 +83,13 @@ int rt__httpc_enqueue(struct rt_httpc *h, struct rt_httpc_req *req);
 /* Returns: the backoff cap before retry n (1 = first retry): min(base * 2^(n-1), max). The delay
  * is a uniform random fraction of it (full jitter). */
 int64_t rt__backoff_cap_ms(int64_t base_ms, int64_t max_ms, int retry);
+/*
+ * Test hook: from now on every curl_easy_setopt / curl_multi_setopt of option (a CURLOPT_* or
+ * CURLMOPT_* value) fails as curl fails an option it does not know (CURLE_UNKNOWN_OPTION), without
+ * calling curl; 0 turns it off. Lets tests check that a refused option becomes an error and the
+ * transfer never starts.
+ */
+void rt__httpc_refuse_option(int option);
 /* Returns: the client's CA file or NULL. */
 const char *rt__httpc_ca_file(const struct rt_httpc *h);
 

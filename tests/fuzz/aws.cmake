@@ -10,8 +10,10 @@ file(WRITE ${rt_aws_seeds}/list.xml
   "<LastModified>2024-05-01T12:00:00.000Z</LastModified></Contents>"
   "<CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes>"
   "<NextContinuationToken>t</NextContinuationToken></ListBucketResult>")
-set(rt_aws_fuzz_sources ${CMAKE_SOURCE_DIR}/src/aws/errors.c ${CMAKE_SOURCE_DIR}/src/aws/xml.c
-  ${CMAKE_SOURCE_DIR}/src/aws/s3.c ${CMAKE_SOURCE_DIR}/src/core/error.c
+# The XML scanner and the form decoder are core's (shared with the credential providers).
+set(rt_aws_fuzz_sources ${CMAKE_SOURCE_DIR}/src/aws/errors.c ${CMAKE_SOURCE_DIR}/src/aws/s3.c
+  ${CMAKE_SOURCE_DIR}/src/core/xml.c ${CMAKE_SOURCE_DIR}/src/core/form.c
+  ${CMAKE_SOURCE_DIR}/src/core/error.c
   ${CMAKE_SOURCE_DIR}/src/core/buf.c ${CMAKE_SOURCE_DIR}/src/core/alloc.c
   ${CMAKE_SOURCE_DIR}/src/core/clock.c ${CMAKE_SOURCE_DIR}/src/core/log.c)
 file(GLOB rt_aws_fuzz_sigv4 ${CMAKE_SOURCE_DIR}/src/sigv4/*.c)

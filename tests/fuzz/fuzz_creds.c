@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../src/aws/creds_int.h"
+#include "../../src/creds/creds_int.h"
 #include "retraind/alloc.h"
 #include "retraind/credentials.h"
 #include "retraind/log.h"
@@ -24,12 +24,19 @@ void rt__web_identity_run(struct rt__creds_op *op, const struct rt__web_identity
     __builtin_trap();
 }
 
-void rt__sts_endpoint(const char *explicit_url, const char *region, char *out, size_t size)
+int rt__sts_endpoint(const char *config_url,
+                     const char *config_region,
+                     const char *profile_region,
+                     char *out,
+                     size_t size,
+                     struct rt_error *err)
 {
-    (void)explicit_url;
-    (void)region;
+    (void)config_url;
+    (void)config_region;
+    (void)profile_region;
     (void)out;
     (void)size;
+    (void)err;
     __builtin_trap();
 }
 
@@ -73,10 +80,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rt__creds_parse_json(body, len, "fuzz", &c, &err) == 0)
             rt_credentials_free(c);
     } else if (which == 1) {
-        static const char *const tags[] = {
-            "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration", "Code", "Message"};
-        for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
-            rt_free_secret_str(rt__creds_xml_text(body, len, tags[i]));
+        struct rt_credentials *c = NULL;
+        struct rt_error err;
+        rt_error_clear(&err);
+        if (rt__creds_parse_sts(body, len, &c, &err) == 0)
+            rt_credentials_free(c);
+        rt_error_clear(&err);
+        rt__creds_sts_error(body, len, &err);
     } else if (which == 2) {
         char text[128];
         size_t n = len < sizeof(text) - 1 ? len : sizeof(text) - 1;

@@ -8,6 +8,7 @@ case of $RETRAIND_BUILD/tests/test_aws_live in its own process; each case starts
 own twin. Skips (exit 77) when node/npm or the registry is unavailable or the binary was not
 built. Exits 1 when any case fails.
 """
+import fcntl
 import os
 import shutil
 import subprocess
@@ -25,18 +26,22 @@ def skip(why):
 def install():
     d = os.path.join(BUILD, "aws-twin")
     os.makedirs(d, exist_ok=True)
-    shutil.copy(os.path.join(SRC, "tests", "servers", "aws-twin", "package.json"),
-                os.path.join(d, "package.json"))
-    mods = os.path.join(d, "node_modules")
-    if all(os.path.isdir(os.path.join(mods, m)) for m in
-           ("@smithy/signature-v4", "@aws-crypto/sha256-js", "s3rver")):
-        return d
-    if not shutil.which("npm") or not shutil.which("node"):
-        skip("node/npm not installed")
-    p = subprocess.run(["npm", "install", "--prefix", d, "--no-audit", "--no-fund"],
-                       capture_output=True, text=True, timeout=400)
-    if p.returncode != 0:
-        skip("npm install failed (registry unreachable?): " + p.stderr[-400:])
+    # The same lock as test_creds_twin.c and creds_sign.py: ctest runs them in parallel, and two
+    # npm installs into one folder at once break each other.
+    with open(os.path.join(d, ".install-lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        mods = os.path.join(d, "node_modules")
+        if all(os.path.isdir(os.path.join(mods, m)) for m in
+               ("@smithy/signature-v4", "@aws-crypto/sha256-js", "s3rver")):
+            return d
+        if not shutil.which("npm") or not shutil.which("node"):
+            skip("node/npm not installed")
+        shutil.copy(os.path.join(SRC, "tests", "servers", "aws-twin", "package.json"),
+                    os.path.join(d, "package.json"))
+        p = subprocess.run(["npm", "install", "--prefix", d, "--no-audit", "--no-fund"],
+                           capture_output=True, text=True, timeout=400)
+        if p.returncode != 0:
+            skip("npm install failed (registry unreachable?): " + p.stderr[-400:])
     return d
 
 

@@ -1,5 +1,6 @@
 # creds: `retraind sign` without keys through the credential chain: profile files, environment
-# over profile, and the aws-twin's fake container endpoint and IMDS (npm packages installed into
-# the build tree; the twin part skips with 77 when node/npm are unavailable).
+# over profile, IMDS and --no-imds against a local IMDSv2 server that records whether it was
+# contacted (Python stdlib, always runs), and the aws-twin's fake container endpoint and IMDS (npm
+# packages installed into the build tree; that part skips with 77 when node/npm are unavailable).
 rt_integration_test(creds_sign creds_sign.py TIMEOUT 300)
 set_tests_properties(creds_sign PROPERTIES SKIP_RETURN_CODE 77)

@@ -11,6 +11,12 @@ was not touched" is checked on its side), "no credentials" (exit 1, every source
 missing named profile (exit 1) and an IMDS that never answers (exit 1 after a short wait, printed
 as a figure). No secret may appear on stderr, also with --verbose.
 
+IMDS and --no-imds run against a small IMDSv2 server started here (stdlib only, so they never
+skip): without keys `sign` goes down the whole default chain to IMDS, as the SDKs do, and signs
+with the keys IMDS handed out; with --no-imds (or AWS_EC2_METADATA_DISABLED=true) the server is
+not contacted at all and the "no credentials" message says IMDS was skipped. `sign --help` must
+document the chain's order.
+
 Skips (77) when node/npm or the twin's npm packages are unavailable, after running the cases that
 need no server.
 """
@@ -23,8 +29,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BIN = os.environ.get("RETRAIND_BIN", "build/retraind")
 BUILD = os.environ.get("RETRAIND_BUILD", os.path.dirname(BIN))
@@ -68,7 +76,7 @@ def home(name):
     return d
 
 
-def sign(env, verbose=False, region="us-east-1"):
+def sign(env, verbose=False, region="us-east-1", extra=()):
     full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AWS_EC2_METADATA_DISABLED": "true"}
     full.update(env)
     full = {k: v for k, v in full.items() if v is not None}
@@ -77,6 +85,7 @@ def sign(env, verbose=False, region="us-east-1"):
         args += ["--region", region]
     if verbose:
         args.append("--verbose")
+    args += list(extra)
     t0 = time.monotonic()
     p = subprocess.run(args, input=REQUEST, capture_output=True, env=full, timeout=60)
     return p.returncode, p.stdout.decode(), p.stderr.decode(), time.monotonic() - t0
@@ -89,8 +98,8 @@ def header(out, name):
     return None
 
 
-def expect_signed(case, env, access_key, secret, token=None, verbose=False):
-    rc, out, err, _ = sign(env, verbose)
+def expect_signed(case, env, access_key, secret, token=None, verbose=False, extra=()):
+    rc, out, err, _ = sign(env, verbose, extra=extra)
     check(rc == 0, "%s: exit %d, stderr: %s" % (case, rc, err))
     got = header(out, "Authorization")
     check(got == sigv4_expected(access_key, secret, token),
@@ -151,6 +160,117 @@ def local_cases():
     for src in ("environment", "web-identity", "profile", "container", "imds"):
         check(src in err, "no credentials: %r does not name %s" % (err, src))
     print("ok: no credentials lists the sources tried", flush=True)
+
+
+# ---- IMDS and --no-imds (a local IMDSv2 server, no node needed) ----
+
+class ImdsHandler(BaseHTTPRequestHandler):
+    """IMDSv2: PUT /latest/api/token, then the role and its credentials with the token."""
+    protocol_version = "HTTP/1.1"
+    TOKEN = "imds-local-token-Xy7"
+
+    def log_message(self, fmt, *args):  # quiet
+        pass
+
+    def reply(self, status, body, ctype="text/plain"):
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def count(self):
+        with self.server.lock:
+            self.server.hits.append("%s %s" % (self.command, self.path))
+
+    def do_PUT(self):
+        self.count()
+        if self.path == "/latest/api/token" and \
+                self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+            self.reply(200, self.TOKEN)
+        else:
+            self.reply(400, "bad token request")
+
+    def do_GET(self):
+        self.count()
+        if self.headers.get("X-aws-ec2-metadata-token") != self.TOKEN:
+            self.reply(401, "")
+        elif self.path == "/latest/meta-data/iam/security-credentials/":
+            self.reply(200, "local-role\n")
+        elif self.path == "/latest/meta-data/iam/security-credentials/local-role":
+            exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+            self.reply(200, json.dumps({"Code": "Success", "Type": "AWS-HMAC",
+                                        "AccessKeyId": "ASIALOCALIMDS",
+                                        "SecretAccessKey": "local-imds-Sk8",
+                                        "Token": "local-imds-session", "Expiration": exp}),
+                       "application/json")
+        else:
+            self.reply(404, "")
+
+
+class ImdsServer:
+    def __init__(self):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), ImdsHandler)
+        self.httpd.lock = threading.Lock()
+        self.httpd.hits = []
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def hits(self):
+        with self.httpd.lock:
+            return list(self.httpd.hits)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def imds_cases():
+    rc, out, err, _ = sign({"HOME": home("help")}, extra=["--help"])
+    check(rc == 0, "sign --help: exit %d" % rc)
+    order = [out.find(w) for w in ("environment", "web identity", "profile", "container",
+                                   "IMDS")]
+    check(-1 not in order and order == sorted(order),
+          "sign --help does not document the chain in order: %r" % out)
+    check("--no-imds" in out and "AWS_EC2_METADATA_DISABLED" in out,
+          "sign --help does not say how to skip IMDS: %r" % out)
+    print("ok: sign --help documents the chain", flush=True)
+
+    srv = ImdsServer()
+    try:
+        h = home("imds-local")
+        env = {"HOME": h, "AWS_EC2_METADATA_DISABLED": None,
+               "AWS_EC2_METADATA_SERVICE_ENDPOINT": srv.url}
+        # Without keys: the full default chain, down to IMDS.
+        expect_signed("IMDS at the end of the default chain", env, "ASIALOCALIMDS",
+                      "local-imds-Sk8", "local-imds-session")
+        hits = srv.hits()
+        check("PUT /latest/api/token" in hits and any("local-role" in x for x in hits),
+              "IMDS: the server saw %r" % hits)
+        # --no-imds: IMDS is never contacted, and the message says it was skipped.
+        before = len(srv.hits())
+        rc, out, err, _ = sign(env, extra=["--no-imds"])
+        check(rc == 1, "--no-imds: exit %d, want 1; stderr %r" % (rc, err))
+        check(out == "", "--no-imds: printed a request")
+        check("no credentials found" in err and "IMDS was skipped (--no-imds)" in err,
+              "--no-imds: message %r" % err)
+        for src in ("environment", "web-identity", "profile", "container"):
+            check(src in err, "--no-imds: %r does not name %s" % (err, src))
+        check(len(srv.hits()) == before, "--no-imds: IMDS was contacted: %r" % srv.hits())
+        # --no-imds changes nothing when an earlier source answers.
+        expect_signed("--no-imds with environment keys",
+                      dict(env, AWS_ACCESS_KEY_ID="AKIDENVNI", AWS_SECRET_ACCESS_KEY="ni-Sk2"),
+                      "AKIDENVNI", "ni-Sk2", extra=["--no-imds"])
+        # AWS_EC2_METADATA_DISABLED=true keeps IMDS out the same way.
+        rc, out, err, _ = sign(dict(env, AWS_EC2_METADATA_DISABLED="true"))
+        check(rc == 1 and "AWS_EC2_METADATA_DISABLED" in err,
+              "AWS_EC2_METADATA_DISABLED: exit %d, %r" % (rc, err))
+        check(len(srv.hits()) == before, "AWS_EC2_METADATA_DISABLED: IMDS was contacted")
+        print("ok: --no-imds and AWS_EC2_METADATA_DISABLED never contact IMDS", flush=True)
+    finally:
+        srv.stop()
 
 
 # ---- the twin ----
@@ -249,6 +369,7 @@ def twin_cases(t):
 def main():
     check(os.path.exists(BIN), "no binary at %s" % BIN)
     local_cases()
+    imds_cases()
     d = twin_install()
     if not d:
         print("SKIP: node/npm or the aws-twin packages are unavailable (local cases passed)")

@@ -10,6 +10,9 @@
 
 #include "retraind/alloc.h"
 #include "retraind/aws.h"
+#include "retraind/config.h"
+#include "retraind/endpoint.h"
+#include "retraind/form.h"
 #include "rt_test.h"
 
 /* ---- recorded error replies ---- */
@@ -390,6 +393,127 @@ RT_TEST(endpoint_order)
     rt_error_clear(&err);
     RT_ASSERT_INT_EQ(rt_aws_endpoint(&rt_aws_ssm, NULL, NULL, ep, sizeof(ep), &custom, &err),
                      RT_ECONFIG);
+}
+
+/* A region becomes part of a host name: only well-formed names get there (#7). */
+RT_TEST(region_validated_before_it_becomes_a_host)
+{
+    clear_env();
+    const char *good[] = {
+        "us-east-1",  "eu-west-3",
+        "cn-north-1", "us-gov-west-1",
+        "a",          "x0123456789012345678901234567890123456789012345678901234567890y"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!rt_region_valid(good[i]))
+            RT_FAIL("refused %s", good[i]);
+    const char *bad[] = {"us-east-1.evil.com",
+                         "../",
+                         "",
+                         "US-EAST-1",
+                         "-us-east-1",
+                         "us-east-",
+                         "us east 1",
+                         "us-east-1/x",
+                         "us-east-1\n",
+                         "x0123456789012345678901234567890123456789012345678901234567890yz"};
+    char ep[256];
+    bool custom;
+    struct rt_error err;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (rt_region_valid(bad[i]))
+            RT_FAIL("accepted %s", bad[i]);
+        if (!bad[i][0])
+            continue; /* an empty region is "no region" (checked below) */
+        rt_error_clear(&err);
+        RT_ASSERT_INT_EQ(rt_aws_endpoint(&rt_aws_ssm, bad[i], NULL, ep, sizeof(ep), &custom, &err),
+                         RT_ECONFIG);
+        RT_ASSERT_CONTAINS(err.msg, "is not a valid AWS region name");
+    }
+    RT_ASSERT(!rt_region_valid(NULL));
+    /* The value is named, quoted and escaped: a newline or a quote cannot forge a log line. */
+    rt_error_clear(&err);
+    RT_ASSERT_INT_EQ(
+        rt_aws_endpoint(&rt_aws_s3, "us-east-1.evil.com", NULL, ep, sizeof(ep), &custom, &err),
+        RT_ECONFIG);
+    RT_ASSERT_CONTAINS(err.msg, "s3: region \"us-east-1.evil.com\"");
+    rt_error_clear(&err);
+    RT_ASSERT_INT_EQ(rt_region_check("a\"b\nc", "sts", &err), RT_ECONFIG);
+    RT_ASSERT_CONTAINS(err.msg, "sts: region \"a\\\"b\\x0ac\"");
+    RT_ASSERT(strchr(err.msg, '\n') == NULL);
+    /* A custom endpoint does not put the region in the host; it is not the resolver's to refuse
+     * (the client checks its region once when it starts). */
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt_aws_endpoint(&rt_aws_ssm, "../", "http://127.0.0.1:9000", ep, sizeof(ep),
+                                 &custom, &err));
+    /* The client refuses a malformed region from any source, naming it and where it came from. */
+    struct rt_aws_client *c = NULL;
+    struct rt_aws_client_opts o = {.region = "eu-west-1", .access_key = "AK", .secret_key = "SK"};
+    int dummy;
+    setenv("AWS_REGION", "us-east-1.evil.com", 1);
+    rt_error_clear(&err);
+    RT_ASSERT_INT_EQ(rt_aws_client_new((void *)&dummy, (void *)&dummy, &o, &c, &err), RT_ECONFIG);
+    RT_ASSERT_CONTAINS(err.msg, "\"us-east-1.evil.com\"");
+    RT_ASSERT_CONTAINS(err.msg, "AWS_REGION");
+    clear_env();
+    o.region = "EU-WEST-1";
+    rt_error_clear(&err);
+    RT_ASSERT_INT_EQ(rt_aws_client_new((void *)&dummy, (void *)&dummy, &o, &c, &err), RT_ECONFIG);
+    RT_ASSERT_CONTAINS(err.msg, "\"EU-WEST-1\"");
+    RT_ASSERT(c == NULL);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
+/* The daemon fills the client's config-derived options from the YAML in one call. */
+RT_TEST(client_opts_from_config)
+{
+    clear_env();
+    static const char yaml[] = "data_dir: data\n"
+                               "store: { driver: local, root: bucket }\n"
+                               "aws:\n"
+                               "  region: eu-west-2\n"
+                               "  max_attempts: 5\n"
+                               "  endpoints:\n"
+                               "    s3: 'http://127.0.0.1:9000'\n"
+                               "    ssm: 'http://127.0.0.1:9001'\n"
+                               "    sts: 'http://127.0.0.1:9002'\n";
+    struct rt_config *cfg = NULL;
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(
+        rt_config_load_string(yaml, sizeof(yaml) - 1, "t.yaml", rt_test_tmpdir(), &cfg, &err));
+    struct rt_aws_client_opts o = {.access_key = "AK", .secret_key = "SK"};
+    rt_aws_client_opts_from_config(&o, cfg);
+    RT_ASSERT_STR_EQ(o.region, "eu-west-2");
+    RT_ASSERT_INT_EQ(o.max_attempts, 5);
+    RT_ASSERT_STR_EQ(o.endpoints.s3, "http://127.0.0.1:9000");
+    RT_ASSERT_STR_EQ(o.endpoints.ssm, "http://127.0.0.1:9001");
+    RT_ASSERT_STR_EQ(o.endpoints.sts, "http://127.0.0.1:9002");
+    RT_ASSERT(o.endpoints.rekognition == NULL);
+    RT_ASSERT_STR_EQ(o.access_key, "AK"); /* what the config does not set is kept */
+    rt_config_destroy(cfg);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
+/* Form decoding (S3's encoding-type=url keys) is core's, shared with the query protocol. */
+RT_TEST(form_decode_shared)
+{
+    char a[] = "a+b%2Bc%2fd%C3%A9";
+    RT_ASSERT_OK(rt_form_decode(a));
+    RT_ASSERT_STR_EQ(a, "a b+c/d\xc3\xa9");
+    char bad1[] = "x%2", bad2[] = "x%zz", bad3[] = "x%00y";
+    RT_ASSERT_INT_EQ(rt_form_decode(bad1), RT_EPARSE);
+    RT_ASSERT_INT_EQ(rt_form_decode(bad2), RT_EPARSE);
+    RT_ASSERT_INT_EQ(rt_form_decode(bad3), RT_EPARSE);
+    /* Encoding then decoding gives the value back. */
+    struct rt_buf b;
+    rt_buf_init(&b, 1024);
+    const char *v = "Key with spaces/+&=%~\x01";
+    RT_ASSERT_OK(rt_form_encode(&b, v));
+    RT_ASSERT(strpbrk(b.data, " +&=/") == NULL);
+    RT_ASSERT_OK(rt_form_decode(b.data));
+    RT_ASSERT_STR_EQ(b.data, v);
+    rt_buf_cleanup(&b);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
 }
 
 RT_TEST(s3_addressing)

@@ -20,6 +20,7 @@
 #include "retraind/alloc.h"
 #include "retraind/aws.h"
 #include "retraind/clock.h"
+#include "retraind/credentials.h"
 #include "retraind/httpc.h"
 #include "rt_test.h"
 #include "twin_fixture.h"
@@ -376,6 +377,114 @@ RT_TEST(s3_wrong_secret_is_signature_error)
     log_count_signed_ok(&n, &ok);
     RT_ASSERT_INT_EQ(n, 2);
     RT_ASSERT_INT_EQ(ok, 0);
+    finish();
+}
+
+/* The signed path reaches the server byte for byte: S3 signs its path without normalising it,
+ * so if curl squashed "/./", "//" or "/../" the twin (which checks with the SDK's signer on the
+ * path it received) would answer SignatureDoesNotMatch. */
+RT_TEST(s3_path_with_dot_segments_reaches_the_server_as_signed)
+{
+    start();
+    const char *key = "dots/./a//b/../c.jpg";
+    struct result r = {0};
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt_aws_s3_head_object(aws, BUCKET, key, on_done, &r, &err));
+    wait_for(&r.done);
+    RT_ASSERT(r.http != 403); /* not a signature refusal: the object simply is not there */
+    result_free(&r);
+    cJSON *j = twin_log();
+    RT_ASSERT_INT_EQ(cJSON_GetArraySize(j), 1);
+    const cJSON *e = cJSON_GetArrayItem(j, 0);
+    RT_ASSERT_STR_EQ(log_str(e, "url"), "/" BUCKET "/dots/./a//b/../c.jpg");
+    RT_ASSERT(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "signature_ok")));
+    cJSON_Delete(j);
+    finish();
+}
+
+/* ---- credentials from a provider (credentials.h) ---- */
+
+static void on_provider_closed(void *ud)
+{
+    *(int *)ud = 1;
+}
+
+/* The client takes a struct rt_credentials_provider directly: here the default chain, which
+ * finds the keys in the environment; every call asks it (the cache answers at once after the
+ * first) and signs with what it gave. */
+RT_TEST(client_with_the_default_credential_chain)
+{
+    start();
+    rt_aws_client_destroy(aws);
+    aws = NULL;
+    setenv("AWS_ACCESS_KEY_ID", AK, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", SK, 1);
+    setenv("AWS_SESSION_TOKEN", "live-session-token", 1);
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    struct rt_credentials_opts co = {.loop = &loop, .httpc = hc};
+    struct rt_credentials_provider *chain = NULL;
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt_credentials_provider_new_default(&co, &chain, &err));
+    struct rt_aws_client_opts o = {
+        .region = "us-east-1",
+        .endpoints = {.s3 = base, .ssm = base},
+        .credentials = chain,
+    };
+    RT_ASSERT_OK(rt_aws_client_new(&loop, hc, &o, &aws, &err));
+    struct result r = {0};
+    ssm_put("/chain/p", "v1", &r);
+    if (r.status)
+        RT_FAIL("put: %s", r.err.msg);
+    result_free(&r);
+    ssm_get("/chain/p", &r);
+    RT_ASSERT_OK(r.status);
+    char *v = rt_aws_ssm_parse_value((struct rt_str){r.body, strlen(r.body)});
+    RT_ASSERT_STR_EQ(v, "v1");
+    rt_free(v);
+    result_free(&r);
+    int n, ok;
+    log_count_signed_ok(&n, &ok);
+    RT_ASSERT_INT_EQ(n, 2);
+    RT_ASSERT_INT_EQ(ok, 2);
+    cJSON *j = twin_log();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, j)
+    {
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(e, "headers");
+        RT_ASSERT_STR_EQ(log_str(h, "x-amz-security-token"), "live-session-token");
+    }
+    cJSON_Delete(j);
+    /* A provider that has nothing fails the call with its message, and nothing is sent. */
+    rt_aws_client_destroy(aws);
+    aws = NULL;
+    int closed = 0;
+    rt_credentials_provider_close(chain, on_provider_closed, &closed);
+    wait_for(&closed);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    unsetenv("AWS_SESSION_TOKEN");
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    RT_ASSERT_OK(rt_credentials_provider_new_default(&co, &chain, &err));
+    o.credentials = chain;
+    RT_ASSERT_OK(rt_aws_client_new(&loop, hc, &o, &aws, &err));
+    RT_ASSERT_OK(rt_aws_ssm_get_parameter(aws, "/chain/p", on_done, &r, &err));
+    RT_ASSERT_INT_EQ(r.done, 0);
+    wait_for(&r.done);
+    RT_ASSERT_INT_EQ(r.status, RT_ECREDENTIALS);
+    RT_ASSERT_CONTAINS(r.err.msg, "no credentials found");
+    result_free(&r);
+    log_count_signed_ok(&n, &ok);
+    RT_ASSERT_INT_EQ(n, 2); /* no new request */
+    rt_aws_client_destroy(aws);
+    aws = NULL;
+    closed = 0;
+    rt_credentials_provider_close(chain, on_provider_closed, &closed);
+    wait_for(&closed);
+    unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+    unsetenv("AWS_CONFIG_FILE");
     finish();
 }
 

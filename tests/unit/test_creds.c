@@ -5,8 +5,11 @@
  * (ISO-8601 times, the credentials JSON, the STS XML), and that no secret reaches the log.
  * The network sources against the local aws-twin server are in test_creds_twin.c.
  */
-#include "../../src/aws/creds_int.h"
+#include "../../src/creds/creds_int.h"
 #include "creds_fixture.h"
+#include "retraind/buf.h"
+#include "retraind/config.h"
+#include "retraind/form.h"
 
 #define SECRET_ENV "env-secret-Zq8v"
 #define SECRET_PROFILE "profile-secret-Kx3w"
@@ -296,6 +299,193 @@ RT_TEST(web_identity_unset_and_missing_file)
     fx_finish(p);
 }
 
+/* STS is resolved like every other service (core's endpoint.h), config endpoint included. */
+RT_TEST(sts_endpoint_order_honours_config)
+{
+    fx_env_reset();
+    char ep[512];
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt__sts_endpoint(NULL, NULL, NULL, ep, sizeof(ep), &err));
+    RT_ASSERT_STR_EQ(ep, "https://sts.amazonaws.com"); /* no region at all: the global one */
+    RT_ASSERT_OK(rt__sts_endpoint(NULL, NULL, "eu-west-3", ep, sizeof(ep), &err));
+    RT_ASSERT_STR_EQ(ep, "https://sts.eu-west-3.amazonaws.com"); /* the profile's */
+    RT_ASSERT_OK(rt__sts_endpoint(NULL, "eu-west-2", "eu-west-3", ep, sizeof(ep), &err));
+    RT_ASSERT_STR_EQ(ep, "https://sts.eu-west-2.amazonaws.com"); /* the config's beats it */
+    setenv("AWS_DEFAULT_REGION", "ap-south-1", 1);
+    RT_ASSERT_OK(rt__sts_endpoint(NULL, "eu-west-2", NULL, ep, sizeof(ep), &err));
+    RT_ASSERT_STR_EQ(ep, "https://sts.ap-south-1.amazonaws.com");
+    setenv("AWS_REGION", "cn-north-1", 1);
+    RT_ASSERT_OK(rt__sts_endpoint(NULL, "eu-west-2", NULL, ep, sizeof(ep), &err));
+    RT_ASSERT_STR_EQ(ep, "https://sts.cn-north-1.amazonaws.com.cn");
+    /* aws.endpoints.sts beats the default, and the environment beats it. */
+    RT_ASSERT_OK(
+        rt__sts_endpoint("http://127.0.0.1:9/sts/", "eu-west-2", NULL, ep, sizeof(ep), &err));
+    RT_ASSERT_STR_EQ(ep, "http://127.0.0.1:9/sts");
+    setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8", 1);
+    RT_ASSERT_OK(rt__sts_endpoint("http://127.0.0.1:9/sts", NULL, NULL, ep, sizeof(ep), &err));
+    RT_ASSERT_STR_EQ(ep, "http://127.0.0.1:8");
+    setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:7", 1);
+    RT_ASSERT_OK(rt__sts_endpoint("http://127.0.0.1:9/sts", NULL, NULL, ep, sizeof(ep), &err));
+    RT_ASSERT_STR_EQ(ep, "http://127.0.0.1:7");
+    unsetenv("AWS_ENDPOINT_URL_STS");
+    unsetenv("AWS_ENDPOINT_URL");
+    /* A region that is not a region name never becomes the host. */
+    setenv("AWS_REGION", "us-east-1.evil.com", 1);
+    RT_ASSERT_INT_EQ(rt__sts_endpoint(NULL, NULL, NULL, ep, sizeof(ep), &err), RT_ECONFIG);
+    RT_ASSERT_CONTAINS(err.msg, "sts: region \"us-east-1.evil.com\" is not a valid");
+    rt_error_clear(&err);
+    RT_ASSERT_INT_EQ(rt__sts_endpoint("ftp://x", NULL, NULL, ep, sizeof(ep), &err), RT_EINVAL);
+    fx_env_reset();
+}
+
+/* The daemon builds the options from the config: region, profile and aws.endpoints.sts. */
+RT_TEST(opts_from_config)
+{
+    fx_env_reset();
+    static const char yaml[] = "data_dir: data\n"
+                               "store: { driver: local, root: bucket }\n"
+                               "aws:\n"
+                               "  region: eu-west-2\n"
+                               "  profile: work\n"
+                               "  endpoints: { sts: 'http://127.0.0.1:9/sts' }\n";
+    struct rt_config *cfg = NULL;
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(
+        rt_config_load_string(yaml, sizeof(yaml) - 1, "t.yaml", rt_test_tmpdir(), &cfg, &err));
+    struct rt_credentials_opts o = {.imds_timeout_ms = 5};
+    rt_credentials_opts_from_config(&o, cfg);
+    RT_ASSERT_STR_EQ(o.region, "eu-west-2");
+    RT_ASSERT_STR_EQ(o.profile, "work");
+    RT_ASSERT_STR_EQ(o.sts_endpoint, "http://127.0.0.1:9/sts");
+    RT_ASSERT_INT_EQ(o.imds_timeout_ms, 5); /* fields the config does not set are kept */
+    char ep[512];
+    RT_ASSERT_OK(rt__sts_endpoint(o.sts_endpoint, o.region, NULL, ep, sizeof(ep), &err));
+    RT_ASSERT_STR_EQ(ep, "http://127.0.0.1:9/sts");
+    rt_config_destroy(cfg);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
+/* A web identity source that is configured but whose region is malformed stops the chain with a
+ * clear RT_ECONFIG naming the value; nothing is sent anywhere. */
+RT_TEST(web_identity_bad_region_is_a_config_error)
+{
+    fx_start();
+    setenv("AWS_WEB_IDENTITY_TOKEN_FILE", fx_write("token", "jwt"), 1);
+    setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/wi", 1);
+    setenv("AWS_REGION", "../", 1);
+    struct rt_credentials_opts o = fx_opts();
+    struct rt_credentials_provider *p;
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt_credentials_provider_new_default(&o, &p, &err));
+    struct fx_result r = {0};
+    RT_ASSERT_INT_EQ(fx_get(p, &r), RT_ECONFIG);
+    RT_ASSERT_CONTAINS(r.err.msg, "region \"../\"");
+    struct rt_httpc_stats st;
+    rt_httpc_get_stats(fx_http, &st);
+    RT_ASSERT_INT_EQ(st.attempts, 0);
+    fx_result_cleanup(&r);
+    fx_finish(p);
+}
+
+/* ---- answers on the loop, not through the thread pool ---- */
+
+/* Holds every libuv pool thread until released, so anything queued on the pool cannot run. */
+struct pool_block {
+    uv_work_t work[4];
+    uv_sem_t started, release;
+    int finished;
+};
+
+static void block_work(uv_work_t *w)
+{
+    struct pool_block *b = w->data;
+    uv_sem_post(&b->started);
+    uv_sem_wait(&b->release);
+}
+
+static void block_after(uv_work_t *w, int status)
+{
+    (void)status;
+    ((struct pool_block *)w->data)->finished++;
+}
+
+static void release_pool(struct pool_block *b)
+{
+    for (int i = 0; i < 4; i++)
+        uv_sem_post(&b->release);
+}
+
+static void watchdog_fired(uv_timer_t *t)
+{
+    *(int *)t->data = 1;
+}
+
+/*
+ * With all four pool threads held, environment keys through the default chain, the cached answer
+ * of later gets, and the provider's close must all still complete: none of them may wait for the
+ * pool. A watchdog timer bounds the wait (a regression fails instead of hanging).
+ */
+RT_TEST(cached_answers_never_wait_for_the_thread_pool)
+{
+    setenv("UV_THREADPOOL_SIZE", "4", 1); /* read by libuv when the pool first starts */
+    fx_start();
+    setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", SECRET_ENV, 1);
+    struct pool_block b = {0};
+    RT_ASSERT_OK(uv_sem_init(&b.started, 0));
+    RT_ASSERT_OK(uv_sem_init(&b.release, 0));
+    for (int i = 0; i < 4; i++) {
+        b.work[i].data = &b;
+        RT_ASSERT_OK(uv_queue_work(&fx_loop, &b.work[i], block_work, block_after));
+    }
+    for (int i = 0; i < 4; i++)
+        uv_sem_wait(&b.started); /* every pool thread is now held */
+    int expired = 0;
+    uv_timer_t watchdog;
+    RT_ASSERT_OK(uv_timer_init(&fx_loop, &watchdog));
+    watchdog.data = &expired;
+    RT_ASSERT_OK(uv_timer_start(&watchdog, watchdog_fired, 10000, 0));
+
+    struct rt_credentials_provider *p = new_default();
+    struct rt_error err;
+    rt_error_clear(&err);
+    for (int round = 0; round < 3; round++) {
+        struct fx_result r = {0};
+        RT_ASSERT_OK(rt_credentials_provider_get(p, fx_on_get, &r, &err));
+        RT_ASSERT_INT_EQ(r.done, 0); /* never inside the call */
+        while (!r.done && !expired)
+            uv_run(&fx_loop, UV_RUN_ONCE);
+        if (!r.done) {
+            release_pool(&b); /* else libuv's exit-time pool cleanup would wait for ever */
+            RT_FAIL("round %d: the get waited for the thread pool", round);
+        }
+        RT_ASSERT_INT_EQ(r.status, 0);
+        RT_ASSERT_STR_EQ(r.creds->access_key, "AKIDENV");
+        fx_result_cleanup(&r);
+    }
+    int closed = 0;
+    rt_credentials_provider_close(p, fx_on_closed, &closed);
+    RT_ASSERT_INT_EQ(closed, 0);
+    while (!closed && !expired)
+        uv_run(&fx_loop, UV_RUN_ONCE);
+    if (!closed) {
+        release_pool(&b);
+        RT_FAIL("the close waited for the thread pool");
+    }
+    bool held = b.finished == 0; /* the pool really was held all along */
+    release_pool(&b);
+    RT_ASSERT(held);
+    while (b.finished < 4)
+        uv_run(&fx_loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&watchdog, NULL);
+    uv_sem_destroy(&b.started);
+    uv_sem_destroy(&b.release);
+    fx_finish(NULL);
+}
+
 /* ---- the chain ---- */
 
 RT_TEST(chain_env_beats_profile_even_with_aws_profile)
@@ -480,15 +670,76 @@ RT_TEST(parse_json_reply)
     RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
 }
 
-RT_TEST(parse_xml_text)
+RT_TEST(parse_sts_reply)
 {
-    const char *x = "<R><Credentials>\n  <SecretAccessKey> a&amp;b&lt;c </SecretAccessKey>"
-                    "<Code>X</Code></Credentials></R>";
-    char *v = rt__creds_xml_text(x, strlen(x), "SecretAccessKey");
-    RT_ASSERT_STR_EQ(v, "a&b<c");
-    rt_free(v);
-    RT_ASSERT(rt__creds_xml_text(x, strlen(x), "Missing") == NULL);
-    /* An unterminated element is absent, not read past the end. */
-    RT_ASSERT(rt__creds_xml_text("<Code>abc", 9, "Code") == NULL);
+    const char *ok = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                     "<AssumeRoleWithWebIdentityResponse "
+                     "xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+                     "  <AssumeRoleWithWebIdentityResult>\n"
+                     "    <Audience>sts.amazonaws.com</Audience>\n"
+                     "    <Credentials>\n"
+                     "      <AccessKeyId>ASIASTS</AccessKeyId>\n"
+                     "      <SecretAccessKey> a&amp;b&lt;c </SecretAccessKey>\n"
+                     "      <SessionToken>tok&#43;1</SessionToken>\n"
+                     "      <Expiration>2024-05-01T12:00:00Z</Expiration>\n"
+                     "    </Credentials>\n"
+                     "  </AssumeRoleWithWebIdentityResult>\n"
+                     "</AssumeRoleWithWebIdentityResponse>\n";
+    struct rt_credentials *c;
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt__creds_parse_sts(ok, strlen(ok), &c, &err));
+    RT_ASSERT_STR_EQ(c->access_key, "ASIASTS");
+    RT_ASSERT_STR_EQ(c->secret_key, "a&b<c"); /* entities decoded, indentation trimmed */
+    RT_ASSERT_STR_EQ(c->session_token, "tok+1");
+    RT_ASSERT_INT_EQ(c->expiration_ms, 1714564800000LL);
+    RT_ASSERT_STR_EQ(c->source, "web-identity");
+    rt_credentials_free(c);
+    /* The keys must sit where STS puts them: a Credentials element elsewhere is not taken. */
+    const char *elsewhere = "<AssumeRoleWithWebIdentityResponse><Other><Credentials>"
+                            "<AccessKeyId>A</AccessKeyId><SecretAccessKey>sts-secret-Hq2"
+                            "</SecretAccessKey><SessionToken>t</SessionToken>"
+                            "<Expiration>2024-05-01T12:00:00Z</Expiration></Credentials></Other>"
+                            "</AssumeRoleWithWebIdentityResponse>";
+    RT_ASSERT_INT_EQ(rt__creds_parse_sts(elsewhere, strlen(elsewhere), &c, &err), RT_EPARSE);
+    RT_ASSERT(c == NULL);
+    RT_ASSERT(strstr(err.msg, "Hq2") == NULL); /* the message names fields, never values */
+    rt_error_clear(&err);
+    /* Truncated: the scanner never reads past the end and the reply is refused. */
+    RT_ASSERT_INT_EQ(rt__creds_parse_sts(ok, strlen(ok) / 2, &c, &err), RT_EPARSE);
+    rt_error_clear(&err);
+    RT_ASSERT_INT_EQ(rt__creds_parse_sts("", 0, &c, &err), RT_EPARSE);
+    /* The error shape of the query protocol. */
+    const char *fail = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+                       "<Error><Type>Sender</Type><Code>InvalidIdentityToken</Code>"
+                       "<Message>bad &quot;token&quot;</Message></Error>"
+                       "<RequestId>req-7</RequestId></ErrorResponse>";
+    rt_error_clear(&err);
+    RT_ASSERT_INT_EQ(rt__creds_sts_error(fail, strlen(fail), &err), 1);
+    RT_ASSERT_STR_EQ(err.aws_code, "InvalidIdentityToken");
+    RT_ASSERT_STR_EQ(err.request_id, "req-7");
+    RT_ASSERT_STR_EQ(err.msg, "bad \"token\"");
+    rt_error_clear(&err);
+    RT_ASSERT_INT_EQ(rt__creds_sts_error("<html>502</html>", 16, &err), 0);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
+/* The STS request body is form-encoded by core's form.h (shared with the aws query protocol). */
+RT_TEST(form_encoding_of_sts_fields)
+{
+    struct rt_buf b;
+    rt_buf_init(&b, 4096);
+    RT_ASSERT_OK(rt_form_add(&b, "Action", "AssumeRoleWithWebIdentity"));
+    RT_ASSERT_OK(rt_form_add(&b, "RoleArn", "arn:aws:iam::123456789012:role/a b"));
+    RT_ASSERT_OK(rt_form_add(&b, "WebIdentityToken", "x+y/z=~._-\xc3\xa9&"));
+    RT_ASSERT_STR_EQ(b.data, "Action=AssumeRoleWithWebIdentity"
+                             "&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fa%20b"
+                             "&WebIdentityToken=x%2By%2Fz%3D~._-%C3%A9%26");
+    /* A full buffer is an error, never a silently cut body. */
+    struct rt_buf small;
+    rt_buf_init(&small, 8);
+    RT_ASSERT_INT_EQ(rt_form_add(&small, "RoleSessionName", "s"), RT_ETOOBIG);
+    rt_buf_cleanup(&small);
+    rt_buf_cleanup(&b);
     RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
 }

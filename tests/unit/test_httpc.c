@@ -774,3 +774,173 @@ RT_TEST(https_with_ca_file_and_without)
     RT_ASSERT_INT_EQ(st.connects, 1); /* TLS connections are reused too */
     finish();
 }
+
+/* ---- the path goes out exactly as given (CURLOPT_PATH_AS_IS) ---- */
+
+/*
+ * A raw loopback server on the test's own loop: it records the request line of each connection
+ * and answers 200 with Connection: close. Python's http.server would do, but it normalises
+ * nothing either way; this one shows the bytes curl put on the wire.
+ */
+struct raw_srv {
+    uv_tcp_t tcp;
+    uv_tcp_t client;
+    bool client_open;
+    int port;
+    char buf[8192];
+    size_t len;
+    char line[2048]; /* the last request line */
+    int requests;
+    uv_write_t wr;
+};
+
+static void raw_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    (void)hint;
+    struct raw_srv *s = h->data;
+    b->base = s->buf + s->len;
+    b->len = sizeof(s->buf) - 1 - s->len;
+}
+
+static void raw_client_closed(uv_handle_t *h)
+{
+    ((struct raw_srv *)h->data)->client_open = false;
+}
+
+static void raw_written(uv_write_t *w, int status)
+{
+    (void)status;
+    struct raw_srv *s = w->data;
+    uv_close((uv_handle_t *)&s->client, raw_client_closed);
+}
+
+static void raw_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    (void)b;
+    struct raw_srv *s = st->data;
+    if (n < 0) {
+        if (!uv_is_closing((uv_handle_t *)&s->client))
+            uv_close((uv_handle_t *)&s->client, raw_client_closed);
+        return;
+    }
+    s->len += (size_t)n;
+    s->buf[s->len] = '\0';
+    if (!strstr(s->buf, "\r\n\r\n"))
+        return;
+    uv_read_stop(st);
+    size_t l = strcspn(s->buf, "\r\n");
+    snprintf(s->line, sizeof(s->line), "%.*s", (int)l, s->buf);
+    s->requests++;
+    static char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    uv_buf_t out = uv_buf_init(reply, sizeof(reply) - 1);
+    s->wr.data = s;
+    uv_write(&s->wr, st, &out, 1, raw_written);
+}
+
+static void raw_connection(uv_stream_t *server, int status)
+{
+    struct raw_srv *s = server->data;
+    RT_ASSERT_INT_EQ(status, 0);
+    RT_ASSERT(!s->client_open); /* the client here sends one request at a time */
+    RT_ASSERT_OK(uv_tcp_init(&loop, &s->client));
+    s->client.data = s;
+    s->client_open = true;
+    s->len = 0;
+    RT_ASSERT_OK(uv_accept(server, (uv_stream_t *)&s->client));
+    RT_ASSERT_OK(uv_read_start((uv_stream_t *)&s->client, raw_alloc, raw_read));
+}
+
+static void raw_start(struct raw_srv *s)
+{
+    memset(s, 0, sizeof(*s));
+    RT_ASSERT_OK(uv_tcp_init(&loop, &s->tcp));
+    s->tcp.data = s;
+    struct sockaddr_in a;
+    RT_ASSERT_OK(uv_ip4_addr("127.0.0.1", 0, &a));
+    RT_ASSERT_OK(uv_tcp_bind(&s->tcp, (const struct sockaddr *)&a, 0));
+    RT_ASSERT_OK(uv_listen((uv_stream_t *)&s->tcp, 8, raw_connection));
+    struct sockaddr_in got;
+    int len = sizeof(got);
+    RT_ASSERT_OK(uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&got, &len));
+    s->port = ntohs(got.sin_port);
+}
+
+RT_TEST(path_sent_exactly_as_given)
+{
+    RT_ASSERT_OK(uv_loop_init(&loop));
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt_httpc_new(&loop, NULL, &hc, &err));
+    struct raw_srv s;
+    raw_start(&s);
+    /* Dot segments and empty segments that a URL normaliser would squash; S3 signs the path as
+     * sent, so any rewrite would break the signature. */
+    const char *targets[] = {
+        "/a/./b//c/../d",
+        "/bucket/x/../../etc/passwd",
+        "/./k//..//v/.?list-type=2&prefix=a%2F..%2F",
+        "/bucket/%2E%2E/..%2F/key",
+    };
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        char url[512], want[600];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s.port, targets[i]);
+        snprintf(want, sizeof(want), "GET %s HTTP/1.1", targets[i]);
+        struct rt_httpc_req *r;
+        RT_ASSERT_OK(rt_httpc_req_new("GET", url, &r));
+        struct result res;
+        run(r, &res);
+        RT_ASSERT_INT_EQ(res.status, 0);
+        RT_ASSERT_INT_EQ(s.requests, (int)i + 1);
+        RT_ASSERT_STR_EQ(s.line, want);
+    }
+    uv_close((uv_handle_t *)&s.tcp, NULL);
+    int closed = 0;
+    rt_httpc_close(hc, on_closed, &closed);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    RT_ASSERT_INT_EQ(closed, 1);
+    RT_ASSERT(!s.client_open);
+    RT_ASSERT_INT_EQ(uv_loop_close(&loop), 0);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
+/* ---- every setopt result is checked ---- */
+
+RT_TEST(refused_option_fails_before_the_transfer_starts)
+{
+    start(NULL);
+    /* curl refusing an option (the test hook makes it refuse PATH_AS_IS as an old libcurl
+     * would) ends the request with an error naming the option; nothing reaches the server. */
+    rt__httpc_refuse_option(CURLOPT_PATH_AS_IS);
+    struct result res;
+    get("/refused?key=refused", &res);
+    RT_ASSERT_INT_EQ(res.status, RT_ENOTIMPL);
+    RT_ASSERT_INT_EQ(res.http, 0);
+    RT_ASSERT_INT_EQ(res.attempts, 1);
+    RT_ASSERT_CONTAINS(res.err.msg, "CURLOPT_PATH_AS_IS");
+    RT_ASSERT_CONTAINS(res.err.msg, "not started");
+    /* Also on a later attempt's options (the URL is set again at every attempt). */
+    rt__httpc_refuse_option(CURLOPT_URL);
+    get("/refused?key=refused", &res);
+    RT_ASSERT_INT_EQ(res.status, RT_ENOTIMPL);
+    RT_ASSERT_CONTAINS(res.err.msg, "CURLOPT_URL");
+    rt__httpc_refuse_option(0);
+    get("/ok?key=accepted", &res); /* the pooled easy handle is still good */
+    RT_ASSERT_INT_EQ(res.status, 0);
+    char st[4096];
+    stats(st, sizeof(st));
+    RT_ASSERT(strstr(st, "\"refused\"") == NULL);
+    RT_ASSERT_CONTAINS(st, "\"accepted\": 1");
+    finish();
+    /* The multi handle's options too: the client is not made, nothing leaks. */
+    RT_ASSERT_OK(uv_loop_init(&loop));
+    struct rt_error err;
+    rt_error_clear(&err);
+    rt__httpc_refuse_option(CURLMOPT_TIMERFUNCTION);
+    struct rt_httpc *h2 = NULL;
+    RT_ASSERT_INT_EQ(rt_httpc_new(&loop, NULL, &h2, &err), RT_ENOTIMPL);
+    RT_ASSERT(h2 == NULL);
+    RT_ASSERT_CONTAINS(err.msg, "CURLMOPT_TIMERFUNCTION");
+    rt__httpc_refuse_option(0);
+    RT_ASSERT_INT_EQ(uv_loop_close(&loop), 0);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}

@@ -1,6 +1,6 @@
 /*
  * xml.c - a small, bounded XML scanner for the few elements AWS replies carry (S3 listings,
- * <Error> and <ErrorResponse> bodies, CopyObjectResult).
+ * <Error> and <ErrorResponse> bodies, CopyObjectResult, the STS credentials reply); see xml.h.
  *
  * Design: no tree and no allocation. A caller walks an element's direct children with
  * rt_xml_next_child() (name and inner span), picks the ones it knows, and decodes character data
@@ -9,9 +9,12 @@
  * and numeric references), nesting is limited to 64 levels, and every scan stays inside the
  * span it was given, so hostile input can only make a call fail with RT_EPARSE.
  */
+#include "retraind/xml.h"
+
 #include <string.h>
 
-#include "retraind/aws.h"
+#include "retraind/buf.h"
+#include "retraind/error.h"
 
 #define XML_MAX_DEPTH 64
 
@@ -333,6 +336,63 @@ int rt_xml_text(struct rt_str inner, struct rt_buf *out)
         }
     }
     return 0;
+}
+
+int rt_xml_path(struct rt_str doc, const char *path, struct rt_str *inner)
+{
+    struct rt_str cur = doc;
+    bool at_root = true;
+    const char *p = path;
+    while (*p) {
+        size_t n = strcspn(p, "/");
+        struct rt_str want = {p, n}, name, in;
+        int rc;
+        if (at_root) {
+            rc = rt_xml_root(cur, &name, &in);
+            if (rc == 1 && !rt_str_eq(name, want))
+                rc = 0;
+            at_root = false;
+        } else {
+            size_t pos = 0;
+            while ((rc = rt_xml_next_child(cur, &pos, &name, &in)) == 1 && !rt_str_eq(name, want)) {
+            }
+        }
+        if (rc != 1)
+            return rc;
+        cur = in;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    if (at_root)
+        return 0; /* an empty path names nothing */
+    *inner = cur;
+    return 1;
+}
+
+int rt_xml_path_text(struct rt_str doc, const char *path, struct rt_buf *out)
+{
+    struct rt_str inner;
+    int rc = rt_xml_path(doc, path, &inner);
+    if (rc != 1)
+        return rc;
+    size_t start = out->len;
+    rc = rt_xml_text(inner, out);
+    if (rc)
+        return rc;
+    /* Trim what this call appended, in place (no copy of a secret is made). */
+    size_t a = start;
+    while (a < out->len && is_space(out->data[a]))
+        a++;
+    size_t e = out->len;
+    while (e > a && is_space(out->data[e - 1]))
+        e--;
+    if (out->data) {
+        memmove(out->data + start, out->data + a, e - a);
+        memset(out->data + start + (e - a), 0, out->len - start - (e - a));
+        out->len = start + (e - a);
+    }
+    return 1;
 }
 
 int rt_xml_child_text(struct rt_str parent, const char *name, char *out, size_t size)

@@ -16,30 +16,29 @@
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
 #include "retraind/clock.h"
+#include "retraind/endpoint.h"
+#include "retraind/form.h"
 #include "retraind/httpc.h"
 #include "retraind/log.h"
 
 #define MAX_TOKEN_FILE (64u << 10)
 #define DEFAULT_STS_TIMEOUT_MS 10000
 
-void rt__sts_endpoint(const char *explicit_url, const char *region, char *out, size_t size)
+int rt__sts_endpoint(const char *config_url,
+                     const char *config_region,
+                     const char *profile_region,
+                     char *out,
+                     size_t size,
+                     struct rt_error *err)
 {
-    const char *u =
-        explicit_url && *explicit_url ? explicit_url : rt__creds_env("AWS_ENDPOINT_URL_STS");
-    if (!u)
-        u = rt__creds_env("AWS_ENDPOINT_URL");
-    if (u) {
-        rt_strlcpy(out, u, size);
-        return;
-    }
-    if (!region)
-        region = rt__creds_env("AWS_REGION");
-    if (!region)
-        region = rt__creds_env("AWS_DEFAULT_REGION");
-    if (region)
-        rt_snprintf(out, size, "https://sts.%s.amazonaws.com", region);
-    else
-        rt_strlcpy(out, "https://sts.amazonaws.com", size);
+    static const struct rt_endpoint_service sts = {
+        .id = "sts",
+        .env_id = "STS",
+        .prefix = "sts",
+        .global_host = "sts.amazonaws.com",
+    };
+    const char *region = rt_region_resolve(config_region, profile_region, NULL);
+    return rt_endpoint_resolve(&sts, region, config_url, out, size, NULL, err);
 }
 
 struct wi_job {
@@ -98,26 +97,22 @@ classify(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err)
     (void)ud;
     if (resp->status >= 200 && resp->status < 300)
         return RT_HTTPC_OK;
-    const char *b = resp->body.data ? resp->body.data : "";
-    char *code = rt__creds_xml_text(b, resp->body.len, "Code");
-    char *msg = rt__creds_xml_text(b, resp->body.len, "Message");
-    char *rid = rt__creds_xml_text(b, resp->body.len, "RequestId");
+    struct rt_error e;
+    rt_error_clear(&e);
+    bool coded = rt__creds_sts_error(resp->body.data, resp->body.len, &e) == 1;
     enum rt_httpc_verdict v = resp->status >= 500 ? RT_HTTPC_RETRY : RT_HTTPC_FAIL;
-    if (code && strcmp(code, "IDPCommunicationError") == 0)
+    if (coded && strcmp(e.aws_code, "IDPCommunicationError") == 0)
         v = RT_HTTPC_RETRY;
-    if (code && (strcmp(code, "Throttling") == 0 || strcmp(code, "ThrottlingException") == 0))
+    if (coded &&
+        (strcmp(e.aws_code, "Throttling") == 0 || strcmp(e.aws_code, "ThrottlingException") == 0))
         v = RT_HTTPC_THROTTLE;
-    if (code) {
+    if (coded) {
         rt_error_clear(err);
         rt_error_set(err, RT_EAWS, "STS AssumeRoleWithWebIdentity failed: %s",
-                     msg ? msg : "(no message)");
-        rt_strlcpy(err->aws_code, code, sizeof(err->aws_code));
-        if (rid)
-            rt_strlcpy(err->request_id, rid, sizeof(err->request_id));
+                     e.msg[0] ? e.msg : "(no message)");
+        rt_strlcpy(err->aws_code, e.aws_code, sizeof(err->aws_code));
+        rt_strlcpy(err->request_id, e.request_id, sizeof(err->request_id));
     }
-    rt_free(code);
-    rt_free(msg);
-    rt_free(rid);
     return v;
 }
 
@@ -126,7 +121,7 @@ static void on_sts(int status, struct rt_httpc_resp *resp, const struct rt_error
     struct wi_job *j = ud;
     struct rt__creds_op *op = j->op;
     if (status != 0) {
-        RT_LOG(RT_LOG_WARNING, "aws",
+        RT_LOG(RT_LOG_WARNING, "creds",
                "event=credentials_failed source=web-identity role=%s "
                "error=%s",
                rt_q(j->role_arn), rt_q(err ? err->msg : ""));
@@ -134,31 +129,16 @@ static void on_sts(int status, struct rt_httpc_resp *resp, const struct rt_error
     }
     size_t blen = resp->body.len;
     char *b = rt_buf_detach(&resp->body);
-    char *ak = b ? rt__creds_xml_text(b, blen, "AccessKeyId") : NULL;
-    char *sk = b ? rt__creds_xml_text(b, blen, "SecretAccessKey") : NULL;
-    char *tok = b ? rt__creds_xml_text(b, blen, "SessionToken") : NULL;
-    char *exp = b ? rt__creds_xml_text(b, blen, "Expiration") : NULL;
-    rt_free_secret(b, b ? blen + 1 : 0);
-    int64_t exp_ms = 0;
     struct rt_error e;
     rt_error_clear(&e);
-    if (!ak || !sk || !tok)
-        rt_error_set(&e, RT_EPARSE,
-                     "web identity: the STS reply lacks AccessKeyId, "
-                     "SecretAccessKey or SessionToken");
-    else if (!exp || rt__creds_parse_time(exp, &exp_ms) != 0)
-        rt_error_set(&e, RT_EPARSE, "web identity: the STS reply has no valid Expiration");
-    else if (rt_credentials_new(ak, sk, tok, exp_ms, "web-identity", &op->creds) != 0)
-        rt_error_set(&e, RT_ENOMEM, "out of memory");
-    rt_free_secret_str(ak);
-    rt_free_secret_str(sk);
-    rt_free_secret_str(tok);
-    rt_free(exp);
-    if (e.code)
+    int rc = b ? rt__creds_parse_sts(b, blen, &op->creds, &e)
+               : rt_error_set(&e, RT_ENOMEM, "out of memory");
+    rt_free_secret(b, b ? blen + 1 : 0);
+    if (rc)
         return job_fail(j, e.code, &e);
     char when[40];
-    RT_LOG(RT_LOG_INFO, "aws", "event=credentials_found source=web-identity role=%s expires=%s",
-           rt_q(j->role_arn), rt_time_rfc3339(exp_ms, when, sizeof(when)));
+    RT_LOG(RT_LOG_INFO, "creds", "event=credentials_found source=web-identity role=%s expires=%s",
+           rt_q(j->role_arn), rt_time_rfc3339(op->creds->expiration_ms, when, sizeof(when)));
     job_free(j);
     rt__creds_op_finish(op);
 }
@@ -189,18 +169,15 @@ static void after_read(uv_work_t *w, int status)
                     (long long)(rt_now_ms() / 1000));
     struct rt_buf body;
     rt_buf_init(&body, MAX_TOKEN_FILE * 3 + 4096);
-    int rc = rt_buf_append_str(&body, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15"
-                                      "&RoleArn=");
+    int rc = rt_form_add(&body, "Action", "AssumeRoleWithWebIdentity");
     if (!rc)
-        rc = rt__creds_form_append(&body, j->role_arn);
+        rc = rt_form_add(&body, "Version", "2011-06-15");
     if (!rc)
-        rc = rt_buf_append_str(&body, "&RoleSessionName=");
+        rc = rt_form_add(&body, "RoleArn", j->role_arn);
     if (!rc)
-        rc = rt__creds_form_append(&body, session);
+        rc = rt_form_add(&body, "RoleSessionName", session);
     if (!rc)
-        rc = rt_buf_append_str(&body, "&WebIdentityToken=");
-    if (!rc)
-        rc = rt__creds_form_append(&body, j->token);
+        rc = rt_form_add(&body, "WebIdentityToken", j->token);
     rt_free_secret_str(j->token);
     j->token = NULL;
     struct rt_httpc_req *req = NULL;
@@ -224,7 +201,7 @@ static void after_read(uv_work_t *w, int status)
     rt_httpc_req_set_timeouts(req, t < 5000 ? t : 5000, t);
     rt_httpc_req_set_max_body(req, 256u << 10);
     rt_httpc_req_set_hooks(req, NULL, classify, j);
-    RT_LOG(RT_LOG_DEBUG, "aws", "event=credentials_fetch source=web-identity role=%s url=%s",
+    RT_LOG(RT_LOG_DEBUG, "creds", "event=credentials_fetch source=web-identity role=%s url=%s",
            rt_q(j->role_arn), rt_q(url));
     rc = rt_httpc_send(op->base->httpc, req, on_sts, j);
     if (rc) {
@@ -260,8 +237,8 @@ void rt__web_identity_run(struct rt__creds_op *op, const struct rt__web_identity
 
 struct wi_provider {
     struct rt__creds_base base;
-    char *sts_endpoint; /* owned, may be NULL */
-    char *region;       /* owned, may be NULL */
+    char *sts_endpoint; /* owned, may be NULL: the config's aws.endpoints.sts */
+    char *region;       /* owned, may be NULL: the config's aws.region */
     int64_t sts_timeout_ms;
 };
 
@@ -306,8 +283,11 @@ wi_get(struct rt_credentials_provider *p, rt_credentials_get_fn *cb, void *ud, s
         o->status = rt_error_set(&o->err, RT_ECREDENTIALS,
                                  "web identity: AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN or "
                                  "AWS_ROLE_SESSION_NAME is too long");
+    } else if (rt__sts_endpoint(wp->sts_endpoint, wp->region, NULL, w->endpoint,
+                                sizeof(w->endpoint), &o->err) != 0) {
+        /* Configured (token file and role set) but unusable: an error, not a fall-through. */
+        o->status = o->err.code;
     } else {
-        rt__sts_endpoint(wp->sts_endpoint, wp->region, w->endpoint, sizeof(w->endpoint));
         o->after_fn = wi_after;
     }
     return rt__creds_op_start(o, err);
@@ -345,7 +325,13 @@ int rt_credentials_provider_new_web_identity(const struct rt_credentials_opts *o
         rt_free(wp);
         return rt_error_set(err, RT_ENOMEM, "credentials: out of memory");
     }
-    rt__creds_base_init(&wp->base, o, &wi_vt, "web-identity", wi_teardown);
+    int rc = rt__creds_base_init(&wp->base, o, &wi_vt, "web-identity", wi_teardown, err);
+    if (rc) {
+        rt_free(wp->sts_endpoint);
+        rt_free(wp->region);
+        rt_free(wp);
+        return rc;
+    }
     *out = &wp->base.pub;
     return 0;
 }

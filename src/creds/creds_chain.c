@@ -1,6 +1,7 @@
 /*
  * creds_chain.c - the chain of credential providers (first hit wins) and the default chain of
- * DESIGN.md "Credentials": environment, web identity, profile, container, IMDS, behind a cache.
+ * DESIGN.md "Credentials": environment, web identity, profile, container, IMDS (unless
+ * opts.no_imds), behind a cache.
  *
  * Design: the chain tries its providers one after the other, never in parallel, so a source after
  * the one that answers is never touched (no IMDS request when a profile answers). RT_ENOTFOUND
@@ -50,7 +51,7 @@ on_sub(int status, const struct rt_credentials *creds, const struct rt_error *er
     const char *name = cp->subs[idx]->name;
     if (status == 0) {
         if (cp->winner != (int)idx)
-            RT_LOG(RT_LOG_INFO, "aws", "event=credentials_chain source=%s", name);
+            RT_LOG(RT_LOG_INFO, "creds", "event=credentials_chain source=%s", name);
         cp->winner = (int)idx;
         if (rt_credentials_dup(creds, &o->creds) != 0)
             return rt__creds_op_fail(o, RT_ENOMEM, "out of memory");
@@ -66,7 +67,7 @@ on_sub(int status, const struct rt_credentials *creds, const struct rt_error *er
     if (status != RT_ENOTFOUND) {
         if (err)
             o->err = *err;
-        RT_LOG(RT_LOG_INFO, "aws", "event=credentials_failed source=%s error=%s", name,
+        RT_LOG(RT_LOG_INFO, "creds", "event=credentials_failed source=%s error=%s", name,
                rt_q(err ? err->msg : rt_strerror(status)));
         return rt__creds_op_fail(o, status, "%s: %s", name, rt_strerror(status));
     }
@@ -86,7 +87,7 @@ static void chain_next(struct rt__creds_op *o)
         c->via_winner = cp->winner >= 0 && c->idx == 0 && c->tried.len == 0;
         size_t idx = c->via_winner ? (size_t)cp->winner : c->idx;
         if (!c->via_winner && idx >= cp->n) {
-            RT_LOG(RT_LOG_INFO, "aws", "event=credentials_none tried=%s",
+            RT_LOG(RT_LOG_INFO, "creds", "event=credentials_none tried=%s",
                    rt_q(c->tried.data ? c->tried.data : ""));
             return rt__creds_op_fail(o, RT_ECREDENTIALS, "no credentials found; tried: %s",
                                      c->tried.data ? c->tried.data : "nothing");
@@ -194,7 +195,13 @@ int rt_credentials_provider_new_chain(const struct rt_credentials_opts *o,
     memcpy(cp->subs, providers, n * sizeof(*providers));
     cp->n = n;
     cp->winner = -1;
-    rt__creds_base_init(&cp->base, o, &chain_vt, "chain", chain_teardown);
+    int rc = rt__creds_base_init(&cp->base, o, &chain_vt, "chain", chain_teardown, err);
+    if (rc) {
+        rt_free(cp->subs);
+        rt_free(cp);
+        discard(providers, n);
+        return rc;
+    }
     *out = &cp->base.pub;
     return 0;
 }
@@ -209,6 +216,7 @@ int rt_credentials_provider_new_default(const struct rt_credentials_opts *o,
                             "credentials: the default chain needs a loop and an "
                             "HTTP client");
     struct rt_credentials_provider *subs[5] = {0};
+    size_t n = o->no_imds ? 4 : 5;
     int rc = rt_credentials_provider_new_environment(o, &subs[0], err);
     if (!rc)
         rc = rt_credentials_provider_new_web_identity(o, &subs[1], err);
@@ -216,14 +224,14 @@ int rt_credentials_provider_new_default(const struct rt_credentials_opts *o,
         rc = rt_credentials_provider_new_profile(o, &subs[2], err);
     if (!rc)
         rc = rt_credentials_provider_new_container(o, &subs[3], err);
-    if (!rc)
+    if (!rc && !o->no_imds)
         rc = rt_credentials_provider_new_imds(o, &subs[4], err);
     if (rc) {
-        discard(subs, 5);
+        discard(subs, n);
         return rc;
     }
     struct rt_credentials_provider *chain;
-    rc = rt_credentials_provider_new_chain(o, subs, 5, &chain, err);
+    rc = rt_credentials_provider_new_chain(o, subs, n, &chain, err);
     if (!rc)
         rc = rt_credentials_provider_new_cached(o, chain, out, err);
     return rc;

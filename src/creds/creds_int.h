@@ -1,15 +1,20 @@
 /*
- * creds_int.h - what the credential providers of src/aws/creds_*.c share: the provider base
- * (in-flight count and asynchronous close), the get operation (a uv_work_t that runs the
- * provider's file reading on the thread pool and its continuation on the loop), and the small
- * parsers (INI profile files, the credentials JSON of IMDS and the container endpoint, the STS
- * XML reply, ISO-8601 expiry times).
+ * creds_int.h - what the credential providers of src/creds/creds_*.c share: the provider base
+ * (in-flight count, a deferred-call queue and asynchronous close), the get operation (continued
+ * on a later loop turn, with file reading on the thread pool when the provider has any), and the
+ * small parsers (INI profile files, the credentials JSON of IMDS and the container endpoint, the
+ * STS XML reply, ISO-8601 expiry times).
  *
- * Design: every get starts with uv_queue_work, even when there is nothing to read, so the
- * completion callback is never called from inside get() and no loop handle has to be closed.
+ * Design: a get never answers inside the get call (STYLE.md 2.4). An op whose provider has files
+ * to read (profile files, token files) runs that on the libuv thread pool and continues in the
+ * after-work callback; every other op (a cached answer, environment or static keys, the start of
+ * a network fetch, the chain's next step) is deferred with the provider's struct rt_defer_queue
+ * (retraind/loop.h, the project's one way to defer to a later loop turn), so no thread-pool slot
+ * is taken just to wait one turn. The queue's uv_idle_t is closed when the provider is torn down,
+ * before the close callback runs.
  */
-#ifndef RETRAIND_AWS_CREDS_INT_H
-#define RETRAIND_AWS_CREDS_INT_H
+#ifndef RETRAIND_CREDS_INT_H
+#define RETRAIND_CREDS_INT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,6 +22,7 @@
 
 #include "retraind/credentials.h"
 #include "retraind/error.h"
+#include "retraind/loop.h"
 
 struct rt__creds_base;
 
@@ -26,9 +32,11 @@ typedef void rt__creds_teardown_fn(struct rt__creds_base *b);
 
 struct rt__creds_base {
     struct rt_credentials_provider pub;
-    uv_loop_t *loop;        /* borrowed */
-    struct rt_httpc *httpc; /* borrowed, may be NULL */
-    int inflight;           /* operations started and not finished */
+    uv_loop_t *loop;               /* borrowed */
+    struct rt_httpc *httpc;        /* borrowed, may be NULL */
+    struct rt_defer_queue defer;   /* later-turn continuations of ops and of close */
+    struct rt_deferred close_item; /* the close's own deferral (cannot fail) */
+    int inflight;                  /* operations started and not finished */
     bool closing;
     rt_credentials_closed_fn *close_done;
     void *close_ud;
@@ -43,11 +51,12 @@ typedef void rt__creds_after_fn(struct rt__creds_op *op);
 
 /* One get in flight. Providers with more state embed it first in their own op struct. */
 struct rt__creds_op {
-    uv_work_t work;
+    uv_work_t work;              /* used when work_fn is set (file reading) */
+    struct rt_deferred deferred; /* used otherwise: continue on a later loop turn */
     struct rt__creds_base *base;
     rt_credentials_get_fn *cb;
     void *ud;
-    rt__creds_work_fn *work_fn;   /* may be NULL */
+    rt__creds_work_fn *work_fn;   /* file reading on the pool, or NULL: no pool trip */
     rt__creds_after_fn *after_fn; /* may be NULL: finish with status/creds/err as set */
     void (*free_fn)(
         struct rt__creds_op *op); /* frees what the embedding struct owns; may be NULL */
@@ -56,12 +65,17 @@ struct rt__creds_op {
     struct rt_error err;
 };
 
-/* Fills the base; name is static. */
-void rt__creds_base_init(struct rt__creds_base *b,
-                         const struct rt_credentials_opts *o,
-                         const struct rt_credentials_provider_vtable *vt,
-                         const char *name,
-                         rt__creds_teardown_fn *teardown);
+/*
+ * Fills the base and starts its deferred-call queue on o->loop; name is static. Call it last in a
+ * constructor: once it succeeded the base owns a loop handle and is only released through close.
+ * Returns: 0, or a negative code with err filled (then nothing needs closing).
+ */
+int rt__creds_base_init(struct rt__creds_base *b,
+                        const struct rt_credentials_opts *o,
+                        const struct rt_credentials_provider_vtable *vt,
+                        const char *name,
+                        rt__creds_teardown_fn *teardown,
+                        struct rt_error *err);
 /* Marks b closing and tears it down once nothing is in flight (the vtable close of most). */
 void rt__creds_base_close(struct rt_credentials_provider *p,
                           rt_credentials_closed_fn *done,
@@ -70,7 +84,8 @@ void rt__creds_base_close(struct rt_credentials_provider *p,
 void rt__creds_base_hold(struct rt__creds_base *b);
 /* Ends what rt__creds_base_hold counted; a pending close may go on. */
 void rt__creds_base_release(struct rt__creds_base *b);
-/* Frees b (which must be the start of its allocation) and calls the close callback. */
+/* Closes b's queue, then frees b (which must be the start of its allocation) and calls the close
+ * callback, on a later loop turn. */
 void rt__creds_base_free(struct rt__creds_base *b);
 
 /*
@@ -84,8 +99,9 @@ int rt__creds_op_new(struct rt__creds_base *b,
                      void *ud,
                      struct rt__creds_op **out,
                      struct rt_error *err);
-/* Queues op: work_fn on the pool, then after_fn on the loop. Returns: 0 or a negative code
- * (the op is freed and its callback never runs). */
+/* Starts op: work_fn on the thread pool then after_fn on the loop when work_fn is set, else
+ * after_fn (or the finish) on a later loop turn. Returns: 0 or a negative code (the op is freed
+ * and its callback never runs). */
 int rt__creds_op_start(struct rt__creds_op *op, struct rt_error *err);
 /* Calls the op's callback with its status/creds/err, frees it, and lets a pending close go on. */
 void rt__creds_op_finish(struct rt__creds_op *op);
@@ -117,13 +133,21 @@ int rt__creds_parse_json(const char *body,
                          struct rt_credentials **out,
                          struct rt_error *err);
 /*
- * Finds the text of the first element named tag in xml and decodes its entities.
- * Returns: new string (caller frees; wipe it if secret), or NULL when absent or out of memory.
+ * Parses the reply of STS AssumeRoleWithWebIdentity (aws-wire.md 9):
+ * AssumeRoleWithWebIdentityResponse/AssumeRoleWithWebIdentityResult/Credentials with AccessKeyId,
+ * SecretAccessKey, SessionToken and Expiration, through core's XML scanner.
+ * Returns: 0 and *out (source "web-identity"), or RT_EPARSE / RT_ENOMEM with err filled (never
+ * quoting the body).
  */
-char *rt__creds_xml_text(const char *xml, size_t len, const char *tag);
-/* Appends s form-urlencoded (RFC 3986 unreserved kept) to b. Returns: 0 or RT_ENOMEM/RT_ETOOBIG. */
-struct rt_buf;
-int rt__creds_form_append(struct rt_buf *b, const char *s);
+int rt__creds_parse_sts(const char *body,
+                        size_t len,
+                        struct rt_credentials **out,
+                        struct rt_error *err);
+/*
+ * Reads an STS error reply (ErrorResponse/Error/Code and Message, ErrorResponse/RequestId) into
+ * err's aws_code, request_id and message. Returns: 1 when a code was found, 0 when none.
+ */
+int rt__creds_sts_error(const char *body, size_t len, struct rt_error *err);
 
 /* ---- profile files (creds_profile.c) ---- */
 
@@ -168,9 +192,19 @@ struct rt__web_identity_call {
  * credentials or the error. The strings of c are copied.
  */
 void rt__web_identity_run(struct rt__creds_op *op, const struct rt__web_identity_call *c);
-/* Writes the STS endpoint to use into out: explicit, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the
- * regional endpoint of region (explicit, AWS_REGION, AWS_DEFAULT_REGION, the profile's) or the
- * global one. */
-void rt__sts_endpoint(const char *explicit_url, const char *region, char *out, size_t size);
+/*
+ * Writes the STS endpoint to use into out[size] (core's rt_endpoint_resolve, the order of every
+ * other service): AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, config_url (the config's
+ * aws.endpoints.sts), then https://sts.<region>.amazonaws.com for the region found by
+ * rt_region_resolve(config_region, profile_region) (AWS_REGION, AWS_DEFAULT_REGION, the config's,
+ * the profile's), else the global https://sts.amazonaws.com. The region is checked before it
+ * becomes the host. Returns: 0, or RT_ECONFIG / RT_EINVAL / RT_ETOOBIG with err naming the value.
+ */
+int rt__sts_endpoint(const char *config_url,
+                     const char *config_region,
+                     const char *profile_region,
+                     char *out,
+                     size_t size,
+                     struct rt_error *err);
 
 #endif

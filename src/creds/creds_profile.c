@@ -277,16 +277,14 @@ static void profile_after(struct rt__creds_op *o)
                                  "(signed STS AssumeRole) is not supported yet",
                                  n);
     if (pr->role_arn && pr->web_identity_token_file) {
-        char region[64] = "";
-        const char *r = pp->region ? pp->region : rt__creds_env("AWS_REGION");
-        if (!r)
-            r = rt__creds_env("AWS_DEFAULT_REGION");
-        if (!r)
-            r = pr->region;
-        if (r)
-            rt_strlcpy(region, r, sizeof(region));
         char endpoint[1024];
-        rt__sts_endpoint(pp->sts_endpoint, region[0] ? region : NULL, endpoint, sizeof(endpoint));
+        struct rt_error e;
+        rt_error_clear(&e);
+        if (rt__sts_endpoint(pp->sts_endpoint, pp->region, pr->region, endpoint, sizeof(endpoint),
+                             &e) != 0) {
+            o->err = e;
+            return rt__creds_op_fail(o, e.code, "profile %s: %s", n, e.msg);
+        }
         struct rt__web_identity_call c = {
             .token_file = pr->web_identity_token_file,
             .role_arn = pr->role_arn,
@@ -294,7 +292,7 @@ static void profile_after(struct rt__creds_op *o)
             .endpoint = endpoint,
             .timeout_ms = pp->sts_timeout_ms,
         };
-        RT_LOG(RT_LOG_DEBUG, "aws", "event=credentials_profile_web_identity profile=%s", n);
+        RT_LOG(RT_LOG_DEBUG, "creds", "event=credentials_profile_web_identity profile=%s", n);
         rt__web_identity_run(o, &c);
         return;
     }
@@ -308,7 +306,7 @@ static void profile_after(struct rt__creds_op *o)
                                     &o->creds);
         if (rc)
             return rt__creds_op_fail(o, rc, "out of memory");
-        RT_LOG(RT_LOG_DEBUG, "aws",
+        RT_LOG(RT_LOG_DEBUG, "creds",
                "event=credentials_found source=profile profile=%s "
                "expires=never",
                n);
@@ -377,7 +375,14 @@ int rt_credentials_provider_new_profile(const struct rt_credentials_opts *o,
         rt_free(pp);
         return rt_error_set(err, RT_ENOMEM, "credentials: out of memory");
     }
-    rt__creds_base_init(&pp->base, o, &profile_vt, "profile", profile_teardown);
+    int rc = rt__creds_base_init(&pp->base, o, &profile_vt, "profile", profile_teardown, err);
+    if (rc) {
+        rt_free(pp->profile);
+        rt_free(pp->sts_endpoint);
+        rt_free(pp->region);
+        rt_free(pp);
+        return rc;
+    }
     *out = &pp->base.pub;
     return 0;
 }

@@ -1,8 +1,9 @@
 /*
  * creds_common.c - the parts every credential provider shares: the credentials record, the
- * public get/close/invalidate entry points, the provider base with its in-flight count and
- * asynchronous close, the get operation on the thread pool, and the small parsers (ISO-8601
- * times, the credentials JSON of IMDS and the container endpoint, the STS XML reply).
+ * public get/close/invalidate entry points, the provider base with its in-flight count, deferred
+ * calls and asynchronous close, the get operation (deferred to a later loop turn, or on the
+ * thread pool when it reads files), and the small parsers (ISO-8601 times, the credentials JSON
+ * of IMDS and the container endpoint, the STS XML reply through core's xml.h).
  *
  * Design: the parsers see secrets; their error messages name fields, never values, and every
  * temporary copy of a secret is wiped before it is freed.
@@ -23,7 +24,9 @@
 #include "creds_int.h"
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
+#include "retraind/config.h"
 #include "retraind/log.h"
+#include "retraind/xml.h"
 
 /* ---- the credentials record ---- */
 
@@ -77,6 +80,13 @@ bool rt_credentials_expiring(const struct rt_credentials *c, int64_t now_ms, int
     return c->expiration_ms > 0 && now_ms + margin_ms >= c->expiration_ms;
 }
 
+void rt_credentials_opts_from_config(struct rt_credentials_opts *o, const struct rt_config *cfg)
+{
+    o->region = cfg->aws.region;
+    o->profile = cfg->aws.profile;
+    o->sts_endpoint = cfg->aws.endpoints.sts;
+}
+
 /* ---- public entry points ---- */
 
 int rt_credentials_provider_get(struct rt_credentials_provider *p,
@@ -104,11 +114,12 @@ void rt_credentials_provider_invalidate(struct rt_credentials_provider *p)
 
 /* ---- provider base ---- */
 
-void rt__creds_base_init(struct rt__creds_base *b,
-                         const struct rt_credentials_opts *o,
-                         const struct rt_credentials_provider_vtable *vt,
-                         const char *name,
-                         rt__creds_teardown_fn *teardown)
+int rt__creds_base_init(struct rt__creds_base *b,
+                        const struct rt_credentials_opts *o,
+                        const struct rt_credentials_provider_vtable *vt,
+                        const char *name,
+                        rt__creds_teardown_fn *teardown,
+                        struct rt_error *err)
 {
     b->pub.vtable = vt;
     b->pub.name = name;
@@ -116,6 +127,11 @@ void rt__creds_base_init(struct rt__creds_base *b,
     b->loop = o->loop;
     b->httpc = o->httpc;
     b->teardown = teardown;
+    int rc = rt_defer_init(&b->defer, o->loop);
+    if (rc)
+        return rt_error_set(err, RT_EINVAL, "credentials: %s: cannot start on the loop: %s", name,
+                            uv_strerror(rc));
+    return 0;
 }
 
 static void maybe_teardown(struct rt__creds_base *b)
@@ -127,23 +143,11 @@ static void maybe_teardown(struct rt__creds_base *b)
     }
 }
 
-/* A close with nothing in flight still reports asynchronously: a no-op work item carries it. */
-struct close_defer {
-    uv_work_t work;
-    struct rt__creds_base *b;
-};
-
-static void noop_work(uv_work_t *w)
+/* A close with nothing in flight still reports asynchronously: its own deferred item carries it
+ * to a later loop turn, counted as in flight so the teardown waits for it. */
+static void close_deferred(void *ud)
 {
-    (void)w;
-}
-
-static void close_after(uv_work_t *w, int status)
-{
-    (void)status;
-    struct close_defer *d = w->data;
-    struct rt__creds_base *b = d->b;
-    rt_free(d);
+    struct rt__creds_base *b = ud;
     b->inflight--;
     maybe_teardown(b);
 }
@@ -153,22 +157,13 @@ void rt__creds_base_close(struct rt_credentials_provider *p,
                           void *ud)
 {
     struct rt__creds_base *b = p->impl;
+    if (b->closing)
+        return; /* a second close is a caller bug; the first one's callback still runs */
     b->closing = true;
     b->close_done = done;
     b->close_ud = ud;
-    struct close_defer *d = rt_calloc(1, sizeof(*d));
-    if (d) {
-        d->b = b;
-        d->work.data = d;
-        b->inflight++;
-        if (uv_queue_work(b->loop, &d->work, noop_work, close_after) == 0)
-            return;
-        b->inflight--;
-        rt_free(d);
-    }
-    /* Out of memory: tear down now (the caller then sees done run inside close, the lesser evil).
-     */
-    maybe_teardown(b);
+    b->inflight++;
+    rt_defer_item(&b->defer, &b->close_item, close_deferred, b);
 }
 
 void rt__creds_base_hold(struct rt__creds_base *b)
@@ -182,13 +177,21 @@ void rt__creds_base_release(struct rt__creds_base *b)
     maybe_teardown(b);
 }
 
-void rt__creds_base_free(struct rt__creds_base *b)
+static void base_queue_closed(void *ud)
 {
+    struct rt__creds_base *b = ud;
     rt_credentials_closed_fn *done = b->close_done;
-    void *ud = b->close_ud;
+    void *cud = b->close_ud;
     rt_free(b);
     if (done)
-        done(ud);
+        done(cud);
+}
+
+void rt__creds_base_free(struct rt__creds_base *b)
+{
+    /* The queue's idle handle must be closed before b's memory goes; its close callback runs on
+     * a later turn, so done never runs inside rt_credentials_provider_close either. */
+    rt_defer_close(&b->defer, base_queue_closed, b);
 }
 
 /* ---- operations ---- */
@@ -223,17 +226,10 @@ static void op_free(struct rt__creds_op *op)
     rt_free(op);
 }
 
-static void op_work(uv_work_t *w)
+/* Runs on the loop once the op's first step (deferral or file reading) is over. */
+static void op_continue(struct rt__creds_op *op, bool cancelled)
 {
-    struct rt__creds_op *op = w->data;
-    if (op->work_fn)
-        op->work_fn(op);
-}
-
-static void op_after(uv_work_t *w, int status)
-{
-    struct rt__creds_op *op = w->data;
-    if (status == UV_ECANCELED && op->status == 0)
+    if (cancelled && op->status == 0)
         op->status = rt_error_set(&op->err, RT_ECANCELED, "credentials: cancelled");
     if (op->after_fn && op->status == 0 && !op->base->closing)
         op->after_fn(op);
@@ -243,11 +239,32 @@ static void op_after(uv_work_t *w, int status)
         rt__creds_op_finish(op);
 }
 
+static void op_work(uv_work_t *w)
+{
+    struct rt__creds_op *op = w->data;
+    op->work_fn(op);
+}
+
+static void op_after_work(uv_work_t *w, int status)
+{
+    op_continue(w->data, status == UV_ECANCELED);
+}
+
+static void op_deferred(void *ud)
+{
+    op_continue(ud, false);
+}
+
 int rt__creds_op_start(struct rt__creds_op *op, struct rt_error *err)
 {
     struct rt__creds_base *b = op->base;
     b->inflight++;
-    int rc = uv_queue_work(b->loop, &op->work, op_work, op_after);
+    if (!op->work_fn) {
+        /* Nothing to read: continue on the next loop turn, without the thread pool. */
+        rt_defer_item(&b->defer, &op->deferred, op_deferred, op);
+        return 0;
+    }
+    int rc = uv_queue_work(b->loop, &op->work, op_work, op_after_work);
     if (rc) {
         b->inflight--;
         op_free(op);
@@ -460,68 +477,67 @@ int rt__creds_parse_json(const char *body,
     return rc;
 }
 
-char *rt__creds_xml_text(const char *xml, size_t len, const char *tag)
+/* Appends the text at path to b (a secret buffer). Returns: true when present and non-empty. */
+static bool sts_field(struct rt_str doc, const char *path, struct rt_buf *b)
 {
-    char open[96], close[96];
-    if (rt_snprintf(open, sizeof(open), "<%s>", tag) ||
-        rt_snprintf(close, sizeof(close), "</%s>", tag))
-        return NULL;
-    const char *s = memmem(xml, len, open, strlen(open));
-    if (!s)
-        return NULL;
-    s += strlen(open);
-    const char *e = memmem(s, len - (size_t)(s - xml), close, strlen(close));
-    if (!e)
-        return NULL;
-    char *out = rt_malloc((size_t)(e - s) + 1);
-    if (!out)
-        return NULL;
-    size_t n = 0;
-    static const struct {
-        const char *ent;
-        char c;
-    } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-    while (s < e) {
-        bool done = false;
-        if (*s == '&') {
-            for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
-                size_t el = strlen(ents[i].ent);
-                if ((size_t)(e - s) >= el && memcmp(s, ents[i].ent, el) == 0) {
-                    out[n++] = ents[i].c;
-                    s += el;
-                    done = true;
-                    break;
-                }
-            }
-        }
-        if (!done)
-            out[n++] = *s++;
-    }
-    out[n] = '\0';
-    /* Surrounding whitespace is formatting, not content. */
-    size_t a = 0;
-    while (a < n && isspace((unsigned char)out[a]))
-        a++;
-    while (n > a && isspace((unsigned char)out[n - 1]))
-        out[--n] = '\0';
-    if (a)
-        memmove(out, out + a, n - a + 1);
-    return out;
+    rt_buf_reset(b);
+    return rt_xml_path_text(doc, path, b) == 1 && b->len > 0;
 }
 
-int rt__creds_form_append(struct rt_buf *b, const char *s)
+int rt__creds_parse_sts(const char *body,
+                        size_t len,
+                        struct rt_credentials **out,
+                        struct rt_error *err)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        int rc;
-        if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-            rc = rt_buf_append_char(b, (char)*p);
-        } else {
-            char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            rc = rt_buf_append(b, esc, 3);
-        }
-        if (rc)
-            return rc;
+    *out = NULL;
+    static const char creds[] = "AssumeRoleWithWebIdentityResponse/AssumeRoleWithWebIdentityResult/"
+                                "Credentials/";
+    struct rt_str doc = {body ? body : "", body ? len : 0};
+    struct rt_buf ak, sk, tok, exp;
+    rt_buf_init(&ak, 1024);
+    rt_buf_init(&sk, 1024);
+    rt_buf_init(&tok, 16384);
+    rt_buf_init(&exp, 64);
+    char path[160];
+    int rc = 0;
+    bool have_ak =
+        rt_snprintf(path, sizeof(path), "%sAccessKeyId", creds) == 0 && sts_field(doc, path, &ak);
+    bool have_sk = rt_snprintf(path, sizeof(path), "%sSecretAccessKey", creds) == 0 &&
+                   sts_field(doc, path, &sk);
+    bool have_tok =
+        rt_snprintf(path, sizeof(path), "%sSessionToken", creds) == 0 && sts_field(doc, path, &tok);
+    bool have_exp =
+        rt_snprintf(path, sizeof(path), "%sExpiration", creds) == 0 && sts_field(doc, path, &exp);
+    int64_t exp_ms = 0;
+    if (!have_ak || !have_sk || !have_tok)
+        rc = rt_error_set(err, RT_EPARSE,
+                          "web identity: the STS reply lacks AccessKeyId, SecretAccessKey or "
+                          "SessionToken");
+    else if (!have_exp || rt__creds_parse_time(exp.data, &exp_ms) != 0)
+        rc = rt_error_set(err, RT_EPARSE, "web identity: the STS reply has no valid Expiration");
+    else if (rt_credentials_new(ak.data, sk.data, tok.data, exp_ms, "web-identity", out) != 0)
+        rc = rt_error_set(err, RT_ENOMEM, "out of memory");
+    rt_buf_cleanup_secret(&ak);
+    rt_buf_cleanup_secret(&sk);
+    rt_buf_cleanup_secret(&tok);
+    rt_buf_cleanup(&exp);
+    return rc;
+}
+
+int rt__creds_sts_error(const char *body, size_t len, struct rt_error *err)
+{
+    struct rt_str doc = {body ? body : "", body ? len : 0};
+    struct rt_buf b;
+    rt_buf_init(&b, 4096);
+    int found = 0;
+    if (sts_field(doc, "ErrorResponse/Error/Code", &b)) {
+        rt_strlcpy(err->aws_code, b.data, sizeof(err->aws_code));
+        found = 1;
     }
-    return 0;
+    if (sts_field(doc, "ErrorResponse/RequestId", &b))
+        rt_strlcpy(err->request_id, b.data, sizeof(err->request_id));
+    if (sts_field(doc, "ErrorResponse/Error/Message", &b))
+        rt_strlcpy(err->msg, b.data, sizeof(err->msg));
+    rt_buf_cleanup(&b);
+    return found;
 }

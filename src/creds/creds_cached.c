@@ -9,7 +9,9 @@
  * expired (botocore does the same in the advisory window: an IMDS outage must not take working
  * keys away), and min_refresh_interval_ms stops a source that keeps handing out nearly expired
  * sets from being asked at every get. The whole triple (key, secret, token) is replaced at once.
- * The refresh is lazy, driven by gets, so the wrapper owns no timer.
+ * The refresh is lazy, driven by gets, so the wrapper owns no timer. A get that finds a usable
+ * set is answered on the next loop turn through the provider's deferred-call queue, never through
+ * the thread pool (an idle loop answers it at once; a busy pool does not delay it).
  */
 #include <string.h>
 
@@ -69,7 +71,7 @@ on_refresh(int status, const struct rt_credentials *creds, const struct rt_error
     if (status == 0) {
         rt_credentials_free(cp->cur);
         cp->cur = fresh;
-        RT_LOG(RT_LOG_INFO, "aws", "event=credentials_refreshed source=%s expires=%s fetch=%llu",
+        RT_LOG(RT_LOG_INFO, "creds", "event=credentials_refreshed source=%s expires=%s fetch=%llu",
                fresh->source,
                fresh->expiration_ms ? rt_time_rfc3339(fresh->expiration_ms, when, sizeof(when))
                                     : "never",
@@ -79,7 +81,7 @@ on_refresh(int status, const struct rt_credentials *creds, const struct rt_error
         /* A first fetch that fails is the waiting callers' to report; a refresh that fails is
          * news only the log can tell (loud once the current keys are gone). */
         enum rt_log_level lvl = !cp->cur ? RT_LOG_INFO : keep ? RT_LOG_WARNING : RT_LOG_ERR;
-        RT_LOG(lvl, "aws", "event=credentials_refresh_failed keep_current=%s error=%s",
+        RT_LOG(lvl, "creds", "event=credentials_refresh_failed keep_current=%s error=%s",
                keep ? "yes" : "no", rt_q(err ? err->msg : rt_strerror(status)));
         if (!keep) {
             rt_credentials_free(cp->cur);
@@ -126,10 +128,10 @@ static void cache_after(struct rt__creds_op *o)
             !cp->refreshing) {
             struct rt_error e;
             rt_error_clear(&e);
-            RT_LOG(RT_LOG_DEBUG, "aws", "event=credentials_refresh mode=background source=%s",
+            RT_LOG(RT_LOG_DEBUG, "creds", "event=credentials_refresh mode=background source=%s",
                    cp->cur->source);
             if (start_refresh(cp, &e) != 0)
-                RT_LOG(RT_LOG_WARNING, "aws", "event=credentials_refresh_failed error=%s",
+                RT_LOG(RT_LOG_WARNING, "creds", "event=credentials_refresh_failed error=%s",
                        rt_q(e.msg));
         }
         return deliver(c, cp, 0, NULL);
@@ -222,7 +224,12 @@ int rt_credentials_provider_new_cached(const struct rt_credentials_opts *o,
                           : o->min_refresh_interval_ms > 0 ? o->min_refresh_interval_ms
                                                            : DEFAULT_MIN_REFRESH_INTERVAL_MS;
     cp->waiters_tail = &cp->waiters;
-    rt__creds_base_init(&cp->base, o, &cache_vt, "cache", cache_teardown);
+    int rc = rt__creds_base_init(&cp->base, o, &cache_vt, "cache", cache_teardown, err);
+    if (rc) {
+        rt_free(cp);
+        rt_credentials_provider_close(inner, NULL, NULL);
+        return rc;
+    }
     *out = &cp->base.pub;
     return 0;
 }

@@ -57,7 +57,7 @@ static void drop_token(struct imds_provider *ip)
 
 static void fail_nf(struct imds_op *m, const char *why, const struct rt_error *err)
 {
-    RT_LOG(RT_LOG_INFO, "aws", "event=credentials_none source=imds endpoint=%s reason=%s",
+    RT_LOG(RT_LOG_INFO, "creds", "event=credentials_none source=imds endpoint=%s reason=%s",
            rt_q(m->endpoint), rt_q(why));
     rt__creds_op_fail(&m->op, RT_ENOTFOUND, "IMDS at %s: %s%s%s", m->endpoint, why,
                       err && err->msg[0] ? ": " : "", err && err->msg[0] ? err->msg : "");
@@ -95,8 +95,8 @@ static void on_token(int status, struct rt_httpc_resp *resp, const struct rt_err
     }
     int http = resp->status;
     if (http == 403 || http == 404 || http == 405) {
-        RT_LOG(RT_LOG_DEBUG, "aws", "event=imds_v1_fallback endpoint=%s http=%d", rt_q(m->endpoint),
-               http);
+        RT_LOG(RT_LOG_DEBUG, "creds", "event=imds_v1_fallback endpoint=%s http=%d",
+               rt_q(m->endpoint), http);
         m->v1 = true;
         m->stage = ST_ROLE;
         return step(m);
@@ -152,10 +152,11 @@ static void on_creds(int status, struct rt_httpc_resp *resp, const struct rt_err
         return rt__creds_op_fail(&m->op, e.code, "%s", e.msg);
     }
     char when[40];
-    RT_LOG(
-        RT_LOG_INFO, "aws", "event=credentials_found source=imds role=%s expires=%s", rt_q(m->role),
-        m->op.creds->expiration_ms ? rt_time_rfc3339(m->op.creds->expiration_ms, when, sizeof(when))
-                                   : "never");
+    RT_LOG(RT_LOG_INFO, "creds", "event=credentials_found source=imds role=%s expires=%s",
+           rt_q(m->role),
+           m->op.creds->expiration_ms
+               ? rt_time_rfc3339(m->op.creds->expiration_ms, when, sizeof(when))
+               : "never");
     rt__creds_op_finish(&m->op);
 }
 
@@ -274,7 +275,12 @@ int rt_credentials_provider_new_imds(const struct rt_credentials_opts *o,
         return rt_error_set(err, RT_ENOMEM, "credentials: out of memory");
     }
     ip->timeout_ms = o->imds_timeout_ms;
-    rt__creds_base_init(&ip->base, o, &imds_vt, "imds", imds_teardown);
+    int rc = rt__creds_base_init(&ip->base, o, &imds_vt, "imds", imds_teardown, err);
+    if (rc) {
+        rt_free(ip->endpoint);
+        rt_free(ip);
+        return rc;
+    }
     *out = &ip->base.pub;
     return 0;
 }

@@ -77,8 +77,6 @@ static void ecs_op_free(struct rt__creds_op *o)
 static void ecs_work(struct rt__creds_op *o)
 {
     struct ecs_op *e = (struct ecs_op *)o;
-    if (!e->token_file[0])
-        return;
     char *t = NULL;
     int rc = rt__creds_read_file(e->token_file, MAX_TOKEN_FILE, &t, &o->err);
     if (rc == RT_ENOTFOUND)
@@ -100,8 +98,9 @@ static void on_reply(int status, struct rt_httpc_resp *resp, const struct rt_err
 {
     struct rt__creds_op *o = ud;
     if (status != 0) {
-        RT_LOG(RT_LOG_WARNING, "aws", "event=credentials_failed source=container http=%d error=%s",
-               resp->status, rt_q(err ? err->msg : ""));
+        RT_LOG(RT_LOG_WARNING, "creds",
+               "event=credentials_failed source=container http=%d error=%s", resp->status,
+               rt_q(err ? err->msg : ""));
         return rt__creds_op_fail(o, status == RT_EIO ? RT_ECREDENTIALS : status,
                                  "container: the credentials endpoint failed: %s%s",
                                  err ? err->msg : rt_strerror(status),
@@ -118,7 +117,7 @@ static void on_reply(int status, struct rt_httpc_resp *resp, const struct rt_err
         return rt__creds_op_fail(o, e.code, "%s", e.msg);
     }
     char when[40];
-    RT_LOG(RT_LOG_INFO, "aws", "event=credentials_found source=container expires=%s",
+    RT_LOG(RT_LOG_INFO, "creds", "event=credentials_found source=container expires=%s",
            o->creds->expiration_ms ? rt_time_rfc3339(o->creds->expiration_ms, when, sizeof(when))
                                    : "never");
     rt__creds_op_finish(o);
@@ -149,7 +148,7 @@ static void ecs_after(struct rt__creds_op *o)
     rt_httpc_req_set_timeouts(req, t, t);
     rt_httpc_req_set_max_attempts(req, 3);
     rt_httpc_req_set_max_body(req, 64u << 10);
-    RT_LOG(RT_LOG_DEBUG, "aws", "event=credentials_fetch source=container url=%s", rt_q(e->url));
+    RT_LOG(RT_LOG_DEBUG, "creds", "event=credentials_fetch source=container url=%s", rt_q(e->url));
     rc = rt_httpc_send(o->base->httpc, req, on_reply, o);
     if (rc)
         rt__creds_op_fail(o, rc, "container: cannot send the request: %s", rt_strerror(rc));
@@ -205,7 +204,10 @@ static int ecs_get(struct rt_credentials_provider *p,
             if (!e->token)
                 o->status = rt_error_set(&o->err, RT_ENOMEM, "out of memory");
         }
-        o->work_fn = ecs_work;
+        /* Only a token file is read on the thread pool; otherwise the request starts on the
+         * next loop turn. */
+        if (e->token_file[0])
+            o->work_fn = ecs_work;
         o->after_fn = ecs_after;
     }
     return rt__creds_op_start(o, err);
@@ -238,7 +240,12 @@ int rt_credentials_provider_new_container(const struct rt_credentials_opts *o,
         return rt_error_set(err, RT_ENOMEM, "credentials: out of memory");
     }
     ep->timeout_ms = o->ecs_timeout_ms;
-    rt__creds_base_init(&ep->base, o, &ecs_vt, "container", ecs_teardown);
+    int rc = rt__creds_base_init(&ep->base, o, &ecs_vt, "container", ecs_teardown, err);
+    if (rc) {
+        rt_free(ep->relative_base);
+        rt_free(ep);
+        return rc;
+    }
     *out = &ep->base.pub;
     return 0;
 }

@@ -4,7 +4,8 @@
  * AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
  *
  * The environment is read at each get, on the loop thread; the answer is still delivered on a
- * later loop turn (through the shared op machinery) so callers see one behaviour for all sources.
+ * later loop turn (the provider's deferred-call queue, no thread pool) so callers see one
+ * behaviour for all sources.
  */
 #include <string.h>
 
@@ -69,7 +70,12 @@ int rt_credentials_provider_new_static(const struct rt_credentials_opts *o,
                                               "key and a secret key"
                                             : "credentials: out of memory");
     }
-    rt__creds_base_init(&s->base, o, &static_vt, "static", static_teardown);
+    rc = rt__creds_base_init(&s->base, o, &static_vt, "static", static_teardown, err);
+    if (rc) {
+        rt_credentials_free(s->creds);
+        rt_free(s);
+        return rc;
+    }
     *out = &s->base.pub;
     return 0;
 }
@@ -102,7 +108,8 @@ static int env_get(struct rt_credentials_provider *p,
         if (rc)
             op->status = rt_error_set(&op->err, rc, "credentials: out of memory");
         else
-            RT_LOG(RT_LOG_DEBUG, "aws", "event=credentials_found source=environment expires=never");
+            RT_LOG(RT_LOG_DEBUG, "creds",
+                   "event=credentials_found source=environment expires=never");
     }
     return rt__creds_op_start(op, err);
 }
@@ -127,7 +134,11 @@ int rt_credentials_provider_new_environment(const struct rt_credentials_opts *o,
     struct rt__creds_base *b = rt_calloc(1, sizeof(*b));
     if (!b)
         return rt_error_set(err, RT_ENOMEM, "credentials: out of memory");
-    rt__creds_base_init(b, o, &env_vt, "environment", plain_teardown);
+    int rc = rt__creds_base_init(b, o, &env_vt, "environment", plain_teardown, err);
+    if (rc) {
+        rt_free(b);
+        return rc;
+    }
     *out = &b->pub;
     return 0;
 }
