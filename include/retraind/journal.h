@@ -46,6 +46,9 @@ int rt_journal_open(const char *data_dir,
                     struct rt_journal **out,
                     struct rt_error *err);
 void rt_journal_close(struct rt_journal *j);
+/* Sets how long a write waits for a lock another connection holds (default 10 s). A writer
+ * started later uses the same. For tests and tools. */
+void rt_journal_set_busy_timeout(struct rt_journal *j, int ms);
 /* Returns: the schema version of the open journal. */
 int rt_journal_schema_version(struct rt_journal *j);
 /* Returns: a number that changes whenever another connection commits (PRAGMA data_version),

@@ -43,6 +43,8 @@ struct rt_workflow_env {
     void *ud; /* for the two hooks above (may be NULL hooks) */
     /* How often a waiting step polls the engine (builtin: short; rekognition: status_poll). */
     int64_t engine_poll_ms;
+    /* After a transition that could not be written, the step runs again after this; 0 = 5 s. */
+    int64_t persist_retry_ms;
 };
 
 /* Creates the machine. Returns: 0 and *out, or RT_ENOMEM. */

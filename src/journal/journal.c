@@ -483,6 +483,12 @@ void rt_journal_close(struct rt_journal *j)
     rt_free(j);
 }
 
+void rt_journal_set_busy_timeout(struct rt_journal *j, int ms)
+{
+    j->busy_timeout_ms = ms;
+    sqlite3_busy_timeout(j->db, ms);
+}
+
 int rt_journal_schema_version(struct rt_journal *j)
 {
     return j->schema;

@@ -77,6 +77,7 @@ struct rt_journal {
     bool reads_only;           /* a writer thread owns the writes (see writer.c) */
     struct rt__writer *writer; /* owned while running, or NULL */
     int64_t id_counter;        /* last execution id number handed out; -1 = not loaded */
+    int busy_timeout_ms;       /* 0 = BUSY_TIMEOUT_MS; the writer's connection uses it too */
     int64_t outbox_counter;    /* last notification id handed out; -1 = not loaded */
 };
 

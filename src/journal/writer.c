@@ -233,6 +233,8 @@ int rt_journal_writer_start(struct rt_journal *j, struct uv_loop_s *loop, struct
         rt_free(w);
         return rc;
     }
+    if (j->busy_timeout_ms > 0)
+        rt_journal_set_busy_timeout(w->wj, j->busy_timeout_ms);
     if ((rc = uv_mutex_init(&w->mu)) != 0) {
         rt_journal_close(w->wj);
         rt_free(w);

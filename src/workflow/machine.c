@@ -340,12 +340,13 @@ static void persisted(int status, const struct rt_error *err, void *ud)
     char *error = x->pending_error;
     x->pending_error = NULL;
     if (status) {
+        /* Steps are idempotent: the step runs again and finds its own earlier work. */
         RT_LOG(RT_LOG_ERR, "workflow", "event=persist_failed exec=%s state=%s->%s error=%s", x->id,
                from->name, to->name, rt_q(err ? err->msg : rt_strerror(status)));
         notes_free(x); /* the step runs again and raises them again */
         rt_free(error);
         if (!m->closing && !x->done)
-            schedule(x, PERSIST_RETRY_MS); /* steps are idempotent: redo this one */
+            schedule(x, m->env.persist_retry_ms > 0 ? m->env.persist_retry_ms : PERSIST_RETRY_MS);
         else
             exec_release(x);
         return;

@@ -240,8 +240,7 @@ static void manifest_written(int status, const struct rt_error *err, void *ud)
     rt_free(mp);
 }
 
-static void
-manifest_counted(int status, struct rt_census *c, const struct rt_error *err, void *ud)
+static void manifest_counted(int status, struct rt_census *c, const struct rt_error *err, void *ud)
 {
     struct rt_exec *x = ud;
     if (status) {
