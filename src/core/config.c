@@ -36,6 +36,7 @@
 
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
+#include "retraind/endpoint.h"
 
 #define MAX_FILE_BYTES (1024 * 1024) /* a config is a page or two; refuse anything absurd */
 #define MAX_DEPTH 32                 /* the schema needs 4 levels */
@@ -784,10 +785,8 @@ static int check_ssm_path(struct ctx *c, const struct node *n, const char *path,
 
 static int check_region(struct ctx *c, const struct node *n, const char *path, const char *t)
 {
-    bool ok = strlen(t) <= 32;
-    for (const char *s = t; ok && *s; s++)
-        ok = is_alnum_lower(*s) || *s == '-';
-    if (!ok) {
+    /* The same rule every AWS path applies before a region becomes part of a host name. */
+    if (!rt_region_valid(t)) {
         char shown[72];
         printable(shown, sizeof(shown), t);
         return fail(c, n, path, "\"%s\" is not an AWS region name (like us-east-1)", shown);
