@@ -2,3 +2,5 @@ rt_unit_test(workflow ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_workflow_table.c LIB
 if(TARGET test_workflow_table)
   target_include_directories(test_workflow_table PRIVATE ${CMAKE_SOURCE_DIR}/src/workflow)
 endif()
+rt_unit_test(workflow ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_workflow_machine.c
+             LIBS rt_workflow PkgConfig::SQLITE PkgConfig::LIBUV)
