@@ -40,8 +40,10 @@ struct outbox_counts {
     int started, finished, deployed, not_deployed, failed, not_met, total;
 };
 
-/* What outbox_kick saw in the journal when it ran. */
-struct kick_seen {
+/* What the journal held at one moment: when outbox_kick ran, or when the watched execution had
+ * just entered state. */
+struct seen {
+    char state[32];
     struct outbox_counts rows;
     char active[128]; /* the active model version, "" for none */
 };
@@ -49,7 +51,7 @@ struct kick_seen {
 struct fx {
     uv_loop_t loop;
     uv_timer_t tick;  /* wakes the loop while a test waits, so its deadline is noticed */
-    uv_check_t watch; /* after each poll phase: takes the lock when watch_id enters watch_state */
+    uv_check_t watch; /* after each poll phase: records watch_id's states, takes the lock */
     char dir[600];
     char logpath[700];
     int logfd;
@@ -63,10 +65,12 @@ struct fx {
     struct rt_machine *m;
     sqlite3 *lock_db; /* another connection holding BEGIN IMMEDIATE, or NULL */
     int kicks;
-    struct kick_seen seen[MAX_KICKS];
+    struct seen seen[MAX_KICKS]; /* at each kick */
     int applied;
     char watch_id[64];
-    const char *watch_state;
+    const char *lock_state; /* take the lock when watch_id enters it */
+    struct seen states[32]; /* each state watch_id entered, as the check phase found it */
+    int n_states;
 };
 
 static char prefix_labeled[] = "images_labeled_by_folder/";
@@ -237,20 +241,51 @@ static void unlock_journal(struct fx *f)
     f->lock_db = NULL;
 }
 
+static void look(struct fx *f, struct seen *s)
+{
+    s->rows = outbox(f);
+    active_version(f, s->active, sizeof(s->active));
+}
+
 static void on_watch(uv_check_t *h)
 {
     struct fx *f = h->data;
-    if (!f->watch_state || !in_state(f, f->watch_id, f->watch_state))
+    if (!f->watch_id[0])
         return;
-    f->watch_state = NULL;
-    lock_journal(f);
+    char state[32];
+    exec_state(f, f->watch_id, state, sizeof(state));
+    if (state[0] && (f->n_states == 0 || strcmp(f->states[f->n_states - 1].state, state) != 0)) {
+        RT_ASSERT(f->n_states < 32);
+        struct seen *s = &f->states[f->n_states++];
+        rt_strlcpy(s->state, state, sizeof(s->state));
+        look(f, s);
+    }
+    if (f->lock_state && strcmp(state, f->lock_state) == 0) {
+        f->lock_state = NULL;
+        lock_journal(f);
+    }
+}
+
+/* Records each state execution id enters, with what the journal holds then. */
+static void watch(struct fx *f, const char *id)
+{
+    rt_strlcpy(f->watch_id, id, sizeof(f->watch_id));
+}
+
+/* Returns: what the journal held when the watched execution had just entered state. */
+static const struct seen *seen_in(struct fx *f, const char *state)
+{
+    for (int i = 0; i < f->n_states; i++)
+        if (strcmp(f->states[i].state, state) == 0)
+            return &f->states[i];
+    RT_FAIL("the watched execution was never seen in %s", state);
 }
 
 /* Takes the lock as soon as execution id has entered state, before that state's step runs. */
 static void lock_when(struct fx *f, const char *id, const char *state)
 {
-    rt_strlcpy(f->watch_id, id, sizeof(f->watch_id));
-    f->watch_state = state;
+    watch(f, id);
+    f->lock_state = state;
 }
 
 /* ---- the hooks ---- */
@@ -258,11 +293,8 @@ static void lock_when(struct fx *f, const char *id, const char *state)
 static void on_kick(void *ud)
 {
     struct fx *f = ud;
-    if (f->kicks < MAX_KICKS) {
-        struct kick_seen *k = &f->seen[f->kicks];
-        k->rows = outbox(f);
-        active_version(f, k->active, sizeof(k->active));
-    }
+    if (f->kicks < MAX_KICKS)
+        look(f, &f->seen[f->kicks]);
     f->kicks++;
 }
 
@@ -639,6 +671,16 @@ RT_TEST(deployed_notice_commits_with_the_switch)
     RT_ASSERT_STR_EQ(f.seen[1].active, "model-old");
     RT_ASSERT_INT_EQ(f.seen[1].rows.deployed, 0);
     RT_ASSERT_INT_EQ(outbox(&f).deployed, 1);
+    /* Seen state by state: the row appears exactly with the switch, not a transition before
+     * (entering SWITCH) nor after (leaving STOP_OLD). */
+    const struct seen *s = seen_in(&f, "SWITCH");
+    RT_ASSERT_STR_EQ(s->active, "model-old");
+    RT_ASSERT_INT_EQ(s->rows.deployed, 0);
+    s = seen_in(&f, "STOP_OLD");
+    RT_ASSERT_STR_EQ(s->active, version);
+    RT_ASSERT_INT_EQ(s->rows.deployed, 1);
+    s = seen_in(&f, "DONE");
+    RT_ASSERT_INT_EQ(s->rows.deployed, 1);
     fx_close(&f);
 }
 
