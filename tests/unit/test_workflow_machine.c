@@ -843,3 +843,60 @@ RT_TEST(untrained_images_counted_by_identity)
     RT_ASSERT_STR_EQ(active, version);
     fx_close(&f);
 }
+
+/* ---- 9. a failed persist does not leave the step's bookkeeping behind ---- */
+
+/* The engine loses the training once, and the transition that records the retrain meets the
+ * lock: the step reruns (the engine still does not know the version) until the lock goes. The
+ * retrain is one retrain however many times its transition had to be written. */
+RT_TEST(failed_persist_of_a_retrain_counts_it_once)
+{
+    struct fx f;
+    fx_open(&f, "retrain_persist", NULL);
+    add_images(&f, "cat", 0, 6);
+    fe_script(f.eng, RT_MODEL_UNKNOWN, 0, NULL); /* WAIT_TRAINING's first describe */
+    char id[64];
+    start_training(&f, id, sizeof(id));
+    lock_when(&f, id, "WAIT_TRAINING");
+    RUN_UNTIL(&f, writer_failures(&f) >= 3);
+    RT_ASSERT(log_has(&f, "state=WAIT_TRAINING->TRAIN"));
+    RT_ASSERT(in_state(&f, id, "WAIT_TRAINING"));
+    unlock_journal(&f);
+    run_to_end(&f);
+    RT_ASSERT(in_state(&f, id, "DONE"));
+    RT_ASSERT_INT_EQ(context_int(&f, id, "retrains"), 1);
+    RT_ASSERT_INT_EQ(f.eng->trains, 2);
+    cJSON *out = step_output(&f, id, "WAIT_TRAINING");
+    RT_ASSERT_INT_EQ(json_int(out, "retrain"), 1);
+    cJSON_Delete(out);
+    fx_close(&f);
+}
+
+/* After a graceful stop the lost training restarts free of charge, even when the transition that
+ * restarts it has to be written more than once. */
+RT_TEST(failed_persist_after_graceful_stop_still_restarts_free)
+{
+    struct fx f;
+    fx_open(&f, "stop_persist", NULL);
+    add_images(&f, "cat", 0, 6);
+    f.eng->train_polls = -1;
+    char id[64];
+    start_training(&f, id, sizeof(id));
+    RUN_UNTIL(&f, in_state(&f, id, "WAIT_TRAINING") && f.eng->describes >= 1);
+    machine_close(&f);
+    fe_script(f.eng, RT_MODEL_UNKNOWN, 0, NULL);
+    machine_open(&f);
+    lock_journal(&f);
+    RT_ASSERT_OK(rt_machine_resume(f.m));
+    RUN_UNTIL(&f, writer_failures(&f) >= 3);
+    RT_ASSERT(in_state(&f, id, "WAIT_TRAINING"));
+    unlock_journal(&f);
+    int trains = f.eng->trains;
+    RUN_UNTIL(&f, f.eng->trains > trains && in_state(&f, id, "WAIT_TRAINING"));
+    RT_ASSERT_INT_EQ(context_int(&f, id, "retrains"), -1);
+    RT_ASSERT_INT_EQ(context_int(&f, id, "restarts"), 1);
+    struct steps st = exec_steps(&f, id);
+    RT_ASSERT_INT_EQ(st.graceful_restarts, 1);
+    RT_ASSERT_INT_EQ(st.retrain_outputs, 0);
+    fx_close(&f);
+}
