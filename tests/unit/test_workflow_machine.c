@@ -7,7 +7,9 @@
  * engine keeps losing fails after MAX_RETRAINS; a transition that cannot be written leaves nothing
  * behind and its notification is written exactly once when the step reruns; the deployed
  * notification commits with the switch; a graceful stop is not counted against a training but a
- * crash is; an unchanged NOT_MET check adds no execution; untrained images are counted by key.
+ * crash is; an unchanged NOT_MET check adds no execution; untrained images are counted by key;
+ * and a step whose transition could not be written reruns from the context it found, so a retrain
+ * or a restart after a graceful stop is counted once however often its write failed.
  *
  * Design: a lock is taken at an exact point by a uv_check_t that reads the journal after every
  * poll phase. The writer's completion runs in the poll phase and schedules the next step on a

@@ -16,7 +16,8 @@
  * (answer RT_EBUSY that many times; < 0: always), through the callback or, with *_busy_sync, as
  * the return value of the call.
  *
- * Header-only (static functions) so each test file that needs them gets its own copy.
+ * Header-only: each test file that includes it gets its own copy; the helpers a test may not
+ * call are static inline, so leaving one unused is no warning.
  */
 #ifndef RT_WORKFLOW_FAKES_H
 #define RT_WORKFLOW_FAKES_H
@@ -67,7 +68,7 @@ static long fs_find(const struct fake_store *s, const char *key, size_t *at)
 }
 
 /* Adds or replaces key with data. */
-static void fs_set(struct fake_store *s, const char *key, const void *data, size_t len)
+static inline void fs_set(struct fake_store *s, const char *key, const void *data, size_t len)
 {
     size_t at = 0;
     long i = fs_find(s, key, &at);
@@ -90,7 +91,7 @@ static void fs_set(struct fake_store *s, const char *key, const void *data, size
     s->n++;
 }
 
-static void fs_remove(struct fake_store *s, const char *key)
+static inline void fs_remove(struct fake_store *s, const char *key)
 {
     long i = fs_find(s, key, NULL);
     RT_ASSERT(i >= 0);
@@ -101,21 +102,21 @@ static void fs_remove(struct fake_store *s, const char *key)
 }
 
 /* Returns: the object stored under key, or NULL. */
-static const struct fake_object *fs_get_object(const struct fake_store *s, const char *key)
+static inline const struct fake_object *fs_get_object(const struct fake_store *s, const char *key)
 {
     long i = fs_find(s, key, NULL);
     return i >= 0 ? &s->obj[i] : NULL;
 }
 
 /* Adds the labeled image <labeled prefix><label>/<n>.png. */
-static void fs_add_image(struct fake_store *s, const char *label, int n)
+static inline void fs_add_image(struct fake_store *s, const char *label, int n)
 {
     char key[256];
     snprintf(key, sizeof(key), "images_labeled_by_folder/%s/%d.png", label, n);
     fs_set(s, key, "png", 3);
 }
 
-static void fs_remove_image(struct fake_store *s, const char *label, int n)
+static inline void fs_remove_image(struct fake_store *s, const char *label, int n)
 {
     char key[256];
     snprintf(key, sizeof(key), "images_labeled_by_folder/%s/%d.png", label, n);
@@ -324,7 +325,7 @@ static const struct rt_store_ops fake_store_ops = {
     .close = fs_close, /* copy and del stay NULL: the training workflow never calls them */
 };
 
-static struct fake_store *fs_new(uv_loop_t *loop)
+static inline struct fake_store *fs_new(uv_loop_t *loop)
 {
     struct fake_store *s = rt_calloc(1, sizeof(*s));
     RT_ASSERT(s != NULL);
@@ -372,7 +373,7 @@ struct fake_engine {
 };
 
 /* Queues an answer for the next describe (of any version). */
-static void
+static inline void
 fe_script(struct fake_engine *e, enum rt_model_status status, double f1, const char *msg)
 {
     RT_ASSERT(e->n_script < FAKE_ENGINE_SCRIPT);
@@ -627,7 +628,7 @@ static const struct rt_engine_ops fake_engine_ops = {
     .close = fe_close,
 };
 
-static struct fake_engine *fe_new(uv_loop_t *loop)
+static inline struct fake_engine *fe_new(uv_loop_t *loop)
 {
     struct fake_engine *e = rt_calloc(1, sizeof(*e));
     RT_ASSERT(e != NULL);
