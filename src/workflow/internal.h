@@ -74,6 +74,10 @@ struct rt_exec {
     struct rt__note *notes;    /* owned: raised by the current step */
     int pending_next;          /* the state being persisted */
     char *pending_error;       /* owned: its error text, for the log */
+    /* ctx and resumed_after_stop as the current step found them: restored when its transition
+     * cannot be written, so that the step runs again from there. */
+    cJSON *ctx_before; /* owned or NULL */
+    bool resumed_before;
     struct rt_exec *next;
 };
 

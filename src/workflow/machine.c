@@ -169,6 +169,7 @@ static void exec_closed(uv_handle_t *h)
     notes_free(x);
     rt_jbatch_free(x->pending);
     cJSON_Delete(x->ctx);
+    cJSON_Delete(x->ctx_before);
     rt_free(x->input);
     rt_free(x->pending_error);
     rt_free(x);
@@ -236,6 +237,13 @@ static void run_step(uv_timer_t *t)
         return;
     }
     x->step_running = true;
+    /* A step changes the context (retrains, restarts...) before it names the next state. If
+     * that transition cannot be written, the step runs again: it must find what it found the
+     * first time, or a retrain whose write failed would count twice. (Out of memory: no copy,
+     * and the step reruns from its own changes.) */
+    cJSON_Delete(x->ctx_before);
+    x->ctx_before = cJSON_Duplicate(x->ctx, true);
+    x->resumed_before = x->resumed_after_stop;
     RT_LOG(RT_LOG_DEBUG, "workflow", "event=step_run exec=%s state=%s", x->id, s->name);
     s->step(x);
 }
@@ -344,6 +352,12 @@ static void persisted(int status, const struct rt_error *err, void *ud)
         RT_LOG(RT_LOG_ERR, "workflow", "event=persist_failed exec=%s state=%s->%s error=%s", x->id,
                from->name, to->name, rt_q(err ? err->msg : rt_strerror(status)));
         notes_free(x); /* the step runs again and raises them again */
+        if (x->ctx_before) {
+            cJSON_Delete(x->ctx);
+            x->ctx = x->ctx_before;
+            x->ctx_before = NULL;
+        }
+        x->resumed_after_stop = x->resumed_before;
         rt_free(error);
         if (!m->closing && !x->done)
             schedule(x, m->env.persist_retry_ms > 0 ? m->env.persist_retry_ms : PERSIST_RETRY_MS);
@@ -353,6 +367,8 @@ static void persisted(int status, const struct rt_error *err, void *ud)
     }
     bool told = x->notes != NULL;
     notes_free(x);
+    cJSON_Delete(x->ctx_before);
+    x->ctx_before = NULL;
     x->persisted = true;
     int64_t now = rt_mono_ms();
     if (error)

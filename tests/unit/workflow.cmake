@@ -4,3 +4,8 @@ if(TARGET test_workflow_table)
 endif()
 rt_unit_test(workflow ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_census.c
              LIBS rt_workflow rt_store PkgConfig::SQLITE)
+rt_unit_test(workflow ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_workflow_machine.c
+             LIBS rt_workflow PkgConfig::SQLITE PkgConfig::LIBUV)
+if(TARGET test_workflow_machine)
+  target_include_directories(test_workflow_machine PRIVATE ${CMAKE_SOURCE_DIR}/src/workflow)
+endif()
