@@ -177,16 +177,12 @@ int rt_journal_model_list(struct rt_journal *j, rt_journal_model_fn *cb, void *u
 
 /*
  * Makes a new unique execution id like rt_journal_exec_new_id without writing: the counter lives
- * in memory (loaded from the journal on first use) and b gets the write that keeps the stored
- * counter in step, so the id is durable exactly when the batch that creates the execution is.
- * For the daemon's loop thread. Returns: 0 or an error.
+ * in memory (loaded from the journal on first use). The batch that first writes the execution
+ * must carry rt_jbatch_exec_id_seen(id), so the stored counter keeps up (a batch that fails and is
+ * built again carries it again). For the daemon's loop thread. Returns: 0 or an error.
  */
-int rt_journal_exec_reserve_id(struct rt_journal *j,
-                               const char *prefix,
-                               int64_t now_ms,
-                               struct rt_jbatch *b,
-                               char *out,
-                               size_t size);
+int rt_journal_exec_reserve_id(
+    struct rt_journal *j, const char *prefix, int64_t now_ms, char *out, size_t size);
 /* Returns: 0 and the newest execution of workflow in *out (clean up with
  * rt_journal_exec_cleanup), or RT_ENOTFOUND. */
 int rt_journal_exec_latest(struct rt_journal *j, const char *workflow, struct rt_journal_exec *out);
@@ -268,6 +264,10 @@ int rt_jbatch_exec_advance(struct rt_jbatch *b,
                            bool terminal,
                            const char *context_json,
                            int64_t now_ms);
+/* Keeps the stored execution id counter at least at id's number (the digits after its last '-'):
+ * for the batch that first writes an execution whose id was reserved. Returns: 0, RT_EINVAL
+ * (not an id of rt_journal_exec_reserve_id) or RT_ENOMEM. */
+int rt_jbatch_exec_id_seen(struct rt_jbatch *b, const char *id);
 /* Replaces the context of id without a transition. */
 int rt_jbatch_exec_context(struct rt_jbatch *b, const char *id, const char *context_json);
 /* Counts one more identical check on a finished execution (checks + 1, last_checked = now). */

@@ -14,7 +14,7 @@
 #include "retraind/buf.h"
 #include "retraind/log.h"
 
-#define COUNTER_KEY "exec_id_counter"
+#define COUNTER_KEY RT__EXEC_ID_COUNTER
 #define PREFIX_MAX 20
 
 void rt_journal_exec_cleanup(struct rt_journal_exec *e)
@@ -60,12 +60,8 @@ static int id_parts(const char *prefix, int64_t now_ms, char *stamp, size_t size
     return 0;
 }
 
-int rt_journal_exec_reserve_id(struct rt_journal *j,
-                               const char *prefix,
-                               int64_t now_ms,
-                               struct rt_jbatch *b,
-                               char *out,
-                               size_t size)
+int rt_journal_exec_reserve_id(
+    struct rt_journal *j, const char *prefix, int64_t now_ms, char *out, size_t size)
 {
     char stamp[32];
     int rc = id_parts(prefix, now_ms, stamp, sizeof(stamp));
@@ -83,9 +79,6 @@ int rt_journal_exec_reserve_id(struct rt_journal *j,
     if (rt_snprintf(id, sizeof(id), "%s-%s-%04lld", prefix, stamp, (long long)next) < 0 ||
         strlen(id) >= size)
         return RT_ETOOBIG;
-    rc = rt__jbatch_state_max(b, COUNTER_KEY, next);
-    if (rc)
-        return rc;
     j->id_counter = next;
     rt_strlcpy(out, id, size);
     return 0;

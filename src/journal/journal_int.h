@@ -87,6 +87,8 @@ void rt__writer_abandon(struct rt_journal *j);
 /* Applies the writes of b on j, inside the caller's transaction (nested begin/commit).
  * Returns: 0 or the first error, with err filled. */
 int rt__batch_run(struct rt_journal *j, const struct rt_jbatch *b, struct rt_error *err);
+/* The system_state key of the execution id counter. */
+#define RT__EXEC_ID_COUNTER "exec_id_counter"
 /* Adds a write that raises the integer state key to at least value. Returns: 0 or RT_ENOMEM. */
 int rt__jbatch_state_max(struct rt_jbatch *b, const char *key, int64_t value);
 /* Returns: the columns every execution query selects, in read_exec's order. */

@@ -60,20 +60,19 @@ struct rt_exec {
     const struct rt_workflow_def *def;
     char id[64];
     int state;
-    cJSON *ctx;                /* owned: data carried between steps, persisted each transition */
-    char *input;               /* owned JSON or NULL: written with the execution's first row */
-    int64_t started_ms;        /* when the execution began (its first step's time) */
-    uv_timer_t timer;          /* schedules this execution's next step or poll */
-    bool persisted;            /* its row exists in the journal */
-    bool step_running;         /* a step's work is outstanding */
-    bool persisting;           /* a transition's batch is with the writer */
-    bool done;                 /* reached a terminal state (or closing): being freed */
-    bool resumed_after_stop;   /* resumed after a graceful stop (see rt_machine_close) */
-    int64_t entered_mono_ms;   /* when the current state was entered (for dur_ms) */
-    struct rt_jbatch *pending; /* owned or NULL: writes that must ride with the next persist */
-    struct rt__note *notes;    /* owned: raised by the current step */
-    int pending_next;          /* the state being persisted */
-    char *pending_error;       /* owned: its error text, for the log */
+    cJSON *ctx;              /* owned: data carried between steps, persisted each transition */
+    char *input;             /* owned JSON or NULL: written with the execution's first row */
+    int64_t started_ms;      /* when the execution began (its first step's time) */
+    uv_timer_t timer;        /* schedules this execution's next step or poll */
+    bool persisted;          /* its row exists in the journal */
+    bool step_running;       /* a step's work is outstanding */
+    bool persisting;         /* a transition's batch is with the writer */
+    bool done;               /* reached a terminal state (or closing): being freed */
+    bool resumed_after_stop; /* resumed after a graceful stop (see rt_machine_close) */
+    int64_t entered_mono_ms; /* when the current state was entered (for dur_ms) */
+    struct rt__note *notes;  /* owned: raised by the current step */
+    int pending_next;        /* the state being persisted */
+    char *pending_error;     /* owned: its error text, for the log */
     /* ctx and resumed_after_stop as the current step found them: restored when its transition
      * cannot be written, so that the step runs again from there. */
     cJSON *ctx_before; /* owned or NULL */

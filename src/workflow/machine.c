@@ -167,7 +167,6 @@ static void exec_closed(uv_handle_t *h)
         }
     }
     notes_free(x);
-    rt_jbatch_free(x->pending);
     cJSON_Delete(x->ctx);
     cJSON_Delete(x->ctx_before);
     rt_free(x->input);
@@ -309,9 +308,8 @@ static int build_transition(struct rt_exec *x,
 {
     const struct rt_state_def *to = &x->def->states[next];
     int64_t now = rt_now_ms();
-    struct rt_jbatch *b = x->pending;
-    x->pending = NULL;
-    int rc = b ? 0 : rt_jbatch_new(&b);
+    struct rt_jbatch *b = NULL;
+    int rc = rt_jbatch_new(&b);
     if (rc)
         return rc;
     char *out_json = output ? cJSON_PrintUnformatted(output) : NULL;
@@ -321,6 +319,8 @@ static int build_transition(struct rt_exec *x,
     if (!rc && !x->persisted)
         rc = rt_jbatch_exec_create(b, x->id, x->def->name, x->def->states[x->def->initial].name,
                                    x->input, "{}", x->started_ms);
+    if (!rc && !x->persisted)
+        rc = rt_jbatch_exec_id_seen(b, x->id);
     if (!rc && tx)
         rc = tx(x, b, tx_ud);
     if (!rc)
@@ -479,13 +479,14 @@ void rt__exec_coalesce(struct rt_exec *x, const char *prev_id)
     x->step_running = false;
     notes_free(x);
     struct coalesce *c = rt_calloc(1, sizeof(*c));
-    struct rt_jbatch *b = x->pending;
-    x->pending = NULL;
+    struct rt_jbatch *b = NULL;
     int rc = c ? 0 : RT_ENOMEM;
-    if (!rc && !b)
+    if (!rc)
         rc = rt_jbatch_new(&b);
     if (!rc)
         rc = rt_jbatch_exec_checked(b, prev_id, rt_now_ms());
+    if (!rc) /* the id was handed out: never hand it out again after a restart */
+        rc = rt_jbatch_exec_id_seen(b, x->id);
     if (!rc) {
         c->x = x;
         rt_strlcpy(c->prev, prev_id, sizeof(c->prev));
@@ -538,10 +539,7 @@ struct rt_exec *rt__exec_start(struct rt_machine *m,
     }
     int64_t now = rt_now_ms();
     char id[64];
-    struct rt_jbatch *b = NULL;
-    *rc = rt_jbatch_new(&b);
-    if (!*rc)
-        *rc = rt_journal_exec_reserve_id(m->env.journal, def->id_prefix, now, b, id, sizeof(id));
+    *rc = rt_journal_exec_reserve_id(m->env.journal, def->id_prefix, now, id, sizeof(id));
     struct rt_exec *x = NULL;
     if (!*rc) {
         x = exec_add(m, def, id, def->initial, NULL);
@@ -554,11 +552,8 @@ struct rt_exec *rt__exec_start(struct rt_machine *m,
         exec_release(x);
         x = NULL;
     }
-    if (!x) {
-        rt_jbatch_free(b);
+    if (!x)
         return NULL;
-    }
-    x->pending = b;
     x->started_ms = now;
     RT_LOG(RT_LOG_INFO, "workflow", "event=exec_start exec=%s workflow=%s", id, def->name);
     schedule(x, 0);

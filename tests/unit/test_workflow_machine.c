@@ -607,6 +607,28 @@ RT_TEST(retrain_limit_fails)
 
 /* ---- 4. the persist retry ---- */
 
+/* The first write of an execution fails: when it is written again, the id counter comes with it,
+ * so a restart never hands the same id out again. */
+RT_TEST(failed_first_write_still_records_the_id_counter)
+{
+    struct fx f;
+    fx_open(&f, "first", NULL);
+    add_images(&f, "cat", 0, 6);
+    lock_journal(&f);
+    char id[64];
+    start_training(&f, id, sizeof(id));
+    RUN_UNTIL(&f, writer_failures(&f) >= 1);
+    unlock_journal(&f);
+    run_to_end(&f);
+    RT_ASSERT(in_state(&f, id, "DONE"));
+    int64_t counter = 0;
+    RT_ASSERT_OK(rt_journal_state_get_i64(f.j, "exec_id_counter", 0, &counter));
+    const char *dash = strrchr(id, '-');
+    RT_ASSERT(dash);
+    RT_ASSERT(counter >= strtoll(dash + 1, NULL, 10));
+    fx_close(&f);
+}
+
 RT_TEST(persist_failure_reruns_step_without_duplicate)
 {
     struct fx f;
