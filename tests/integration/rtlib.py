@@ -5,8 +5,11 @@ Everything stays under one temporary folder and on loopback; the daemon is alway
 killed) when the test ends.
 """
 import atexit
+import email
+import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -157,6 +160,63 @@ class Env:
             return None
         return self.wait_for(find, timeout, what)
 
+    # ---- more helpers (issue #7 tests) ----
+    def add_images_bulk(self, labels, count, start=0, size=64):
+        """Writes count synthetic images for each of labels (class = position in labels) with
+        retraind-synth --dir into a staging folder, then renames each into the store as an
+        uploader would. Names are <label>-<i>.png (not zero-padded, unlike add_images).
+        Returns the store paths written."""
+        stage = tempfile.mkdtemp(prefix="stage-", dir=self.dir)
+        subprocess.run([SYNTH, "--labels", ",".join(labels), "--count", str(count), "--start",
+                        str(start), "--size", str(size), "--dir", stage], check=True, timeout=300)
+        written = []
+        for label in labels:
+            dest = os.path.join(self.bucket, "images_labeled_by_folder", label)
+            os.makedirs(dest, exist_ok=True)
+            src = os.path.join(stage, label)
+            for name in sorted(os.listdir(src)):
+                os.rename(os.path.join(src, name), os.path.join(dest, name))
+                written.append(os.path.join(dest, name))
+        shutil.rmtree(stage, ignore_errors=True)
+        return written
+
+    def image_paths(self, label):
+        folder = os.path.join(self.bucket, "images_labeled_by_folder", label)
+        return sorted(os.path.join(folder, n) for n in os.listdir(folder))
+
+    def set_config(self, text):
+        """Replaces the config file atomically (a reader never sees half a file)."""
+        tmp = self.cfg + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.cfg)
+
+    def config(self):
+        with open(self.cfg) as f:
+            return f.read()
+
+    def log_count(self, pattern, text=None):
+        """Number of matches of the regular expression pattern in the log (or in text)."""
+        return len(re.findall(pattern, self.log() if text is None else text))
+
+    def wait_log(self, pattern, timeout, what=None, count=1):
+        """Waits until the log matches pattern (a regular expression) at least count times."""
+        return self.wait_for(lambda: self.log_count(pattern) >= count, timeout,
+                             what or "%d x %r in the log" % (count, pattern))
+
+    def signal(self, sig):
+        check(self.proc is not None and self.proc.poll() is None, "no daemon to signal")
+        self.proc.send_signal(sig)
+
+    def kill(self):
+        """SIGKILLs the daemon (a crash) and waits for it; returns its exit status."""
+        check(self.proc is not None, "no daemon to kill")
+        self.proc.kill()
+        rc = self.proc.wait(timeout=30)
+        self.proc = None
+        self.log_file.close()
+        return rc
+
     def cleanup(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
@@ -176,3 +236,74 @@ def step_output(execution, state):
 
 def states(execution):
     return [s["state"] for s in execution.get("steps", [])]
+
+
+class SmtpSink:
+    """tests/servers/smtp_sink.py on loopback: messages() returns what it received, oldest first.
+    Skips the test (exit 77) when no python with aiosmtpd is found. Closed at exit."""
+
+    def __init__(self, user=None, password=None):
+        src = os.environ.get("RETRAIND_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
+        self.dir = tempfile.mkdtemp(prefix="rt-mail-")
+        args = [os.path.join(src, "tests", "servers", "smtp_sink.py"), self.dir]
+        if user:
+            args += ["--user", user, "--password", password]
+        self.proc = None
+        # Debian's python3-aiosmtpd is installed for /usr/bin/python3; a developer's python may
+        # have it from pip instead.
+        for py in ("/usr/bin/python3", sys.executable):
+            if not os.access(py, os.X_OK):
+                continue
+            p = subprocess.Popen([py] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True)
+            line = p.stdout.readline()
+            if line.startswith("PORT "):
+                self.proc = p
+                self.port = int(line.split()[1])
+                break
+            p.wait(timeout=10)
+        if not self.proc:
+            print("SKIP: no python3 with aiosmtpd (Debian package python3-aiosmtpd)")
+            sys.exit(77)
+        atexit.register(self.close)
+
+    def messages(self):
+        out = []
+        for path in glob.glob(os.path.join(self.dir, "msg-*.eml")):
+            n = int(os.path.basename(path)[4:-4])
+            with open(path, "rb") as f:
+                out.append((n, email.message_from_bytes(f.read())))
+        return [m for _, m in sorted(out, key=lambda t: t[0])]
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def smtp_notify_config(env, port, to="ml-team@example.org"):
+    """Replaces env's notify list with log + smtp to 127.0.0.1:port (no auth)."""
+    text = env.config().replace("notify: [ { driver: log } ]\n", "")
+    text += ("notify:\n  - driver: log\n  - driver: smtp\n    url: smtp://127.0.0.1:%d\n"
+             "    from: retraind@example.org\n    to: [ %s ]\n" % (port, to))
+    env.set_config(text)
+
+
+def mail_body(msg):
+    payload = msg.get_payload(decode=True)
+    return payload.decode(errors="replace") if payload else ""
+
+
+def parse_time(text):
+    """Seconds since the epoch of an RFC 3339 UTC time as the CLI prints it
+    (2026-01-02T03:04:05Z or with .mmm fractions)."""
+    import calendar
+    m = re.match(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?Z$", text or "")
+    check(m is not None, "not an RFC 3339 UTC time: %r" % text)
+    whole = calendar.timegm(tuple(int(g) for g in m.groups()[:6]))
+    return whole + (float(m.group(7)) if m.group(7) else 0.0)
