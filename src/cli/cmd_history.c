@@ -28,6 +28,11 @@ static void print_exec(const cJSON *e)
     const char *err = str_or(e, "error", NULL);
     if (err)
         printf("    error: %s\n", err);
+    /* A NOT_MET check repeated with the same outcome: one row standing for many polls. */
+    double checks = cJSON_GetNumberValue(cJSON_GetObjectItem(e, "checks"));
+    if (checks > 1)
+        printf("    %.0f checks with this outcome, the last at %s\n", checks,
+               str_or(e, "last_checked_at", "-"));
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItem(e, "steps"))
     {

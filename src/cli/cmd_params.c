@@ -127,8 +127,8 @@ static int cmd_get(const struct rt_config *cfg, const char *name, bool json)
     return RT_EXIT_OK;
 }
 
-/* set (text) or reset (text NULL). */
-static int cmd_write(const struct rt_config *cfg, const char *name, const char *text)
+/* set (text) or reset (text NULL); --json prints {"name", "value", "applied"}. */
+static int cmd_write(const struct rt_config *cfg, const char *name, const char *text, bool json)
 {
     const struct rt_param_def *def = find(name);
     if (!def)
@@ -148,6 +148,25 @@ static int cmd_write(const struct rt_config *cfg, const char *name, const char *
         return RT_EXIT_FAIL;
     }
     bool poked = rt_daemon_poke(cfg->data_dir) == 0;
+    if (json) {
+        struct rt_param_set values;
+        rc = read_values(cfg, &values);
+        if (rc)
+            return rc;
+        cJSON *o = cJSON_CreateObject();
+        cJSON *v = value_json(&values.v[def->id]);
+        if (!o || !v) {
+            cJSON_Delete(o);
+            cJSON_Delete(v);
+            fprintf(stderr, "retraind params: out of memory\n");
+            return RT_EXIT_FAIL;
+        }
+        cJSON_AddStringToObject(o, "name", def->name);
+        cJSON_AddItemToObject(o, "value", v);
+        cJSON_AddStringToObject(o, "source", rt_param_source_name(values.v[def->id].source));
+        cJSON_AddStringToObject(o, "applied", poked ? "now" : "at the next start");
+        return rt_cli_print_json(o);
+    }
     const char *later = poked ? "" : " (no daemon answered; it applies at the next start)";
     if (text)
         printf("%s = %s%s\n", def->name, text, later);
@@ -187,10 +206,10 @@ int rt_cmd_params(int argc, char **argv)
         rc = cmd_get(cfg, a.words[1], json);
         break;
     case 2:
-        rc = cmd_write(cfg, a.words[1], a.words[2]);
+        rc = cmd_write(cfg, a.words[1], a.words[2], json);
         break;
     default:
-        rc = cmd_write(cfg, a.words[1], NULL);
+        rc = cmd_write(cfg, a.words[1], NULL, json);
         break;
     }
     rt_config_destroy(cfg);

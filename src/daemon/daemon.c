@@ -425,7 +425,8 @@ static void on_signal(uv_signal_t *s, int signum)
             reload(d);
         return;
     }
-    RT_LOG(RT_LOG_NOTICE, "daemon", "event=signal signal=%s", signum == SIGTERM ? "TERM" : "INT");
+    RT_LOG(RT_LOG_NOTICE, "daemon", "event=signal signal=%s%s", signum == SIGTERM ? "TERM" : "INT",
+           d->stopping ? " already_stopping=yes" : "");
     shutdown_begin(d, 0);
 }
 
@@ -634,11 +635,27 @@ static int open_drivers(struct daemon *d, struct rt_error *err)
 
 /* ---- shutdown ---- */
 
+static void close_handle(uv_handle_t *h)
+{
+    if (h->loop && !uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* The signal handlers stay until the very end: closing them earlier would give a second SIGTERM
+ * (a double Ctrl-C, an impatient `systemctl stop`) its default action and kill a stop halfway. */
+static void close_signals(struct daemon *d)
+{
+    close_handle((uv_handle_t *)&d->sig_term);
+    close_handle((uv_handle_t *)&d->sig_int);
+    close_handle((uv_handle_t *)&d->sig_hup);
+}
+
 static void journal_writer_closed(void *ud)
 {
     struct daemon *d = ud;
     rt_journal_close(d->journal);
     d->journal = NULL;
+    close_signals(d);
 }
 
 static void phase_done(void *ud)
@@ -648,6 +665,8 @@ static void phase_done(void *ud)
         return;
     if (d->journal && rt_journal_writer_running(d->journal))
         rt_journal_writer_close(d->journal, journal_writer_closed, d);
+    else
+        close_signals(d); /* start-up failed before the writer ran */
 }
 
 static void drivers_close(struct daemon *d)
@@ -701,12 +720,6 @@ static void machine_closed(void *ud)
         outbox_closed(d);
 }
 
-static void close_handle(uv_handle_t *h)
-{
-    if (h->loop && !uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
 static void shutdown_begin(struct daemon *d, int exit_code)
 {
     if (d->stopping)
@@ -717,9 +730,6 @@ static void shutdown_begin(struct daemon *d, int exit_code)
     RT_LOG(RT_LOG_NOTICE, "daemon", "event=stopping");
     close_handle((uv_handle_t *)&d->poll_timer);
     close_handle((uv_handle_t *)&d->watchdog_timer);
-    close_handle((uv_handle_t *)&d->sig_term);
-    close_handle((uv_handle_t *)&d->sig_int);
-    close_handle((uv_handle_t *)&d->sig_hup);
     if (d->control_open) {
         uv_close((uv_handle_t *)&d->control, NULL);
         d->control_open = false;
