@@ -622,7 +622,8 @@ int rt_machine_resume(struct rt_machine *m)
     struct resume_ctx r = {m, 0, 0};
     struct rt_journal_exec_filter f = {.unfinished_only = true, .limit = 100000};
     int rc = rt_journal_exec_list(m->env.journal, &f, resume_one, &r);
-    return rc ? rc : r.rc;
+    /* When resume_one stopped the listing, rc is its 1; r.rc says why. */
+    return r.rc ? r.rc : rc;
 }
 
 void rt_machine_close(struct rt_machine *m, void (*cb)(void *ud), void *ud)
