@@ -596,7 +596,14 @@ static int resume_one(const struct rt_journal_exec *e, void *ud)
                e->id, rt_q(e->workflow), rt_q(e->state));
         return 0;
     }
+    unsigned long failed = rt_alloc_failures();
     cJSON *ctx = e->context ? cJSON_Parse(e->context) : NULL;
+    if (e->context && !ctx && rt_alloc_failures() != failed) {
+        /* Resumed with an empty context, the step would act on nothing (and its next transition
+         * would overwrite the stored one): leave it in the journal for the next resume. */
+        r->rc = RT_ENOMEM;
+        return 1;
+    }
     struct rt_exec *x = exec_add(r->m, def, e->id, state, ctx);
     if (!x) {
         cJSON_Delete(ctx);
