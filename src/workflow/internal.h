@@ -72,6 +72,7 @@ struct rt_exec {
     int64_t entered_mono_ms;   /* when the current state was entered (for dur_ms) */
     struct rt_jbatch *pending; /* owned or NULL: writes that must ride with the next persist */
     struct rt__note *notes;    /* owned: raised by the current step */
+    bool notes_lost;           /* one of them could not be built: the transition must fail */
     int pending_next;          /* the state being persisted */
     char *pending_error;       /* owned: its error text, for the log */
     struct rt_exec *next;

@@ -148,6 +148,7 @@ static void maybe_finish_close(struct rt_machine *m)
 
 static void notes_free(struct rt_exec *x)
 {
+    x->notes_lost = false;
     while (x->notes) {
         struct rt__note *n = x->notes;
         x->notes = n->next;
@@ -308,7 +309,9 @@ static int build_transition(struct rt_exec *x,
         return rc;
     char *out_json = output ? cJSON_PrintUnformatted(output) : NULL;
     char *ctx_json = cJSON_PrintUnformatted(x->ctx);
-    if ((output && !out_json) || !ctx_json)
+    /* A notification the step raised but could not build fails the transition like any write
+     * of it: committing without it would tell nobody, ever. */
+    if ((output && !out_json) || !ctx_json || x->notes_lost)
         rc = RT_ENOMEM;
     if (!rc && !x->persisted)
         rc = rt_jbatch_exec_create(b, x->id, x->def->name, x->def->states[x->def->initial].name,
@@ -498,8 +501,10 @@ void rt__exec_notify(struct rt_exec *x, struct rt_event *ev)
     char *json = n ? rt_event_to_json(ev) : NULL;
     if (!json) {
         rt_free(n);
-        /* The transition still commits; people miss this one message, which the log shows. */
-        RT_LOG(RT_LOG_ERR, "workflow", "event=notification_lost exec=%s kind=%s error=%s", x->id,
+        /* The transition fails (a notification exists exactly when its cause commits); the step
+         * runs again after persist_retry_ms and raises it again. */
+        x->notes_lost = true;
+        RT_LOG(RT_LOG_ERR, "workflow", "event=notification_failed exec=%s kind=%s error=%s", x->id,
                rt_event_name(ev->kind), rt_q("out of memory"));
         return;
     }
