@@ -86,11 +86,11 @@ int rt_machine_param_changed(struct rt_machine *m,
     cJSON *in = cJSON_CreateObject();
     if (!in)
         return RT_ENOMEM;
-    cJSON_AddStringToObject(in, "name", def->name);
-    if (old_text)
-        cJSON_AddStringToObject(in, "old", old_text);
-    cJSON_AddStringToObject(in, "new", new_text);
-    char *input = cJSON_PrintUnformatted(in);
+    /* Every member or none: a change without its name or value would run and end FAILED. */
+    bool ok = cJSON_AddStringToObject(in, "name", def->name) &&
+              (!old_text || cJSON_AddStringToObject(in, "old", old_text)) &&
+              cJSON_AddStringToObject(in, "new", new_text);
+    char *input = ok ? cJSON_PrintUnformatted(in) : NULL;
     if (!input) {
         cJSON_Delete(in);
         return RT_ENOMEM;
