@@ -239,9 +239,11 @@ int rt_journal_outbox_due(
 int64_t rt_journal_outbox_next_due(struct rt_journal *j);
 /* Returns: the largest notification id so far (0 for none); ids of new ones go above it. */
 int64_t rt_journal_outbox_max_id(struct rt_journal *j);
-/* Returns: a new notification id, counted in memory above rt_journal_outbox_max_id (the loop
- * thread's ids for rt_jbatch_outbox_add; an id whose batch never commits is simply skipped). */
-int64_t rt_journal_outbox_reserve_id(struct rt_journal *j);
+/* Makes a new notification id, counted in memory above rt_journal_outbox_max_id (the loop
+ * thread's ids for rt_jbatch_outbox_add; an id whose batch never commits is simply skipped).
+ * Returns: 0 and *id, or the error of the first use's read of the largest id (nothing reserved:
+ * the next call reads again). */
+int rt_journal_outbox_reserve_id(struct rt_journal *j, int64_t *id);
 
 /* ---- write batches: the daemon's writes, applied by the writer thread ---- */
 /*

@@ -278,13 +278,15 @@ static bool transition_allowed(const struct rt_exec *x, int next)
     return false;
 }
 
-/* Adds the outbox rows of x's notes to b. Returns: 0 or RT_ENOMEM. */
+/* Adds the outbox rows of x's notes to b. Returns: 0 or an error. */
 static int add_notes(struct rt_exec *x, struct rt_jbatch *b, int64_t now)
 {
     struct rt_journal *j = x->m->env.journal;
     for (struct rt__note *n = x->notes; n; n = n->next) {
-        int64_t id = rt_journal_outbox_reserve_id(j);
-        int rc = rt_jbatch_outbox_add(b, id, x->id, rt_event_name(n->kind), n->json, now);
+        int64_t id;
+        int rc = rt_journal_outbox_reserve_id(j, &id);
+        if (!rc)
+            rc = rt_jbatch_outbox_add(b, id, x->id, rt_event_name(n->kind), n->json, now);
         if (rc)
             return rc;
     }
