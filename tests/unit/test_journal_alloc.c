@@ -26,109 +26,7 @@
 #include "retraind/journal.h"
 #include "rt_test.h"
 
-/* ---- SQLite through rt_malloc ---- */
-
-/* Every SQLite block starts with this header; the payload follows, 16-byte aligned. */
-struct sq_hdr {
-    size_t size;
-    size_t via_rt; /* 1: from rt_malloc (counted in sq_live), 0: from malloc */
-};
-
-static atomic_int sq_route = 1; /* new blocks come from rt_malloc (injection applies) */
-static atomic_long sq_live;     /* SQLite blocks held from rt_malloc */
-
-static void *sq_malloc(int n)
-{
-    size_t size = n > 0 ? (size_t)n : 1;
-    struct sq_hdr *h;
-    if (atomic_load(&sq_route)) {
-        h = rt_malloc(sizeof(*h) + size);
-        if (!h)
-            return NULL;
-        h->via_rt = 1;
-        atomic_fetch_add(&sq_live, 1);
-    } else {
-        h = malloc(sizeof(*h) + size);
-        if (!h)
-            return NULL;
-        h->via_rt = 0;
-    }
-    h->size = size;
-    return h + 1;
-}
-
-static void sq_free(void *p)
-{
-    if (!p)
-        return;
-    struct sq_hdr *h = (struct sq_hdr *)p - 1;
-    if (h->via_rt) {
-        atomic_fetch_sub(&sq_live, 1);
-        rt_free(h);
-    } else {
-        free(h);
-    }
-}
-
-static int sq_size(void *p)
-{
-    return p ? (int)((struct sq_hdr *)p - 1)->size : 0;
-}
-
-static void *sq_realloc(void *p, int n)
-{
-    void *q = sq_malloc(n);
-    if (!q)
-        return NULL;
-    size_t old = (size_t)sq_size(p);
-    if (p)
-        memcpy(q, p, old < (size_t)n ? old : (size_t)n);
-    sq_free(p);
-    return q;
-}
-
-static int sq_roundup(int n)
-{
-    return (n + 15) & ~15;
-}
-
-static int sq_init(void *ud)
-{
-    (void)ud;
-    return SQLITE_OK;
-}
-
-static void sq_shutdown(void *ud)
-{
-    (void)ud;
-}
-
-__attribute__((constructor)) static void route_sqlite(void)
-{
-    static const sqlite3_mem_methods m = {sq_malloc, sq_free,   sq_realloc, sq_size,
-                                          sq_roundup, sq_init, sq_shutdown, NULL};
-    if (sqlite3_config(SQLITE_CONFIG_MALLOC, &m) != SQLITE_OK)
-        abort();
-}
-
-/* Returns: the project's own live allocations (SQLite's caches excluded). */
-static long live_own(void)
-{
-    return rt_alloc_live() - atomic_load(&sq_live);
-}
-
-/*
- * Ends an injected run. Returns: true if the run met the injection. A probe allocation after the
- * run fails exactly when the run made at least n - 1 allocations; so the loops below stop at the
- * first n the run never reached (and go one past the run's last allocation, which is harmless).
- */
-static bool inject_end(void)
-{
-    void *probe = rt_malloc(1);
-    rt_alloc_fail_after(0);
-    rt_free(probe);
-    return probe == NULL;
-}
+#include "sqlite_alloc_fixture.h"
 
 /* The last n any torture loop may reach: far above what any operation here allocates. */
 #define N_MAX 20000
@@ -319,6 +217,7 @@ RT_TEST(batch_add_failure_keeps_batch_usable)
         RT_ASSERT_INT_EQ(live_own(), live);
     }
     RT_ASSERT(!reached);
+    fprintf(stderr, "%s: %d rounds\n", __func__, n - 1);
     RT_ASSERT(n > 8); /* every add met the injection once */
     rt_journal_close(j);
 }
@@ -361,7 +260,8 @@ RT_TEST(reserve_id_failure_consumes_nothing)
     struct rt_journal *j = open_rw(dir);
     long live = live_own();
     bool reached = true;
-    for (int n = 1; n < N_MAX && reached; n++) {
+    int n;
+    for (n = 1; n < N_MAX && reached; n++) {
         struct rt_jbatch *b = batch();
         char id[64] = "";
         rt_alloc_fail_after((unsigned long)n);
@@ -379,6 +279,7 @@ RT_TEST(reserve_id_failure_consumes_nothing)
         RT_ASSERT_INT_EQ(live_own(), live);
     }
     RT_ASSERT(!reached);
+    fprintf(stderr, "%s: %d rounds\n", __func__, n - 1);
     /* The next id follows the one handed out, whatever failed before. */
     struct rt_jbatch *b = batch();
     char id[64];
@@ -439,6 +340,7 @@ RT_TEST(apply_all_or_nothing_under_injection)
         RT_ASSERT_INT_EQ(live_own(), live);
     }
     RT_ASSERT(!reached);
+    fprintf(stderr, "%s: %d rounds\n", __func__, n - 1);
     RT_ASSERT(failures > 10); /* the injection reached inside SQLite */
     assert_journal_usable(j, dir);
     RT_ASSERT_INT_EQ(live_own(), live);
@@ -453,8 +355,8 @@ RT_TEST(sync_create_under_injection)
     struct rt_journal *j = open_rw(dir);
     long live = live_own();
     bool reached = true;
-    int failures = 0;
-    for (int n = 1; n < N_MAX && reached; n++) {
+    int failures = 0, n;
+    for (n = 1; n < N_MAX && reached; n++) {
         struct counts before = fresh_counts(dir);
         char id[32];
         snprintf(id, sizeof(id), "pc-%d", n);
@@ -474,6 +376,7 @@ RT_TEST(sync_create_under_injection)
         RT_ASSERT_INT_EQ(live_own(), live);
     }
     RT_ASSERT(!reached);
+    fprintf(stderr, "%s: %d rounds\n", __func__, n - 1);
     RT_ASSERT(failures > 3);
     assert_journal_usable(j, dir);
     rt_journal_close(j);
@@ -486,8 +389,8 @@ RT_TEST(sync_advance_under_injection)
     struct rt_journal *j = open_rw(dir);
     long live = live_own();
     bool reached = true;
-    int failures = 0;
-    for (int n = 1; n < N_MAX && reached; n++) {
+    int failures = 0, n;
+    for (n = 1; n < N_MAX && reached; n++) {
         char id[32];
         snprintf(id, sizeof(id), "pc-%d", n);
         RT_ASSERT_OK(rt_journal_exec_create(j, id, "parameter", "APPLY", NULL, "{}", 5));
@@ -514,6 +417,7 @@ RT_TEST(sync_advance_under_injection)
         RT_ASSERT_INT_EQ(live_own(), live);
     }
     RT_ASSERT(!reached);
+    fprintf(stderr, "%s: %d rounds\n", __func__, n - 1);
     RT_ASSERT(failures > 3);
     assert_journal_usable(j, dir);
     rt_journal_close(j);
@@ -564,6 +468,7 @@ static void torture_read(struct rt_journal *j, int (*read)(struct rt_journal *j,
         RT_ASSERT_INT_EQ(live_own(), live);
     }
     RT_ASSERT(!reached);
+    fprintf(stderr, "%s: %d rounds\n", __func__, n - 1);
     RT_ASSERT(failures >= 1);
 }
 
@@ -817,6 +722,7 @@ RT_TEST(submit_under_injection)
         RT_ASSERT_INT_EQ(live_own(), live);
     }
     RT_ASSERT(!reached);
+    fprintf(stderr, "%s: %d rounds\n", __func__, n - 1);
     RT_ASSERT(refused >= 1);
     RT_ASSERT(failed >= 1); /* the writer thread's own failures came back */
     struct rt_journal_writer_stats ws;
@@ -875,8 +781,47 @@ RT_TEST(writer_start_under_injection)
         RT_ASSERT(done);
     }
     RT_ASSERT(!reached);
+    fprintf(stderr, "%s: %d rounds\n", __func__, n - 1);
     RT_ASSERT(n > 3);
     RT_ASSERT_INT_EQ(live_own(), live);
     rt_journal_close(j);
     RT_ASSERT_OK(uv_loop_close(&loop));
+}
+
+RT_TEST(outbox_reserve_id_under_injection)
+{
+    /* The first reservation of a connection reads the largest id so far; when that read fails
+     * nothing may be reserved, least of all an id below it (its batch would fail forever on the
+     * row that has it). */
+    const char *dir = case_dir("outbox-ids");
+    struct rt_journal *j = open_rw(dir);
+    struct rt_jbatch *b = batch();
+    for (int i = 1; i <= 3; i++)
+        RT_ASSERT_OK(rt_jbatch_outbox_add(b, i, "tr-1", "training.started", "{}", 10));
+    apply(j, b);
+    rt_journal_close(j);
+    long live = live_own();
+    bool reached = true;
+    int failures = 0, n;
+    for (n = 1; n < N_MAX && reached; n++) {
+        j = open_rw(dir); /* a new connection: nothing counted in memory yet */
+        int64_t id = -1, id2 = -1;
+        rt_alloc_fail_after((unsigned long)n);
+        int rc = rt_journal_outbox_reserve_id(j, &id);
+        reached = inject_end();
+        RT_ASSERT_OK(rt_journal_outbox_reserve_id(j, &id2));
+        if (rc) {
+            RT_ASSERT_INT_EQ(rc, RT_ENOMEM);
+            RT_ASSERT_INT_EQ(id2, 4); /* nothing was reserved */
+            failures++;
+        } else {
+            RT_ASSERT_INT_EQ(id, 4);
+            RT_ASSERT_INT_EQ(id2, 5);
+        }
+        rt_journal_close(j);
+        RT_ASSERT_INT_EQ(live_own(), live);
+    }
+    RT_ASSERT(!reached);
+    fprintf(stderr, "%s: %d rounds\n", __func__, n - 1);
+    RT_ASSERT(failures >= 1);
 }
