@@ -27,6 +27,7 @@
 #include "retraind/buf.h"
 #include "retraind/config.h"
 #include "retraind/error.h"
+#include "retraind/fsutil.h"
 #include "retraind/hash.h"
 #include "retraind/journal.h"
 #include "retraind/manifest.h"
@@ -914,4 +915,87 @@ RT_TEST(census_legacy_manifest_under_injection)
 RT_TEST(census_legacy_manifest_transient)
 {
     census_torture(true, true);
+}
+
+/* ---- the census over a real local store ---- */
+
+static void touch(const char *root, const char *key)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", root, key);
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    RT_ASSERT_OK(rt_mkdir_p(path, 0700));
+    *slash = '/';
+    FILE *f = fopen(path, "w");
+    RT_ASSERT(f != NULL);
+    fputs("x", f);
+    fclose(f);
+}
+
+static void store_closed(void *ud)
+{
+    *(bool *)ud = true;
+}
+
+RT_TEST(census_local_store_under_injection)
+{
+    /* The local store lists on the thread pool, one page job after the other: its allocations
+     * (the lister, a page, the walk's names) meet the injection too. */
+    struct wf w;
+    wf_open(&w, "census-local", false);
+    struct fake unused;
+    struct rt_buf manifest;
+    census_fixture(&w, &unused, false, &manifest);
+    char root[600];
+    snprintf(root, sizeof(root), "%s/bucket", w.dir);
+    for (size_t i = 0; i < sizeof(store_keys) / sizeof(store_keys[0]); i++)
+        touch(root, store_keys[i]);
+    struct rt_store_local_opts so = {.root = root};
+    struct rt_store *s = NULL;
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt_store_local_new(&w.loop, &so, &s, &err));
+    struct rt_census_opts o = {
+        .store = s, .journal = w.j, .cfg = w.cfg, .write_manifest = true, .job_name = "tr-3"};
+    long live = live_own();
+    bool reached = true;
+    int failures = 0, n;
+    for (n = 1; n < N_MAX && reached; n++) {
+        struct census_result r;
+        memset(&r, 0, sizeof(r));
+        rt_error_clear(&err);
+        rt_alloc_fail_after((unsigned long)n);
+        int rc = rt_census_start(&o, on_census, &r, &err);
+        RT_ASSERT_INT_EQ(r.calls, 0);
+        uv_run(&w.loop, UV_RUN_DEFAULT);
+        reached = inject_end();
+        if (rc) {
+            RT_ASSERT_INT_EQ(rc, RT_ENOMEM);
+            RT_ASSERT_INT_EQ(r.calls, 0);
+            failures++;
+        } else {
+            RT_ASSERT_INT_EQ(r.calls, 1);
+            if (r.status) {
+                if (r.status != RT_ENOMEM)
+                    RT_FAIL("n=%d: census failed with %s: %s", n, rt_err_name(r.status), r.msg);
+                failures++;
+            } else {
+                RT_ASSERT_INT_EQ(r.images, 6);
+                RT_ASSERT_INT_EQ(r.untrained, 4);
+                RT_ASSERT_INT_EQ(r.new_since_attempt, 3);
+                RT_ASSERT_INT_EQ(r.keys, 6);
+            }
+        }
+        RT_ASSERT_INT_EQ(live_own(), live);
+    }
+    RT_ASSERT(!reached);
+    fprintf(stderr, "%s: %d rounds\n", __func__, n - 1);
+    RT_ASSERT(failures > 3);
+    bool closed = false;
+    s->ops->close(s, store_closed, &closed);
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    RT_ASSERT(closed);
+    rt_buf_cleanup(&manifest);
+    wf_close(&w);
 }
