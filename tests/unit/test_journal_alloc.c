@@ -291,9 +291,20 @@ RT_TEST(reserve_id_failure_consumes_nothing)
 
 /* ---- applying a batch synchronously ---- */
 
-RT_TEST(apply_all_or_nothing_under_injection)
+/* Applies a big batch without injection: every round starts from the caches a working journal
+ * has (a failure makes SQLite drop some, and the next round would measure a colder path). */
+static void warm_apply(struct rt_journal *j, int n)
 {
-    const char *dir = case_dir("apply");
+    char id[32];
+    snprintf(id, sizeof(id), "w-%d", n);
+    struct rt_jbatch *b = batch();
+    RT_ASSERT_OK(fill_big_batch(b, id, 100000 + n));
+    apply(j, b);
+}
+
+static void apply_all_or_nothing_under_injection_pass(bool warm)
+{
+    const char *dir = case_dir(warm ? "apply-warm" : "apply");
     struct rt_journal *j = open_rw(dir);
     /* Something there already, so "nothing written" is not the same as "empty". */
     struct rt_jbatch *b0 = batch();
@@ -307,6 +318,8 @@ RT_TEST(apply_all_or_nothing_under_injection)
          * SQLite absorbed does not end the search. */
         char id[32];
         snprintf(id, sizeof(id), "tr-%d", n);
+        if (warm)
+            warm_apply(j, n);
         struct counts before = fresh_counts(dir);
         struct rt_jbatch *b = batch();
         RT_ASSERT_OK(fill_big_batch(b, id, n + 1));
@@ -347,18 +360,29 @@ RT_TEST(apply_all_or_nothing_under_injection)
     rt_journal_close(j);
 }
 
-RT_TEST(sync_create_under_injection)
+RT_TEST(apply_all_or_nothing_under_injection)
+{
+    apply_all_or_nothing_under_injection_pass(
+        false); /* cold: each round after the last one's failure */
+    apply_all_or_nothing_under_injection_pass(
+        true); /* warm: each round after the same call without injection */
+}
+
+static void sync_create_under_injection_pass(bool warm)
 {
     /* The synchronous calls the CLI makes: a create (execution row and first step in one
      * transaction) fails with RT_ENOMEM and writes nothing, or writes both. */
-    const char *dir = case_dir("create");
+    const char *dir = case_dir(warm ? "create-warm" : "create");
     struct rt_journal *j = open_rw(dir);
     long live = live_own();
     bool reached = true;
     int failures = 0, n;
     for (n = 1; n < N_MAX && reached; n++) {
-        struct counts before = fresh_counts(dir);
         char id[32];
+        snprintf(id, sizeof(id), "w-%d", n);
+        if (warm)
+            RT_ASSERT_OK(rt_journal_exec_create(j, id, "parameter", "APPLY", "{\"a\":1}", "{}", 5));
+        struct counts before = fresh_counts(dir);
         snprintf(id, sizeof(id), "pc-%d", n);
         rt_alloc_fail_after((unsigned long)n);
         int rc = rt_journal_exec_create(j, id, "parameter", "APPLY", "{\"a\":1}", "{}", 5);
@@ -382,10 +406,17 @@ RT_TEST(sync_create_under_injection)
     rt_journal_close(j);
 }
 
-RT_TEST(sync_advance_under_injection)
+RT_TEST(sync_create_under_injection)
+{
+    sync_create_under_injection_pass(false); /* cold: each round after the last one's failure */
+    sync_create_under_injection_pass(
+        true); /* warm: each round after the same call without injection */
+}
+
+static void sync_advance_under_injection_pass(bool warm)
 {
     /* An advance (close the step, open the next, update the execution) is all or nothing. */
-    const char *dir = case_dir("advance");
+    const char *dir = case_dir(warm ? "advance-warm" : "advance");
     struct rt_journal *j = open_rw(dir);
     long live = live_own();
     bool reached = true;
@@ -394,6 +425,14 @@ RT_TEST(sync_advance_under_injection)
         char id[32];
         snprintf(id, sizeof(id), "pc-%d", n);
         RT_ASSERT_OK(rt_journal_exec_create(j, id, "parameter", "APPLY", NULL, "{}", 5));
+        /* The same call once without injection first, so every round starts from the caches
+         * a working journal has (a failure makes SQLite drop some). */
+        char wid[32];
+        snprintf(wid, sizeof(wid), "w-%d", n);
+        if (warm) {
+            RT_ASSERT_OK(rt_journal_exec_create(j, wid, "parameter", "APPLY", NULL, "{}", 5));
+            RT_ASSERT_OK(rt_journal_exec_advance(j, wid, "{\"o\":1}", NULL, "DONE", true, "{}", 6));
+        }
         struct counts before = fresh_counts(dir);
         rt_alloc_fail_after((unsigned long)n);
         int rc = rt_journal_exec_advance(j, id, "{\"o\":1}", NULL, "DONE", true, "{}", 6);
@@ -423,6 +462,13 @@ RT_TEST(sync_advance_under_injection)
     rt_journal_close(j);
 }
 
+RT_TEST(sync_advance_under_injection)
+{
+    sync_advance_under_injection_pass(false); /* cold: each round after the last one's failure */
+    sync_advance_under_injection_pass(
+        true); /* warm: each round after the same call without injection */
+}
+
 /* ---- reads that allocate ---- */
 
 /* A journal with three executions (with error, input and context), steps with output, two
@@ -450,13 +496,17 @@ static struct rt_journal *reads_fixture(const char *dir)
 /* Runs read with the injection at n = 1, 2, ... until a run does not meet it. read returns the
  * call's code and checks its result when the code is 0; on an error it must be RT_ENOMEM and
  * read must have left nothing allocated. */
-static void torture_read(struct rt_journal *j, int (*read)(struct rt_journal *j, int *calls))
+static void
+torture_read(struct rt_journal *j, int (*read)(struct rt_journal *j, int *calls), bool warm)
 {
     long live = live_own();
     bool reached = true;
     int failures = 0, n;
     for (n = 1; n < N_MAX && reached; n++) {
         int calls = 0;
+        if (warm)
+            RT_ASSERT_OK(read(j, &calls)); /* as a working journal is */
+        calls = 0;
         rt_alloc_fail_after((unsigned long)n);
         int rc = read(j, &calls);
         reached = inject_end();
@@ -597,49 +647,56 @@ static int read_output(struct rt_journal *j, int *calls)
 RT_TEST(read_exec_get)
 {
     struct rt_journal *j = reads_fixture(case_dir("r1"));
-    torture_read(j, read_get);
+    torture_read(j, read_get, false);
+    torture_read(j, read_get, true);
     rt_journal_close(j);
 }
 
 RT_TEST(read_exec_list)
 {
     struct rt_journal *j = reads_fixture(case_dir("r2"));
-    torture_read(j, read_list);
+    torture_read(j, read_list, false);
+    torture_read(j, read_list, true);
     rt_journal_close(j);
 }
 
 RT_TEST(read_exec_latest)
 {
     struct rt_journal *j = reads_fixture(case_dir("r3"));
-    torture_read(j, latest_read);
+    torture_read(j, latest_read, false);
+    torture_read(j, latest_read, true);
     rt_journal_close(j);
 }
 
 RT_TEST(read_step_list)
 {
     struct rt_journal *j = reads_fixture(case_dir("r4"));
-    torture_read(j, read_steps);
+    torture_read(j, read_steps, false);
+    torture_read(j, read_steps, true);
     rt_journal_close(j);
 }
 
 RT_TEST(read_outbox_due)
 {
     struct rt_journal *j = reads_fixture(case_dir("r5"));
-    torture_read(j, read_outbox);
+    torture_read(j, read_outbox, false);
+    torture_read(j, read_outbox, true);
     rt_journal_close(j);
 }
 
 RT_TEST(read_manifest_keys)
 {
     struct rt_journal *j = reads_fixture(case_dir("r6"));
-    torture_read(j, read_keys);
+    torture_read(j, read_keys, false);
+    torture_read(j, read_keys, true);
     rt_journal_close(j);
 }
 
 RT_TEST(read_step_output)
 {
     struct rt_journal *j = reads_fixture(case_dir("r7"));
-    torture_read(j, read_output);
+    torture_read(j, read_output, false);
+    torture_read(j, read_output, true);
     rt_journal_close(j);
 }
 
@@ -669,9 +726,9 @@ static void closed(void *ud)
     *(bool *)ud = true;
 }
 
-RT_TEST(submit_under_injection)
+static void submit_under_injection_pass(bool warm)
 {
-    const char *dir = case_dir("writer");
+    const char *dir = case_dir(warm ? "writer-warm" : "writer");
     struct rt_journal *j = open_rw(dir);
     struct rt_jbatch *b0 = batch();
     RT_ASSERT_OK(fill_big_batch(b0, "tr-0", 1));
@@ -687,11 +744,23 @@ RT_TEST(submit_under_injection)
     int refused = 0, failed = 0, ok = 0, n;
     for (n = 1; n < N_MAX && reached; n++) {
         char id[32];
+        snprintf(id, sizeof(id), "w-%d", n);
+        struct rt_jbatch *b = batch();
+        RT_ASSERT_OK(fill_big_batch(b, id, 100000 + n));
+        struct done d = {0};
+        if (warm) {
+            RT_ASSERT_OK(rt_journal_submit(j, b, on_written, &d)); /* without injection */
+            uv_run(&loop, UV_RUN_DEFAULT);
+            RT_ASSERT(d.calls == 1 && d.status == 0);
+            ok++;
+        } else {
+            rt_jbatch_free(b);
+        }
         snprintf(id, sizeof(id), "tr-%d", n);
         struct counts before = fresh_counts(dir);
-        struct rt_jbatch *b = batch();
+        b = batch();
         RT_ASSERT_OK(fill_big_batch(b, id, n + 1));
-        struct done d = {0};
+        memset(&d, 0, sizeof(d));
         rt_alloc_fail_after((unsigned long)n);
         int rc = rt_journal_submit(j, b, on_written, &d);
         if (rc == 0)
@@ -746,6 +815,12 @@ RT_TEST(submit_under_injection)
     assert_journal_usable(j, dir);
     rt_journal_close(j);
     RT_ASSERT_OK(uv_loop_close(&loop));
+}
+
+RT_TEST(submit_under_injection)
+{
+    submit_under_injection_pass(false); /* cold: each round after the last one's failure */
+    submit_under_injection_pass(true);  /* warm: each round after the same call without injection */
 }
 
 RT_TEST(writer_start_under_injection)
