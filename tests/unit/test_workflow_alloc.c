@@ -488,7 +488,9 @@ static bool param_round(struct wf *w, enum mode mode, int n, long live)
     return reached;
 }
 
-static void param_torture(enum mode mode)
+/* warm: each round after a change without injection (as in a working daemon); cold: right after
+ * the previous round's failure, which makes SQLite drop caches. */
+static void param_torture(enum mode mode, bool warm)
 {
     struct wf w;
     wf_open(&w, "param", true);
@@ -498,8 +500,11 @@ static void param_torture(enum mode mode)
     param_round(&w, mode, N_MAX * 10, live);
     bool reached = true;
     int n;
-    for (n = 1; n < N_MAX && reached; n++)
+    for (n = 1; n < N_MAX && reached; n++) {
+        if (warm)
+            RT_ASSERT(!param_round(&w, mode, N_MAX * 10, live));
         reached = param_round(&w, mode, n, live);
+    }
     RT_ASSERT(!reached);
     fprintf(stderr, "%s: %d rounds\n", __func__, n - 1);
     RT_ASSERT(n > 10);
@@ -508,12 +513,13 @@ static void param_torture(enum mode mode)
 
 RT_TEST(param_change_under_injection)
 {
-    param_torture(LASTING);
+    param_torture(LASTING, false);
+    param_torture(LASTING, true);
 }
 
 RT_TEST(param_change_transient_json_failure)
 {
-    param_torture(TRANSIENT);
+    param_torture(TRANSIENT, false);
 }
 
 /* ---- resuming an execution from the journal ---- */
@@ -844,7 +850,7 @@ static int census_run(struct wf *w, struct fake *f, struct census_result *r)
     return rc;
 }
 
-static void census_torture(bool legacy, bool transient)
+static void census_torture(bool legacy, bool transient, bool warm)
 {
     struct wf w;
     wf_open(&w, legacy ? "census-legacy" : "census", false);
@@ -865,6 +871,12 @@ static void census_torture(bool legacy, bool transient)
     int failures = 0, n;
     for (n = 1; n < N_MAX && reached; n++) {
         struct census_result r;
+        if (warm) { /* the same census without injection first, as in a working daemon */
+            f.end_injection_at_list = false;
+            RT_ASSERT_OK(census_run(&w, &f, &r));
+            RT_ASSERT(r.calls == 1 && r.status == 0 && same_census(&r, &ref));
+            f.end_injection_at_list = transient;
+        }
         f.reached_before_list = false;
         rt_alloc_fail_after((unsigned long)n);
         int rc = census_run(&w, &f, &r);
@@ -899,22 +911,26 @@ static void census_torture(bool legacy, bool transient)
 
 RT_TEST(census_keysets_under_injection)
 {
-    census_torture(false, false);
+    census_torture(false, false, false);
+    census_torture(false, false, true);
 }
 
 RT_TEST(census_keysets_transient)
 {
-    census_torture(false, true);
+    census_torture(false, true, false);
+    census_torture(false, true, true);
 }
 
 RT_TEST(census_legacy_manifest_under_injection)
 {
-    census_torture(true, false);
+    census_torture(true, false, false);
+    census_torture(true, false, true);
 }
 
 RT_TEST(census_legacy_manifest_transient)
 {
-    census_torture(true, true);
+    census_torture(true, true, false);
+    census_torture(true, true, true);
 }
 
 /* ---- the census over a real local store ---- */
