@@ -1,8 +1,8 @@
 /*
  * sqlite_alloc_fixture.h - for the allocation-failure tests: SQLite allocating through rt_malloc
  * (SQLITE_CONFIG_MALLOC, installed by a constructor before SQLite initialises), so
- * rt_alloc_fail_after reaches inside SQLite's statements, transactions and commits, and the
- * end of an injected run.
+ * rt_alloc_fail_after reaches inside SQLite's statements, transactions and commits; and
+ * inject_end(), which ends an injected run and says whether the run reached the injection.
  *
  * SQLite's caches keep memory between calls, so a leak check counts only the project's own
  * allocations: live_own() is rt_alloc_live() minus the blocks SQLite holds. sq_route can be

@@ -3,8 +3,10 @@
  * manner of curl's -t: an operation runs with allocation n failing (rt_alloc_fail_after: the n-th
  * and every later one), for n = 1, 2, 3, ... until a run no longer reaches the injection. At
  * every n it must fail cleanly (an error code, never a crash), leave no half-written state (a
- * fresh read through another connection sees all of a batch or none of it) and leak nothing
- * (rt_alloc_live() back where it was; the ASan build checks the rest).
+ * fresh read through another connection sees all of a batch or none of it, and the write lock
+ * is free again) and leak nothing (rt_alloc_live() back where it was; the ASan build checks the
+ * rest). The SQLite-backed cases run a cold pass (each round right after the previous round's
+ * failure) and a warm one (each round after the same call without injection).
  *
  * SQLite allocates through rt_malloc in this program (SQLITE_CONFIG_MALLOC, installed before
  * SQLite initialises), so the injection reaches inside SQLite's statements, transactions and
