@@ -23,6 +23,13 @@ void rt_free_secret(void *p, size_t size);
 /* Wipes a NUL-terminated secret string and frees it. NULL is fine. */
 void rt_free_secret_str(char *s);
 
+/*
+ * Returns: how many allocations through these hooks have failed on the calling thread so far.
+ * For a caller of a library that returns NULL both for bad input and for lack of memory (cJSON's
+ * parser): a change across the call means memory ran out, so the error is RT_ENOMEM.
+ */
+unsigned long rt_alloc_failures(void);
+
 /* Test-build hooks: fail the allocation number n (1-based) and every later one; 0 disables. */
 void rt_alloc_fail_after(unsigned long n);
 /* Returns: the number of live allocations made through these hooks. */

@@ -177,9 +177,9 @@ int rt_journal_model_list(struct rt_journal *j, rt_journal_model_fn *cb, void *u
 
 /*
  * Makes a new unique execution id like rt_journal_exec_new_id without writing: the counter lives
- * in memory (loaded from the journal on first use). The batch that first writes the execution
- * must carry rt_jbatch_exec_id_seen(id), so the stored counter keeps up (a batch that fails and is
- * built again carries it again). For the daemon's loop thread. Returns: 0 or an error.
+ * in memory (loaded from the journal on first use); creating the execution raises the stored
+ * counter to the id's number in the same transaction (rt_journal_exec_create), so an id is
+ * durable exactly when its execution is. For the daemon's loop thread. Returns: 0 or an error.
  */
 int rt_journal_exec_reserve_id(
     struct rt_journal *j, const char *prefix, int64_t now_ms, char *out, size_t size);
@@ -231,13 +231,16 @@ typedef int rt_journal_outbox_fn(const struct rt_journal_outbox *o, void *ud);
  * limit. Returns: 0 or an error. */
 int rt_journal_outbox_due(
     struct rt_journal *j, int64_t now_ms, int limit, rt_journal_outbox_fn *cb, void *ud);
-/* Returns: the earliest next_ms of an unsent notification, or 0 when there is none. */
+/* Returns: the earliest next_ms of an unsent notification, 0 when there is none, or -1 when it
+ * cannot be read (ask again later). */
 int64_t rt_journal_outbox_next_due(struct rt_journal *j);
 /* Returns: the largest notification id so far (0 for none); ids of new ones go above it. */
 int64_t rt_journal_outbox_max_id(struct rt_journal *j);
-/* Returns: a new notification id, counted in memory above rt_journal_outbox_max_id (the loop
- * thread's ids for rt_jbatch_outbox_add; an id whose batch never commits is simply skipped). */
-int64_t rt_journal_outbox_reserve_id(struct rt_journal *j);
+/* Makes a new notification id, counted in memory above rt_journal_outbox_max_id (the loop
+ * thread's ids for rt_jbatch_outbox_add; an id whose batch never commits is simply skipped).
+ * Returns: 0 and *id, or the error of the first use's read of the largest id (nothing reserved:
+ * the next call reads again). */
+int rt_journal_outbox_reserve_id(struct rt_journal *j, int64_t *id);
 
 /* ---- write batches: the daemon's writes, applied by the writer thread ---- */
 /*
@@ -264,10 +267,6 @@ int rt_jbatch_exec_advance(struct rt_jbatch *b,
                            bool terminal,
                            const char *context_json,
                            int64_t now_ms);
-/* Keeps the stored execution id counter at least at id's number (the digits after its last '-'):
- * for the batch that first writes an execution whose id was reserved. Returns: 0, RT_EINVAL
- * (not an id of rt_journal_exec_reserve_id) or RT_ENOMEM. */
-int rt_jbatch_exec_id_seen(struct rt_jbatch *b, const char *id);
 /* Replaces the context of id without a transition. */
 int rt_jbatch_exec_context(struct rt_jbatch *b, const char *id, const char *context_json);
 /* Counts one more identical check on a finished execution (checks + 1, last_checked = now). */

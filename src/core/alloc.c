@@ -16,12 +16,17 @@
 static atomic_ulong alloc_count;
 static atomic_ulong fail_after;
 static atomic_long live;
+static _Thread_local unsigned long failures; /* this thread's failed allocations */
 
 static bool should_fail(void)
 {
     unsigned long limit = atomic_load(&fail_after);
     unsigned long n = atomic_fetch_add(&alloc_count, 1) + 1;
-    return limit != 0 && n >= limit;
+    if (limit != 0 && n >= limit) {
+        failures++;
+        return true;
+    }
+    return false;
 }
 
 void *rt_malloc(size_t size)
@@ -31,6 +36,8 @@ void *rt_malloc(size_t size)
     void *p = malloc(size ? size : 1);
     if (p)
         atomic_fetch_add(&live, 1);
+    else
+        failures++;
     return p;
 }
 
@@ -41,6 +48,8 @@ void *rt_calloc(size_t n, size_t size)
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (p)
         atomic_fetch_add(&live, 1);
+    else
+        failures++;
     return p;
 }
 
@@ -51,6 +60,8 @@ void *rt_realloc(void *p, size_t size)
     void *q = realloc(p, size ? size : 1);
     if (q && !p)
         atomic_fetch_add(&live, 1);
+    else if (!q)
+        failures++;
     return q;
 }
 
@@ -91,6 +102,11 @@ void rt_free_secret_str(char *s)
 {
     if (s)
         rt_free_secret(s, strlen(s));
+}
+
+unsigned long rt_alloc_failures(void)
+{
+    return failures;
 }
 
 void rt_alloc_fail_after(unsigned long n)

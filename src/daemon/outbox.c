@@ -141,9 +141,10 @@ static void on_retry(uv_timer_t *t)
 static void arm_retry(struct rt_outbox *ob)
 {
     int64_t next = rt_journal_outbox_next_due(ob->o.journal);
-    if (next <= 0 || ob->closing)
+    if (next == 0 || ob->closing)
         return;
-    int64_t delay = next - rt_now_ms();
+    /* Unreadable just now: look again after the first retry period rather than never. */
+    int64_t delay = next < 0 ? ob->o.first_retry_ms : next - rt_now_ms();
     uv_timer_start(&ob->retry, on_retry, (uint64_t)(delay > 0 ? delay : 0), 0);
 }
 
@@ -153,6 +154,11 @@ static void round_end(struct rt_outbox *ob)
     ob->running = false;
     if (ob->closing) {
         maybe_finish_close(ob);
+        return;
+    }
+    if (ob->short_of_memory) {
+        ob->short_of_memory = false;
+        uv_timer_start(&ob->retry, on_retry, (uint64_t)ob->o.first_retry_ms, 0);
         return;
     }
     if (ob->again) {
@@ -251,7 +257,13 @@ static int collect(const struct rt_journal_outbox *row, void *ud)
     it->attempts = row->attempts;
     rt_strlcpy(it->kind, row->kind, sizeof(it->kind));
     rt_strlcpy(it->delivered, row->delivered ? row->delivered : "", sizeof(it->delivered));
-    if (rt_event_from_json(row->event, &it->ev, &it->holder) != 0) {
+    int rc = rt_event_from_json(row->event, &it->ev, &it->holder);
+    if (rc == RT_ENOMEM) {
+        /* Short of memory, not a bad row: leave it untouched for a round a little later. */
+        ob->short_of_memory = true;
+        return 0;
+    }
+    if (rc) {
         /* Unreadable (a newer version's kind?): record it as given up rather than loop on it. */
         it->failed = 1;
         it->attempts = ob->o.max_attempts;

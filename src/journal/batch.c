@@ -190,20 +190,6 @@ int rt__jbatch_state_max(struct rt_jbatch *b, const char *key, int64_t value)
     return ADD(b, OP_STATE_MAX, key, text) ? 0 : RT_ENOMEM;
 }
 
-int rt_jbatch_exec_id_seen(struct rt_jbatch *b, const char *id)
-{
-    const char *dash = id ? strrchr(id, '-') : NULL;
-    if (!dash || !dash[1])
-        return RT_EINVAL;
-    int64_t n = 0;
-    for (const char *p = dash + 1; *p; p++) {
-        if (*p < '0' || *p > '9' || n > INT64_MAX / 10)
-            return RT_EINVAL;
-        n = n * 10 + (*p - '0');
-    }
-    return rt__jbatch_state_max(b, RT__EXEC_ID_COUNTER, n);
-}
-
 int rt_jbatch_param_set(struct rt_jbatch *b, const char *name, const char *value, int64_t now_ms)
 {
     struct op *o = ADD(b, OP_PARAM_SET, name, value);

@@ -117,6 +117,39 @@ int rt_journal_exec_new_id(
     return rc;
 }
 
+/* Returns: the number that ends an id made by rt_journal_exec_new_id or
+ * rt_journal_exec_reserve_id ("<prefix>-YYYYMMDDTHHMMSSZ-NNNN"), or 0 for any other id. */
+static int64_t id_number(const char *id)
+{
+    const char *dash = strrchr(id, '-');
+    if (!dash || dash - id < 18 || dash[-17] != '-' || dash[-8] != 'T' || dash[-1] != 'Z')
+        return 0;
+    int64_t n = 0;
+    int digits = 0;
+    for (const char *p = dash + 1; *p; p++, digits++) {
+        if (*p < '0' || *p > '9' || digits >= 18)
+            return 0;
+        n = n * 10 + (*p - '0');
+    }
+    return n;
+}
+
+/* Raises the stored id counter to at least n. */
+static int raise_counter(struct rt_journal *j, int64_t n)
+{
+    char text[32];
+    rt_snprintf(text, sizeof(text), "%lld", (long long)n);
+    sqlite3_stmt *st;
+    int rc = rt__stmt(j, ST_STATE_MAX, &st);
+    if (rc)
+        return rc;
+    rt__bind_text(st, 1, COUNTER_KEY);
+    rt__bind_text(st, 2, text);
+    rc = rt__step_done(j, st, "raise id counter");
+    rt__stmt_done(j, ST_STATE_MAX, st);
+    return rc;
+}
+
 static int
 insert_step(struct rt_journal *j, const char *id, int64_t seq, const char *state, int64_t at_ms)
 {
@@ -167,6 +200,11 @@ int rt_journal_exec_create(struct rt_journal *j,
     }
     if (!rc)
         rc = insert_step(j, id, 1, initial_state, now_ms);
+    /* The stored counter covers every execution that exists, even when the write of its
+     * reservation was lost with a batch that failed before the one that created it. */
+    int64_t number = id_number(id);
+    if (!rc && number > 0)
+        rc = raise_counter(j, number);
     if (rc) {
         rt_journal_rollback(j);
         return rc;

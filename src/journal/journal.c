@@ -537,7 +537,18 @@ int rt_journal_begin(struct rt_journal *j)
         j->depth++;
         return 0;
     }
-    int rc = run_simple(j, ST_BEGIN, "begin");
+    /* A transaction starts only when its ROLLBACK is prepared: preparing needs memory, and a
+     * rollback that cannot run leaves SQLite's transaction open, holding the write lock and
+     * failing every later BEGIN. One left open all the same (SQLite refused to roll back) is
+     * ended here first. */
+    sqlite3_stmt *st;
+    int rc = rt__stmt(j, ST_ROLLBACK, &st);
+    if (rc)
+        return rc;
+    rt__stmt_done(j, ST_ROLLBACK, st);
+    if (!sqlite3_get_autocommit(j->db) && (rc = run_simple(j, ST_ROLLBACK, "rollback")) != 0)
+        return rc;
+    rc = run_simple(j, ST_BEGIN, "begin");
     if (rc)
         return rc;
     j->depth = 1;
@@ -556,7 +567,7 @@ int rt_journal_commit(struct rt_journal *j)
     }
     int rc = run_simple(j, ST_COMMIT, "commit");
     if (rc && !sqlite3_get_autocommit(j->db))
-        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+        run_simple(j, ST_ROLLBACK, "rollback"); /* prepared by begin: needs no memory */
     j->doomed = false;
     return rc;
 }

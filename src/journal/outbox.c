@@ -59,37 +59,50 @@ int rt_journal_outbox_due(
     return rc;
 }
 
-/* Runs a one-row, one-integer query; NULL reads as 0. Returns: the value, or 0 on error. */
-static int64_t one_int(struct rt_journal *j, enum stmt_id id, const char *what)
+/* Runs a one-row, one-integer query; NULL reads as 0. Returns: 0 and *v (0 on error too), or
+ * the error. */
+static int one_int(struct rt_journal *j, enum stmt_id id, const char *what, int64_t *v)
 {
+    *v = 0;
     sqlite3_stmt *st;
-    if (rt__stmt(j, id, &st))
-        return 0;
-    int64_t v = 0;
+    int rc = rt__stmt(j, id, &st);
+    if (rc)
+        return rc;
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
+        *v = sqlite3_column_int64(st, 0);
     else if (s != SQLITE_DONE)
-        rt__fail(j, what, s);
+        rc = rt__fail(j, what, s);
     rt__stmt_done(j, id, st);
-    return v;
+    return rc;
 }
 
 int64_t rt_journal_outbox_next_due(struct rt_journal *j)
 {
-    return one_int(j, ST_OUTBOX_NEXT, "outbox next");
+    int64_t v;
+    return one_int(j, ST_OUTBOX_NEXT, "outbox next", &v) ? -1 : v;
 }
 
 int64_t rt_journal_outbox_max_id(struct rt_journal *j)
 {
-    return one_int(j, ST_OUTBOX_MAX, "outbox max id");
+    int64_t v;
+    one_int(j, ST_OUTBOX_MAX, "outbox max id", &v);
+    return v;
 }
 
-int64_t rt_journal_outbox_reserve_id(struct rt_journal *j)
+int rt_journal_outbox_reserve_id(struct rt_journal *j, int64_t *id)
 {
-    if (j->outbox_counter < 0)
-        j->outbox_counter = rt_journal_outbox_max_id(j);
-    return ++j->outbox_counter;
+    *id = 0;
+    if (j->outbox_counter < 0) {
+        /* Counting from 0 after a failed read would hand out ids rows already have. */
+        int64_t max;
+        int rc = one_int(j, ST_OUTBOX_MAX, "outbox max id", &max);
+        if (rc)
+            return rc;
+        j->outbox_counter = max;
+    }
+    *id = ++j->outbox_counter;
+    return 0;
 }
 
 int rt_journal_manifest_keys_get(

@@ -171,9 +171,12 @@ int rt_event_from_json(const char *text, struct rt_event *ev, void **holder)
 {
     memset(ev, 0, sizeof(*ev));
     *holder = NULL;
+    /* cJSON_Parse returns NULL for bad text and for lack of memory alike; only the second is
+     * worth trying again (the outbox gives up an event that cannot be read). */
+    unsigned long failed = rt_alloc_failures();
     cJSON *o = text ? cJSON_Parse(text) : NULL;
     if (!o)
-        return text ? RT_EPARSE : RT_EINVAL;
+        return !text ? RT_EINVAL : rt_alloc_failures() != failed ? RT_ENOMEM : RT_EPARSE;
     ev->kind = rt_event_kind_by_name(str_of(o, "kind"));
     if (ev->kind == RT_EV_COUNT) {
         cJSON_Delete(o);

@@ -39,6 +39,8 @@ struct local {
     struct rt_defer_queue defer;
     struct rt_param_set last; /* the last set delivered to the owner */
     bool have_last;
+    struct rt_deferred look; /* a look for changes on a later turn (never allocated) */
+    bool look_queued;
     int writes; /* batches submitted and not completed */
     bool closing;
     void (*close_cb)(void *ud);
@@ -96,27 +98,34 @@ static int local_load(struct rt_params *p, rt_params_load_fn *cb, void *ud)
     return 0;
 }
 
-struct changed {
-    struct rt_deferred item;
-    struct local *l;
-};
-
-static void notify_change(void *ud)
+static void look(void *ud)
 {
-    struct changed *ch = ud;
-    struct local *l = ch->l;
-    rt_free(ch);
+    struct local *l = ud;
+    l->look_queued = false;
     if (l->closing || !l->base.on_change)
         return;
-    /* Read again now: several pokes in a row collapse into one change. */
+    /* Read again now: several pokes in a row collapse into one change. A read that fails leaves
+     * last as it was, so the next refresh still tells the owner. */
     struct rt_param_set now;
-    if (rt_params_read_journal(l->j, l->defaults, &now) != 0)
+    int rc = rt_params_read_journal(l->j, l->defaults, &now);
+    if (rc) {
+        RT_LOG(RT_LOG_ERR, "params", "event=params_load_failed error=%s", rt_q(rt_strerror(rc)));
         return;
+    }
     if (l->have_last && same_set(&now, &l->last))
         return;
     l->last = now;
     l->have_last = true;
     l->base.on_change(&now, l->base.on_change_ud);
+}
+
+/* Queues a look for changes (at most one at a time; it cannot fail). */
+static void queue_look(struct local *l)
+{
+    if (l->look_queued)
+        return;
+    l->look_queued = true;
+    rt_defer_item(&l->defer, &l->look, look, l);
 }
 
 static int local_refresh(struct rt_params *p)
@@ -132,11 +141,7 @@ static int local_refresh(struct rt_params *p)
     }
     if (l->have_last && same_set(&now, &l->last))
         return 0;
-    struct changed *ch = rt_calloc(1, sizeof(*ch));
-    if (!ch)
-        return RT_ENOMEM;
-    ch->l = l;
-    rt_defer_item(&l->defer, &ch->item, notify_change, ch);
+    queue_look(l);
     return 0;
 }
 
@@ -154,7 +159,10 @@ static void written(int status, const struct rt_error *err, void *ud)
         RT_LOG(RT_LOG_ERR, "params", "event=set_failed name=%s error=%s", c->name,
                rt_q(c->err.msg));
     } else if (!l->closing) {
-        local_refresh(&l->base); /* this process changed it: tell the owner like any change */
+        /* This process changed it: tell the owner like any change, on a later turn. Neither
+         * reading now nor allocating may stand in the way: either could fail while the write
+         * itself succeeded, and the owner would not hear of it until some other change. */
+        queue_look(l);
     }
     deliver(c);
     maybe_finish_close(l);

@@ -185,14 +185,25 @@ static void manifest_read(int status, const struct rt_error *err, void *ud)
 {
     struct run *r = ud;
     struct keyset *k = r->loading;
-    if (status) {
+    if (status == RT_ENOMEM) {
+        /* The manifest is there; this census cannot read it now. The count rule would give
+         * another answer than the next census, so this one fails (the check runs again). */
+        r->rc =
+            rt_error_set(&r->err, status, "reading the manifest of %s: out of memory", k->exec_id);
+    } else if (status) {
         k->by_count = true;
         RT_LOG(RT_LOG_WARNING, "workflow",
                "event=census_count_fallback exec=%s error=%s reason=\"no key set and the "
                "manifest cannot be read: untrained images are counted by subtraction\"",
                k->exec_id, rt_q(err ? err->msg : rt_strerror(status)));
     } else {
+        /* A line the parser could not read for lack of memory looks like a bad line, which is
+         * skipped: its image would count as untrained. */
+        unsigned long failed = rt_alloc_failures();
         rt_manifest_parse(r->body.data ? r->body.data : "", r->body.len, NULL, on_manifest_line, r);
+        if (!r->rc && rt_alloc_failures() != failed)
+            r->rc = rt_error_set(&r->err, RT_ENOMEM, "out of memory reading the manifest of %s",
+                                 k->exec_id);
         rt_hashset_seal(&k->set);
         RT_LOG(RT_LOG_INFO, "workflow", "event=census_keys_from_manifest exec=%s keys=%zu",
                k->exec_id, k->set.n);
@@ -235,8 +246,12 @@ static int load_next(struct run *r)
             k->loaded = true; /* an empty manifest: an empty set */
             continue;
         }
-        if (read_manifest(r, k) == 0)
+        int rc = read_manifest(r, k);
+        if (rc == 0)
             return 0;
+        if (rc == RT_ENOMEM)
+            return rt_error_set(&r->err, rc, "reading the manifest of %s: out of memory",
+                                k->exec_id);
         k->by_count = true;
     }
     return start_listing(r);

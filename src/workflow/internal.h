@@ -71,6 +71,7 @@ struct rt_exec {
     bool resumed_after_stop; /* resumed after a graceful stop (see rt_machine_close) */
     int64_t entered_mono_ms; /* when the current state was entered (for dur_ms) */
     struct rt__note *notes;  /* owned: raised by the current step */
+    bool notes_lost;         /* one of them could not be built: the transition must fail */
     int pending_next;        /* the state being persisted */
     char *pending_error;     /* owned: its error text, for the log */
     /* ctx and resumed_after_stop as the current step found them: restored when its transition

@@ -148,6 +148,7 @@ static void maybe_finish_close(struct rt_machine *m)
 
 static void notes_free(struct rt_exec *x)
 {
+    x->notes_lost = false;
     while (x->notes) {
         struct rt__note *n = x->notes;
         x->notes = n->next;
@@ -284,13 +285,15 @@ static bool transition_allowed(const struct rt_exec *x, int next)
     return false;
 }
 
-/* Adds the outbox rows of x's notes to b. Returns: 0 or RT_ENOMEM. */
+/* Adds the outbox rows of x's notes to b. Returns: 0 or an error. */
 static int add_notes(struct rt_exec *x, struct rt_jbatch *b, int64_t now)
 {
     struct rt_journal *j = x->m->env.journal;
     for (struct rt__note *n = x->notes; n; n = n->next) {
-        int64_t id = rt_journal_outbox_reserve_id(j);
-        int rc = rt_jbatch_outbox_add(b, id, x->id, rt_event_name(n->kind), n->json, now);
+        int64_t id;
+        int rc = rt_journal_outbox_reserve_id(j, &id);
+        if (!rc)
+            rc = rt_jbatch_outbox_add(b, id, x->id, rt_event_name(n->kind), n->json, now);
         if (rc)
             return rc;
     }
@@ -314,13 +317,14 @@ static int build_transition(struct rt_exec *x,
         return rc;
     char *out_json = output ? cJSON_PrintUnformatted(output) : NULL;
     char *ctx_json = cJSON_PrintUnformatted(x->ctx);
-    if ((output && !out_json) || !ctx_json)
+    /* A notification the step raised but could not build fails the transition like any write
+     * of it: committing without it would tell nobody, ever. */
+    if ((output && !out_json) || !ctx_json || x->notes_lost)
         rc = RT_ENOMEM;
     if (!rc && !x->persisted)
         rc = rt_jbatch_exec_create(b, x->id, x->def->name, x->def->states[x->def->initial].name,
                                    x->input, "{}", x->started_ms);
-    if (!rc && !x->persisted)
-        rc = rt_jbatch_exec_id_seen(b, x->id);
+
     if (!rc && tx)
         rc = tx(x, b, tx_ud);
     if (!rc)
@@ -485,8 +489,7 @@ void rt__exec_coalesce(struct rt_exec *x, const char *prev_id)
         rc = rt_jbatch_new(&b);
     if (!rc)
         rc = rt_jbatch_exec_checked(b, prev_id, rt_now_ms());
-    if (!rc) /* the id was handed out: never hand it out again after a restart */
-        rc = rt_jbatch_exec_id_seen(b, x->id);
+
     if (!rc) {
         c->x = x;
         rt_strlcpy(c->prev, prev_id, sizeof(c->prev));
@@ -515,8 +518,10 @@ void rt__exec_notify(struct rt_exec *x, struct rt_event *ev)
     char *json = n ? rt_event_to_json(ev) : NULL;
     if (!json) {
         rt_free(n);
-        /* The transition still commits; people miss this one message, which the log shows. */
-        RT_LOG(RT_LOG_ERR, "workflow", "event=notification_lost exec=%s kind=%s error=%s", x->id,
+        /* The transition fails (a notification exists exactly when its cause commits); the step
+         * runs again after persist_retry_ms and raises it again. */
+        x->notes_lost = true;
+        RT_LOG(RT_LOG_ERR, "workflow", "event=notification_failed exec=%s kind=%s error=%s", x->id,
                rt_event_name(ev->kind), rt_q("out of memory"));
         return;
     }
@@ -607,7 +612,14 @@ static int resume_one(const struct rt_journal_exec *e, void *ud)
                e->id, rt_q(e->workflow), rt_q(e->state));
         return 0;
     }
+    unsigned long failed = rt_alloc_failures();
     cJSON *ctx = e->context ? cJSON_Parse(e->context) : NULL;
+    if (e->context && !ctx && rt_alloc_failures() != failed) {
+        /* Resumed with an empty context, the step would act on nothing (and its next transition
+         * would overwrite the stored one): leave it in the journal for the next resume. */
+        r->rc = RT_ENOMEM;
+        return 1;
+    }
     struct rt_exec *x = exec_add(r->m, def, e->id, state, ctx);
     if (!x) {
         cJSON_Delete(ctx);
@@ -633,7 +645,8 @@ int rt_machine_resume(struct rt_machine *m)
     struct resume_ctx r = {m, 0, 0};
     struct rt_journal_exec_filter f = {.unfinished_only = true, .limit = 100000};
     int rc = rt_journal_exec_list(m->env.journal, &f, resume_one, &r);
-    return rc ? rc : r.rc;
+    /* When resume_one stopped the listing, rc is its 1; r.rc says why. */
+    return r.rc ? r.rc : rc;
 }
 
 void rt_machine_close(struct rt_machine *m, void (*cb)(void *ud), void *ud)

@@ -52,10 +52,13 @@ static void step_apply(struct rt_exec *x)
                           .new_value = new_text};
     rt__exec_notify(x, &ev);
     cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "name", def->name);
-    if (old_text)
-        cJSON_AddStringToObject(out, "old", old_text);
-    cJSON_AddStringToObject(out, "new", new_text);
+    if (!cJSON_AddStringToObject(out, "name", def->name) ||
+        (old_text && !cJSON_AddStringToObject(out, "old", old_text)) ||
+        !cJSON_AddStringToObject(out, "new", new_text)) {
+        /* Out of memory: record no output rather than a part of it (the input has it all). */
+        cJSON_Delete(out);
+        out = NULL;
+    }
     struct applied a = {def->name, new_text};
     rt__exec_finish(x, S_DONE, out, NULL, tx_applied, &a);
 }
@@ -86,11 +89,11 @@ int rt_machine_param_changed(struct rt_machine *m,
     cJSON *in = cJSON_CreateObject();
     if (!in)
         return RT_ENOMEM;
-    cJSON_AddStringToObject(in, "name", def->name);
-    if (old_text)
-        cJSON_AddStringToObject(in, "old", old_text);
-    cJSON_AddStringToObject(in, "new", new_text);
-    char *input = cJSON_PrintUnformatted(in);
+    /* Every member or none: a change without its name or value would run and end FAILED. */
+    bool ok = cJSON_AddStringToObject(in, "name", def->name) &&
+              (!old_text || cJSON_AddStringToObject(in, "old", old_text)) &&
+              cJSON_AddStringToObject(in, "new", new_text);
+    char *input = ok ? cJSON_PrintUnformatted(in) : NULL;
     if (!input) {
         cJSON_Delete(in);
         return RT_ENOMEM;

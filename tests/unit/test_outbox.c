@@ -114,8 +114,9 @@ static void fx_open(struct fx *f, int flaky_fails, int max_attempts, int notific
         struct rt_event ev = {.kind = RT_EV_DEPLOYED, .exec_id = "tr-1", .version = "v1"};
         char *json = rt_event_to_json(&ev);
         RT_ASSERT(json);
-        RT_ASSERT_OK(rt_jbatch_outbox_add(b, rt_journal_outbox_reserve_id(f->j), "tr-1",
-                                          "training.deployed", json, 1000));
+        int64_t id = 0;
+        RT_ASSERT_OK(rt_journal_outbox_reserve_id(f->j, &id));
+        RT_ASSERT_OK(rt_jbatch_outbox_add(b, id, "tr-1", "training.deployed", json, 1000));
         cJSON_free(json);
     }
     RT_ASSERT_OK(rt_journal_apply(f->j, b, &err));

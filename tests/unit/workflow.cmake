@@ -9,3 +9,8 @@ rt_unit_test(workflow ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_workflow_machine.c
 if(TARGET test_workflow_machine)
   target_include_directories(test_workflow_machine PRIVATE ${CMAKE_SOURCE_DIR}/src/workflow)
 endif()
+# Allocation-failure torture of the census, the events' JSON and the machine's transitions.
+rt_unit_test(workflow ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_workflow_alloc.c LIBS rt_workflow PkgConfig::SQLITE)
+if(TARGET test_workflow_alloc)
+  target_include_directories(test_workflow_alloc PRIVATE ${CMAKE_SOURCE_DIR}/src/workflow)
+endif()
