@@ -56,10 +56,11 @@ struct rt_outbox {
     uv_timer_t retry;   /* the next attempt that is not due yet */
     struct item *items; /* owned: this round's */
     int n_items;
-    int waiting;  /* items whose sends are not all answered */
-    int writes;   /* outcome batches not yet durable */
-    bool running; /* a round is in progress */
-    bool again;   /* kicked during the round: look again after it */
+    int waiting;          /* items whose sends are not all answered */
+    int writes;           /* outcome batches not yet durable */
+    bool running;         /* a round is in progress */
+    bool again;           /* kicked during the round: look again after it */
+    bool short_of_memory; /* a row could not be read this round: try again after a pause */
     bool closing;
     int handles; /* retry timer + defer queue */
     int64_t delivered_total;
