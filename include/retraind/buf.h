@@ -49,6 +49,14 @@ int rt_buf_vprintf(struct rt_buf *b, const char *fmt, va_list ap);
  * buffer is empty afterwards. Returns an empty allocated string for an empty buffer. */
 char *rt_buf_detach(struct rt_buf *b);
 
+/*
+ * Writes s[0..len) into out as a double-quoted string that is safe to show anywhere (a log line,
+ * an error message): printable ASCII as is with " and \ escaped, every other byte as \xHH, cut
+ * with "..." inside the quotes after max_shown input bytes or when out is full (size >= 16).
+ * Returns: out.
+ */
+const char *rt_quote_bytes(const char *s, size_t len, size_t max_shown, char *out, size_t size);
+
 /* Bounded formatting into a fixed array: always NUL-terminates; returns -RT_ETOOBIG-style
  * RT_ETOOBIG if truncated, else 0. Use instead of sprintf/strcpy. */
 int rt_snprintf(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -96,35 +96,10 @@ bool rt_region_valid(const char *r)
     return true;
 }
 
-/* Writes s into out as a double-quoted string with ", \ and non-printable bytes escaped, cut
- * at 64 input bytes with "..." (the value may come from anywhere; the message must stay one
- * readable line). */
+/* The value may come from anywhere; the message must stay one readable line. */
 static void quote(const char *s, char *out, size_t size)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    out[o++] = '"';
-    size_t i = 0;
-    for (; s[i] && i < 64 && o + 6 < size; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20 || c >= 0x7f) {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o++] = '"';
-    if (s[i] && o + 4 < size) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
+    rt_quote_bytes(s, strlen(s), 64, out, size);
 }
 
 int rt_region_check(const char *region, const char *what, struct rt_error *err)

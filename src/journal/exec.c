@@ -314,25 +314,35 @@ int rt__read_exec(sqlite3_stmt *st, struct rt_journal_exec *e)
     return rc;
 }
 
-int rt_journal_exec_get(struct rt_journal *j, const char *id, struct rt_journal_exec *out)
+/* Reads the one execution statement stmt finds with key bound to ?1. */
+static int exec_one(struct rt_journal *j,
+                    enum stmt_id stmt,
+                    const char *key,
+                    const char *what,
+                    struct rt_journal_exec *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!id)
+    if (!key)
         return RT_EINVAL;
     sqlite3_stmt *st;
-    int rc = rt__stmt(j, ST_EXEC_GET, &st);
+    int rc = rt__stmt(j, stmt, &st);
     if (rc)
         return rc;
-    rt__bind_text(st, 1, id);
+    rt__bind_text(st, 1, key);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW)
         rc = rt__read_exec(st, out);
     else if (s == SQLITE_DONE)
         rc = RT_ENOTFOUND;
     else
-        rc = rt__fail(j, "get execution", s);
-    rt__stmt_done(j, ST_EXEC_GET, st);
+        rc = rt__fail(j, what, s);
+    rt__stmt_done(j, stmt, st);
     return rc;
+}
+
+int rt_journal_exec_get(struct rt_journal *j, const char *id, struct rt_journal_exec *out)
+{
+    return exec_one(j, ST_EXEC_GET, id, "get execution", out);
 }
 
 int rt_journal_exec_list(struct rt_journal *j,
@@ -421,23 +431,7 @@ int rt_journal_step_list(struct rt_journal *j, const char *id, rt_journal_step_f
 
 int rt_journal_exec_latest(struct rt_journal *j, const char *workflow, struct rt_journal_exec *out)
 {
-    memset(out, 0, sizeof(*out));
-    if (!workflow)
-        return RT_EINVAL;
-    sqlite3_stmt *st;
-    int rc = rt__stmt(j, ST_EXEC_LATEST, &st);
-    if (rc)
-        return rc;
-    rt__bind_text(st, 1, workflow);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        rc = rt__read_exec(st, out);
-    else if (s == SQLITE_DONE)
-        rc = RT_ENOTFOUND;
-    else
-        rc = rt__fail(j, "latest execution", s);
-    rt__stmt_done(j, ST_EXEC_LATEST, st);
-    return rc;
+    return exec_one(j, ST_EXEC_LATEST, workflow, "latest execution", out);
 }
 
 int rt_journal_step_output(struct rt_journal *j, const char *id, const char *state, char **out)

@@ -177,57 +177,28 @@ static int submit(struct local *l, struct rt_jbatch *b, struct completion *c)
     return rc;
 }
 
-static int local_set(
-    struct rt_params *p, enum rt_param_id id, const char *text, rt_params_done_fn *cb, void *ud)
+/* The checks set and reset share. Returns: 0 and *def, or the refusal. */
+static int write_allowed(struct local *l,
+                         enum rt_param_id id,
+                         rt_params_done_fn *cb,
+                         const struct rt_param_def **def)
 {
-    struct local *l = (struct local *)p;
     if (l->closing)
         return RT_ECANCELED;
-    const struct rt_param_def *def = rt_param_def_by_id(id);
-    if (!def || !text || !cb)
+    *def = rt_param_def_by_id(id);
+    if (!*def || !cb)
         return RT_EINVAL;
-    if (!l->j)
-        return RT_ENOTFOUND;
-    struct completion *c = completion_new(l);
-    if (!c)
-        return RT_ENOMEM;
-    c->done_cb = cb;
-    c->ud = ud;
-    rt_strlcpy(c->name, def->name, sizeof(c->name));
-    struct rt_param_value v;
-    int rc = rt_param_parse(def, text, &v, &c->err);
-    if (rc) {
-        /* A refused value changes nothing; the caller hears why on a later turn. */
-        c->status = rc;
-        RT_LOG(RT_LOG_INFO, "params", "event=set_refused name=%s error=%s", def->name,
-               rt_q(c->err.msg));
-        rt_defer_item(&l->defer, &c->item, deliver, c);
-        return 0;
-    }
-    struct rt_jbatch *b = NULL;
-    rc = rt_jbatch_new(&b);
-    if (!rc && (rc = rt_jbatch_param_set(b, def->name, v.text, rt_now_ms())) != 0)
-        rt_jbatch_free(b);
-    if (!rc)
-        rc = submit(l, b, c);
-    if (rc) {
-        rt_free(c);
-        return rc;
-    }
-    RT_LOG(RT_LOG_NOTICE, "params", "event=set name=%s value=%s", def->name, rt_q(v.text));
-    return 0;
+    return l->j ? 0 : RT_ENOTFOUND; /* no journal: a read-only use */
 }
 
-static int local_reset(struct rt_params *p, enum rt_param_id id, rt_params_done_fn *cb, void *ud)
+/* Starts the write of def's value (text; NULL drops the stored value). Returns: 0 or an error
+ * (cb never runs then). */
+static int write_value(struct local *l,
+                       const struct rt_param_def *def,
+                       const char *text,
+                       rt_params_done_fn *cb,
+                       void *ud)
 {
-    struct local *l = (struct local *)p;
-    if (l->closing)
-        return RT_ECANCELED;
-    const struct rt_param_def *def = rt_param_def_by_id(id);
-    if (!def || !cb)
-        return RT_EINVAL;
-    if (!l->j)
-        return RT_ENOTFOUND;
     struct completion *c = completion_new(l);
     if (!c)
         return RT_ENOMEM;
@@ -236,16 +207,59 @@ static int local_reset(struct rt_params *p, enum rt_param_id id, rt_params_done_
     rt_strlcpy(c->name, def->name, sizeof(c->name));
     struct rt_jbatch *b = NULL;
     int rc = rt_jbatch_new(&b);
-    if (!rc && (rc = rt_jbatch_param_delete(b, def->name)) != 0)
-        rt_jbatch_free(b);
+    if (!rc) {
+        rc = text ? rt_jbatch_param_set(b, def->name, text, rt_now_ms())
+                  : rt_jbatch_param_delete(b, def->name);
+        if (rc)
+            rt_jbatch_free(b);
+    }
     if (!rc)
         rc = submit(l, b, c);
     if (rc) {
         rt_free(c);
         return rc;
     }
-    RT_LOG(RT_LOG_NOTICE, "params", "event=reset name=%s", def->name);
+    if (text)
+        RT_LOG(RT_LOG_NOTICE, "params", "event=set name=%s value=%s", def->name, rt_q(text));
+    else
+        RT_LOG(RT_LOG_NOTICE, "params", "event=reset name=%s", def->name);
     return 0;
+}
+
+static int local_set(
+    struct rt_params *p, enum rt_param_id id, const char *text, rt_params_done_fn *cb, void *ud)
+{
+    struct local *l = (struct local *)p;
+    const struct rt_param_def *def = NULL;
+    int rc = write_allowed(l, id, cb, &def);
+    if (rc)
+        return rc;
+    if (!text)
+        return RT_EINVAL;
+    struct rt_param_value v;
+    struct rt_error err;
+    rt_error_clear(&err);
+    if (rt_param_parse(def, text, &v, &err) == 0)
+        return write_value(l, def, v.text, cb, ud);
+    /* A refused value changes nothing; the caller hears why on a later turn. */
+    struct completion *c = completion_new(l);
+    if (!c)
+        return RT_ENOMEM;
+    c->done_cb = cb;
+    c->ud = ud;
+    c->status = err.code;
+    c->err = err;
+    RT_LOG(RT_LOG_INFO, "params", "event=set_refused name=%s error=%s", def->name, rt_q(err.msg));
+    rt_defer_item(&l->defer, &c->item, deliver, c);
+    return 0;
+}
+
+static int local_reset(struct rt_params *p, enum rt_param_id id, rt_params_done_fn *cb, void *ud)
+{
+    struct local *l = (struct local *)p;
+    const struct rt_param_def *def = NULL;
+    int rc = write_allowed(l, id, cb, &def);
+    return rc ? rc : write_value(l, def, NULL, cb, ud);
 }
 
 static void defer_closed(void *ud)

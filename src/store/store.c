@@ -17,37 +17,9 @@
 /* Longest part of a refused key shown in an error message. */
 #define QUOTE_MAX 100
 
-/*
- * Writes key[0..len) into out as a double-quoted string that is safe to show anywhere: printable
- * ASCII as is (with " and \ escaped), every other byte as \xHH, cut with "..." when long.
- */
 static const char *quote_key(const char *key, size_t len, char *out, size_t size)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    out[o++] = '"';
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (o + 8 >= size || i >= QUOTE_MAX) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20 || c >= 0x7f) {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-    return out;
+    return rt_quote_bytes(key, len, QUOTE_MAX, out, size);
 }
 
 /*
