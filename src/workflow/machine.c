@@ -594,6 +594,35 @@ int rt_machine_start_training(struct rt_machine *m, const char *reason, char *id
     return 0;
 }
 
+static void stop_mark_cleared(int status, const struct rt_error *err, void *ud)
+{
+    char *id = ud;
+    if (status)
+        RT_LOG(RT_LOG_WARNING, "workflow", "event=stop_mark_clear_failed exec=%s error=%s", id,
+               rt_q(err ? err->msg : rt_strerror(status)));
+    rt_free(id);
+}
+
+/* Writes x's context without the stop mark (best effort: if it fails, the mark only makes one
+ * more loss uncounted). */
+static void clear_stop_mark(struct rt_exec *x)
+{
+    char *ctx = cJSON_PrintUnformatted(x->ctx);
+    char *id = rt_strdup(x->id);
+    struct rt_jbatch *b = NULL;
+    int rc = ctx && id ? rt_jbatch_new(&b) : RT_ENOMEM;
+    if (!rc && (rc = rt_jbatch_exec_context(b, x->id, ctx)) != 0)
+        rt_jbatch_free(b);
+    cJSON_free(ctx);
+    if (!rc)
+        rc = rt_journal_submit(x->m->env.journal, b, stop_mark_cleared, id);
+    if (rc) {
+        RT_LOG(RT_LOG_WARNING, "workflow", "event=stop_mark_clear_failed exec=%s error=%s", x->id,
+               rt_q(rt_strerror(rc)));
+        rt_free(id);
+    }
+}
+
 struct resume_ctx {
     struct rt_machine *m;
     int resumed;
@@ -629,9 +658,11 @@ static int resume_one(const struct rt_journal_exec *e, void *ud)
     x->persisted = true;
     x->started_ms = e->started_ms;
     if (cJSON_HasObjectItem(x->ctx, STOP_MARK)) {
-        /* Stopped on purpose last time; the next transition writes the context without it. */
+        /* Stopped on purpose last time. The mark is spent now: a crash before the next
+         * transition must count as the crash it is, so it leaves the journal at once. */
         x->resumed_after_stop = true;
         cJSON_DeleteItemFromObjectCaseSensitive(x->ctx, STOP_MARK);
+        clear_stop_mark(x);
     }
     RT_LOG(RT_LOG_NOTICE, "workflow", "event=resume exec=%s workflow=%s state=%s%s", e->id,
            e->workflow, e->state, x->resumed_after_stop ? " after=graceful_stop" : "");
