@@ -56,9 +56,22 @@ struct rt_config_prefixes {
     char *unlabeled;  /* unlabeled/ */
 };
 
+/* Roles of portal users and API tokens: an admin may do everything a reviewer may. */
+enum rt_role { RT_ROLE_REVIEWER, RT_ROLE_ADMIN };
+
 struct rt_config_review_user {
     char *name;          /* owned */
     char *password_hash; /* owned, secret-like: never logged */
+    char *role_text;     /* owned: "reviewer" (default) or "admin" */
+    enum rt_role role;
+};
+
+/* An API bearer token: only its SHA-256 is configured. */
+struct rt_config_http_token {
+    char *name;      /* owned: who the token acts as (WORKER in review answers) */
+    char *role_text; /* owned: "reviewer" (default) or "admin" */
+    enum rt_role role;
+    char *token_sha256; /* owned: 64 lowercase hex digits; secret-like: never logged */
 };
 
 struct rt_config_notify {
@@ -125,9 +138,11 @@ struct rt_config {
     int n_notify;
 
     struct {
-        char *listen_host; /* owned, default "127.0.0.1" */
-        int listen_port;   /* default 8080; 0 = any free port */
-        bool listen_set;   /* http.listen was written in the file */
+        char *listen_host;                   /* owned, default "127.0.0.1" */
+        int listen_port;                     /* default 8080; 0 = any free port */
+        bool listen_set;                     /* http.listen was written in the file */
+        struct rt_config_http_token *tokens; /* owned array */
+        int n_tokens;
     } http;
 
     struct {

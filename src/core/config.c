@@ -807,6 +807,27 @@ static int check_user_name(struct ctx *c, const struct node *n, const char *path
     return 0;
 }
 
+static int check_role(struct ctx *c, const struct node *n, const char *path, const char *t)
+{
+    if (strcmp(t, "reviewer") != 0 && strcmp(t, "admin") != 0) {
+        char shown[72];
+        printable(shown, sizeof(shown), t);
+        return fail(c, n, path, "\"%s\" is not a role (reviewer or admin)", shown);
+    }
+    return 0;
+}
+
+static int check_sha256_hex(struct ctx *c, const struct node *n, const char *path, const char *t)
+{
+    bool ok = strlen(t) == 64;
+    for (const char *s = t; ok && *s; s++)
+        ok = (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f');
+    /* The value is secret-like: the message never repeats it. */
+    if (!ok)
+        return fail(c, n, path, "must be 64 lowercase hex digits (sha256sum of the token)");
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Custom setters                                                                           */
 
@@ -984,9 +1005,29 @@ static int review_post(struct ctx *c, const struct node *where, const char *path
     return 0;
 }
 
+static enum rt_role role_of(const char *text)
+{
+    return text && strcmp(text, "admin") == 0 ? RT_ROLE_ADMIN : RT_ROLE_REVIEWER;
+}
+
+static int token_post(struct ctx *c, const struct node *where, const char *path, void *base)
+{
+    struct rt_config_http_token *t = base;
+    t->role = role_of(t->role_text);
+    for (struct rt_config_http_token *p = c->cfg->http.tokens; p && p < t; p++) {
+        if (p->name && t->name && strcmp(p->name, t->name) == 0) {
+            char kp[KEY_PATH_BYTES];
+            rt_snprintf(kp, sizeof(kp), "%s.name", path);
+            return fail(c, where, kp, "token \"%s\" is listed twice", t->name);
+        }
+    }
+    return 0;
+}
+
 static int user_post(struct ctx *c, const struct node *where, const char *path, void *base)
 {
     struct rt_config_review_user *u = base;
+    u->role = role_of(u->role_text);
     for (struct rt_config_review_user *p = c->cfg->review.users; p && p < u; p++) {
         if (p->name && u->name && strcmp(p->name, u->name) == 0) {
             char kp[KEY_PATH_BYTES];
@@ -1034,6 +1075,7 @@ static int notify_default(struct ctx *c, const struct node *where, const char *p
 #define CFG(member) offsetof(struct rt_config, member)
 #define NTF(member) offsetof(struct rt_config_notify, member)
 #define USR(member) offsetof(struct rt_config_review_user, member)
+#define TOK(member) offsetof(struct rt_config_http_token, member)
 #define SEC_MS 1000LL
 #define DAY_MS 86400000LL
 
@@ -1094,6 +1136,18 @@ static const struct key user_keys[] = {
      .check = check_user_name},
     {.name = "password_hash", .type = K_STRING, .off = USR(password_hash),
      .flags = F_REQUIRED | F_SECRET},
+    {.name = "role", .type = K_STRING, .off = USR(role_text), .def = "reviewer",
+     .check = check_role},
+    {0},
+};
+
+static const struct key token_keys[] = {
+    {.name = "name", .type = K_STRING, .off = TOK(name), .flags = F_REQUIRED,
+     .check = check_user_name},
+    {.name = "role", .type = K_STRING, .off = TOK(role_text), .def = "reviewer",
+     .check = check_role},
+    {.name = "token_sha256", .type = K_STRING, .off = TOK(token_sha256),
+     .flags = F_REQUIRED | F_SECRET, .check = check_sha256_hex},
     {0},
 };
 
@@ -1130,6 +1184,8 @@ static const struct key notify_keys[] = {
 
 static const struct key http_keys[] = {
     {.name = "listen", .type = K_SCALAR_FN, .set = set_listen, .def = "127.0.0.1:8080"},
+    {.name = "tokens", .type = K_LIST, .off = CFG(http.tokens), .count_off = CFG(http.n_tokens),
+     .elem_size = sizeof(struct rt_config_http_token), .sub = token_keys, .post = token_post},
     {0},
 };
 
@@ -1544,8 +1600,15 @@ void rt_config_destroy(struct rt_config *cfg)
     for (int i = 0; cfg->review.users && i < cfg->review.n_users; i++) {
         free_str_secret(cfg->review.users[i].name);
         free_str_secret(cfg->review.users[i].password_hash);
+        rt_free(cfg->review.users[i].role_text);
     }
     rt_free(cfg->review.users);
+    for (int i = 0; cfg->http.tokens && i < cfg->http.n_tokens; i++) {
+        free_str_secret(cfg->http.tokens[i].name);
+        free_str_secret(cfg->http.tokens[i].token_sha256);
+        rt_free(cfg->http.tokens[i].role_text);
+    }
+    rt_free(cfg->http.tokens);
     for (int i = 0; cfg->notify && i < cfg->n_notify; i++) {
         struct rt_config_notify *n = &cfg->notify[i];
         free_str_secret(n->url);
@@ -1764,7 +1827,8 @@ int rt_config_restart_changes(const struct rt_config *a,
                   a->review.poll_ms != b->review.poll_ms;
     for (int i = 0; !review && i < a->review.n_users; i++)
         review = str_differs(a->review.users[i].name, b->review.users[i].name) ||
-                 str_differs(a->review.users[i].password_hash, b->review.users[i].password_hash);
+                 str_differs(a->review.users[i].password_hash, b->review.users[i].password_hash) ||
+                 a->review.users[i].role != b->review.users[i].role;
     if (review)
         add_key(out, size, &n, "review");
     bool notify = a->n_notify != b->n_notify;
@@ -1772,8 +1836,13 @@ int rt_config_restart_changes(const struct rt_config *a,
         notify = notify_differs(&a->notify[i], &b->notify[i]);
     if (notify)
         add_key(out, size, &n, "notify");
-    if (str_differs(a->http.listen_host, b->http.listen_host) ||
-        a->http.listen_port != b->http.listen_port)
+    bool http = str_differs(a->http.listen_host, b->http.listen_host) ||
+                a->http.listen_port != b->http.listen_port || a->http.n_tokens != b->http.n_tokens;
+    for (int i = 0; !http && i < a->http.n_tokens; i++)
+        http = str_differs(a->http.tokens[i].name, b->http.tokens[i].name) ||
+               str_differs(a->http.tokens[i].token_sha256, b->http.tokens[i].token_sha256) ||
+               a->http.tokens[i].role != b->http.tokens[i].role;
+    if (http)
         add_key(out, size, &n, "http");
     if (a->detection.concurrency != b->detection.concurrency ||
         a->detection.results_flush_ms != b->detection.results_flush_ms)

@@ -122,6 +122,77 @@ static const char *const migrations[] = {
     "  exec_id TEXT PRIMARY KEY,"
     "  images INTEGER NOT NULL,"
     "  hashes BLOB NOT NULL) STRICT;",
+    /* 3: the detection queue and results, and review tasks with several answers each. The
+     * detections and reviews tables of version 1 were never written: they are replaced. */
+    "DROP TABLE IF EXISTS detections;"
+    "DROP TABLE IF EXISTS reviews;"
+    /* One row per (key, etag) seen under the detection prefix: queued, then detected. seq is
+     * the arrival order (sampling counts detections by it); flushed_at marks the row written
+     * to detection-results/ (result_key names the file). */
+    "CREATE TABLE detections ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  key TEXT NOT NULL,"
+    "  etag TEXT NOT NULL,"
+    "  size INTEGER,"
+    "  state TEXT NOT NULL,"
+    "  exec_id TEXT,"
+    "  queued_at INTEGER NOT NULL,"
+    "  detected_at INTEGER,"
+    "  request_id TEXT,"
+    "  content_hash TEXT,"
+    "  model_version TEXT,"
+    "  label TEXT,"
+    "  confidence REAL,"
+    "  threshold REAL,"
+    "  review_enabled INTEGER,"
+    "  route TEXT,"
+    "  sampled INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT,"
+    "  result_key TEXT,"
+    "  flushed_at INTEGER,"
+    "  UNIQUE (key, etag)) STRICT;"
+    "CREATE INDEX detections_queued ON detections(seq) WHERE state = 'queued';"
+    "CREATE INDEX detections_unflushed ON detections(seq) "
+    "  WHERE flushed_at IS NULL AND detected_at IS NOT NULL;"
+    "CREATE INDEX detections_exec ON detections(exec_id);"
+    "CREATE INDEX detections_hash ON detections(key, content_hash);"
+    /* A review task: one image, its options, how many answers it needs. */
+    "CREATE TABLE review_tasks ("
+    "  id TEXT PRIMARY KEY,"
+    "  source TEXT NOT NULL,"
+    "  exec_id TEXT,"
+    "  job TEXT,"
+    "  key TEXT NOT NULL,"
+    "  detected_label TEXT,"
+    "  confidence REAL,"
+    "  model_version TEXT,"
+    "  options TEXT NOT NULL,"
+    "  instructions TEXT,"
+    "  answers_needed INTEGER NOT NULL DEFAULT 1,"
+    "  answers INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL,"
+    "  result TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  answered_at INTEGER) STRICT;"
+    "CREATE INDEX review_tasks_open ON review_tasks(source, confidence, created_at) "
+    "  WHERE state = 'open';"
+    "CREATE INDEX review_tasks_answered ON review_tasks(answered_at) WHERE state = 'answered';"
+    "CREATE INDEX review_tasks_exec ON review_tasks(exec_id);"
+    /* One answer per reviewer per task. */
+    "CREATE TABLE review_answers ("
+    "  task_id TEXT NOT NULL REFERENCES review_tasks(id),"
+    "  worker TEXT NOT NULL,"
+    "  label TEXT NOT NULL,"
+    "  answered_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (task_id, worker)) STRICT;"
+    /* Who is working on which task right now (the portal hands a task to one reviewer at a
+     * time until it expires). */
+    "CREATE TABLE review_assignments ("
+    "  task_id TEXT NOT NULL REFERENCES review_tasks(id),"
+    "  worker TEXT NOT NULL,"
+    "  assigned_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (task_id, worker)) STRICT;",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))

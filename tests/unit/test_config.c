@@ -242,6 +242,9 @@ RT_TEST(shipped_reference_mentions_every_key)
                                        "workers_per_image:",
                                        "users:",
                                        "password_hash:",
+                                       "role:",
+                                       "tokens:",
+                                       "token_sha256:",
                                        "flow_definition:",
                                        "workteam_arn:",
                                        "role_arn:",
@@ -361,6 +364,13 @@ RT_TEST(every_value_read)
     RT_ASSERT_STR_EQ(cfg->review.users[0].password_hash,
                      "$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA");
     RT_ASSERT_STR_EQ(cfg->review.users[1].password_hash, "$$literal"); /* only $${ is special */
+    RT_ASSERT_INT_EQ(cfg->review.users[0].role, RT_ROLE_ADMIN);
+    RT_ASSERT_INT_EQ(cfg->review.users[1].role, RT_ROLE_REVIEWER); /* the default */
+    RT_ASSERT_INT_EQ(cfg->http.n_tokens, 1);
+    RT_ASSERT_STR_EQ(cfg->http.tokens[0].name, "ci-bot");
+    RT_ASSERT_INT_EQ(cfg->http.tokens[0].role, RT_ROLE_ADMIN);
+    RT_ASSERT_STR_EQ(cfg->http.tokens[0].token_sha256,
+                     "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
     RT_ASSERT_STR_EQ(cfg->review.flow_definition, "flow");
     RT_ASSERT_STR_EQ(cfg->review.workteam_arn,
                      "arn:aws:sagemaker:us-east-1:1:workteam/private-crowd/w");
