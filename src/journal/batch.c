@@ -31,6 +31,7 @@ enum op_kind {
     OP_MANIFEST_KEYS,
     OP_OUTBOX_ADD,
     OP_OUTBOX_UPDATE,
+    OP_EXT, /* applied by a function of another file (rt__jbatch_add_ext) */
 };
 
 #define OP_STRINGS 6
@@ -44,6 +45,8 @@ struct op {
     bool flag;
     const void *blob; /* points into this allocation */
     size_t blob_len;
+    rt__op_apply_fn *ext_fn; /* OP_EXT */
+    const char *ext_name;    /* OP_EXT: a string literal */
 };
 
 struct rt_jbatch {
@@ -291,6 +294,22 @@ int rt_jbatch_outbox_update(struct rt_jbatch *b,
     return 0;
 }
 
+int rt__jbatch_add_ext(struct rt_jbatch *b,
+                       rt__op_apply_fn *fn,
+                       const char *name,
+                       const struct rt__op_args *a)
+{
+    struct op *o = add(b, OP_EXT, a->s, OP_STRINGS, a->blob, a->blob ? a->blob_len : 0);
+    if (!o)
+        return RT_ENOMEM;
+    memcpy(o->i, a->i, sizeof(o->i));
+    o->d = a->d;
+    o->flag = a->flag;
+    o->ext_fn = fn;
+    o->ext_name = name;
+    return 0;
+}
+
 /* ---- applying ---- */
 
 /* Binds o's values to statement id the way its kind needs and runs it. */
@@ -397,6 +416,13 @@ static int run_op(struct rt_journal *j, const struct op *o)
         return run_stmt(j, ST_OUTBOX_ADD, o, "add notification");
     case OP_OUTBOX_UPDATE:
         return run_stmt(j, ST_OUTBOX_UPDATE, o, "update notification");
+    case OP_EXT: {
+        struct rt__op_args a = {
+            .d = o->d, .flag = o->flag, .blob = o->blob, .blob_len = o->blob_len};
+        memcpy(a.s, o->s, sizeof(a.s));
+        memcpy(a.i, o->i, sizeof(a.i));
+        return o->ext_fn(j, &a);
+    }
     }
     return RT_EINVAL;
 }
@@ -427,7 +453,8 @@ int rt__batch_run(struct rt_journal *j, const struct rt_jbatch *b, struct rt_err
         if (rc) {
             rt_journal_rollback(j);
             return rt_error_set(err, rc, "journal %s: %s (%s) failed: %s", j->path,
-                                op_name(o->kind), o->s[0] ? o->s[0] : "-", rt_strerror(rc));
+                                o->kind == OP_EXT ? o->ext_name : op_name(o->kind),
+                                o->s[0] ? o->s[0] : "-", rt_strerror(rc));
         }
     }
     rc = rt_journal_commit(j);

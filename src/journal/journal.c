@@ -317,6 +317,37 @@ int rt__stmt(struct rt_journal *j, enum stmt_id id, sqlite3_stmt **out)
     return 0;
 }
 
+int rt__stmt_ext(struct rt_journal *j, int slot, const char *sql, sqlite3_stmt **out)
+{
+    if (slot < 0 || slot >= RT__EXT_SLOTS)
+        return RT_EINVAL;
+    sqlite3_stmt *st = j->ext_cache[slot];
+    if (st && !sqlite3_stmt_busy(st)) {
+        *out = st;
+        return 0;
+    }
+    unsigned flags = st ? 0 : SQLITE_PREPARE_PERSISTENT;
+    int rc = sqlite3_prepare_v3(j->db, sql, -1, flags, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rt__fail(j, "prepare", rc);
+    if (!j->ext_cache[slot])
+        j->ext_cache[slot] = st;
+    *out = st;
+    return 0;
+}
+
+void rt__stmt_ext_done(struct rt_journal *j, int slot, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    if (slot >= 0 && slot < RT__EXT_SLOTS && st == j->ext_cache[slot]) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    } else {
+        sqlite3_finalize(st);
+    }
+}
+
 void rt__stmt_done(struct rt_journal *j, enum stmt_id id, sqlite3_stmt *st)
 {
     if (!st)
@@ -549,6 +580,8 @@ void rt_journal_close(struct rt_journal *j)
     }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(j->cache[i]);
+    for (int i = 0; i < RT__EXT_SLOTS; i++)
+        sqlite3_finalize(j->ext_cache[i]);
     if (j->db)
         sqlite3_close_v2(j->db);
     rt_free(j);

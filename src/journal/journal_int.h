@@ -65,6 +65,17 @@ enum stmt_id {
     ST_COUNT
 };
 
+/*
+ * Statements of the files that own one area of the schema (detections, reviews, ...) are
+ * cached in slots of their own, so such a file adds statements without touching enum stmt_id.
+ * Each file owns a range of slots, given here.
+ */
+enum rt__ext_slots {
+    RT__EXT_DETECT = 0,  /* detections.c: 0..31 */
+    RT__EXT_REVIEW = 32, /* reviews.c: 32..63 */
+    RT__EXT_SLOTS = 96
+};
+
 struct rt_journal {
     sqlite3 *db; /* owned */
     enum rt_journal_mode mode;
@@ -79,6 +90,7 @@ struct rt_journal {
     int64_t id_counter;        /* last execution id number handed out; -1 = not loaded */
     int busy_timeout_ms;       /* 0 = BUSY_TIMEOUT_MS; the writer's connection uses it too */
     int64_t outbox_counter;    /* last notification id handed out; -1 = not loaded */
+    sqlite3_stmt *ext_cache[RT__EXT_SLOTS]; /* owned: statements of rt__stmt_ext */
 };
 
 struct rt__writer;
@@ -101,6 +113,32 @@ int rt__read_exec(sqlite3_stmt *st, struct rt_journal_exec *e);
 int rt__stmt(struct rt_journal *j, enum stmt_id id, sqlite3_stmt **out);
 /* Gives a statement from rt__stmt back: resets the cached one, finalizes a temporary one. */
 void rt__stmt_done(struct rt_journal *j, enum stmt_id id, sqlite3_stmt *st);
+/* Prepares (or reuses) the statement of extension slot with text sql (the same text every time
+ * for a slot). Returns: 0 and *out, or RT_EJOURNAL (logged). */
+int rt__stmt_ext(struct rt_journal *j, int slot, const char *sql, sqlite3_stmt **out);
+/* Gives a statement from rt__stmt_ext back. */
+void rt__stmt_ext_done(struct rt_journal *j, int slot, sqlite3_stmt *st);
+
+/*
+ * Batch operations of other files of src/journal: the values of one operation, copied into the
+ * batch, and the function the writer applies them with (inside the batch's transaction).
+ */
+struct rt__op_args {
+    const char *s[6]; /* copied strings, or NULL */
+    int64_t i[4];
+    double d;
+    bool flag;
+    const void *blob; /* copied, or NULL */
+    size_t blob_len;
+};
+typedef int rt__op_apply_fn(struct rt_journal *j, const struct rt__op_args *a);
+/* Adds an operation applied by fn; name names it in error messages (a string literal).
+ * a->s and a->blob are copied. Returns: 0 or RT_ENOMEM. */
+int rt__jbatch_add_ext(struct rt_jbatch *b,
+                       rt__op_apply_fn *fn,
+                       const char *name,
+                       const struct rt__op_args *a);
+
 /* Logs a failed SQLite call and marks the transaction doomed if SQLite rolled it back.
  * Returns: RT_ENOMEM for SQLITE_NOMEM, else RT_EJOURNAL. */
 int rt__fail(struct rt_journal *j, const char *op, int rc);
