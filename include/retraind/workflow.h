@@ -86,6 +86,10 @@ const char *const *rt_workflow_names(void);
 bool rt_workflow_state_known(const char *workflow, const char *state);
 /* Writes every state name of workflow (all workflows when NULL), "A, B, C", into out. */
 void rt_workflow_state_list(const char *workflow, char *out, size_t size);
+/* Returns: new JSON text (caller frees with cJSON_free) of every workflow's state graph,
+ * {"training": {"states": [..], "edges": [["CHECK","MANIFEST"], ..], "terminal": [..],
+ * "initial": S, "failed": S}, ..}, for the dashboard; NULL when out of memory. */
+char *rt_workflow_graph_json(void);
 
 /* System-state keys in the journal. */
 #define RT_STATE_PREVIOUS_TRAINED "previous_trained_images" /* images in the deployed manifest */

@@ -116,6 +116,39 @@ void rt_workflow_state_list(const char *workflow, char *out, size_t size)
     }
 }
 
+char *rt_workflow_graph_json(void)
+{
+    cJSON *root = cJSON_CreateObject();
+    bool ok = root != NULL;
+    for (size_t i = 0; ok && i < N_WORKFLOWS; i++) {
+        const struct rt_workflow_def *d = workflows[i];
+        cJSON *wf = cJSON_AddObjectToObject(root, d->name);
+        cJSON *states = wf ? cJSON_AddArrayToObject(wf, "states") : NULL;
+        cJSON *edges = wf ? cJSON_AddArrayToObject(wf, "edges") : NULL;
+        cJSON *terminal = wf ? cJSON_AddArrayToObject(wf, "terminal") : NULL;
+        ok = states && edges && terminal &&
+             cJSON_AddStringToObject(wf, "initial", d->states[d->initial].name) &&
+             cJSON_AddStringToObject(wf, "failed", d->states[d->failed].name);
+        for (int k = 0; ok && k < d->n_states; k++) {
+            const struct rt_state_def *st = &d->states[k];
+            cJSON *name = cJSON_CreateString(st->name);
+            ok = name && cJSON_AddItemToArray(states, name);
+            if (ok && st->terminal) {
+                cJSON *t = cJSON_CreateString(st->name);
+                ok = t && cJSON_AddItemToArray(terminal, t);
+            }
+            for (int e = 0; ok && e < RT_MAX_NEXT && st->next[e] >= 0; e++) {
+                const char *pair[2] = {st->name, d->states[st->next[e]].name};
+                cJSON *edge = cJSON_CreateStringArray(pair, 2);
+                ok = edge && cJSON_AddItemToArray(edges, edge);
+            }
+        }
+    }
+    char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    return text;
+}
+
 int rt_machine_new(const struct rt_workflow_env *env, struct rt_machine **out)
 {
     struct rt_machine *m = rt_calloc(1, sizeof(*m));

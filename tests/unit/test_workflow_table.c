@@ -4,6 +4,8 @@
  * every non-terminal state has a step and can reach a terminal state, transitions stay in range,
  * and the table's names are DESIGN.md's.
  */
+#include <string.h>
+
 #include "internal.h"
 #include "rt_test.h"
 
@@ -74,4 +76,35 @@ RT_TEST(training_names_match_design)
     RT_ASSERT_STR_EQ(def->states[def->failed].name, "FAILED");
     RT_ASSERT(def->states[def->failed].terminal);
     RT_ASSERT_INT_EQ(rt__state_index(def, "NOPE"), -1);
+}
+
+RT_TEST(graph_json_lists_every_transition)
+{
+    char *text = rt_workflow_graph_json();
+    RT_ASSERT(text != NULL);
+    cJSON *root = cJSON_Parse(text);
+    cJSON_free(text);
+    RT_ASSERT(root != NULL);
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(root, "training");
+    RT_ASSERT(tr != NULL);
+    const cJSON *states = cJSON_GetObjectItemCaseSensitive(tr, "states");
+    RT_ASSERT_INT_EQ(cJSON_GetArraySize(states), def->n_states);
+    int n_edges = 0;
+    for (int k = 0; k < def->n_states; k++)
+        for (int e = 0; e < RT_MAX_NEXT && def->states[k].next[e] >= 0; e++)
+            n_edges++;
+    const cJSON *edges = cJSON_GetObjectItemCaseSensitive(tr, "edges");
+    RT_ASSERT_INT_EQ(cJSON_GetArraySize(edges), n_edges);
+    /* The first transition of the loop is there, written with the design's names. */
+    bool found = false;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, edges)
+    {
+        found = found || (strcmp(cJSON_GetArrayItem(e, 0)->valuestring, "CHECK") == 0 &&
+                          strcmp(cJSON_GetArrayItem(e, 1)->valuestring, "MANIFEST") == 0);
+    }
+    RT_ASSERT(found);
+    RT_ASSERT_STR_EQ(cJSON_GetObjectItemCaseSensitive(tr, "failed")->valuestring, "FAILED");
+    RT_ASSERT(cJSON_GetObjectItemCaseSensitive(root, "parameter") != NULL);
+    cJSON_Delete(root);
 }
