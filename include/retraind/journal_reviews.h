@@ -54,7 +54,8 @@ void rt_journal_review_cleanup(struct rt_journal_review *t);
 struct rt_journal_review_answer {
     const char *worker; /* borrowed during the callback */
     const char *label;  /* borrowed during the callback */
-    int64_t at_ms;
+    int64_t at_ms;       /* when it was answered */
+    int64_t accepted_ms; /* when the worker was handed the task (at_ms when never assigned) */
 };
 
 /*

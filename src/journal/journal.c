@@ -191,6 +191,8 @@ static const char *const migrations[] = {
     "  worker TEXT NOT NULL,"
     "  label TEXT NOT NULL,"
     "  answered_at INTEGER NOT NULL,"
+    /* When the worker was handed the task (their assignment), NULL when they had none. */
+    "  accepted_at INTEGER,"
     "  PRIMARY KEY (task_id, worker)) STRICT;"
     /* Who is working on which task right now (the portal hands a task to one reviewer at a
      * time until it expires). */

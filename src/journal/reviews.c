@@ -60,7 +60,9 @@ static const char *const sql_create =
     "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, 'open', ?12)";
 static const char *const sql_get = "SELECT " TASK_COLUMNS " FROM review_tasks t WHERE t.id = ?1";
 static const char *const sql_answer_insert =
-    "INSERT INTO review_answers (task_id, worker, label, answered_at) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT INTO review_answers (task_id, worker, label, answered_at, accepted_at) VALUES "
+    "(?1, ?2, ?3, ?4, (SELECT min(assigned_at, ?4) FROM review_assignments WHERE task_id = ?1 "
+    "AND worker = ?2))";
 static const char *const sql_answer_count =
     "UPDATE review_tasks SET answers = answers + 1 WHERE id = ?1";
 /* Majority; a tie goes to the label whose first answer came first. */
@@ -73,8 +75,9 @@ static const char *const sql_mark_answered =
 static const char *const sql_unassign_one =
     "DELETE FROM review_assignments WHERE task_id = ?1 AND worker = ?2";
 static const char *const sql_unassign_task = "DELETE FROM review_assignments WHERE task_id = ?1";
-static const char *const sql_answers = "SELECT worker, label, answered_at FROM review_answers "
-                                       "WHERE task_id = ?1 ORDER BY answered_at, rowid";
+static const char *const sql_answers =
+    "SELECT worker, label, answered_at, ifnull(accepted_at, answered_at) FROM review_answers "
+    "WHERE task_id = ?1 ORDER BY answered_at, rowid";
 static const char *const sql_answered_by =
     "SELECT 1 FROM review_answers WHERE task_id = ?1 AND worker = ?2";
 static const char *const sql_list =
@@ -343,6 +346,7 @@ int rt_journal_review_answers(struct rt_journal *j,
             .worker = (const char *)sqlite3_column_text(st, 0),
             .label = (const char *)sqlite3_column_text(st, 1),
             .at_ms = sqlite3_column_int64(st, 2),
+            .accepted_ms = sqlite3_column_int64(st, 3),
         };
         if (!a.worker || !a.label) {
             rc = RT_ENOMEM;
@@ -423,7 +427,7 @@ int rt_journal_review_open_stats(struct rt_journal *j, int64_t *open, int64_t *o
 
 /* ---- answering ---- */
 
-/* Runs a one-shot write statement of slot with text binds (NULL ends) and integer i. */
+/* Runs the write statement of slot with one or two text binds (b NULL: one). */
 static int write2(struct rt_journal *j, int slot, const char *sql, const char *a, const char *b)
 {
     sqlite3_stmt *st;
