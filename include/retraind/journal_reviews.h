@@ -32,18 +32,18 @@
 struct rt_journal_review {
     char id[RT_REVIEW_TASK_ID_MAX + 1];
     char source[32];
-    char exec_id[64];    /* "" when none */
-    char *job;           /* or NULL */
-    char *key;           /* the image */
+    char exec_id[64];     /* "" when none */
+    char *job;            /* or NULL */
+    char *key;            /* the image */
     char *detected_label; /* or NULL */
-    double confidence;   /* < 0 when none */
-    char *model_version; /* or NULL */
-    char *options;       /* JSON array of the labels */
-    char *instructions;  /* or NULL */
+    double confidence;    /* < 0 when none */
+    char *model_version;  /* or NULL */
+    char *options;        /* JSON array of the labels */
+    char *instructions;   /* or NULL */
     int answers_needed;
     int answers;
-    char state[16];      /* "open", "answered", "cancelled" */
-    char *result;        /* the consolidated label once answered, else NULL */
+    char state[16]; /* "open", "answered", "cancelled" */
+    char *result;   /* the consolidated label once answered, else NULL */
     int64_t created_ms;
     int64_t answered_ms;  /* 0 while open */
     int64_t answered_seq; /* 0 while open */
@@ -52,8 +52,8 @@ struct rt_journal_review {
 void rt_journal_review_cleanup(struct rt_journal_review *t);
 
 struct rt_journal_review_answer {
-    const char *worker; /* borrowed during the callback */
-    const char *label;  /* borrowed during the callback */
+    const char *worker;  /* borrowed during the callback */
+    const char *label;   /* borrowed during the callback */
     int64_t at_ms;       /* when it was answered */
     int64_t accepted_ms; /* when the worker was handed the task (at_ms when never assigned) */
 };
@@ -70,10 +70,10 @@ int rt_journal_review_check(const struct rt_review_task *t, struct rt_error *err
 
 /* What an answer did (filled by rt_journal_review_answer when it succeeds). */
 struct rt_journal_review_outcome {
-    bool completed;       /* this answer was the last one needed: the task is answered now */
-    int answers;          /* answers after this one */
+    bool completed; /* this answer was the last one needed: the task is answered now */
+    int answers;    /* answers after this one */
     int answers_needed;
-    char result[128];     /* the consolidated label when completed, else "" */
+    char result[128]; /* the consolidated label when completed, else "" */
 };
 /*
  * Records worker's answer label to task_id at now_ms, in one transaction: the answer, the task's
@@ -152,11 +152,8 @@ int64_t rt_journal_review_answered_max(struct rt_journal *j);
 typedef int rt_journal_review_seq_fn(const char *id, int64_t answered_seq, void *ud);
 /* Calls cb for tasks with answered_seq > after_seq, in answered_seq order, at most limit (<= 0:
  * 100). Returns: 0 or an error. */
-int rt_journal_review_answered_after(struct rt_journal *j,
-                                     int64_t after_seq,
-                                     int limit,
-                                     rt_journal_review_seq_fn *cb,
-                                     void *ud);
+int rt_journal_review_answered_after(
+    struct rt_journal *j, int64_t after_seq, int limit, rt_journal_review_seq_fn *cb, void *ud);
 
 /* ---- the same writes as batch operations (the daemon's writer thread) ---- */
 /* rt_journal_review_create in a batch. Returns: 0, RT_EINVAL (t not valid) or RT_ENOMEM. */

@@ -38,7 +38,8 @@ struct rt_store;
 /* The flow definition name of local tasks in the A2I output layout. */
 #define RT_REVIEW_LOCAL_FLOW "retraind-local"
 /* The pseudo ARN written as flowDefinitionArn (no AWS account is involved). */
-#define RT_REVIEW_LOCAL_FLOW_ARN "arn:aws:sagemaker:local:000000000000:flow-definition/retraind-local"
+#define RT_REVIEW_LOCAL_FLOW_ARN                                                                   \
+    "arn:aws:sagemaker:local:000000000000:flow-definition/retraind-local"
 
 /*
  * Makes the local review driver on loop. j: the daemon's journal (writes go through its writer
@@ -73,10 +74,8 @@ int rt_review_local_next(struct rt_review *r, const char *worker, rt_review_next
  * "open" (more answers needed) or "answered"; else a code of the header comment. A waiter of the
  * task hears of the completing answer at once.
  */
-typedef void rt_review_answered_fn(int status,
-                                   const char *state,
-                                   const struct rt_error *err,
-                                   void *ud);
+typedef void
+rt_review_answered_fn(int status, const char *state, const struct rt_error *err, void *ud);
 int rt_review_local_answer(struct rt_review *r,
                            const char *task_id,
                            const char *worker,
@@ -89,10 +88,8 @@ int rt_review_local_answer(struct rt_review *r,
  * caller) into body (appended; body's max_bytes bounds it). cb gets the content type from the
  * key's extension ("image/jpeg", "image/png", else "application/octet-stream").
  */
-typedef void rt_review_image_fn(int status,
-                                const char *content_type,
-                                const struct rt_error *err,
-                                void *ud);
+typedef void
+rt_review_image_fn(int status, const char *content_type, const struct rt_error *err, void *ud);
 int rt_review_local_image(struct rt_review *r,
                           const char *task_id,
                           struct rt_buf *body,

@@ -25,7 +25,7 @@
 #include "retraind/review_local.h"
 
 #define LIST_USAGE                                                                                 \
-    "usage: retraind review list -c FILE [--json] [--state open|answered|cancelled] "             \
+    "usage: retraind review list -c FILE [--json] [--state open|answered|cancelled] "              \
     "[--source S] [--limit N]\n"
 #define ANSWER_USAGE "usage: retraind review answer TASK LABEL -c FILE [--as NAME]\n"
 
@@ -37,8 +37,8 @@ static const char *str_or(const cJSON *o, const char *key, const char *dflt)
 
 static void print_table(const cJSON *tasks)
 {
-    printf("%-32s %-12s %-9s %-8s %-8s %-14s %s\n", "TASK", "SOURCE", "STATE", "ANSWERS",
-           "CONF", "DETECTED", "KEY");
+    printf("%-32s %-12s %-9s %-8s %-8s %-14s %s\n", "TASK", "SOURCE", "STATE", "ANSWERS", "CONF",
+           "DETECTED", "KEY");
     const cJSON *t;
     cJSON_ArrayForEach(t, tasks)
     {
@@ -84,8 +84,9 @@ static int review_list(struct rt_cli_opt *opts, const struct rt_cli_args *args)
     const char *state = rt_cli_opt(opts, "state")->value;
     if (state && strcmp(state, "open") != 0 && strcmp(state, "answered") != 0 &&
         strcmp(state, "cancelled") != 0) {
-        fprintf(stderr, "retraind review list: unknown state \"%s\" (known: open, answered, "
-                        "cancelled)\n",
+        fprintf(stderr,
+                "retraind review list: unknown state \"%s\" (known: open, answered, "
+                "cancelled)\n",
                 state);
         return RT_EXIT_USAGE;
     }
@@ -93,8 +94,9 @@ static int review_list(struct rt_cli_opt *opts, const struct rt_cli_args *args)
     if (source && strcmp(source, RT_REVIEW_SOURCE_DETECTION) != 0 &&
         strcmp(source, RT_REVIEW_SOURCE_SAMPLING) != 0 &&
         strcmp(source, RT_REVIEW_SOURCE_LABELING_JOB) != 0) {
-        fprintf(stderr, "retraind review list: unknown source \"%s\" (known: detection, "
-                        "sampling, labeling-job)\n",
+        fprintf(stderr,
+                "retraind review list: unknown source \"%s\" (known: detection, "
+                "sampling, labeling-job)\n",
                 source);
         return RT_EXIT_USAGE;
     }
@@ -220,8 +222,9 @@ static int review_answer(struct rt_cli_opt *opts, const struct rt_cli_args *args
             options_text(t.options, names, sizeof(names));
             rt_journal_review_cleanup(&t);
         }
-        fprintf(stderr, "retraind review answer: \"%s\" is not an option of task %s (options: %s)\n",
-                label, task, names);
+        fprintf(stderr,
+                "retraind review answer: \"%s\" is not an option of task %s (options: %s)\n", label,
+                task, names);
         code = RT_EXIT_USAGE;
     } else if (rc == -EEXIST) {
         fprintf(stderr, "retraind review answer: %s has answered task %s already\n", worker, task);
@@ -230,8 +233,7 @@ static int review_answer(struct rt_cli_opt *opts, const struct rt_cli_args *args
         fprintf(stderr, "retraind review answer: task %s needs no more answers\n", task);
         code = RT_EXIT_FAIL;
     } else if (rc) {
-        fprintf(stderr, "retraind review answer: cannot record the answer: %s\n",
-                rt_strerror(rc));
+        fprintf(stderr, "retraind review answer: cannot record the answer: %s\n", rt_strerror(rc));
         code = RT_EXIT_FAIL;
     } else if (out.completed) {
         printf("%s: answered \"%s\" as %s; the task is answered (%s)\n", task, label, worker,
@@ -246,9 +248,12 @@ static int review_answer(struct rt_cli_opt *opts, const struct rt_cli_args *args
 
 int rt_cmd_review(int argc, char **argv)
 {
-    struct rt_cli_opt opts[] = {RT_OPT("config", 'c', true), RT_OPT("json", 0, false),
-                                RT_OPT("state", 0, true),    RT_OPT("source", 0, true),
-                                RT_OPT("limit", 0, true),    RT_OPT("as", 0, true),
+    struct rt_cli_opt opts[] = {RT_OPT("config", 'c', true),
+                                RT_OPT("json", 0, false),
+                                RT_OPT("state", 0, true),
+                                RT_OPT("source", 0, true),
+                                RT_OPT("limit", 0, true),
+                                RT_OPT("as", 0, true),
                                 RT_OPT_END};
     struct rt_cli_args args;
     int rc = rt_cli_parse("review", argc, argv, 2, opts, &args);

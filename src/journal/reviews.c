@@ -49,8 +49,8 @@ _Static_assert(S_LAST <= RT__EXT_REVIEW + 32, "reviews.c owns 32 statement slots
 
 /* The columns read_task reads, in its order; t is review_tasks. */
 #define TASK_COLUMNS                                                                               \
-    "t.id, t.source, t.exec_id, t.job, t.key, t.detected_label, t.confidence, t.model_version, "  \
-    "t.options, t.instructions, t.answers_needed, t.answers, t.state, t.result, t.created_at, "   \
+    "t.id, t.source, t.exec_id, t.job, t.key, t.detected_label, t.confidence, t.model_version, "   \
+    "t.options, t.instructions, t.answers_needed, t.answers, t.state, t.result, t.created_at, "    \
     "t.answered_at, t.answered_seq, "                                                              \
     "(SELECT d.request_id FROM detections d WHERE d.exec_id = t.exec_id LIMIT 1)"
 
@@ -102,8 +102,7 @@ static const char *const sql_next =
 static const char *const sql_unassign_worker = "DELETE FROM review_assignments WHERE worker = ?1";
 static const char *const sql_assign = "INSERT OR REPLACE INTO review_assignments (task_id, worker, "
                                       "assigned_at, expires_at) VALUES (?1, ?2, ?3, ?4)";
-static const char *const sql_answered_max =
-    "SELECT ifnull(max(answered_seq), 0) FROM review_tasks";
+static const char *const sql_answered_max = "SELECT ifnull(max(answered_seq), 0) FROM review_tasks";
 static const char *const sql_answered_after =
     "SELECT id, answered_seq FROM review_tasks WHERE answered_seq > ?1 "
     "ORDER BY answered_seq LIMIT ?2";
@@ -181,8 +180,8 @@ int rt_journal_review_check(const struct rt_review_task *t, struct rt_error *err
     if (t->exec_id && strlen(t->exec_id) >= 64)
         return rt_error_set(err, RT_EINVAL, "review task %s: execution id too long", t->id);
     if (!t->options || t->n_options < 2 || t->n_options > RT_REVIEW_MAX_OPTIONS)
-        return rt_error_set(err, RT_EINVAL, "review task %s: needs 2 to %d options, not %zu",
-                            t->id, RT_REVIEW_MAX_OPTIONS, t->options ? t->n_options : 0);
+        return rt_error_set(err, RT_EINVAL, "review task %s: needs 2 to %d options, not %zu", t->id,
+                            RT_REVIEW_MAX_OPTIONS, t->options ? t->n_options : 0);
     for (size_t i = 0; i < t->n_options; i++) {
         if (!t->options[i] || !*t->options[i] || strlen(t->options[i]) >= 128)
             return rt_error_set(err, RT_EINVAL,
@@ -681,11 +680,8 @@ int64_t rt_journal_review_answered_max(struct rt_journal *j)
     return v;
 }
 
-int rt_journal_review_answered_after(struct rt_journal *j,
-                                     int64_t after_seq,
-                                     int limit,
-                                     rt_journal_review_seq_fn *cb,
-                                     void *ud)
+int rt_journal_review_answered_after(
+    struct rt_journal *j, int64_t after_seq, int limit, rt_journal_review_seq_fn *cb, void *ud)
 {
     sqlite3_stmt *st;
     int rc = rt__stmt_ext(j, S_ANSWERED_AFTER, sql_answered_after, &st);
@@ -777,12 +773,12 @@ int rt_jbatch_review_create(struct rt_jbatch *b, const struct rt_review_task *t,
         rc = pack(&packed, options);
     rt_free(options);
     if (!rc) {
-        struct rt__op_args a = {.s = {t->id, t->source, t->exec_id, t->job, t->key,
-                                      t->detected_label},
-                                .i = {now_ms, t->answers_needed},
-                                .d = t->confidence,
-                                .blob = packed.data,
-                                .blob_len = packed.len};
+        struct rt__op_args a = {
+            .s = {t->id, t->source, t->exec_id, t->job, t->key, t->detected_label},
+            .i = {now_ms, t->answers_needed},
+            .d = t->confidence,
+            .blob = packed.data,
+            .blob_len = packed.len};
         rc = rt__jbatch_add_ext(b, apply_create, "review_create", &a);
     }
     rt_buf_cleanup(&packed);
@@ -794,11 +790,8 @@ static int apply_answer(struct rt_journal *j, const struct rt__op_args *a)
     return rt_journal_review_answer(j, a->s[0], a->s[1], a->s[2], a->i[0], NULL);
 }
 
-int rt_jbatch_review_answer(struct rt_jbatch *b,
-                            const char *task_id,
-                            const char *worker,
-                            const char *label,
-                            int64_t now_ms)
+int rt_jbatch_review_answer(
+    struct rt_jbatch *b, const char *task_id, const char *worker, const char *label, int64_t now_ms)
 {
     if (!task_id || !worker || !label)
         return RT_EINVAL;

@@ -254,17 +254,18 @@ static const char *input_source(const char *source)
 }
 
 /* Returns: the A2I output object of t with answers a (cJSON_Delete), or NULL. */
-static cJSON *a2i_output(struct local *l, const struct rt_journal_review *t,
-                         const struct answers_ctx *a)
+static cJSON *
+a2i_output(struct local *l, const struct rt_journal_review *t, const struct answers_ctx *a)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *in = cJSON_CreateObject();
     cJSON *answers = cJSON_CreateArray();
     char uri[RT_STORE_KEY_MAX + 300];
-    rt_snprintf(uri, sizeof(uri), "s3://%s/%s", l->store->bucket_name ? l->store->bucket_name : "local",
-                t->key);
+    rt_snprintf(uri, sizeof(uri), "s3://%s/%s",
+                l->store->bucket_name ? l->store->bucket_name : "local", t->key);
     const char *request_id = t->request_id ? t->request_id : *t->exec_id ? t->exec_id : t->id;
-    bool ok = o && in && answers && cJSON_AddStringToObject(in, "source", input_source(t->source)) &&
+    bool ok = o && in && answers &&
+              cJSON_AddStringToObject(in, "source", input_source(t->source)) &&
               cJSON_AddStringToObject(in, "detectLabelRequestId", request_id) &&
               cJSON_AddItemToObject(in, "detectedConfidenceLevel",
                                     t->confidence >= 0 ? cJSON_CreateNumber(t->confidence)
@@ -544,10 +545,8 @@ static void created(int status, const struct rt_error *err, void *ud)
     maybe_finish_close(l);
 }
 
-static int local_create(struct rt_review *r,
-                        const struct rt_review_task *t,
-                        rt_review_done_fn *cb,
-                        void *ud)
+static int
+local_create(struct rt_review *r, const struct rt_review_task *t, rt_review_done_fn *cb, void *ud)
 {
     struct local *l = (struct local *)r;
     if (l->closing)
@@ -721,24 +720,23 @@ static cJSON *next_object(const struct rt_journal_review *t, int64_t open)
     cJSON *options = t->options ? cJSON_Parse(t->options) : NULL;
     char image[RT_REVIEW_TASK_ID_MAX + 32];
     rt_snprintf(image, sizeof(image), "/api/reviews/%s/image", t->id);
-    bool ok =
-        o && cJSON_AddStringToObject(o, "id", t->id) &&
-        cJSON_AddStringToObject(o, "source", t->source) &&
-        cJSON_AddStringToObject(o, "key", t->key) &&
-        cJSON_AddItemToObject(o, "options", options ? options : cJSON_CreateArray()) &&
-        cJSON_AddItemToObject(o, "instructions",
-                              t->instructions ? cJSON_CreateString(t->instructions)
-                                              : cJSON_CreateNull()) &&
-        cJSON_AddItemToObject(o, "detected_label",
-                              t->detected_label ? cJSON_CreateString(t->detected_label)
-                                                : cJSON_CreateNull()) &&
-        cJSON_AddItemToObject(o, "confidence",
-                              t->confidence >= 0 ? cJSON_CreateNumber(t->confidence)
-                                                 : cJSON_CreateNull()) &&
-        cJSON_AddNumberToObject(o, "answers", t->answers) &&
-        cJSON_AddNumberToObject(o, "answers_needed", t->answers_needed) &&
-        cJSON_AddStringToObject(o, "image", image) &&
-        cJSON_AddNumberToObject(o, "open", (double)open);
+    bool ok = o && cJSON_AddStringToObject(o, "id", t->id) &&
+              cJSON_AddStringToObject(o, "source", t->source) &&
+              cJSON_AddStringToObject(o, "key", t->key) &&
+              cJSON_AddItemToObject(o, "options", options ? options : cJSON_CreateArray()) &&
+              cJSON_AddItemToObject(o, "instructions",
+                                    t->instructions ? cJSON_CreateString(t->instructions)
+                                                    : cJSON_CreateNull()) &&
+              cJSON_AddItemToObject(o, "detected_label",
+                                    t->detected_label ? cJSON_CreateString(t->detected_label)
+                                                      : cJSON_CreateNull()) &&
+              cJSON_AddItemToObject(o, "confidence",
+                                    t->confidence >= 0 ? cJSON_CreateNumber(t->confidence)
+                                                       : cJSON_CreateNull()) &&
+              cJSON_AddNumberToObject(o, "answers", t->answers) &&
+              cJSON_AddNumberToObject(o, "answers_needed", t->answers_needed) &&
+              cJSON_AddStringToObject(o, "image", image) &&
+              cJSON_AddNumberToObject(o, "open", (double)open);
     if (!ok) {
         if (!o)
             cJSON_Delete(options);
@@ -845,10 +843,12 @@ static void answer_written(int status, const struct rt_error *err, void *ud)
         RT_LOG(RT_LOG_NOTICE, "review", "event=answer task=%s worker=%s state=%s", rt_q(d->id),
                rt_q(d->worker), d->state);
     }
-    done_run(d);
+    char id[ID_SIZE];
+    rt_strlcpy(id, d->id, sizeof(id));
+    done_run(d); /* frees d */
     /* The answer that completes a task reaches its waiter at once, not at the next poll. */
     if (!status && !l->closing)
-        deliver(l, d->id);
+        deliver(l, id);
     maybe_finish_close(l);
 }
 
@@ -943,11 +943,8 @@ static void image_read(int status, const struct rt_error *err, void *ud)
     maybe_finish_close(l);
 }
 
-int rt_review_local_image(struct rt_review *r,
-                          const char *task_id,
-                          struct rt_buf *body,
-                          rt_review_image_fn *cb,
-                          void *ud)
+int rt_review_local_image(
+    struct rt_review *r, const char *task_id, struct rt_buf *body, rt_review_image_fn *cb, void *ud)
 {
     struct local *l = as_local(r);
     if (!l)
@@ -1024,8 +1021,8 @@ int rt_review_local_new(struct uv_loop_s *loop,
     l->j = j;
     l->store = store;
     l->poll_ms = 1000;
-    l->workers_per_image = cfg && cfg->review.workers_per_image > 0 ? cfg->review.workers_per_image
-                                                                     : 1;
+    l->workers_per_image =
+        cfg && cfg->review.workers_per_image > 0 ? cfg->review.workers_per_image : 1;
     const char *prefix = cfg && cfg->store.prefixes.human_loop ? cfg->store.prefixes.human_loop
                                                                : "a2i-human-loop-data/";
     if (rt_strlcpy(l->prefix, prefix, sizeof(l->prefix)) < 0) {

@@ -66,8 +66,8 @@ int rt_review_a2i_key(
     if (!gmtime_r(&secs, &tm))
         return RT_EINVAL;
     return rt_snprintf(out, size, "%s%s/%04d/%02d/%02d/%02d/%02d/%02d/%s/output.json",
-                       prefix ? prefix : "", RT_REVIEW_LOCAL_FLOW, tm.tm_year + 1900,
-                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, task_id)
+                       prefix ? prefix : "", RT_REVIEW_LOCAL_FLOW, tm.tm_year + 1900, tm.tm_mon + 1,
+                       tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, task_id)
                ? RT_ETOOBIG
                : 0;
 }
@@ -92,7 +92,8 @@ static cJSON *task_object(const struct rt_journal_review *t)
     if (!o)
         return NULL;
     cJSON *options = t->options ? cJSON_Parse(t->options) : NULL;
-    bool ok = cJSON_AddStringToObject(o, "id", t->id) && cJSON_AddStringToObject(o, "key", t->key) &&
+    bool ok = cJSON_AddStringToObject(o, "id", t->id) &&
+              cJSON_AddStringToObject(o, "key", t->key) &&
               cJSON_AddStringToObject(o, "source", t->source) &&
               cJSON_AddItemToObject(o, "detected_label", str_or_null(t->detected_label)) &&
               cJSON_AddItemToObject(o, "confidence",

@@ -254,8 +254,7 @@ static int collect_seq(const char *id, int64_t seq, void *ud)
 {
     struct seqs *s = ud;
     size_t len = strlen(s->text);
-    snprintf(s->text + len, sizeof(s->text) - len, "%s%s:%lld", len ? "," : "", id,
-             (long long)seq);
+    snprintf(s->text + len, sizeof(s->text) - len, "%s%s:%lld", len ? "," : "", id, (long long)seq);
     return 0;
 }
 
