@@ -46,7 +46,7 @@ struct rt_journal_review {
     char *result;   /* the consolidated label once answered, else NULL */
     int64_t created_ms;
     int64_t answered_ms;  /* 0 while open */
-    int64_t answered_seq; /* 0 while open */
+    int64_t answered_seq; /* 0 until first answered (kept when reopened) */
     char *request_id;     /* the detection's request id (detections.request_id), or NULL */
 };
 void rt_journal_review_cleanup(struct rt_journal_review *t);
@@ -146,6 +146,15 @@ int rt_journal_review_assign(struct rt_journal *j,
                              int64_t now_ms,
                              int64_t expires_ms);
 
+/*
+ * Asks for more answers: sets answers_needed of task_id to answers_needed (more than it has) and,
+ * when the task was answered, opens it again (result and answered_at cleared; the next
+ * completing answer gives it a new, larger answered_seq). For labeling jobs whose consolidated
+ * label is not certain enough (one more reviewer). Returns: 0, RT_ENOTFOUND, RT_EINVAL
+ * (answers_needed not above the answers it has, or the task is cancelled), or an error.
+ */
+int rt_journal_review_reopen(struct rt_journal *j, const char *task_id, int answers_needed);
+
 /* Returns: the largest answered_seq (0 when no task is answered), or a negative error. */
 int64_t rt_journal_review_answered_max(struct rt_journal *j);
 /* Called per task answered after a cursor: its id and answered_seq. Return non-zero to stop. */
@@ -165,6 +174,7 @@ int rt_jbatch_review_answer(struct rt_jbatch *b,
                             const char *worker,
                             const char *label,
                             int64_t now_ms);
+int rt_jbatch_review_reopen(struct rt_jbatch *b, const char *task_id, int answers_needed);
 int rt_jbatch_review_assign(struct rt_jbatch *b,
                             const char *task_id,
                             const char *worker,

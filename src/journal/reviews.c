@@ -43,6 +43,7 @@ enum {
     S_ASSIGN,
     S_ANSWERED_MAX,
     S_ANSWERED_AFTER,
+    S_REOPEN,
     S_LAST
 };
 _Static_assert(S_LAST <= RT__EXT_REVIEW + 32, "reviews.c owns 32 statement slots");
@@ -103,8 +104,13 @@ static const char *const sql_unassign_worker = "DELETE FROM review_assignments W
 static const char *const sql_assign = "INSERT OR REPLACE INTO review_assignments (task_id, worker, "
                                       "assigned_at, expires_at) VALUES (?1, ?2, ?3, ?4)";
 static const char *const sql_answered_max = "SELECT ifnull(max(answered_seq), 0) FROM review_tasks";
+/* Only upwards: answers are never taken back. answered_seq stays, so the largest sequence
+ * never goes down and the next completion of this task gets a sequence above every cursor. */
+static const char *const sql_reopen =
+    "UPDATE review_tasks SET state = 'open', answers_needed = ?2, result = NULL, answered_at = "
+    "NULL WHERE id = ?1 AND state IN ('open', 'answered') AND answers < ?2";
 static const char *const sql_answered_after =
-    "SELECT id, answered_seq FROM review_tasks WHERE answered_seq > ?1 "
+    "SELECT id, answered_seq FROM review_tasks WHERE answered_seq > ?1 AND state = 'answered' "
     "ORDER BY answered_seq LIMIT ?2";
 
 void rt_journal_review_cleanup(struct rt_journal_review *t)
@@ -666,6 +672,34 @@ int rt_journal_review_assign(struct rt_journal *j,
     return rt_journal_commit(j);
 }
 
+int rt_journal_review_reopen(struct rt_journal *j, const char *task_id, int answers_needed)
+{
+    if (!task_id || answers_needed < 1)
+        return RT_EINVAL;
+    if (!rt__writable(j))
+        return RT_EINVAL;
+    sqlite3_stmt *st;
+    int rc = rt__stmt_ext(j, S_REOPEN, sql_reopen, &st);
+    if (rc)
+        return rc;
+    rt__bind_text(st, 1, task_id);
+    sqlite3_bind_int(st, 2, answers_needed);
+    rc = rt__step_done(j, st, "reopen review task");
+    bool changed = sqlite3_changes(j->db) > 0;
+    rt__stmt_ext_done(j, S_REOPEN, st);
+    if (rc)
+        return rc;
+    if (changed)
+        return 0;
+    struct rt_journal_review t;
+    rc = rt_journal_review_get(j, task_id, &t);
+    if (rc)
+        return rc;
+    rc = t.answers >= answers_needed || strcmp(t.state, "cancelled") == 0 ? RT_EINVAL : 0;
+    rt_journal_review_cleanup(&t);
+    return rc;
+}
+
 /* ---- the cursor of answered tasks ---- */
 
 int64_t rt_journal_review_answered_max(struct rt_journal *j)
@@ -797,6 +831,19 @@ int rt_jbatch_review_answer(
         return RT_EINVAL;
     struct rt__op_args a = {.s = {task_id, worker, label}, .i = {now_ms}};
     return rt__jbatch_add_ext(b, apply_answer, "review_answer", &a);
+}
+
+static int apply_reopen(struct rt_journal *j, const struct rt__op_args *a)
+{
+    return rt_journal_review_reopen(j, a->s[0], (int)a->i[0]);
+}
+
+int rt_jbatch_review_reopen(struct rt_jbatch *b, const char *task_id, int answers_needed)
+{
+    if (!task_id || answers_needed < 1)
+        return RT_EINVAL;
+    struct rt__op_args a = {.s = {task_id}, .i = {answers_needed}};
+    return rt__jbatch_add_ext(b, apply_reopen, "review_reopen", &a);
 }
 
 static int apply_assign(struct rt_journal *j, const struct rt__op_args *a)

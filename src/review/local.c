@@ -79,7 +79,8 @@ struct local {
     uint64_t served;
     int inflight; /* batches and store operations not yet completed */
     bool closing;
-    int handles; /* open loop handles (the timer, the defer queue) */
+    bool close_started; /* the handles are closing */
+    int handles;        /* open loop handles (the timer, the defer queue) */
     void (*close_cb)(void *ud);
     void *close_ud;
 };
@@ -661,8 +662,9 @@ static void defer_closed(void *ud)
 
 static void maybe_finish_close(struct local *l)
 {
-    if (!l->closing || l->inflight > 0 || l->handles != 2)
+    if (!l->closing || l->inflight > 0 || l->close_started)
         return;
+    l->close_started = true;
     uv_close((uv_handle_t *)&l->poll, handle_closed);
     rt_defer_close(&l->defer, defer_closed, l);
 }

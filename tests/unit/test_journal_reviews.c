@@ -397,3 +397,30 @@ RT_TEST(review_list_filters)
     RT_ASSERT_INT_EQ(oldest, 1);
     rt_journal_close(j);
 }
+
+RT_TEST(review_reopen_asks_one_more)
+{
+    struct rt_journal *j = open_rw(data_dir("j"));
+    create(j, "rt-r", RT_REVIEW_SOURCE_LABELING_JOB, -1, 1);
+    RT_ASSERT_OK(rt_journal_review_answer(j, "rt-r", "w1", "cat", 10, NULL));
+    RT_ASSERT_INT_EQ(rt_journal_review_reopen(j, "rt-r", 1), RT_EINVAL); /* not above 1 */
+    RT_ASSERT_INT_EQ(rt_journal_review_reopen(j, "rt-none", 2), RT_ENOTFOUND);
+    RT_ASSERT_OK(rt_journal_review_reopen(j, "rt-r", 2));
+    struct rt_journal_review r;
+    RT_ASSERT_OK(rt_journal_review_get(j, "rt-r", &r));
+    RT_ASSERT_STR_EQ(r.state, "open");
+    RT_ASSERT(r.result == NULL && r.answered_ms == 0);
+    rt_journal_review_cleanup(&r);
+    RT_ASSERT_STR_EQ(next_id(j, "w1", 20, false), ""); /* w1 answered it already */
+    RT_ASSERT_STR_EQ(next_id(j, "w2", 20, false), "rt-r");
+    struct rt_journal_review_outcome o;
+    RT_ASSERT_OK(rt_journal_review_answer(j, "rt-r", "w2", "dog", 30, &o));
+    RT_ASSERT(o.completed);
+    RT_ASSERT_STR_EQ(o.result, "cat"); /* a tie: the earlier answer */
+    /* The second completion has a sequence above the first: a cursor at 1 sees it. */
+    RT_ASSERT_INT_EQ(rt_journal_review_answered_max(j), 2);
+    struct seqs s = {""};
+    RT_ASSERT_OK(rt_journal_review_answered_after(j, 1, 0, collect_seq, &s));
+    RT_ASSERT_STR_EQ(s.text, "rt-r:2");
+    rt_journal_close(j);
+}
