@@ -503,3 +503,35 @@ RT_TEST(next_concurrent_distinct)
     cJSON_free(b.json);
     fx_close(&f);
 }
+
+/* A task needing two answers: the waiter hears of it after the second, with both answers in the
+ * A2I output (one humanAnswers entry per worker, in answer order). */
+RT_TEST(two_workers_in_output)
+{
+    struct fx f;
+    fx_init(&f);
+    create_task(&f, "rt-lj-1", RT_REVIEW_SOURCE_LABELING_JOB, -1, 2);
+    struct waited w = {0};
+    RT_ASSERT_OK(f.r->ops->wait(f.r, "rt-lj-1", on_waited, &w));
+    char state[16];
+    RT_ASSERT_OK(answer(&f, "rt-lj-1", "ann", "dog", state));
+    RT_ASSERT_STR_EQ(state, "open");
+    int64_t end = rt_mono_ms() + 60;
+    while (rt_mono_ms() < end)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    RT_ASSERT_INT_EQ(w.called, 0);
+    RT_ASSERT_OK(answer(&f, "rt-lj-1", "bob", "dog", state));
+    RT_ASSERT_STR_EQ(state, "answered");
+    run_until(&f, &w.called);
+    RT_ASSERT_INT_EQ(w.n_answers, 2);
+    cJSON *o = output_of(&f, "rt-lj-1", w.created_ms, NULL);
+    const cJSON *answers = cJSON_GetObjectItem(o, "humanAnswers");
+    RT_ASSERT_INT_EQ(cJSON_GetArraySize(answers), 2);
+    RT_ASSERT_STR_EQ(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(answers, 1), "workerId")),
+        "bob");
+    const cJSON *in = cJSON_GetObjectItem(o, "inputContent");
+    RT_ASSERT(cJSON_IsNull(cJSON_GetObjectItem(in, "detectedConfidenceLevel")));
+    cJSON_Delete(o);
+    fx_close(&f);
+}
