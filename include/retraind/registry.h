@@ -21,6 +21,7 @@ struct rt_params;
 struct rt_engine;
 struct rt_notifier;
 struct rt_httpc;
+struct rt_review;
 
 /* What constructors get. Pointers are borrowed and must outlive the drivers made from it. */
 struct rt_driver_env {
@@ -50,6 +51,9 @@ int rt_registry_new_engine(struct rt_driver_env *env,
                            struct rt_engine **out,
                            int64_t *poll_ms,
                            struct rt_error *err);
+/* Makes the review driver (env->journal and env->store must be set; the local driver writes
+ * through the journal's writer thread). Returns: 0 and *out (closed with its ops->close). */
+int rt_registry_new_review(struct rt_driver_env *env, struct rt_review **out, struct rt_error *err);
 /* Makes notifier index of cfg->notify. */
 int rt_registry_new_notifier(struct rt_driver_env *env,
                              int index,

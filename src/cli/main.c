@@ -47,9 +47,11 @@ static const struct {
      "       [--session-token T] [--s3] [--no-normalize] [--presign SECONDS] [--verbose]\n"
      "       < raw-request",
      "print a raw HTTP request from stdin signed with AWS SigV4"},
+    {"review", rt_cmd_review, true, false,
+     "review list -c FILE [--json] [--state open|answered] [--source S] [--limit N]\n"
+     "       review answer TASK LABEL -c FILE [--as NAME]",
+     "list the human review tasks, or answer one (as cli:<user> unless --as)"},
     /* Named in DESIGN.md; each says "not built yet" and exits 1. */
-    {"review", rt_cmd_review, false, false, "review list|answer TASK LABEL -c FILE [--json]",
-     "list and answer human review tasks"},
     {"label-job", rt_cmd_label_job, false, false, "label-job create|status -c FILE",
      "label unlabeled images with people (cold start)"},
     {"bootstrap", rt_cmd_bootstrap, false, false, "bootstrap -c FILE",
@@ -76,7 +78,8 @@ static void usage(FILE *out)
     fprintf(out,
             "\noptions:\n"
             "  -c FILE, --config FILE   the config file (every command except sign)\n"
-            "  --json                   machine-readable output (status, params, history)\n"
+            "  --json                   machine-readable output (status, params, history,\n"
+            "                           review list)\n"
             "  --                       ends options; a negative number is a value anyway\n"
             "                           (params set Minimum-F1-Score -0.1 is refused, exit 2)\n"
             "  COMMAND --help           the usage of one command\n"

@@ -51,6 +51,7 @@
 #include "retraind/notify.h"
 #include "retraind/params.h"
 #include "retraind/registry.h"
+#include "retraind/review.h"
 #include "retraind/store.h"
 #include "retraind/workflow.h"
 
@@ -63,6 +64,7 @@ struct daemon {
     struct rt_store *store;
     struct rt_engine *engine;
     struct rt_params *params;
+    struct rt_review *review;     /* the review driver (registry), made after the store */
     struct rt_param_set values;   /* current parameters; the workflows read them */
     char applied[RT_P_COUNT][32]; /* the value of each parameter last applied */
     struct rt_notifier **notifiers;
@@ -597,6 +599,8 @@ static int open_drivers(struct daemon *d, struct rt_error *err)
     rc = rt_registry_new_engine(&d->env, &d->engine, &d->engine_poll_ms, err);
     if (!rc)
         rc = rt_registry_new_params(&d->env, &d->params, err);
+    if (!rc)
+        rc = rt_registry_new_review(&d->env, &d->review, err);
     if (rc)
         return rc;
 
@@ -693,11 +697,22 @@ static void drivers_close(struct daemon *d)
     phase_done(d);
 }
 
+static void review_closed(void *ud)
+{
+    struct daemon *d = ud;
+    d->review = NULL;
+    drivers_close(d);
+}
+
 static void engine_closed(void *ud)
 {
     struct daemon *d = ud;
     d->engine = NULL;
-    drivers_close(d);
+    /* The review driver reads and writes through the store: it closes before the store. */
+    if (d->review)
+        d->review->ops->close(d->review, review_closed, d);
+    else
+        review_closed(d);
 }
 
 static void outbox_closed(void *ud)

@@ -3,10 +3,9 @@
  *
  * Design: the config knows every driver name of DESIGN.md (its schema); this table knows which
  * of them this program can build and how. A row is (family, config value, constructor): adding a
- * driver is one row here plus its own file. Families whose drivers the daemon does not build yet
- * have rows with no constructor, which accept the name and build nothing (the local review
- * portal arrives with the review work). Constructors share one signature so the table stays a
- * table; the typed rt_registry_new_* wrappers give callers back the right type.
+ * driver is one row here plus its own file. A row with no constructor would accept the name and
+ * build nothing. Constructors share one signature so the table stays a table; the typed
+ * rt_registry_new_* wrappers give callers back the right type.
  */
 #include "retraind/registry.h"
 
@@ -18,6 +17,8 @@
 #include "retraind/log.h"
 #include "retraind/notify.h"
 #include "retraind/params.h"
+#include "retraind/review.h"
+#include "retraind/review_local.h"
 #include "retraind/store.h"
 
 typedef int driver_new_fn(struct rt_driver_env *env, int index, void **out, struct rt_error *err);
@@ -59,6 +60,15 @@ static int engine_builtin(struct rt_driver_env *env, int index, void **out, stru
     return rt_engine_builtin_new(env->loop, &o, (struct rt_engine **)out, err);
 }
 
+static int review_local(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
+{
+    (void)index;
+    if (!env->journal || !env->store)
+        return rt_error_set(err, RT_EINVAL, "review: the local driver needs the journal and store");
+    return rt_review_local_new(env->loop, env->journal, env->store, env->cfg,
+                               (struct rt_review **)out, err);
+}
+
 static int need_httpc(struct rt_driver_env *env, struct rt_error *err)
 {
     if (env->httpc)
@@ -90,7 +100,7 @@ static const struct row rows[] = {
     {RT_FAMILY_STORE, RT_STORE_LOCAL, store_local, 0},
     {RT_FAMILY_PARAMS, RT_PARAMS_LOCAL, params_local, 0},
     {RT_FAMILY_ENGINE, RT_ENGINE_BUILTIN, engine_builtin, 500},
-    {RT_FAMILY_REVIEW, RT_REVIEW_LOCAL, NULL, 0},
+    {RT_FAMILY_REVIEW, RT_REVIEW_LOCAL, review_local, 0},
     {RT_FAMILY_NOTIFY, RT_NOTIFY_LOG, notify_log, 0},
     {RT_FAMILY_NOTIFY, RT_NOTIFY_SMTP, notify_smtp, 0},
 };
@@ -206,6 +216,11 @@ int rt_registry_new_engine(struct rt_driver_env *env,
     if (!rc && poll_ms)
         *poll_ms = r->poll_ms ? r->poll_ms : env->cfg->engine.status_poll_ms;
     return rc;
+}
+
+int rt_registry_new_review(struct rt_driver_env *env, struct rt_review **out, struct rt_error *err)
+{
+    return create(env, RT_FAMILY_REVIEW, (int)env->cfg->review.driver, 0, (void **)out, NULL, err);
 }
 
 int rt_registry_new_notifier(struct rt_driver_env *env,

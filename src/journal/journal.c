@@ -173,10 +173,17 @@ static const char *const migrations[] = {
     "  state TEXT NOT NULL,"
     "  result TEXT,"
     "  created_at INTEGER NOT NULL,"
-    "  answered_at INTEGER) STRICT;"
-    "CREATE INDEX review_tasks_open ON review_tasks(source, confidence, created_at) "
-    "  WHERE state = 'open';"
-    "CREATE INDEX review_tasks_answered ON review_tasks(answered_at) WHERE state = 'answered';"
+    "  answered_at INTEGER,"
+    /* Order in which tasks became answered (1, 2, ...; given under the write lock, so it grows
+     * in commit order whatever the clocks say): the cursor a waiting driver polls with. */
+    "  answered_seq INTEGER) STRICT;"
+    /* The serving order of open tasks: sampling or not, least confident first (none last),
+     * oldest first (reviews.c writes its queries with these exact expressions). */
+    "CREATE INDEX review_tasks_serve ON review_tasks("
+    "  source = 'sampling', ifnull(confidence, 1000.0), created_at, id) WHERE state = 'open';"
+    "CREATE UNIQUE INDEX review_tasks_answered ON review_tasks(answered_seq) "
+    "  WHERE answered_seq IS NOT NULL;"
+    "CREATE INDEX review_tasks_created ON review_tasks(created_at, id);"
     "CREATE INDEX review_tasks_exec ON review_tasks(exec_id);"
     /* One answer per reviewer per task. */
     "CREATE TABLE review_answers ("
@@ -184,6 +191,8 @@ static const char *const migrations[] = {
     "  worker TEXT NOT NULL,"
     "  label TEXT NOT NULL,"
     "  answered_at INTEGER NOT NULL,"
+    /* When the worker was handed the task (their assignment), NULL when they had none. */
+    "  accepted_at INTEGER,"
     "  PRIMARY KEY (task_id, worker)) STRICT;"
     /* Who is working on which task right now (the portal hands a task to one reviewer at a
      * time until it expires). */
@@ -192,7 +201,8 @@ static const char *const migrations[] = {
     "  worker TEXT NOT NULL,"
     "  assigned_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL,"
-    "  PRIMARY KEY (task_id, worker)) STRICT;",
+    "  PRIMARY KEY (task_id, worker)) STRICT;"
+    "CREATE INDEX review_assignments_worker ON review_assignments(worker);",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
