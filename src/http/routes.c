@@ -77,8 +77,9 @@ struct seg {
     size_t len;
 };
 
-/* Splits path (no query) into segments. Returns: the count, or -1 for a path no route may see. */
-static int split(const char *path, size_t len, struct seg *out)
+/* Splits path (no query) into segments; a request path's segments must be plain ids (a route
+ * pattern's need not). Returns: the count, or -1 for a path no route may see. */
+static int split(const char *path, size_t len, bool check, struct seg *out)
 {
     if (len == 0 || path[0] != '/')
         return -1;
@@ -90,7 +91,7 @@ static int split(const char *path, size_t len, struct seg *out)
         size_t end = i;
         while (end < len && path[end] != '/')
             end++;
-        if (n == MAX_SEGMENTS || end == i || !rt__http_id_ok(path + i, end - i))
+        if (n == MAX_SEGMENTS || end == i || (check && !rt__http_id_ok(path + i, end - i)))
             return -1;
         out[n++] = (struct seg){path + i, end - i};
         i = end + 1;
@@ -102,7 +103,7 @@ static int split(const char *path, size_t len, struct seg *out)
 static bool matches(const struct route *r, const struct seg *segs, int n, struct seg *id)
 {
     struct seg pat[MAX_SEGMENTS];
-    int pn = split(r->pattern, strlen(r->pattern), pat);
+    int pn = split(r->pattern, strlen(r->pattern), false, pat);
     if (pn != n)
         return false;
     for (int i = 0; i < n; i++) {
@@ -295,7 +296,7 @@ void rt__http_route(struct rt_http_server *s, h2o_req_t *req)
 {
     size_t plen = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
     struct seg segs[MAX_SEGMENTS];
-    int n = split(req->path.base, plen, segs);
+    int n = split(req->path.base, plen, true, segs);
     const struct route *r = NULL;
     bool other_method = false;
     struct seg id = {NULL, 0};
