@@ -77,11 +77,8 @@ struct rt_http_backend {
  * call, on the loop thread; the handle is invalid afterwards. The server adds the security
  * headers and Cache-Control: no-store.
  */
-void rt_http_call_done(struct rt_http_call *call,
-                       int status,
-                       const char *content_type,
-                       const void *body,
-                       size_t len);
+void rt_http_call_done(
+    struct rt_http_call *call, int status, const char *content_type, const void *body, size_t len);
 /* As rt_http_call_done with json printed unformatted; takes ownership of json (NULL: 500). */
 void rt_http_call_json(struct rt_http_call *call, int status, cJSON *json);
 /* As rt_http_call_done with {"error": message}. */

@@ -64,7 +64,8 @@ int rt_cmd_passwd(int argc, char **argv)
     if (rc)
         return rc;
     if (args.n_words) {
-        fprintf(stderr, "usage: retraind passwd  (reads the password from the terminal or stdin)\n");
+        fprintf(stderr,
+                "usage: retraind passwd  (reads the password from the terminal or stdin)\n");
         return RT_EXIT_USAGE;
     }
     char pw[PW_MAX], again[PW_MAX];

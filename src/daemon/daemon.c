@@ -21,11 +21,11 @@
  * portal users or API tokens configured) and its address goes to the journal for `status`.
  *
  * Shutdown order (SIGTERM/SIGINT): tell systemd STOPPING=1, stop timers, signals and the control
- * socket; close the HTTP server (its pending answers complete first); let in-flight workflow steps reach their next persisted state (waiting executions are
- * marked as stopped on purpose); let the outbox finish its round; close the engine (it waits for
- * thread-pool work), the notifiers, params, store and HTTP client; stop the journal's writer once
- * everything it was given is durable; close the journal. uv_loop_close() must then succeed, or
- * the exit code says the stop was not clean.
+ * socket; close the HTTP server (its pending answers complete first); let in-flight workflow steps
+ * reach their next persisted state (waiting executions are marked as stopped on purpose); let the
+ * outbox finish its round; close the engine (it waits for thread-pool work), the notifiers, params,
+ * store and HTTP client; stop the journal's writer once everything it was given is durable; close
+ * the journal. uv_loop_close() must then succeed, or the exit code says the stop was not clean.
  */
 #include "retraind/daemon.h"
 

@@ -17,7 +17,8 @@
 
 #define MAX_TOKEN_BYTES 512
 
-const struct rt_config_http_token *rt__http_token_find(const struct rt_config *cfg, const char *token)
+const struct rt_config_http_token *rt__http_token_find(const struct rt_config *cfg,
+                                                       const char *token)
 {
     unsigned char digest[32];
     unsigned int dlen = 0;

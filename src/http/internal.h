@@ -68,16 +68,22 @@ struct rt_http_sessions {
     int64_t idle_ms, max_age_ms;
 };
 
-int rt__http_sessions_init(struct rt_http_sessions *ss, int max, int64_t idle_ms, int64_t max_age_ms);
+int rt__http_sessions_init(struct rt_http_sessions *ss,
+                           int max,
+                           int64_t idle_ms,
+                           int64_t max_age_ms);
 /* Wipes every secret and frees the table. */
 void rt__http_sessions_cleanup(struct rt_http_sessions *ss);
 /* Creates a session (evicting the least recently used when full). Returns: borrowed session
  * (valid until the next create or end), or NULL when no random bytes are available. */
-struct rt_http_session *
-rt__http_sessions_create(struct rt_http_sessions *ss, const char *user, enum rt_role role, int64_t now);
+struct rt_http_session *rt__http_sessions_create(struct rt_http_sessions *ss,
+                                                 const char *user,
+                                                 enum rt_role role,
+                                                 int64_t now);
 /* Returns: the live session with this id (and touches it), or NULL (unknown, idle too long, too
  * old: an expired one is wiped). */
-struct rt_http_session *rt__http_sessions_find(struct rt_http_sessions *ss, const char *id, int64_t now);
+struct rt_http_session *
+rt__http_sessions_find(struct rt_http_sessions *ss, const char *id, int64_t now);
 void rt__http_sessions_end(struct rt_http_sessions *ss, struct rt_http_session *s);
 
 /* ---- ratelimit.c: failed sign-ins per user and per address ---- */
@@ -85,7 +91,7 @@ void rt__http_sessions_end(struct rt_http_sessions *ss, struct rt_http_session *
 #define RT_HTTP_RL_MAX_FAILS 5
 
 struct rt_http_rl_entry {
-    char key[160]; /* "u:NAME" or "a:ADDRESS"; "" = free */
+    char key[160];                       /* "u:NAME" or "a:ADDRESS"; "" = free */
     int64_t fails[RT_HTTP_RL_MAX_FAILS]; /* ring of failure times (monotonic ms) */
     int n, next;
 };
@@ -97,7 +103,10 @@ struct rt_http_ratelimit {
     int64_t window_ms;
 };
 
-int rt__http_rl_init(struct rt_http_ratelimit *rl, int max_entries, int max_fails, int64_t window_ms);
+int rt__http_rl_init(struct rt_http_ratelimit *rl,
+                     int max_entries,
+                     int max_fails,
+                     int64_t window_ms);
 void rt__http_rl_cleanup(struct rt_http_ratelimit *rl);
 /* Returns: 0 when key may try now, else the seconds to wait (>= 1). */
 int rt__http_rl_blocked(struct rt_http_ratelimit *rl, const char *key, int64_t now);
@@ -139,21 +148,21 @@ int rt__http_login_page(const char *csrf, const char *message, struct rt_buf *ou
 /* ---- server.c: the server, calls and responses ---- */
 
 struct rt_http_limits {
-    size_t max_body_bytes;  /* any request (h2o answers 413 past it) */
-    size_t max_json_bytes;  /* JSON and form bodies of our routes */
-    int max_verifying;      /* argon2 verifications at once on the thread pool */
-    int max_login_waiting;  /* sign-ins queued behind them (past it: 429) */
+    size_t max_body_bytes; /* any request (h2o answers 413 past it) */
+    size_t max_json_bytes; /* JSON and form bodies of our routes */
+    int max_verifying;     /* argon2 verifications at once on the thread pool */
+    int max_login_waiting; /* sign-ins queued behind them (past it: 429) */
 };
 
 struct rt_http_call {
     struct rt_http_server *s;
-    h2o_req_t *req;             /* NULL once the client went away */
-    struct call_link *link;     /* lives in req's pool; tells us when req goes */
-    const char *route;          /* static route name, for the counters */
+    h2o_req_t *req;                   /* NULL once the client went away */
+    struct call_link *link;           /* lives in req's pool; tells us when req goes */
+    const char *route;                /* static route name, for the counters */
     struct rt_http_call *prev, *next; /* the server's list of outstanding calls */
-    struct rt_http_request rq;  /* strings below are owned copies */
+    struct rt_http_request rq;        /* strings below are owned copies */
     char *owned[6];
-    bool metrics;               /* /metrics: prepend the HTTP counters */
+    bool metrics; /* /metrics: prepend the HTTP counters */
     /* sign-in on the thread pool */
     uv_work_t work;
     char *login_user, *login_password, *login_hash, *login_addr; /* owned; password wiped */
@@ -208,11 +217,8 @@ void rt__http_respond(struct rt_http_server *s,
                       const char *content_type,
                       const void *body,
                       size_t len);
-void rt__http_respond_error(struct rt_http_server *s,
-                            h2o_req_t *req,
-                            const char *route,
-                            int status,
-                            const char *message);
+void rt__http_respond_error(
+    struct rt_http_server *s, h2o_req_t *req, const char *route, int status, const char *message);
 /* Returns: a new call bound to req (freed by completing it), or NULL when out of memory. */
 struct rt_http_call *rt__http_call_new(struct rt_http_server *s, h2o_req_t *req, const char *route);
 /* Keeps a copy of s in the call (freed with it). Returns: the copy or NULL (out of memory). */
@@ -243,7 +249,8 @@ int rt__http_authenticate(struct rt_http_server *s, h2o_req_t *req, struct rt_ht
  * or for a form body the field csrf. Bearer callers need none. */
 bool rt__http_csrf_ok(struct rt_http_server *s, h2o_req_t *req, const struct rt_http_who *who);
 /* Returns: true when the token (presented as is) matches one of the config's token_sha256. */
-const struct rt_config_http_token *rt__http_token_find(const struct rt_config *cfg, const char *token);
+const struct rt_config_http_token *rt__http_token_find(const struct rt_config *cfg,
+                                                       const char *token);
 
 /* ---- login.c: GET/POST /login, POST /logout ---- */
 

@@ -78,7 +78,8 @@ static void finish(struct rt_http_server *s, struct rt_http_call *c)
         return;
     }
     rt__http_rl_clear(&s->fails, ukey);
-    struct rt_http_session *ses = rt__http_sessions_create(&s->sessions, c->login_user, c->login_role, now);
+    struct rt_http_session *ses =
+        rt__http_sessions_create(&s->sessions, c->login_user, c->login_role, now);
     if (!ses) {
         if (req)
             rt__http_respond_error(s, req, ROUTE, 503, "no random bytes available");
@@ -89,7 +90,8 @@ static void finish(struct rt_http_server *s, struct rt_http_call *c)
     if (!req)
         return;
     char cookie[200];
-    rt_snprintf(cookie, sizeof(cookie), "rt_session=%s; Path=/; HttpOnly; SameSite=Strict", ses->id);
+    rt_snprintf(cookie, sizeof(cookie), "rt_session=%s; Path=/; HttpOnly; SameSite=Strict",
+                ses->id);
     rt__http_header(req, "Set-Cookie", cookie);
     OPENSSL_cleanse(cookie, sizeof(cookie));
     rt__http_header(req, "Set-Cookie",
@@ -155,11 +157,11 @@ void rt__http_login_post(struct rt_http_server *s, h2o_req_t *req)
     /* The double-submit check: the form's token must equal the cookie's. */
     char form_csrf[80] = "", cookie_csrf[80] = "";
     struct rt_str cookie = rt__http_req_header(req, "cookie");
-    bool csrf_ok =
-        rt__http_form_get(body, len, "csrf", form_csrf, sizeof(form_csrf)) == 0 && cookie.len &&
-        rt__http_cookie_get(cookie.p, cookie.len, "rt_login_csrf", cookie_csrf,
-                            sizeof(cookie_csrf)) == 0 &&
-        rt__http_secret_eq(form_csrf, cookie_csrf);
+    bool csrf_ok = rt__http_form_get(body, len, "csrf", form_csrf, sizeof(form_csrf)) == 0 &&
+                   cookie.len &&
+                   rt__http_cookie_get(cookie.p, cookie.len, "rt_login_csrf", cookie_csrf,
+                                       sizeof(cookie_csrf)) == 0 &&
+                   rt__http_secret_eq(form_csrf, cookie_csrf);
     OPENSSL_cleanse(form_csrf, sizeof(form_csrf));
     OPENSSL_cleanse(cookie_csrf, sizeof(cookie_csrf));
     if (!csrf_ok) {

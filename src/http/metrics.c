@@ -35,7 +35,8 @@ int rt__http_metrics_write(const struct rt_http_metrics *m, struct rt_buf *out)
                                     "by route and status.\n"
                                     "# TYPE retraind_http_requests_total counter\n");
     for (int i = 0; !rc && i < m->n; i++)
-        rc = rt_buf_printf(out, "retraind_http_requests_total{route=\"%s\",code=\"%d\"} %" PRIu64 "\n",
+        rc = rt_buf_printf(out,
+                           "retraind_http_requests_total{route=\"%s\",code=\"%d\"} %" PRIu64 "\n",
                            m->v[i].route, m->v[i].code, m->v[i].n);
     return rc;
 }

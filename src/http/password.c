@@ -20,8 +20,8 @@ int rt_password_hash(const char *password, size_t len, char *out, size_t size)
 {
     if (len == 0)
         return RT_EINVAL;
-    size_t need = argon2_encodedlen(T_COST, M_COST_KIB, PARALLELISM, SALT_BYTES, HASH_BYTES,
-                                    Argon2_id);
+    size_t need =
+        argon2_encodedlen(T_COST, M_COST_KIB, PARALLELISM, SALT_BYTES, HASH_BYTES, Argon2_id);
     if (need > size)
         return RT_ETOOBIG;
     unsigned char salt[SALT_BYTES];

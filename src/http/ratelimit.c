@@ -13,7 +13,10 @@
 #include "retraind/alloc.h"
 #include "retraind/error.h"
 
-int rt__http_rl_init(struct rt_http_ratelimit *rl, int max_entries, int max_fails, int64_t window_ms)
+int rt__http_rl_init(struct rt_http_ratelimit *rl,
+                     int max_entries,
+                     int max_fails,
+                     int64_t window_ms)
 {
     rl->v = rt_calloc((size_t)max_entries, sizeof(*rl->v));
     if (!rl->v)

@@ -36,10 +36,10 @@ struct route {
     const char *pattern; /* literal segments and ":id" */
     enum rt_http_need need;
     enum kind kind;
-    bool page;              /* HTML: redirect to /login rather than 401 */
+    bool page; /* HTML: redirect to /login rather than 401 */
     enum body body;
-    size_t op;              /* K_OP: offset of the operation in rt_http_backend_ops */
-    const char *file;       /* K_PAGE: the embedded file */
+    size_t op;        /* K_OP: offset of the operation in rt_http_backend_ops */
+    const char *file; /* K_PAGE: the embedded file */
 };
 
 #define OP(name) offsetof(struct rt_http_backend_ops, name)
@@ -58,8 +58,8 @@ static const struct route routes[] = {
     {"GET", "/api/reviews", RT_HTTP_REVIEWER, K_OP, false, B_NONE, OP(reviews_json), NULL},
     {"GET", "/api/reviews/:id/image", RT_HTTP_REVIEWER, K_OP, false, B_NONE, OP(review_image),
      NULL},
-    {"POST", "/api/reviews/:id/answer", RT_HTTP_REVIEWER, K_OP, false, B_LABEL,
-     OP(review_answer), NULL},
+    {"POST", "/api/reviews/:id/answer", RT_HTTP_REVIEWER, K_OP, false, B_LABEL, OP(review_answer),
+     NULL},
     {"GET", "/api/status", RT_HTTP_ADMIN, K_OP, false, B_NONE, OP(status_json), NULL},
     {"GET", "/api/history", RT_HTTP_ADMIN, K_OP, false, B_NONE, OP(history_json), NULL},
     {"GET", "/api/history/:id", RT_HTTP_ADMIN, K_OP, false, B_NONE, OP(exec_json), NULL},

@@ -119,11 +119,8 @@ void rt__http_respond(struct rt_http_server *s,
     h2o_send_inline(req, len ? body : "", len);
 }
 
-void rt__http_respond_error(struct rt_http_server *s,
-                            h2o_req_t *req,
-                            const char *route,
-                            int status,
-                            const char *message)
+void rt__http_respond_error(
+    struct rt_http_server *s, h2o_req_t *req, const char *route, int status, const char *message)
 {
     cJSON *o = cJSON_CreateObject();
     char *text = NULL;
@@ -220,11 +217,8 @@ void rt__http_call_free(struct rt_http_call *c)
     maybe_finish(s);
 }
 
-void rt_http_call_done(struct rt_http_call *call,
-                       int status,
-                       const char *content_type,
-                       const void *body,
-                       size_t len)
+void rt_http_call_done(
+    struct rt_http_call *call, int status, const char *content_type, const void *body, size_t len)
 {
     struct rt_http_server *s = call->s;
     if (call->req && call->metrics) {

@@ -14,7 +14,10 @@
 #include "retraind/alloc.h"
 #include "retraind/error.h"
 
-int rt__http_sessions_init(struct rt_http_sessions *ss, int max, int64_t idle_ms, int64_t max_age_ms)
+int rt__http_sessions_init(struct rt_http_sessions *ss,
+                           int max,
+                           int64_t idle_ms,
+                           int64_t max_age_ms)
 {
     ss->v = rt_calloc((size_t)max, sizeof(*ss->v));
     if (!ss->v)
@@ -46,8 +49,10 @@ static bool expired(const struct rt_http_sessions *ss, const struct rt_http_sess
     return now - s->last_ms > ss->idle_ms || now - s->created_ms > ss->max_age_ms;
 }
 
-struct rt_http_session *
-rt__http_sessions_create(struct rt_http_sessions *ss, const char *user, enum rt_role role, int64_t now)
+struct rt_http_session *rt__http_sessions_create(struct rt_http_sessions *ss,
+                                                 const char *user,
+                                                 enum rt_role role,
+                                                 int64_t now)
 {
     struct rt_http_session *slot = NULL;
     for (int i = 0; i < ss->max && !slot; i++)
@@ -75,7 +80,8 @@ rt__http_sessions_create(struct rt_http_sessions *ss, const char *user, enum rt_
     return slot;
 }
 
-struct rt_http_session *rt__http_sessions_find(struct rt_http_sessions *ss, const char *id, int64_t now)
+struct rt_http_session *
+rt__http_sessions_find(struct rt_http_sessions *ss, const char *id, int64_t now)
 {
     if (strlen(id) != RT_HTTP_SESSION_ID_HEX)
         return NULL;

@@ -128,9 +128,9 @@ struct fx {
 static void cheap_hash(const char *pw, char *out, size_t size)
 {
     /* The verifier reads the costs from the hash: small ones keep the tests quick. */
-    RT_ASSERT_INT_EQ(argon2id_hash_encoded(1, 256, 1, pw, strlen(pw), "saltsaltsalt", 12, 32, out,
-                                           size),
-                     ARGON2_OK);
+    RT_ASSERT_INT_EQ(
+        argon2id_hash_encoded(1, 256, 1, pw, strlen(pw), "saltsaltsalt", 12, 32, out, size),
+        ARGON2_OK);
 }
 
 static void sha256_hex(const char *s, char out[65])
@@ -310,7 +310,8 @@ static const char *set_cookie(const struct resp *r, const char *name, char *out,
 }
 
 /* Signs in; fills the session cookie header ("Cookie: rt_session=...") and the CSRF token. */
-static long sign_in(struct fx *f, const char *user, const char *pw, char *cookie, char *csrf, struct resp *r)
+static long
+sign_in(struct fx *f, const char *user, const char *pw, char *cookie, char *csrf, struct resp *r)
 {
     get(f, "/login", NULL, r);
     RT_ASSERT_INT_EQ(r->status, 200);
@@ -369,7 +370,8 @@ RT_TEST(api_refuses_without_credentials_or_with_a_bad_token)
     RT_ASSERT_INT_EQ(r.status, 401);
     get(&f, "/api/status", "Authorization: Basic YWxpY2U6YWxpY2UtcHc=", &r);
     RT_ASSERT_INT_EQ(r.status, 401);
-    get(&f, "/api/status", "Cookie: rt_session=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", &r);
+    get(&f, "/api/status",
+        "Cookie: rt_session=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", &r);
     RT_ASSERT_INT_EQ(r.status, 401);
     get(&f, "/api/status", "Authorization: Bearer reviewer-token", &r);
     RT_ASSERT_INT_EQ(r.status, 403);
