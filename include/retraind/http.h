@@ -85,11 +85,11 @@ void rt_http_call_json(struct rt_http_call *call, int status, cJSON *json);
 void rt_http_call_error(struct rt_http_call *call, int status, const char *message);
 
 /*
- * Starts the server on loop: listens on cfg->http.listen_host:listen_port (port 0: any free
- * port), with the portal users of cfg->review.users and the API tokens of cfg->http.tokens.
- * cfg and backend->ops are borrowed and must outlive the server.
- * Returns: 0 and *out (close with rt_http_server_close), or an error with err filled (nothing
- * left open).
+ * Starts the server on loop (the process must ignore SIGPIPE, as the daemon does: a client that
+ * went away makes a write fail, not the process die): listens on cfg->http.listen_host:listen_port
+ * (port 0: any free port), with the portal users of cfg->review.users and the API tokens of
+ * cfg->http.tokens. cfg and backend->ops are borrowed and must outlive the server. Returns: 0 and
+ * *out (close with rt_http_server_close), or an error with err filled (nothing left open).
  */
 int rt_http_server_new(struct uv_loop_s *loop,
                        const struct rt_config *cfg,
