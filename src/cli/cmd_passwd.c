@@ -36,11 +36,11 @@ static long read_line(FILE *f, char *buf, size_t size)
     return (long)n;
 }
 
-/* Asks prompt on the terminal and reads a line with echo off. Returns: as read_line. */
+/* Asks prompt on the terminal and reads a line with echo off. Echo goes off before the prompt
+ * shows, so an answer typed (or written by a script) right after the prompt is neither echoed
+ * nor discarded by the flush. Returns: as read_line. */
 static long ask(FILE *tty, const char *prompt, char *buf, size_t size)
 {
-    fprintf(stderr, "%s", prompt);
-    fflush(stderr);
     struct termios old, quiet;
     int fd = fileno(tty);
     bool restore = tcgetattr(fd, &old) == 0;
@@ -49,9 +49,11 @@ static long ask(FILE *tty, const char *prompt, char *buf, size_t size)
         quiet.c_lflag &= (tcflag_t) ~(ECHO | ECHONL);
         tcsetattr(fd, TCSAFLUSH, &quiet);
     }
+    fprintf(stderr, "%s", prompt);
+    fflush(stderr);
     long n = read_line(tty, buf, size);
     if (restore)
-        tcsetattr(fd, TCSAFLUSH, &old);
+        tcsetattr(fd, TCSANOW, &old);
     fprintf(stderr, "\n");
     return n;
 }
