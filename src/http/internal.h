@@ -161,8 +161,8 @@ struct rt_http_call {
     const char *route;                /* static route name, for the counters */
     struct rt_http_call *prev, *next; /* the server's list of outstanding calls */
     struct rt_http_request rq;        /* strings below are owned copies */
-    char *owned[6];
-    bool metrics; /* /metrics: prepend the HTTP counters */
+    char *owned[8];                   /* user, id, value, state, workflow, label, route */
+    bool metrics;                     /* /metrics: prepend the HTTP counters */
     /* sign-in on the thread pool */
     uv_work_t work;
     char *login_user, *login_password, *login_hash, *login_addr; /* owned; password wiped */
@@ -203,6 +203,12 @@ struct rt_http_server {
     void (*close_cb)(void *ud);
     void *close_ud;
 };
+
+/* Serves an already connected stream socket fd as if it had been accepted (the fuzz target
+ * feeds raw bytes through a socketpair). Returns: 0, or an error (fd is not taken then). */
+int rt__http_server_adopt(struct rt_http_server *s, int fd);
+/* Returns: connections open plus backend calls outstanding (0: nothing in flight). */
+int rt__http_server_busy(const struct rt_http_server *s);
 
 /* Header helpers: add a response header (name and value copied into req's pool). */
 void rt__http_header(h2o_req_t *req, const char *name, const char *value);

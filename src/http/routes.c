@@ -198,6 +198,10 @@ static int query_field(struct rt_http_server *s,
         return -1;
     }
     *out = rt__http_call_keep(c, v, strlen(v));
+    if (!*out) {
+        rt__http_respond_error(s, req, route, 500, "out of memory");
+        return -1;
+    }
     return 0;
 }
 

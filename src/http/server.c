@@ -318,6 +318,31 @@ static void on_accept(uv_stream_t *listener, int status)
     h2o_accept(&s->accept, sock);
 }
 
+int rt__http_server_adopt(struct rt_http_server *s, int fd)
+{
+    struct rt_http_conn *c = rt_calloc(1, sizeof(*c));
+    if (!c)
+        return RT_ENOMEM;
+    int rc = uv_tcp_init(s->loop, &c->tcp);
+    if (rc) {
+        rt_free(c);
+        return rc;
+    }
+    rc = uv_tcp_open(&c->tcp, fd);
+    if (rc) {
+        uv_close((uv_handle_t *)&c->tcp, plain_close);
+        return rc;
+    }
+    c->s = s;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    h2o_accept(&s->accept, h2o_uv_socket_create((uv_stream_t *)&c->tcp, conn_closed));
+    return 0;
+}
+
 /* ---- start ---- */
 
 static int resolve(uv_loop_t *loop, const char *host, int port, struct sockaddr_storage *out)
@@ -537,4 +562,9 @@ void rt_http_server_close(struct rt_http_server *s, void (*cb)(void *ud), void *
         if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
             shutdown(fd, SHUT_RDWR);
     }
+}
+
+int rt__http_server_busy(const struct rt_http_server *s)
+{
+    return s->n_conns + s->n_calls;
 }
