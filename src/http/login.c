@@ -78,17 +78,16 @@ static void finish(struct rt_http_server *s, struct rt_http_call *c)
         return;
     }
     rt__http_rl_clear(&s->fails, ukey);
+    if (!req)
+        return; /* the client went away: no session nobody holds */
     struct rt_http_session *ses =
         rt__http_sessions_create(&s->sessions, c->login_user, c->login_role, now);
     if (!ses) {
-        if (req)
-            rt__http_respond_error(s, req, ROUTE, 503, "no random bytes available");
+        rt__http_respond_error(s, req, ROUTE, 503, "no random bytes available");
         return;
     }
     RT_LOG(RT_LOG_NOTICE, "http", "event=sign_in user=%s role=%s address=%s", rt_q(c->login_user),
            c->login_role == RT_ROLE_ADMIN ? "admin" : "reviewer", rt_q(c->login_addr));
-    if (!req)
-        return;
     char cookie[200];
     rt_snprintf(cookie, sizeof(cookie), "rt_session=%s; Path=/; HttpOnly; SameSite=Strict",
                 ses->id);
