@@ -68,6 +68,39 @@ check(("http://%s/" % addr) in text, "status text does not show the address:\n" 
 
 code, _, body = get("/api/params", ADMIN)
 check(code == 200 and "Minimum-F1-Score" in json.loads(body), "/api/params: %d %s" % (code, body))
+
+
+def put(path, body, token=ADMIN):
+    req = urllib.request.Request(base + path, data=body.encode(), method="PUT")
+    req.add_header("Authorization", "Bearer " + token)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+# PUT /api/params/NAME is validated as `params set` and takes effect in the daemon.
+code, body = put("/api/params/Minimum-F1-Score", '{"value": 0.7}')
+check(code == 200 and json.loads(body) == {"name": "Minimum-F1-Score", "value": 0.7},
+      "PUT a parameter: %d %s" % (code, body))
+code, body = put("/api/params/Minimum-F1-Score", '{"value": 2.5}')
+check(code == 400 and "Minimum-F1-Score" in json.loads(body)["error"], "a refused value: %d %s"
+      % (code, body))
+code, body = put("/api/params/No-Such-Parameter", '{"value": 1}')
+check(code == 404, "an unknown parameter: %d %s" % (code, body))
+code, body = put("/api/params/Minimum-F1-Score", '{"value": 0.5}', REVIEWER)
+check(code == 403, "a reviewer's token sets a parameter: %d" % code)
+check(env.cli("params", "get", "Minimum-F1-Score").stdout.strip() == "0.7", "not stored")
+env.wait_for(lambda: any(e["workflow"] != "training" for e in env.history()), 30,
+             "the parameter-change execution")
+code, _, body = get("/api/history?limit=5", ADMIN)
+check(code == 200 and any(e["workflow"] != "training" for e in json.loads(body)),
+      "/api/history: %d %s" % (code, body))
+code, _, body = get("/api/params", ADMIN)
+check(json.loads(body)["Minimum-F1-Score"] == 0.7, "/api/params after the change: %s" % body)
+
 code, _, body = get("/api/models", ADMIN)
 check(code == 200 and json.loads(body) == [], "/api/models: %d %s" % (code, body))
 code, _, body = get("/api/reviews", ADMIN)
