@@ -78,5 +78,6 @@ rt_cmd_fn rt_cmd_review;
 rt_cmd_fn rt_cmd_label_job;
 rt_cmd_fn rt_cmd_bootstrap;
 rt_cmd_fn rt_cmd_sign;
+rt_cmd_fn rt_cmd_passwd;
 
 #endif

@@ -102,6 +102,9 @@ static void print_text(const cJSON *st)
     printf("daemon:    %s\n",
            cJSON_IsTrue(cJSON_GetObjectItem(st, "daemon_running")) ? "running" : "not running");
     printf("data_dir:  %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(st, "data_dir")));
+    const char *http = cJSON_GetStringValue(cJSON_GetObjectItem(st, "http"));
+    if (http)
+        printf("http:      http://%s/\n", http);
     const cJSON *root = cJSON_GetObjectItem(st, "store_root");
     if (root)
         printf("store:     %s\n", cJSON_GetStringValue(root));

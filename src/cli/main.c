@@ -56,7 +56,8 @@ static const struct {
      "label unlabeled images with people (cold start)"},
     {"bootstrap", rt_cmd_bootstrap, false, false, "bootstrap -c FILE",
      "create the AWS resources a config names"},
-    {"passwd", not_built, false, false, "passwd", "make a password hash for review.users"},
+    {"passwd", rt_cmd_passwd, true, false, "passwd < PASSWORD  (or asks twice at a terminal)",
+     "print the argon2id hash of a password, for review.users[].password_hash"},
     {"doctor", not_built, false, false, "doctor", "check a setup and say what is wrong"},
 };
 

@@ -17,12 +17,15 @@
  * changes anything else is refused (logged, naming the keys) and the daemon keeps running on the
  * config it has, so a half-applied config can never be running.
  *
+ * The HTTP server (http_backend.c) starts when the config asks for it (http.listen written, or
+ * portal users or API tokens configured) and its address goes to the journal for `status`.
+ *
  * Shutdown order (SIGTERM/SIGINT): tell systemd STOPPING=1, stop timers, signals and the control
- * socket; let in-flight workflow steps reach their next persisted state (waiting executions are
- * marked as stopped on purpose); let the outbox finish its round; close the engine (it waits for
- * thread-pool work), the notifiers, params, store and HTTP client; stop the journal's writer once
- * everything it was given is durable; close the journal. uv_loop_close() must then succeed, or
- * the exit code says the stop was not clean.
+ * socket; close the HTTP server (its pending answers complete first); let in-flight workflow steps
+ * reach their next persisted state (waiting executions are marked as stopped on purpose); let the
+ * outbox finish its round; close the engine (it waits for thread-pool work), the notifiers, params,
+ * store and HTTP client; stop the journal's writer once everything it was given is durable; close
+ * the journal. uv_loop_close() must then succeed, or the exit code says the stop was not clean.
  */
 #include "retraind/daemon.h"
 
@@ -39,6 +42,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "http_backend.h"
 #include "outbox.h"
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
@@ -71,6 +75,7 @@ struct daemon {
     int n_notifiers;
     struct rt_outbox *outbox;
     struct rt_machine *machine;
+    struct rt_daemon_http *http; /* the HTTP server, when the config asks for one */
     int64_t engine_poll_ms;
 
     uv_timer_t poll_timer;
@@ -511,11 +516,24 @@ params_loaded(int status, const struct rt_param_set *values, const struct rt_err
         uv_timer_start(&d->watchdog_timer, on_watchdog, wd_usec / 2000, wd_usec / 2000);
         d->watchdog_on = true;
     }
-    if (d->cfg->http.listen_set)
-        RT_LOG(RT_LOG_WARNING, "daemon",
-               "event=http_not_built listen=%s:%d reason=\"http.listen is set but this version "
-               "has no HTTP server yet (it comes with the review portal); nothing listens\"",
-               d->cfg->http.listen_host, d->cfg->http.listen_port);
+    if (rt_daemon_http_wanted(d->cfg)) {
+        struct rt_daemon_http_env he = {.loop = &d->loop,
+                                        .cfg = d->cfg,
+                                        .journal = d->journal,
+                                        .store = d->store,
+                                        .params = d->params,
+                                        .values = &d->values};
+        struct rt_error herr;
+        rt_error_clear(&herr);
+        rc = rt_daemon_http_start(&he, &d->http, &herr);
+        if (rc) {
+            start_error(rt_error_format(&herr, msg, sizeof(msg)));
+            shutdown_begin(d, 1);
+            return;
+        }
+    } else {
+        rt_daemon_http_note_none(d->journal);
+    }
     sd_notifyf(0, "READY=1\nSTATUS=watching %s, checking every %s",
                d->cfg->store.root ? d->cfg->store.root : "the store",
                d->values.v[RT_P_TRAINING_POLL].text);
@@ -735,6 +753,17 @@ static void machine_closed(void *ud)
         outbox_closed(d);
 }
 
+/* The HTTP server goes first: it answers from the drivers that close after it. */
+static void http_closed(void *ud)
+{
+    struct daemon *d = ud;
+    d->http = NULL;
+    if (d->machine)
+        rt_machine_close(d->machine, machine_closed, d);
+    else
+        machine_closed(d);
+}
+
 static void shutdown_begin(struct daemon *d, int exit_code)
 {
     if (d->stopping)
@@ -752,10 +781,10 @@ static void shutdown_begin(struct daemon *d, int exit_code)
         control_path(d->cfg->data_dir, path, sizeof(path));
         unlink(path);
     }
-    if (d->machine)
-        rt_machine_close(d->machine, machine_closed, d);
+    if (d->http)
+        rt_daemon_http_close(d->http, http_closed, d);
     else
-        machine_closed(d);
+        http_closed(d);
 }
 
 static void log_open_handle(uv_handle_t *h, void *ud)

@@ -335,6 +335,13 @@ cJSON *rt_report_status(const struct rt_config *cfg,
     cJSON_AddStringToObject(period, "text", poll->text);
     cJSON_AddNumberToObject(period, "seconds", (double)(poll->ms / 1000));
     cJSON_AddBoolToObject(o, "daemon_running", daemon_running);
+    /* The HTTP server's address while the daemon runs with one (http_backend.c records it). */
+    char http[128] = "";
+    if (j && daemon_running && rt_journal_state_get(j, "http_address", http, sizeof(http)) == 0 &&
+        http[0])
+        cJSON_AddStringToObject(o, "http", http);
+    else
+        cJSON_AddNullToObject(o, "http");
     cJSON_AddStringToObject(o, "data_dir", cfg->data_dir);
     if (cfg->store.root)
         cJSON_AddStringToObject(o, "store_root", cfg->store.root);

@@ -1,0 +1,483 @@
+/*
+ * http_backend.c - the backend operations of the HTTP server (include/retraind/http.h) for the
+ * parts of the daemon that exist: status, history, one execution, parameters (read and set),
+ * models, metrics and health. The review, detection and workflow operations are left NULL here
+ * (the server answers 503) until their modules fill them in.
+ *
+ * Design: every answer is built on the loop from short journal reads, except the census of
+ * labeled images that `status` includes: that one lists the store page by page on the thread
+ * pool, so concurrent /api/status calls share one census and its result is reused for
+ * CENSUS_TTL_MS (a dashboard that refreshes every few seconds costs one listing, not one per
+ * request). Health is a real write: /healthz commits a tiny batch through the journal's writer
+ * (shared by concurrent calls, reused for HEALTH_TTL_MS), so a journal that cannot be written
+ * turns the answer into 503.
+ */
+#include "http_backend.h"
+
+#include <string.h>
+
+#include "retraind/alloc.h"
+#include "retraind/clock.h"
+#include "retraind/http.h"
+#include "retraind/journal.h"
+#include "retraind/log.h"
+#include "retraind/params.h"
+#include "retraind/report.h"
+#include "retraind/workflow.h"
+
+#define CENSUS_TTL_MS 2000
+#define HEALTH_TTL_MS 1000
+#define MAX_WAITING 4096
+
+/* A call waiting for a shared piece of work (the census, the health write). */
+struct waiter {
+    struct rt_http_call *call;
+    struct waiter *next;
+};
+
+struct param_call {
+    struct rt_daemon_http *h;
+    struct rt_http_call *call;
+    enum rt_param_id id;
+    char text[64];
+};
+
+struct rt_daemon_http {
+    struct rt_daemon_http_env env;
+    struct rt_http_server *server;
+    char address[96];
+    /* census for /api/status */
+    struct rt_census census;
+    bool census_valid, census_running;
+    int64_t census_at;
+    struct waiter *status_waiting;
+    /* health */
+    bool health_running, health_ok;
+    int64_t health_at;
+    struct waiter *health_waiting;
+    int n_waiting;
+    void (*close_cb)(void *ud);
+    void *close_ud;
+};
+
+static int wait_on(struct rt_daemon_http *h, struct waiter **list, struct rt_http_call *call)
+{
+    if (h->n_waiting >= MAX_WAITING)
+        return RT_EBUSY;
+    struct waiter *w = rt_calloc(1, sizeof(*w));
+    if (!w)
+        return RT_ENOMEM;
+    w->call = call;
+    w->next = *list;
+    *list = w;
+    h->n_waiting++;
+    return 0;
+}
+
+/* Takes the list over: the caller answers each call and frees the waiters. */
+static struct waiter *take(struct rt_daemon_http *h, struct waiter **list)
+{
+    struct waiter *w = *list;
+    *list = NULL;
+    for (struct waiter *p = w; p; p = p->next)
+        h->n_waiting--;
+    return w;
+}
+
+/* ---- status ---- */
+
+static void answer_status(struct rt_daemon_http *h, struct rt_http_call *call)
+{
+    cJSON *o = rt_report_status(h->env.cfg, h->env.journal, &h->census, h->env.values, true);
+    rt_http_call_json(call, 200, o);
+}
+
+static void census_done(int status, struct rt_census *c, const struct rt_error *err, void *ud)
+{
+    struct rt_daemon_http *h = ud;
+    h->census_running = false;
+    struct waiter *w = take(h, &h->status_waiting);
+    if (status) {
+        char msg[600];
+        const char *text = err ? rt_error_format(err, msg, sizeof(msg)) : rt_strerror(status);
+        RT_LOG(RT_LOG_WARNING, "http", "event=status_census_failed error=%s", rt_q(text));
+        while (w) {
+            struct waiter *next = w->next;
+            rt_http_call_error(w->call, 500, text);
+            rt_free(w);
+            w = next;
+        }
+        return;
+    }
+    rt_census_cleanup(&h->census);
+    h->census = *c; /* moved */
+    memset(c, 0, sizeof(*c));
+    h->census_valid = true;
+    h->census_at = rt_mono_ms();
+    while (w) {
+        struct waiter *next = w->next;
+        answer_status(h, w->call);
+        rt_free(w);
+        w = next;
+    }
+}
+
+static void op_status(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    (void)rq;
+    struct rt_daemon_http *h = ud;
+    if (h->census_valid && rt_mono_ms() - h->census_at < CENSUS_TTL_MS) {
+        answer_status(h, call);
+        return;
+    }
+    int rc = wait_on(h, &h->status_waiting, call);
+    if (rc) {
+        rt_http_call_error(call, 503, "too many requests waiting");
+        return;
+    }
+    if (h->census_running)
+        return;
+    struct rt_census_opts o = {.store = h->env.store, .journal = h->env.journal, .cfg = h->env.cfg};
+    struct rt_error err;
+    rt_error_clear(&err);
+    h->census_running = true;
+    rc = rt_census_start(&o, census_done, h, &err);
+    if (rc) {
+        h->census_running = false;
+        census_done(rc, NULL, &err, h);
+    }
+}
+
+/* ---- history, executions, parameters, models ---- */
+
+static void op_history(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    struct rt_daemon_http *h = ud;
+    struct rt_report_history_opts o = {
+        .workflow = rq->workflow, .state = rq->state, .limit = rq->limit, .with_steps = true};
+    rt_http_call_json(call, 200, rt_report_history(h->env.journal, &o));
+}
+
+static void op_exec(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    struct rt_daemon_http *h = ud;
+    int rc = 0;
+    cJSON *o = rt_report_execution(h->env.journal, rq->id, &rc);
+    if (!o)
+        rt_http_call_error(call, rc == RT_ENOTFOUND ? 404 : 500,
+                           rc == RT_ENOTFOUND ? "no such execution" : rt_strerror(rc));
+    else
+        rt_http_call_json(call, 200, o);
+}
+
+static cJSON *param_json(const struct rt_param_value *v)
+{
+    struct rt_buf b;
+    rt_buf_init(&b, 128);
+    cJSON *item = rt_param_value_json(v, &b) == 0 && b.data ? cJSON_Parse(b.data) : NULL;
+    rt_buf_cleanup(&b);
+    return item ? item : cJSON_CreateNull();
+}
+
+static void op_params(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    (void)rq;
+    struct rt_daemon_http *h = ud;
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; o && i < RT_P_COUNT; i++)
+        cJSON_AddItemToObject(o, rt_param_def_by_id((enum rt_param_id)i)->name,
+                              param_json(&h->env.values->v[i]));
+    rt_http_call_json(call, 200, o);
+}
+
+static void param_written(int status, const struct rt_error *err, void *ud)
+{
+    struct param_call *pc = ud;
+    if (status == RT_EINVAL) {
+        rt_http_call_error(pc->call, 400, err && err->msg[0] ? err->msg : "invalid value");
+    } else if (status) {
+        rt_http_call_error(pc->call, 500, err && err->msg[0] ? err->msg : rt_strerror(status));
+    } else {
+        const struct rt_param_def *def = rt_param_def_by_id(pc->id);
+        struct rt_param_value v;
+        struct rt_error perr;
+        rt_error_clear(&perr);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", def->name);
+        if (rt_param_parse(def, pc->text, &v, &perr) == 0)
+            cJSON_AddItemToObject(o, "value", param_json(&v));
+        else
+            cJSON_AddStringToObject(o, "value", pc->text);
+        RT_LOG(RT_LOG_NOTICE, "http", "event=param_set name=%s value=%s", def->name,
+               rt_q(pc->text));
+        rt_http_call_json(pc->call, 200, o);
+    }
+    rt_free(pc);
+}
+
+static void op_param_set(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    struct rt_daemon_http *h = ud;
+    const struct rt_param_def *def = rt_param_def_by_name(rq->id);
+    if (!def) {
+        rt_http_call_error(call, 404, "unknown parameter");
+        return;
+    }
+    struct param_call *pc = rt_calloc(1, sizeof(*pc));
+    if (!pc || rt_strlcpy(pc->text, rq->value, sizeof(pc->text))) {
+        rt_free(pc);
+        rt_http_call_error(call, 400, "the value is too long");
+        return;
+    }
+    pc->h = h;
+    pc->call = call;
+    pc->id = def->id;
+    int rc = h->env.params->ops->set(h->env.params, def->id, pc->text, param_written, pc);
+    if (rc) {
+        struct rt_error err;
+        rt_error_clear(&err);
+        rt_error_set(&err, rc, "%s: %s", def->name, rt_strerror(rc));
+        param_written(rc, &err, pc);
+    }
+}
+
+static cJSON *time_or_null(int64_t ms)
+{
+    if (ms <= 0)
+        return cJSON_CreateNull();
+    char t[40];
+    return cJSON_CreateString(rt_time_rfc3339(ms, t, sizeof(t)));
+}
+
+static int add_model(const struct rt_journal_model *m, void *ud)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "version", m->version);
+    cJSON_AddStringToObject(o, "status", m->status);
+    if (m->f1 >= 0)
+        cJSON_AddNumberToObject(o, "f1", m->f1);
+    else
+        cJSON_AddNullToObject(o, "f1");
+    cJSON_AddNumberToObject(o, "images", (double)m->images);
+    cJSON_AddItemToObject(o, "created_at", time_or_null(m->created_ms));
+    cJSON_AddItemToObject(o, "deployed_at", time_or_null(m->deployed_ms));
+    cJSON_AddBoolToObject(o, "active", m->active);
+    cJSON_AddItemToArray(ud, o);
+    return 0;
+}
+
+static void op_models(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    (void)rq;
+    struct rt_daemon_http *h = ud;
+    cJSON *arr = cJSON_CreateArray();
+    int rc = arr ? rt_journal_model_list(h->env.journal, add_model, arr) : RT_ENOMEM;
+    if (rc) {
+        cJSON_Delete(arr);
+        rt_http_call_error(call, 500, rt_strerror(rc));
+        return;
+    }
+    rt_http_call_json(call, 200, arr);
+}
+
+/* ---- metrics and health ---- */
+
+static int count_exec(const struct rt_journal_exec *e, void *ud)
+{
+    (void)e;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static void op_metrics(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    (void)rq;
+    struct rt_daemon_http *h = ud;
+    struct rt_buf b;
+    rt_buf_init(&b, (size_t)1 << 20);
+    struct rt_journal_model m;
+    int rc = rt_buf_append_str(&b, "# HELP retraind_up The daemon answers.\n"
+                                   "# TYPE retraind_up gauge\nretraind_up 1\n");
+    if (!rc && rt_journal_model_get_active(h->env.journal, &m) == 0 && m.f1 >= 0)
+        rc = rt_buf_printf(&b,
+                           "# HELP retraind_active_model_f1 F1 score of the deployed version.\n"
+                           "# TYPE retraind_active_model_f1 gauge\n"
+                           "retraind_active_model_f1 %g\n",
+                           m.f1);
+    int in_flight = 0;
+    struct rt_journal_exec_filter f = {.unfinished_only = true, .limit = 10000};
+    rt_journal_exec_list(h->env.journal, &f, count_exec, &in_flight);
+    if (!rc)
+        rc = rt_buf_printf(&b,
+                           "# HELP retraind_executions_in_flight Executions not finished.\n"
+                           "# TYPE retraind_executions_in_flight gauge\n"
+                           "retraind_executions_in_flight %d\n",
+                           in_flight);
+    struct rt_journal_writer_stats ws;
+    rt_journal_writer_stats(h->env.journal, &ws);
+    if (!rc)
+        rc = rt_buf_printf(&b,
+                           "# HELP retraind_journal_batches_total Journal write batches.\n"
+                           "# TYPE retraind_journal_batches_total counter\n"
+                           "retraind_journal_batches_total %lld\n"
+                           "# HELP retraind_journal_failures_total Journal batches that failed.\n"
+                           "# TYPE retraind_journal_failures_total counter\n"
+                           "retraind_journal_failures_total %lld\n",
+                           (long long)ws.batches, (long long)ws.failures);
+    if (rc)
+        rt_http_call_error(call, 500, rt_strerror(rc));
+    else
+        rt_http_call_done(call, 200, NULL, b.data, b.len);
+    rt_buf_cleanup(&b);
+}
+
+static void answer_health(struct rt_http_call *call, bool ok)
+{
+    if (ok)
+        rt_http_call_done(call, 200, "text/plain; charset=utf-8", "ok\n", 3);
+    else
+        rt_http_call_done(call, 503, "text/plain; charset=utf-8", "journal not writable\n", 21);
+}
+
+static void health_written(int status, const struct rt_error *err, void *ud)
+{
+    (void)err;
+    struct rt_daemon_http *h = ud;
+    h->health_running = false;
+    h->health_ok = status == 0;
+    h->health_at = rt_mono_ms();
+    if (status)
+        RT_LOG(RT_LOG_WARNING, "http", "event=health_write_failed error=%s",
+               rt_q(rt_strerror(status)));
+    struct waiter *w = take(h, &h->health_waiting);
+    while (w) {
+        struct waiter *next = w->next;
+        answer_health(w->call, h->health_ok);
+        rt_free(w);
+        w = next;
+    }
+}
+
+static void op_healthy(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    (void)rq;
+    struct rt_daemon_http *h = ud;
+    if (h->health_at && rt_mono_ms() - h->health_at < HEALTH_TTL_MS && !h->health_running) {
+        answer_health(call, h->health_ok);
+        return;
+    }
+    if (wait_on(h, &h->health_waiting, call)) {
+        answer_health(call, false);
+        return;
+    }
+    if (h->health_running)
+        return;
+    struct rt_jbatch *b = NULL;
+    int rc = rt_jbatch_new(&b);
+    if (!rc)
+        rc = rt_jbatch_state_set_i64(b, "healthz_at", rt_now_ms());
+    if (!rc) {
+        h->health_running = true;
+        rc = rt_journal_submit(h->env.journal, b, health_written, h);
+        b = NULL; /* taken over */
+        if (rc)
+            h->health_running = false;
+    }
+    rt_jbatch_free(b);
+    if (rc) {
+        h->health_running = true;
+        health_written(rc, NULL, h);
+    }
+}
+
+static const struct rt_http_backend_ops ops = {
+    .status_json = op_status,
+    .history_json = op_history,
+    .exec_json = op_exec,
+    .params_json = op_params,
+    .param_set = op_param_set,
+    .models_json = op_models,
+    .metrics = op_metrics,
+    .healthy = op_healthy,
+    /* reviews_json, review_next, review_image, review_answer, workflows_json and
+     * detections_json come with their modules; NULL answers 503. */
+};
+
+/* ---- start and close ---- */
+
+bool rt_daemon_http_wanted(const struct rt_config *cfg)
+{
+    return cfg->http.listen_set || cfg->review.n_users > 0 || cfg->http.n_tokens > 0;
+}
+
+static void note_written(int status, const struct rt_error *err, void *ud)
+{
+    (void)err;
+    (void)ud;
+    if (status)
+        RT_LOG(RT_LOG_WARNING, "http", "event=write_failed what=http_address error=%s",
+               rt_q(rt_strerror(status)));
+}
+
+static void note_address(struct rt_journal *j, const char *address)
+{
+    struct rt_jbatch *b = NULL;
+    if (rt_jbatch_new(&b))
+        return;
+    if (rt_jbatch_state_set(b, RT_STATE_HTTP_ADDRESS, address)) {
+        rt_jbatch_free(b);
+        return;
+    }
+    if (rt_journal_submit(j, b, note_written, NULL))
+        RT_LOG(RT_LOG_WARNING, "http", "event=write_failed what=http_address");
+}
+
+void rt_daemon_http_note_none(struct rt_journal *j)
+{
+    note_address(j, "");
+}
+
+int rt_daemon_http_start(const struct rt_daemon_http_env *env,
+                         struct rt_daemon_http **out,
+                         struct rt_error *err)
+{
+    struct rt_daemon_http *h = rt_calloc(1, sizeof(*h));
+    if (!h)
+        return rt_error_set(err, RT_ENOMEM, "out of memory");
+    h->env = *env;
+    struct rt_http_backend be = {.ops = &ops, .ud = h};
+    int rc = rt_http_server_new(env->loop, env->cfg, &be, &h->server, err);
+    if (rc) {
+        rt_free(h);
+        return rc;
+    }
+    rt_strlcpy(h->address, rt_http_server_address(h->server), sizeof(h->address));
+    RT_LOG(RT_LOG_NOTICE, "daemon", "event=http_listening address=%s", h->address);
+    note_address(env->journal, h->address);
+    *out = h;
+    return 0;
+}
+
+const char *rt_daemon_http_address(const struct rt_daemon_http *h)
+{
+    return h->address;
+}
+
+static void server_closed(void *ud)
+{
+    struct rt_daemon_http *h = ud;
+    void (*cb)(void *) = h->close_cb;
+    void *cb_ud = h->close_ud;
+    rt_census_cleanup(&h->census);
+    rt_free(h);
+    if (cb)
+        cb(cb_ud);
+}
+
+void rt_daemon_http_close(struct rt_daemon_http *h, void (*cb)(void *ud), void *ud)
+{
+    h->close_cb = cb;
+    h->close_ud = ud;
+    note_address(h->env.journal, "");
+    rt_http_server_close(h->server, server_closed, h);
+}
