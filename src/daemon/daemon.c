@@ -522,7 +522,8 @@ params_loaded(int status, const struct rt_param_set *values, const struct rt_err
                                         .journal = d->journal,
                                         .store = d->store,
                                         .params = d->params,
-                                        .values = &d->values};
+                                        .values = &d->values,
+                                        .review = d->review};
         struct rt_error herr;
         rt_error_clear(&herr);
         rc = rt_daemon_http_start(&he, &d->http, &herr);

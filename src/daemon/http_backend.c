@@ -1,8 +1,7 @@
 /*
  * http_backend.c - the backend operations of the HTTP server (include/retraind/http.h) for the
- * parts of the daemon that exist: status, history, one execution, parameters (read and set),
- * models, metrics and health. The review, detection and workflow operations are left NULL here
- * (the server answers 503) until their modules fill them in.
+ * daemon: status, history, one execution, parameters (read and set), models, the workflows'
+ * state graphs, the review portal's tasks (through the local review driver), metrics and health.
  *
  * Design: every answer is built on the loop from short journal reads, except the census of
  * labeled images that `status` includes: that one lists the store page by page on the thread
@@ -20,9 +19,11 @@
 #include "retraind/clock.h"
 #include "retraind/http.h"
 #include "retraind/journal.h"
+#include "retraind/journal_reviews.h"
 #include "retraind/log.h"
 #include "retraind/params.h"
 #include "retraind/report.h"
+#include "retraind/review_local.h"
 #include "retraind/workflow.h"
 
 #define CENSUS_TTL_MS 2000
@@ -280,6 +281,165 @@ static void op_models(void *ud, struct rt_http_call *call, const struct rt_http_
     rt_http_call_json(call, 200, arr);
 }
 
+/* ---- workflows ---- */
+
+static void op_workflows(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    (void)ud;
+    (void)rq;
+    char *text = rt_workflow_graph_json();
+    if (!text) {
+        rt_http_call_error(call, 500, "out of memory");
+        return;
+    }
+    rt_http_call_done(call, 200, NULL, text, strlen(text));
+    cJSON_free(text);
+}
+
+/* ---- the review portal (local review driver) ---- */
+
+/* A portal call waiting for the review driver; owns the image buffer of review_image. */
+struct review_call {
+    struct rt_http_call *call;
+    struct rt_buf body;
+};
+
+static bool review_ready(struct rt_daemon_http *h, struct rt_http_call *call)
+{
+    if (h->env.review)
+        return true;
+    rt_http_call_error(call, 503, "the review portal needs the local review driver");
+    return false;
+}
+
+static void review_failed(struct rt_http_call *call, int status, const struct rt_error *err)
+{
+    rt_http_call_error(call, rt_review_http_status(status),
+                       err && err->msg[0] ? err->msg : rt_strerror(status));
+}
+
+static void op_reviews(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    struct rt_daemon_http *h = ud;
+    if (rq->state && strcmp(rq->state, "open") != 0 && strcmp(rq->state, "answered") != 0 &&
+        strcmp(rq->state, "cancelled") != 0) {
+        rt_http_call_error(call, 400, "state is open, answered or cancelled");
+        return;
+    }
+    struct rt_journal_review_filter f = {.state = rq->state, .limit = rq->limit};
+    int rc = 0;
+    cJSON *arr = rt_review_list_json(h->env.journal, &f, &rc);
+    if (!arr) {
+        rt_http_call_error(call, 500, rt_strerror(rc ? rc : RT_ENOMEM));
+        return;
+    }
+    rt_http_call_json(call, 200, arr);
+}
+
+static void next_done(int status, const cJSON *task, const struct rt_error *err, void *ud)
+{
+    struct rt_http_call *call = ud;
+    if (status) {
+        review_failed(call, status, err);
+        return;
+    }
+    if (!task) {
+        rt_http_call_done(call, 204, NULL, NULL, 0);
+        return;
+    }
+    rt_http_call_json(call, 200, cJSON_Duplicate(task, true));
+}
+
+static void op_review_next(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    struct rt_daemon_http *h = ud;
+    if (!review_ready(h, call))
+        return;
+    int rc = rt_review_local_next(h->env.review, rq->user, next_done, call);
+    if (rc)
+        review_failed(call, rc, NULL);
+}
+
+static void image_done(int status, const char *content_type, const struct rt_error *err, void *ud)
+{
+    struct review_call *rc = ud;
+    if (status)
+        review_failed(rc->call, status, err);
+    else
+        rt_http_call_done(rc->call, 200, content_type, rc->body.data, rc->body.len);
+    rt_buf_cleanup(&rc->body);
+    rt_free(rc);
+}
+
+static void op_review_image(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    struct rt_daemon_http *h = ud;
+    if (!review_ready(h, call))
+        return;
+    struct review_call *rc = rt_calloc(1, sizeof(*rc));
+    if (!rc) {
+        rt_http_call_error(call, 500, "out of memory");
+        return;
+    }
+    rc->call = call;
+    rt_buf_init(&rc->body, (size_t)16 << 20); /* the engine's own image limit is 15 MB */
+    int st = rt_review_local_image(h->env.review, rq->id, &rc->body, image_done, rc);
+    if (st) {
+        rt_buf_cleanup(&rc->body);
+        rt_free(rc);
+        review_failed(call, st, NULL);
+    }
+}
+
+struct answer_call {
+    struct rt_http_call *call;
+    char id[RT_REVIEW_TASK_ID_MAX + 1];
+    char label[128];
+};
+
+static void answer_done(int status, const char *state, const struct rt_error *err, void *ud)
+{
+    struct answer_call *ac = ud;
+    if (status) {
+        review_failed(ac->call, status, err);
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", ac->id);
+        cJSON_AddStringToObject(o, "label", ac->label);
+        cJSON_AddStringToObject(o, "state", state ? state : "open");
+        rt_http_call_json(ac->call, 200, o);
+    }
+    rt_free(ac);
+}
+
+static void op_review_answer(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    struct rt_daemon_http *h = ud;
+    if (!review_ready(h, call))
+        return;
+    struct answer_call *ac = rt_calloc(1, sizeof(*ac));
+    if (!ac) {
+        rt_http_call_error(call, 500, "out of memory");
+        return;
+    }
+    ac->call = call;
+    if (rt_strlcpy(ac->id, rq->id, sizeof(ac->id))) {
+        rt_free(ac);
+        rt_http_call_error(call, 404, "no such task");
+        return;
+    }
+    if (!rq->value || rt_strlcpy(ac->label, rq->value, sizeof(ac->label))) {
+        rt_free(ac);
+        rt_http_call_error(call, 400, "the label is not one of the task's options");
+        return;
+    }
+    int rc = rt_review_local_answer(h->env.review, rq->id, rq->user, rq->value, answer_done, ac);
+    if (rc) {
+        rt_free(ac);
+        review_failed(call, rc, NULL);
+    }
+}
+
 /* ---- metrics and health ---- */
 
 static int count_exec(const struct rt_journal_exec *e, void *ud)
@@ -397,10 +557,14 @@ static const struct rt_http_backend_ops ops = {
     .params_json = op_params,
     .param_set = op_param_set,
     .models_json = op_models,
+    .workflows_json = op_workflows,
+    .reviews_json = op_reviews,
+    .review_next = op_review_next,
+    .review_image = op_review_image,
+    .review_answer = op_review_answer,
     .metrics = op_metrics,
     .healthy = op_healthy,
-    /* reviews_json, review_next, review_image, review_answer, workflows_json and
-     * detections_json come with their modules; NULL answers 503. */
+    /* detections_json comes with the detection service; NULL answers 503. */
 };
 
 /* ---- start and close ---- */

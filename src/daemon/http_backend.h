@@ -15,6 +15,7 @@
 struct rt_journal;
 struct rt_store;
 struct rt_params;
+struct rt_review;
 struct rt_daemon_http;
 
 /* The journal state key holding "host:port" while the server listens ("" otherwise). */
@@ -27,6 +28,7 @@ struct rt_daemon_http_env {
     struct rt_store *store;            /* borrowed: the census of /api/status */
     struct rt_params *params;          /* borrowed: PUT /api/params/NAME */
     const struct rt_param_set *values; /* borrowed: the daemon's current values */
+    struct rt_review *review;          /* borrowed or NULL: the portal's tasks (local driver) */
 };
 
 /* Returns: true when cfg asks for the server: http.listen written, or portal users or API
