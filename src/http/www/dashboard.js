@@ -320,6 +320,7 @@
     };
 
     const svg = el('svg:svg', { class: 'state-graph', viewBox: `0 0 ${width} ${height}`,
+      width, height,
       role: 'img', 'aria-label': `State graph of ${e.workflow}; path taken: ${steps.join(' → ')}`,
       dataset: { execution: e.id } });
     const defs = el('svg:defs');
