@@ -480,14 +480,9 @@
 
   const asText = (v) => (v === null || v === undefined ? '' : String(v));
 
-  // The JSON value sent for what was typed: booleans and numbers typed, anything else a string
-  // (a duration like "90s"); the server validates it exactly like `params set`.
-  function toValue(text, current) {
-    const t = text.trim();
-    if (t === 'true' || t === 'false') return t === 'true';
-    if (/^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t)) return Number(t);
-    return typeof current === 'number' && t === '' ? '' : t;
-  }
+  // The value goes as the text typed (trimmed), so the server validates exactly what
+  // `retraind params set NAME TEXT` would ("10.0" for a whole number is refused there too).
+  const toValue = (text) => text.trim();
 
   function paramRow(p) {
     const isBool = typeof p.value === 'boolean';
@@ -548,8 +543,8 @@
     row.msg.textContent = 'Saving…';
     try {
       const { data } = await api('PUT', `/api/params/${encodeURIComponent(row.name)}`,
-        { value: toValue(row.input.value, row.value) });
-      const v = data && 'value' in data ? data.value : toValue(row.input.value, row.value);
+        { value: toValue(row.input.value) });
+      const v = data && 'value' in data ? data.value : toValue(row.input.value);
       row.value = v;
       row.original = asText(v);
       row.input.value = row.original;

@@ -1,6 +1,9 @@
-// login.js - the sign-in form: fills the hidden csrf field from the pre-session double-submit
-// cookie rt_login_csrf, and says why the server sent the form back (?error=1, ?limited=1, or
-// the status of the response that carried this page: 401 wrong password, 429 rate-limited).
+// login.js - the sign-in form. The server fills {{csrf}} (the login form's token, also set as
+// the double-submit cookie rt_login_csrf) and {{message}} (why it sent the form back) when it
+// serves login.html. This script only helps: it hides an empty message, shows one for
+// ?error=1 / ?limited=1 or for the status the page came with (401 wrong password, 429
+// rate-limited) when the server gave none, and fills the csrf field from the cookie when the
+// page came without a token (a cached copy; the cookie is readable only if not HttpOnly).
 'use strict';
 
 (function () {
@@ -42,24 +45,28 @@
     box.hidden = !text;
   }
 
+  // A placeholder the server did not fill ("{{csrf}}") counts as empty.
+  const filled = (v) => !!v && !/^\{\{\w+\}\}$/.test(v.trim());
+
   async function init() {
     const q = new URLSearchParams(location.search);
     const status = pageStatus();
-    if (q.has('limited') || status === 429)
+    const box = document.getElementById('login-error');
+    if (filled(box.textContent)) show(box.textContent.trim());
+    else if (q.has('limited') || status === 429)
       show('Too many failed sign-ins. Wait a minute, then try again.');
     else if (q.has('error') || status === 401)
       show('Wrong user name or password.');
     else if (q.has('expired'))
       show('Your session has ended. Please sign in again.');
+    else show('');
 
     const form = document.getElementById('login-form');
     const field = document.getElementById('csrf');
-    field.value = await csrfToken();
+    if (!filled(field.value)) field.value = await csrfToken();
     form.addEventListener('submit', (ev) => {
-      // The cookie may have been renewed since the page loaded.
-      const t = cookie('rt_login_csrf');
-      if (t) field.value = t;
-      if (!field.value) {
+      if (!filled(field.value)) field.value = cookie('rt_login_csrf');
+      if (!filled(field.value)) {
         ev.preventDefault();
         show('The sign-in form has no security token (are cookies blocked?). Reload the page.');
       }

@@ -210,6 +210,18 @@ function page(res, name, status = 200, extra = {}) {
   send(res, status, fs.readFileSync(path.join(WWW, name)), 'text/html; charset=utf-8', extra);
 }
 
+// The sign-in form as the real server makes it: {{csrf}} and {{message}} filled (escaped), the
+// token also set as the HttpOnly cookie rt_login_csrf (Path=/login).
+function loginPage(res, status, message) {
+  const t = crypto.randomBytes(16).toString('hex');
+  const esc = (x) => x.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const html = fs.readFileSync(path.join(WWW, 'login.html'), 'utf8')
+    .replace('{{csrf}}', t).replace('{{message}}', esc(message || ''));
+  send(res, status, html, 'text/html; charset=utf-8',
+    { 'Set-Cookie': `rt_login_csrf=${t}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600`,
+      ...(status === 429 ? { 'Retry-After': '60' } : {}) });
+}
+
 function body(req) {
   return new Promise((resolve) => {
     let b = '';
@@ -262,20 +274,18 @@ const server = http.createServer(async (req, res) => {
   }
   if (p === '/healthz') return send(res, 200, 'ok', 'text/plain');
   if (p === '/login' && req.method === 'GET') {
-    const t = crypto.randomBytes(16).toString('hex');
-    return page(res, 'login.html', 200,
-      { 'Set-Cookie': `rt_login_csrf=${t}; Path=/; SameSite=Strict` });
+    return loginPage(res, 200, '');
   }
   if (p === '/login' && req.method === 'POST') {
     const f = new URLSearchParams(await body(req));
     const user = f.get('user') || '';
     if (!c.rt_login_csrf || f.get('csrf') !== c.rt_login_csrf)
       return send(res, 403, 'bad csrf token', 'text/plain');
-    if ((failures.get(user) || 0) >= 5) return page(res, 'login.html', 429, { 'Retry-After': '60' });
+    if ((failures.get(user) || 0) >= 5) return loginPage(res, 429, 'Too many failed sign-ins; try again later.');
     const u = users[user];
     if (!u || u.password !== f.get('password')) {
       failures.set(user, (failures.get(user) || 0) + 1);
-      return page(res, 'login.html', 401);
+      return loginPage(res, 401, 'Wrong user name or password.');
     }
     const token = crypto.randomBytes(16).toString('hex');
     sessions.set(token, { user, role: u.role, csrf: crypto.randomBytes(16).toString('hex') });
