@@ -235,7 +235,8 @@
     for (const [a, b] of edges) for (const s of [a, b]) if (!states.includes(s)) states.push(s);
     const out = new Map(states.map((s) => [s, []]));
     for (const [a, b] of edges) out.get(a).push(b);
-    const start = states.find((s) => !edges.some(([a, b]) => b === s && a !== s)) || states[0];
+    const start = states.includes(wf.initial) ? wf.initial
+      : states.find((s) => !edges.some(([a, b]) => b === s && a !== s)) || states[0];
 
     // Depth-first from the start; edges to a state on the stack are back edges (loops).
     const back = new Set();
@@ -275,17 +276,18 @@
       taken.add(`${i},0`);
     });
     const preds = (s) => edges.filter(([a, b]) => b === s && a !== s).map(([a]) => a);
-    const place = (s, row) => {
+    // keepClear: columns where a vertical edge passes (a side state below the failed state).
+    const place = (s, row, keepClear = () => false) => {
       const cols = preds(s).filter((p) => pos.has(p)).map((p) => pos.get(p).col);
       let col = cols.length ? Math.round(cols.reduce((x, y) => x + y, 0) / cols.length) : 0;
-      while (taken.has(`${col},${row}`)) col++;
+      while (taken.has(`${col},${row}`) || keepClear(col)) col++;
       pos.set(s, { col, row });
       taken.add(`${col},${row}`);
     };
     const rest = order.filter((s) => !pos.has(s));
     const hasFailed = wf.failed && rest.includes(wf.failed);
     for (const s of rest) if (s !== wf.failed) place(s, hasFailed ? 2 : 1);
-    if (hasFailed) place(wf.failed, 1);
+    if (hasFailed) place(wf.failed, 1, (col) => taken.has(`${col},2`));
     return { states, edges, pos, back };
   }
 

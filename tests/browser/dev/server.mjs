@@ -73,13 +73,16 @@ const workflows = {
   training: {
     states: ['CHECK', 'MANIFEST', 'TRAIN', 'WAIT_TRAINING', 'EVALUATE', 'START', 'WAIT_RUNNING',
       'SWITCH', 'STOP_OLD', 'DONE', 'NOT_MET', 'FAILED_F1', 'FAILED'],
-    edges: [['CHECK', 'MANIFEST'], ['CHECK', 'NOT_MET'], ['MANIFEST', 'TRAIN'],
-      ['TRAIN', 'WAIT_TRAINING'], ['WAIT_TRAINING', 'EVALUATE'], ['WAIT_TRAINING', 'TRAIN'],
-      ['EVALUATE', 'START'], ['EVALUATE', 'FAILED_F1'], ['START', 'WAIT_RUNNING'],
-      ['WAIT_RUNNING', 'SWITCH'], ['SWITCH', 'STOP_OLD'], ['STOP_OLD', 'DONE'],
-      ['MANIFEST', 'FAILED'], ['TRAIN', 'FAILED'], ['WAIT_TRAINING', 'FAILED'],
-      ['START', 'FAILED'], ['WAIT_RUNNING', 'FAILED']],
+    // As src/workflow/training.c's table: every step may also fail.
+    edges: [['CHECK', 'MANIFEST'], ['CHECK', 'NOT_MET'], ['CHECK', 'FAILED'],
+      ['MANIFEST', 'TRAIN'], ['MANIFEST', 'FAILED'], ['TRAIN', 'WAIT_TRAINING'], ['TRAIN', 'FAILED'],
+      ['WAIT_TRAINING', 'EVALUATE'], ['WAIT_TRAINING', 'TRAIN'], ['WAIT_TRAINING', 'FAILED'],
+      ['EVALUATE', 'START'], ['EVALUATE', 'FAILED_F1'], ['EVALUATE', 'FAILED'],
+      ['START', 'WAIT_RUNNING'], ['START', 'FAILED'], ['WAIT_RUNNING', 'SWITCH'],
+      ['WAIT_RUNNING', 'FAILED'], ['SWITCH', 'STOP_OLD'], ['SWITCH', 'FAILED'],
+      ['STOP_OLD', 'DONE'], ['STOP_OLD', 'FAILED']],
     terminal: ['DONE', 'NOT_MET', 'FAILED_F1', 'FAILED'],
+    initial: 'CHECK',
     failed: 'FAILED',
   },
   detection: {
