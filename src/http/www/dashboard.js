@@ -31,6 +31,7 @@
     labels: new Set(),
     routes: new Set(['accepted', 'review']),
     timer: 0,
+    agreement: null, // status' sampling agreement, whatever its shape
     gen: 0, // refresh generation: only the newest refresh renders
   };
 
@@ -106,35 +107,55 @@
     $('active-deployed').textContent = m
       ? `${m.images ?? '?'} images · deployed ${window.RT.time(m.deployed_at)}` : '';
 
-    // Agreement of sampled answers with the model, when the daemon reports it (any of a few
-    // shapes: a number, {rate}, or per version {V: {rate}}).
-    const ag = st.agreement ?? st.agreement_rate ?? null;
+    // Agreement of sampled answers with the model, when the daemon reports it.
+    view.agreement = st.agreement ?? st.agreement_rate ?? (st.sampling && st.sampling.agreement) ?? null;
+    const overall = agreementFor(null);
+    const mine = m ? agreementFor(m.version) : null;
     let text = '';
-    if (typeof ag === 'number') text = `sampling agreement ${window.RT.percent(ag)}`;
-    else if (ag && typeof ag.rate === 'number') text = `sampling agreement ${window.RT.percent(ag.rate)}`;
-    else if (ag && typeof ag === 'object') {
-      const v = m && ag[m.version];
-      const rate = v && (typeof v === 'number' ? v : v.rate);
-      if (typeof rate === 'number') text = `sampling agreement ${window.RT.percent(rate)} (active model)`;
-    }
+    if (mine) text = `sampling agreement ${window.RT.percent(mine.rate)} (active model${mine.n ? `, ${mine.n} answers` : ''})`;
+    else if (overall) text = `sampling agreement ${window.RT.percent(overall.rate)}`;
     $('agreement').textContent = text;
 
     const body = $('inflight-body');
     if (changed('inflight', st.in_flight || [])) {
       clear(body);
-      for (const e of st.in_flight || []) {
+      const all = st.in_flight || [];
+      for (const e of all.slice(0, 50)) {
         body.append(el('tr', {},
           el('td', {}, execButton(e.id)),
           el('td', { text: e.workflow }),
           el('td', {}, el('span', { class: stateClass(e.state), text: e.state })),
           el('td', { text: `${window.RT.time(e.started_at)} (${window.RT.ago(e.started_at)})` })));
       }
-      if (!(st.in_flight || []).length) emptyRow(body, 4, 'nothing running');
+      if (!all.length) emptyRow(body, 4, 'nothing running');
+      if (all.length > 50) emptyRow(body, 4, `and ${all.length - 50} more`);
     }
   }
 
+  // The agreement rate of sampled answers: for a version, or overall (version null). Reads a
+  // number, {rate}, {VERSION: rate | {rate} | {answered, agreed}}, or
+  // [{model_version|version, rate | answered, agreed}]. Returns {rate, n} or null.
+  function agreementFor(version) {
+    const ag = view.agreement;
+    const one = (v) => {
+      if (typeof v === 'number') return { rate: v, n: 0 };
+      if (!v || typeof v !== 'object') return null;
+      if (typeof v.rate === 'number') return { rate: v.rate, n: v.answered ?? v.sampled ?? 0 };
+      if (typeof v.answered === 'number' && v.answered > 0 && typeof v.agreed === 'number')
+        return { rate: v.agreed / v.answered, n: v.answered };
+      return null;
+    };
+    if (ag === null || ag === undefined) return null;
+    if (Array.isArray(ag)) {
+      if (version === null) return null;
+      return one(ag.find((x) => x && (x.model_version === version || x.version === version)));
+    }
+    if (version === null) return one(ag);
+    return typeof ag === 'object' ? one(ag[version]) : null;
+  }
+
   function renderModels(models) {
-    if (!changed('models', models)) return;
+    if (!changed('models', { models, agreement: view.agreement })) return;
     const body = clear($('models-body'));
     for (const m of models || []) {
       const st = String(m.status || '');
@@ -144,10 +165,11 @@
         el('td', {}, el('span', { class: badge, text: st || '—' })),
         el('td', { class: 'num', text: window.RT.f1(m.f1) }),
         el('td', { class: 'num', text: m.images ?? '—' }),
+        el('td', { class: 'num', text: agreementFor(m.version) ? window.RT.percent(agreementFor(m.version).rate) : '—' }),
         el('td', { text: window.RT.time(m.created_at) }),
         el('td', { text: window.RT.time(m.deployed_at) })));
     }
-    if (!(models || []).length) emptyRow(body, 6, 'no model trained yet');
+    if (!(models || []).length) emptyRow(body, 7, 'no model trained yet');
   }
 
   // ---- history and the execution detail ---------------------------------------------------
@@ -448,7 +470,7 @@
     if (Number.isFinite(openCount)) $('open-tasks').textContent = String(openCount);
     if (!changed('reviews', list)) return;
     const body = clear($('reviews-body'));
-    for (const t of list || []) {
+    for (const t of (list || []).slice(0, 200)) {
       const answer = t.result ?? t.label ?? (Array.isArray(t.answers) ? t.answers.map((a) => a.label || a).join(', ') : null);
       body.append(el('tr', {},
         el('td', { class: 'mono', text: t.id }),
@@ -460,6 +482,7 @@
         el('td', { text: answer ?? '—' })));
     }
     if (!(list || []).length) emptyRow(body, 7, 'no review tasks');
+    if ((list || []).length > 200) emptyRow(body, 7, `${list.length - 200} more not shown`);
   }
 
   // ---- parameters -------------------------------------------------------------------------
