@@ -34,9 +34,11 @@ await run(narrow ? 'portal-phone' : 'portal', async ({ page, shot, timeout }) =>
   for (let r = 0; r < rounds; r++) {
     await taskView.waitFor();
     const id = (await page.locator('#task-id').textContent()).trim();
+    // Loaded, and fitted to the box by the page (the zoom label then says "Fit NN%").
     await page.waitForFunction(() => {
       const img = document.getElementById('task-image');
-      return img.complete && img.naturalWidth > 0;
+      return img.complete && img.naturalWidth > 0 &&
+        /^Fit \d+%$/.test(document.getElementById('zoom-level').textContent);
     }, null, { timeout }).catch(() => fail(`task ${id}: the image did not load`));
     const options = await page.locator('#options input[name="label"]').evaluateAll(
       (els) => els.map((e) => e.value));
@@ -48,10 +50,15 @@ await run(narrow ? 'portal-phone' : 'portal', async ({ page, shot, timeout }) =>
 
     if (r === 0) {
       // Zoom keys: + zooms in, 0 fits again.
+      const width = () => page.locator('#task-image').evaluate((i) => i.getBoundingClientRect().width);
+      const fitted = await width();
       await page.keyboard.press('+');
-      check((await page.locator('#zoom-level').textContent()) !== 'Fit', '+ did not zoom in');
+      check(!/^Fit/.test(await page.locator('#zoom-level').textContent()), '+ did not zoom in');
+      check(await width() > fitted, '+ did not make the image larger');
       await page.keyboard.press('0');
-      check((await page.locator('#zoom-level').textContent()) === 'Fit', '0 did not fit the image');
+      check(/^Fit/.test(await page.locator('#zoom-level').textContent()), '0 did not fit the image');
+      const refit = await width();
+      check(Math.abs(refit - fitted) < 1, `0 did not restore the fitted size (${fitted} px, now ${refit} px)`);
     }
 
     await page.keyboard.press(String(n));

@@ -479,10 +479,13 @@
         el('td', { text: t.detected_label ?? '—' }),
         el('td', { class: 'num', text: window.RT.percent(t.confidence) }),
         el('td', {}, el('span', { class: t.state === 'open' ? 'badge warn' : 'badge ok', text: t.state })),
-        el('td', { text: answer ?? '—' })));
+        el('td', { class: 'num', text: typeof t.answers === 'number'
+          ? `${t.answers}${typeof t.answers_needed === 'number' ? ` / ${t.answers_needed}` : ''}` : '—' }),
+        el('td', { text: answer ?? '—' }),
+        el('td', { text: t.created_at ? `${window.RT.time(t.created_at)} (${window.RT.ago(t.created_at)})` : '—' })));
     }
-    if (!(list || []).length) emptyRow(body, 7, 'no review tasks');
-    if ((list || []).length > 200) emptyRow(body, 7, `${list.length - 200} more not shown`);
+    if (!(list || []).length) emptyRow(body, 9, 'no review tasks');
+    if ((list || []).length > 200) emptyRow(body, 9, `${list.length - 200} more not shown`);
   }
 
   // ---- parameters -------------------------------------------------------------------------

@@ -68,6 +68,11 @@
     $('task-source').textContent = task.source || 'review';
     $('task-source').className = 'badge ' + (task.source === 'sampling' ? 'badge-sampling' : '');
     $('task-id').textContent = task.id;
+    $('task-key').textContent = task.key ? task.key.split('/').pop() : '';
+    $('task-key').title = task.key || '';
+    const needed = Number(task.answers_needed);
+    $('task-answers').textContent = needed > 1
+      ? `answer ${Math.min(Number(task.answers) + 1 || 1, needed)} of ${needed}` : '';
     $('task-instructions').textContent =
       task.instructions || 'Choose the label that best describes the image.';
 
@@ -103,6 +108,8 @@
     const img = $('task-image');
     img.alt = `Image for task ${task.id}`;
     img.classList.add('loading');
+    img.removeAttribute('src'); // naturalWidth is 0 until the new image has loaded
+    img.style.width = '';
     img.src = task.image || `/api/reviews/${encodeURIComponent(task.id)}/image`;
     setZoom(0);
     show('task-view');
@@ -124,9 +131,14 @@
     const box = $('image-box');
     box.classList.toggle('fit', z === 0);
     if (z === 0) {
+      // Fit: as large as the box allows, small images enlarged too. Measured with the image
+      // at its fitted-down size first, so the scroll bars of a zoomed view are gone.
       img.style.width = '';
       img.style.height = '';
-      $('zoom-level').textContent = 'Fit';
+      const f = fitScale();
+      img.style.width = img.naturalWidth ? `${Math.floor(img.naturalWidth * f)}px` : '';
+      img.style.height = img.naturalWidth ? 'auto' : '';
+      $('zoom-level').textContent = img.naturalWidth ? `Fit ${Math.round(f * 100)}%` : 'Fit';
     } else {
       img.style.width = `${Math.round(img.naturalWidth * z)}px`;
       img.style.height = 'auto';
@@ -264,7 +276,10 @@
     });
     $('task-image').addEventListener('load', () => {
       $('task-image').classList.remove('loading');
-      if (state.zoom) setZoom(state.zoom);
+      setZoom(state.zoom);
+    });
+    window.addEventListener('resize', () => {
+      if (state.task && state.zoom === 0) setZoom(0);
     });
     $('task-image').addEventListener('error', () => {
       if (state.task) say($('task-error'), 'The image could not be loaded.', 'error');

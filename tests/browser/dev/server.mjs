@@ -313,7 +313,8 @@ const server = http.createServer(async (req, res) => {
     const t = tasks.find((x) => x.state === 'open' && !x.answers[sess.user]);
     if (!t) return send(res, 204, '', 'text/plain');
     const open = tasks.filter((x) => x.state === 'open').length;
-    return json(res, 200, { id: t.id, source: t.source, options: t.options,
+    return json(res, 200, { id: t.id, source: t.source, key: t.key, options: t.options,
+      answers: Object.keys(t.answers).length, answers_needed: 1,
       instructions: t.instructions, detected_label: t.detected_label, confidence: t.confidence,
       image: `/api/reviews/${t.id}/image`, open });
   }
@@ -339,7 +340,9 @@ const server = http.createServer(async (req, res) => {
     const st = url.searchParams.get('state');
     return json(res, 200, tasks.filter((t) => !st || t.state === st).map((t) => ({
       id: t.id, key: t.key, source: t.source, detected_label: t.detected_label,
-      confidence: t.confidence, options: t.options, state: t.state, result: t.result || null })));
+      confidence: t.confidence, options: t.options, state: t.state, result: t.result || null,
+      answers: Object.keys(t.answers).length, answers_needed: 1, created_at: iso(now - 600e3),
+      answered_at: null })));
   }
   if (p === '/api/status') return json(res, 200, status());
   if (p === '/api/models') return json(res, 200, models);
