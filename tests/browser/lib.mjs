@@ -92,8 +92,12 @@ export async function run(name, body, { viewport = { width: 1280, height: 800 } 
   });
   const page = await context.newPage();
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of (401|400|403|404|409|429)/.test(m.text()))
-      problems.push(`console error: ${m.text()}`);
+    // The answers the pages handle themselves (a refused value, a wrong password, an answered
+    // task) are logged by Chromium as failed loads; anything else is a problem (a 404 for a
+    // page's own file, a 503, a CSP violation, a script error).
+    if (m.type() !== 'error') return;
+    const handled = /status of (400|401|409|429)/.test(m.text());
+    if (!handled) problems.push(`console error: ${m.text()} (${m.location().url || 'page'})`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 

@@ -32,6 +32,7 @@
     routes: new Set(['accepted', 'review']),
     timer: 0,
     agreement: null, // status' sampling agreement, whatever its shape
+    seenStates: new Map(), // workflow -> states seen in the history (when /api/workflows is missing)
     gen: 0, // refresh generation: only the newest refresh renders
   };
 
@@ -73,6 +74,8 @@
     const states = new Set();
     for (const [name, w] of Object.entries(view.workflows || {}))
       if (!wf || wf === name) for (const s of w.states || []) states.add(s);
+    if (!view.workflows)
+      for (const [name, seen] of view.seenStates) if (!wf || wf === name) for (const s of seen) states.add(s);
     clear(select).append(el('option', { value: '', text: 'all' }));
     for (const s of [...states].sort()) select.append(el('option', { value: s, text: s }));
     select.value = states.has(keep) ? keep : '';
@@ -125,7 +128,7 @@
           el('td', {}, execButton(e.id)),
           el('td', { text: e.workflow }),
           el('td', {}, el('span', { class: stateClass(e.state), text: e.state })),
-          el('td', { text: `${window.RT.time(e.started_at)} (${window.RT.ago(e.started_at)})` })));
+          el('td', { class: 'nowrap', text: `${window.RT.time(e.started_at)} (${window.RT.ago(e.started_at)})` })));
       }
       if (!all.length) emptyRow(body, 4, 'nothing running');
       if (all.length > 50) emptyRow(body, 4, `and ${all.length - 50} more`);
@@ -166,8 +169,8 @@
         el('td', { class: 'num', text: window.RT.f1(m.f1) }),
         el('td', { class: 'num', text: m.images ?? '—' }),
         el('td', { class: 'num', text: agreementFor(m.version) ? window.RT.percent(agreementFor(m.version).rate) : '—' }),
-        el('td', { text: window.RT.time(m.created_at) }),
-        el('td', { text: window.RT.time(m.deployed_at) })));
+        el('td', { class: 'nowrap', text: window.RT.time(m.created_at) }),
+        el('td', { class: 'nowrap', text: window.RT.time(m.deployed_at) })));
     }
     if (!(models || []).length) emptyRow(body, 7, 'no model trained yet');
   }
@@ -183,6 +186,19 @@
 
   function renderHistory(list, query) {
     $('history-body').dataset.query = query;
+    if (!view.workflows) {
+      let grew = false;
+      for (const e of list || []) {
+        if (!view.seenStates.has(e.workflow)) view.seenStates.set(e.workflow, new Set());
+        const seen = view.seenStates.get(e.workflow);
+        if (!seen.has(e.state)) {
+          seen.add(e.state);
+          grew = true;
+        }
+      }
+      fillSelect($('f-workflow'), [...view.seenStates.keys()].sort());
+      if (grew) setStates($('f-state'), $('f-workflow').value);
+    }
     if (!changed('history', list)) return;
     const body = clear($('history-body'));
     for (const e of list || []) {
@@ -191,8 +207,8 @@
         el('td', { text: e.workflow }),
         el('td', {}, el('span', { class: stateClass(e.state), text: e.state }),
           e.checks > 1 ? el('span', { class: 'muted', text: ` ×${e.checks}` }) : ''),
-        el('td', { text: window.RT.time(e.started_at) }),
-        el('td', { text: window.RT.time(e.finished_at) }),
+        el('td', { class: 'nowrap', text: window.RT.time(e.started_at) }),
+        el('td', { class: 'nowrap', text: window.RT.time(e.finished_at) }),
         el('td', {}, e.error ? el('span', { class: 'error-text', text: e.error }) : '')));
     }
     if (!(list || []).length) emptyRow(body, 6, 'no executions match');
@@ -206,7 +222,7 @@
       say($('dash-error'), `Execution ${id}: ${err.message}`, 'error');
       return;
     }
-    if (!view.workflows) await loadWorkflows();
+    if (!view.workflows && Date.now() - (view.workflowsTried || 0) > 60000) await loadWorkflows();
     const first = !view.exec || view.exec.id !== e.id;
     if (!first && !changed('exec', e)) return;
     view.last.exec = JSON.stringify(e);
@@ -232,16 +248,26 @@
     const errText = failedStep ? `${failedStep.state}: ${failedStep.error}` : e.error || '';
     say($('exec-error'), errText ? `Failed at ${errText}` : '', 'error');
 
-    const wf = (view.workflows || {})[e.workflow];
-    clear($('graph')).append(wf ? drawGraph(wf, e) : el('p', { class: 'muted',
-      text: `no state graph known for workflow "${e.workflow}"` }));
+    let wf = (view.workflows || {})[e.workflow];
+    const graph = clear($('graph'));
+    if (!wf) {
+      // No definition from the server: the path alone, as a chain.
+      const path = steps.map((x) => x.state);
+      const states = [...new Set(path)];
+      const edges = [];
+      for (let i = 1; i < path.length; i++) edges.push([path[i - 1], path[i]]);
+      wf = { states, edges, initial: states[0] };
+      graph.append(el('p', { class: 'muted', text:
+        `The server did not give the "${e.workflow}" workflow's graph; showing the path taken only.` }));
+    }
+    graph.append(drawGraph(wf, e));
 
     const body = clear($('steps-body'));
     steps.forEach((s, i) => {
       body.append(el('tr', { dataset: { state: s.state } },
         el('td', { class: 'num', text: i + 1 }),
         el('td', {}, el('span', { class: stateClass(s.error ? 'FAILED' : s.state), text: s.state })),
-        el('td', { text: window.RT.time(s.at) }),
+        el('td', { class: 'nowrap', text: window.RT.time(s.at) }),
         el('td', {}, s.output ? el('pre', { class: 'output', text: JSON.stringify(s.output) }) : ''),
         el('td', {}, s.error ? el('span', { class: 'error-text', text: s.error }) : '')));
     });
@@ -448,7 +474,7 @@
     for (const d of list || []) {
       body.append(el('tr', {},
         el('td', { class: 'num', text: d.seq ?? '' }),
-        el('td', { text: window.RT.time(d.detected_at) }),
+        el('td', { class: 'nowrap', text: window.RT.time(d.detected_at) }),
         el('td', { class: 'mono', text: d.key }),
         el('td', { text: d.label ?? '—' }),
         el('td', { class: 'num', text: window.RT.percent(d.confidence) }),
@@ -619,13 +645,15 @@
   // ---- refresh ----------------------------------------------------------------------------
 
   async function loadWorkflows() {
+    view.workflowsTried = Date.now();
     try {
       const { data } = await api('GET', '/api/workflows');
       view.workflows = data || {};
       fillSelect($('f-workflow'), Object.keys(view.workflows));
       setStates($('f-state'), $('f-workflow').value);
     } catch (e) {
-      if (e.status !== 401) say($('dash-error'), `Workflows: ${e.message}`, 'error');
+      // Without the definitions the filters fill from the history, and a graph shows the path.
+      view.workflows = null;
     }
   }
 
@@ -655,6 +683,17 @@
       if (r.status === 'fulfilled') got[names[i]] = r.value && r.value.data;
       else if (r.reason && r.reason.status !== 401) errors.push(`${names[i]}: ${r.reason.message}`);
     });
+    const unavailable = (key, tbody, cols) => {
+      const r = results[names.indexOf(key)];
+      if (r.status === 'rejected' && r.reason && r.reason.status !== 401 && changed(key, { failed: r.reason.message })) {
+        clear($(tbody));
+        emptyRow($(tbody), cols, `not available: ${r.reason.message}`);
+      }
+    };
+    unavailable('detections', 'detections-body', 9);
+    unavailable('reviews', 'reviews-body', 9);
+    unavailable('history', 'history-body', 6);
+    unavailable('models', 'models-body', 7);
     try {
       if (got.status) renderStatus(got.status);
       if ('models' in got) renderModels(got.models);

@@ -270,10 +270,11 @@ const server = http.createServer(async (req, res) => {
 
   if (p.startsWith('/static/')) {
     const name = p.slice(8);
-    if (!/^[a-z0-9_-]+\.(css|js)$/.test(name) || !fs.existsSync(path.join(WWW, name)))
+    if (!/^[a-z0-9_-]+\.(css|js|svg)$/.test(name) || !fs.existsSync(path.join(WWW, name)))
       return send(res, 404, 'not found', 'text/plain');
-    const type = name.endsWith('.css') ? 'text/css' : 'text/javascript';
-    return send(res, 200, fs.readFileSync(path.join(WWW, name)), `${type}; charset=utf-8`);
+    const type = { css: 'text/css; charset=utf-8', js: 'text/javascript; charset=utf-8',
+      svg: 'image/svg+xml' }[name.split('.').pop()];
+    return send(res, 200, fs.readFileSync(path.join(WWW, name)), type);
   }
   if (p === '/healthz') return send(res, 200, 'ok', 'text/plain');
   if (p === '/login' && req.method === 'GET') {
