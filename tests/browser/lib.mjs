@@ -96,7 +96,8 @@ export async function run(name, body, { viewport = { width: 1280, height: 800 } 
     // task) are logged by Chromium as failed loads; anything else is a problem (a 404 for a
     // page's own file, a 503, a CSP violation, a script error).
     if (m.type() !== 'error') return;
-    const handled = /status of (400|401|409|429)/.test(m.text());
+    const handled = /status of (400|401|409|429)/.test(m.text()) ||
+      /\/favicon\.(ico|svg)$/.test(m.location().url || ''); // the browser's own request
     if (!handled) problems.push(`console error: ${m.text()} (${m.location().url || 'page'})`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
