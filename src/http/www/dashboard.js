@@ -687,7 +687,7 @@
       const r = results[names.indexOf(key)];
       if (r.status === 'rejected' && r.reason && r.reason.status !== 401 && changed(key, { failed: r.reason.message })) {
         clear($(tbody));
-        emptyRow($(tbody), cols, `not available: ${r.reason.message}`);
+        emptyRow($(tbody), cols, `could not load (${r.reason.status ? `HTTP ${r.reason.status}` : 'network'}): ${r.reason.message}`);
       }
     };
     unavailable('detections', 'detections-body', 9);
