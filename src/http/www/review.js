@@ -241,13 +241,25 @@
     }
   }
 
+  // Working survives a reload of the page (per tab), so a reviewer does not press Start again.
+  const remember = (on) => {
+    try {
+      if (on) sessionStorage.setItem('rt-working', '1');
+      else sessionStorage.removeItem('rt-working');
+    } catch (e) {
+      /* storage disabled: nothing to remember */
+    }
+  };
+
   function start() {
     state.working = true;
+    remember(true);
     next();
   }
 
   function pause() {
     state.working = false;
+    remember(false);
     stopRetry();
     state.task = null;
     show('start-view');
@@ -282,10 +294,19 @@
       if (state.task && state.zoom === 0) setZoom(0);
     });
     $('task-image').addEventListener('error', () => {
-      if (state.task) say($('task-error'), 'The image could not be loaded.', 'error');
+      if (!state.task || !$('task-image').getAttribute('src')) return;
+      say($('task-error'), 'The image could not be loaded. You can still answer, or go to the next task.', 'error');
+      $('skip').hidden = false;
     });
     document.addEventListener('keydown', onKey);
     document.body.classList.add('ready');
+    let resume = false;
+    try {
+      resume = sessionStorage.getItem('rt-working') === '1';
+    } catch (e) {
+      resume = false;
+    }
+    if (resume) start();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
