@@ -15,7 +15,8 @@
     busy: false, // a request for the task view is running
     zoom: 0, // 0 = fit, else the scale
     retryTimer: 0,
-    working: false,
+    working: false, // Start working pressed (and not paused)
+    loading: false, // GET /api/reviews/next is running
   };
 
   function show(view) {
@@ -35,7 +36,8 @@
 
   async function next() {
     stopRetry();
-    if (!state.working) return;
+    if (!state.working || state.loading) return;
+    state.loading = true;
     state.busy = true;
     say($('page-error'), '');
     let res;
@@ -43,13 +45,18 @@
       res = await api('GET', '/api/reviews/next');
     } catch (e) {
       state.busy = false;
+      state.loading = false;
       if (e.status === 401) return;
-      // Keep asking: the daemon may be restarting.
+      // Keep asking: the daemon may be restarting. The last task is not left on screen (it
+      // is answered or no longer ours).
+      state.task = null;
+      show(null);
       say($('page-error'), `Could not load the next task: ${e.message}. Trying again…`, 'error');
       state.retryTimer = setTimeout(next, RETRY_MS);
       return;
     }
     state.busy = false;
+    state.loading = false;
     if (!state.working) return;
     if (res.status === 204 || !res.data || !res.data.id) {
       state.task = null;
@@ -198,7 +205,8 @@
         text = 'The server refused the request (security token). Refreshed it; press Submit again.';
         window.RT.session().catch(() => {});
       } else if (e.status === 0) {
-        text = 'Network error: the answer was not sent. Check the connection and press Submit again.';
+        text = 'Network error: the answer may not have arrived. Check the connection and press ' +
+          'Submit again (if it had arrived, the server says so).';
       } else {
         text = `Could not submit: ${e.message}`;
       }
