@@ -245,8 +245,9 @@
       (e.finished_at ? ` · finished ${window.RT.time(e.finished_at)}` : ' · still running');
     const steps = e.steps || [];
     const failedStep = steps.find((s) => s.error);
-    const errText = failedStep ? `${failedStep.state}: ${failedStep.error}` : e.error || '';
-    say($('exec-error'), errText ? `Failed at ${errText}` : '', 'error');
+    const errText = failedStep ? `Failed at ${failedStep.state}: ${failedStep.error}`
+      : e.error ? `Failed: ${e.error}` : '';
+    say($('exec-error'), errText, 'error');
 
     let wf = (view.workflows || {})[e.workflow];
     const graph = clear($('graph'));
