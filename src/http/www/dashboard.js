@@ -29,7 +29,7 @@
     exec: null, // the execution shown in the detail panel
     params: new Map(), // name -> row state
     labels: new Set(),
-    routes: new Set(['accepted', 'review']),
+    routes: new Set(['accepted', 'accepted_low', 'review']),
     timer: 0,
     agreement: null, // status' sampling agreement, whatever its shape
     seenStates: new Map(), // workflow -> states seen in the history (when /api/workflows is missing)
@@ -48,7 +48,7 @@
   function stateClass(s) {
     const u = String(s || '').toUpperCase();
     if (u.startsWith('FAILED')) return 'state s-failed';
-    if (u === 'DONE' || u === 'ACCEPTED' || u === 'FOLD') return 'state s-done';
+    if (u === 'DONE' || u === 'ACCEPTED') return 'state s-done';
     return 'state';
   }
 

@@ -85,12 +85,26 @@ const workflows = {
     initial: 'CHECK',
     failed: 'FAILED',
   },
+  // As src/workflow/detection.c and sampling.c.
   detection: {
-    states: ['DETECT', 'ROUTE', 'ACCEPTED', 'REVIEW', 'WAIT_ANSWER', 'FOLD', 'DISCARD', 'FAILED'],
-    edges: [['DETECT', 'ROUTE'], ['ROUTE', 'ACCEPTED'], ['ROUTE', 'REVIEW'],
-      ['REVIEW', 'WAIT_ANSWER'], ['WAIT_ANSWER', 'FOLD'], ['WAIT_ANSWER', 'DISCARD'],
-      ['DETECT', 'FAILED'], ['FOLD', 'FAILED']],
-    terminal: ['ACCEPTED', 'FOLD', 'DISCARD', 'FAILED'],
+    states: ['DETECT', 'ROUTE', 'ACCEPTED', 'REVIEW', 'WAIT_ANSWER', 'FOLD', 'DONE', 'DISCARD',
+      'DUPLICATE', 'FAILED'],
+    edges: [['DETECT', 'ROUTE'], ['DETECT', 'DUPLICATE'], ['DETECT', 'FAILED'],
+      ['ROUTE', 'ACCEPTED'], ['ROUTE', 'REVIEW'], ['ROUTE', 'FAILED'],
+      ['REVIEW', 'WAIT_ANSWER'], ['REVIEW', 'FAILED'], ['WAIT_ANSWER', 'FOLD'],
+      ['WAIT_ANSWER', 'DISCARD'], ['WAIT_ANSWER', 'REVIEW'], ['WAIT_ANSWER', 'FAILED'],
+      ['FOLD', 'DONE'], ['FOLD', 'FAILED']],
+    terminal: ['ACCEPTED', 'DONE', 'DISCARD', 'DUPLICATE', 'FAILED'],
+    initial: 'DETECT',
+    failed: 'FAILED',
+  },
+  sampling: {
+    states: ['SELECT', 'REVIEW', 'WAIT_ANSWER', 'COMPARE', 'DONE', 'FAILED'],
+    edges: [['SELECT', 'REVIEW'], ['SELECT', 'FAILED'], ['REVIEW', 'WAIT_ANSWER'],
+      ['REVIEW', 'FAILED'], ['WAIT_ANSWER', 'COMPARE'], ['WAIT_ANSWER', 'REVIEW'],
+      ['WAIT_ANSWER', 'FAILED'], ['COMPARE', 'DONE'], ['COMPARE', 'FAILED']],
+    terminal: ['DONE', 'FAILED'],
+    initial: 'SELECT',
     failed: 'FAILED',
   },
   parameter: {
@@ -144,6 +158,14 @@ const executions = [
       ['REVIEW', { task: 'de-1001' }], ['WAIT_ANSWER']], now - 30000),
   },
   {
+    id: 'de-20261203-0002', workflow: 'detection', state: 'DONE',
+    started_at: iso(now - 5000e3), finished_at: iso(now - 4000e3), error: null,
+    steps: steps([['DETECT', { label: 'fox', confidence: 52.5 }], ['ROUTE', { route: 'review' }],
+      ['REVIEW', { task: 'de-0999' }], ['WAIT_ANSWER', { label: 'fox' }],
+      ['FOLD', { key: 'images_labeled_by_folder/fox/humanLoopName-de-0999-img-x.png' }],
+      ['DONE']], now - 5000e3),
+  },
+  {
     id: 'pc-20261203-0001', workflow: 'parameter', state: 'DONE',
     started_at: iso(now - 9000e3), finished_at: iso(now - 9000e3 + 20), error: null,
     steps: steps([['APPLY', { name: 'Minimum-Untrained-Images', value: 10 }], ['DONE']],
@@ -163,7 +185,7 @@ for (let i = 0; i < 12; i++) {
   const conf = 30 + ((i * 37) % 70);
   detections.push({
     seq: 100 - i, key: `images_for_detection/img-${i}.png`, label: LABELS[i % 3],
-    confidence: conf, route: conf >= 70 ? 'accepted' : 'review',
+    confidence: conf, route: conf >= 70 ? 'accepted' : i % 4 === 0 ? 'accepted_low' : 'review',
     model_version: 'model-tr-20261203-0001', detected_at: iso(now - i * 61000),
     exec_id: `de-20261203-${String(100 - i).padStart(4, '0')}`,
     task: conf >= 70 ? null : `de-${1000 + (i % 3)}`,
