@@ -67,9 +67,10 @@ def run(script, base_url, user, password, timeout=180, artifacts=None, check=Tru
         r = subprocess.run(["node", os.path.join(HERE, script)], cwd=HERE, env=e,
                            capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as t:
-        out = (t.stdout or b"").decode(errors="replace") if isinstance(t.stdout, bytes) else (t.stdout or "")
-        err = (t.stderr or b"").decode(errors="replace") if isinstance(t.stderr, bytes) else (t.stderr or "")
-        print("FAIL: %s did not finish within %d s\n%s%s" % (script, timeout, out, err), flush=True)
+        def text(b):
+            return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+        print("FAIL: %s did not finish within %d s\n%s%s"
+              % (script, timeout, text(t.stdout), text(t.stderr)), flush=True)
         sys.exit(1)
     result = None
     for line in r.stdout.splitlines():

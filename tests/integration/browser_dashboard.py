@@ -34,8 +34,8 @@ check(env.cli("params", "get", "Minimum-Untrained-Images").stdout.strip() == "4"
 second = env.wait_exec(lambda e: e["id"] != first["id"] and "MANIFEST" in
                        [s["state"] for s in e.get("steps", [])], 60,
                        "a training started by the new Minimum-Untrained-Images")
-check((step_output(second, "CHECK") or {}).get("needed") == 4,
-      "the check that started it used needed=%r" % (step_output(second, "CHECK") or {}).get("needed"))
+needed = (step_output(second, "CHECK") or {}).get("needed")
+check(needed == 4, "the check that started it used needed=%r" % needed)
 env.stop()
 print("browser dashboard: ok (graph of %s, Minimum-Untrained-Images 10 -> 4 started %s; "
       "screenshots %s)" % (first["id"], second["id"], ", ".join(out["screenshots"])))
