@@ -6,7 +6,8 @@
 (function () {
   const { el, clear, api, say } = window.RT;
   const RETRY_MS = 4000; // how often an empty queue is asked again
-  const ZOOMS = [0.25, 0.33, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3, 4, 6, 8];
+  const ZOOMS = [0.25, 0.33, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32];
+  const MAX_ZOOM = 32;
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -129,7 +130,7 @@
     const img = $('task-image');
     const box = $('image-box');
     if (!img.naturalWidth || !img.naturalHeight) return 1;
-    return Math.min(box.clientWidth / img.naturalWidth, box.clientHeight / img.naturalHeight, 8);
+    return Math.min(box.clientWidth / img.naturalWidth, box.clientHeight / img.naturalHeight, MAX_ZOOM);
   }
 
   function setZoom(z) {
@@ -137,6 +138,8 @@
     const img = $('task-image');
     const box = $('image-box');
     box.classList.toggle('fit', z === 0);
+    // Enlarged a lot, the image shows its real pixels instead of a blur.
+    img.classList.toggle('pixels', (z || fitScale()) >= 4);
     if (z === 0) {
       // Fit: as large as the box allows, small images enlarged too. Measured with the image
       // at its fitted-down size first, so the scroll bars of a zoomed view are gone.
@@ -156,8 +159,8 @@
   function zoomBy(dir) {
     const cur = state.zoom || fitScale();
     let z;
-    if (dir > 0) z = ZOOMS.find((s) => s > cur + 1e-6) || ZOOMS[ZOOMS.length - 1];
-    else z = [...ZOOMS].reverse().find((s) => s < cur - 1e-6) || ZOOMS[0];
+    if (dir > 0) z = ZOOMS.find((s) => s > cur * 1.05) || MAX_ZOOM;
+    else z = [...ZOOMS].reverse().find((s) => s < cur / 1.05) || ZOOMS[0];
     setZoom(z);
   }
 
