@@ -8,7 +8,7 @@ PKGS=(
   libuv1-dev libcurl4-openssl-dev libssl-dev libcjson-dev libyaml-dev
   libsqlite3-dev libpng-dev libjpeg62-turbo-dev libsystemd-dev libh2o-dev libargon2-dev
   python3 python3-aiosmtpd python3-prometheus-client sqlite3 ca-certificates strace procps
-  nodejs npm
+  nodejs npm chromium
 )
 
 missing=()
@@ -34,4 +34,6 @@ if [ "${#filtered[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${filtered[@]}" >/dev/null
 fi
+# The browser tests' npm packages (playwright-core; it drives Debian's chromium, never a download).
+"$(dirname "$0")/../tests/browser/install.sh"
 echo "setup: all build and test dependencies present" >&2
