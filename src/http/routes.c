@@ -143,10 +143,11 @@ static void serve_asset(struct rt_http_server *s,
 
 static void serve_static(struct rt_http_server *s, h2o_req_t *req, const char *route, struct seg id)
 {
-    /* Only styles and scripts: pages have their own routes (and their own auth). */
+    /* Only styles, scripts and the icon: pages have their own routes (and their own auth). */
     const struct rt_http_asset *a = rt__http_asset(id.p, id.len);
-    bool ok = a && (rt_str_ends_with_ci((struct rt_str){id.p, id.len}, ".css") ||
-                    rt_str_ends_with_ci((struct rt_str){id.p, id.len}, ".js"));
+    struct rt_str name = {id.p, id.len};
+    bool ok = a && (rt_str_ends_with_ci(name, ".css") || rt_str_ends_with_ci(name, ".js") ||
+                    rt_str_ends_with_ci(name, ".svg"));
     if (!ok) {
         rt__http_respond_error(s, req, route, 404, "not found");
         return;
