@@ -104,7 +104,16 @@ check(json.loads(body)["Minimum-F1-Score"] == 0.7, "/api/params after the change
 code, _, body = get("/api/models", ADMIN)
 check(code == 200 and json.loads(body) == [], "/api/models: %d %s" % (code, body))
 code, _, body = get("/api/reviews", ADMIN)
-check(code == 503, "/api/reviews before the review module: %d %s" % (code, body))
+check(code == 200 and json.loads(body) == [], "/api/reviews with no task: %d %s" % (code, body))
+code, _, body = get("/api/reviews?state=nonsense", ADMIN)
+check(code == 400, "/api/reviews?state=nonsense: %d %s" % (code, body))
+code, _, body = get("/api/reviews/next", ADMIN)
+check(code == 204, "/api/reviews/next with no task: %d %s" % (code, body))
+code, _, body = get("/api/reviews/rt-no-such-task/image", ADMIN)
+check(code == 404, "image of a task that does not exist: %d %s" % (code, body))
+code, _, body = get("/api/workflows", ADMIN)
+check(code == 200 and ["CHECK", "MANIFEST"] in json.loads(body)["training"]["edges"],
+      "/api/workflows: %d %s" % (code, body[:200]))
 
 code, headers, body = get("/metrics")
 check(code == 200, "/metrics: %d" % code)
