@@ -296,6 +296,8 @@ static void fx_open(struct fx *f, const char *name, bool model, bool review)
         RT_FAIL("journal: %s", err.msg);
     if (model)
         seed_model(f->j);
+    /* A transition blocked by another connection fails quickly and is retried. */
+    rt_journal_set_busy_timeout(f->j, 50);
     RT_ASSERT_OK(rt_journal_writer_start(f->j, &f->loop, &err));
     struct rt_store_local_opts so = {.root = f->root};
     RT_ASSERT_OK(rt_store_local_new(&f->loop, &so, &f->store, &err));
@@ -667,7 +669,6 @@ RT_TEST(fold_repeated_makes_one_copy)
 {
     struct fx f;
     fx_open(&f, "fold2", true, true);
-    rt_journal_set_busy_timeout(f.j, 50);
     drop(&f, 4, "dog:30");
     service_open(&f);
     RUN_UNTIL(&f, f.review->n == 1 && f.review->t[0].cb != NULL);
