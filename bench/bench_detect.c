@@ -76,8 +76,8 @@ static void on_done(int status, const struct rt_error *err, void *ud)
     }
 }
 
-static void on_describe(int status, const struct rt_model_info *info, const struct rt_error *err,
-                        void *ud)
+static void
+on_describe(int status, const struct rt_model_info *info, const struct rt_error *err, void *ud)
 {
     (void)ud;
     B.busy = false;

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "journal_int.h"
-#include "retraind/journal_detections.h"
 #include "retraind/alloc.h"
+#include "retraind/journal_detections.h"
 #include "retraind/log.h"
 
 enum {
@@ -98,8 +98,8 @@ static int each_row(struct rt_journal *j, sqlite3_stmt *st, rt_detection_row_fn 
 int rt_journal_detection_known(struct rt_journal *j, const char *key, const char *etag)
 {
     sqlite3_stmt *st;
-    int rc = rt__stmt_ext(j, SL_KNOWN, "SELECT 1 FROM detections WHERE key = ?1 AND etag = ?2",
-                          &st);
+    int rc =
+        rt__stmt_ext(j, SL_KNOWN, "SELECT 1 FROM detections WHERE key = ?1 AND etag = ?2", &st);
     if (rc)
         return rc;
     rt__bind_text(st, 1, key);
@@ -199,7 +199,10 @@ int rt_journal_detection_batch_rows(struct rt_journal *j,
     return rc;
 }
 
-int rt_journal_detection_unplanned(struct rt_journal *j, int limit, rt_detection_row_fn *cb, void *ud)
+int rt_journal_detection_unplanned(struct rt_journal *j,
+                                   int limit,
+                                   rt_detection_row_fn *cb,
+                                   void *ud)
 {
     sqlite3_stmt *st;
     int rc = rt__stmt_ext(j, SL_UNPLANNED,
@@ -443,12 +446,12 @@ static const char *or_null(const char *s)
 
 int rt_jbatch_detection_result(struct rt_jbatch *b, const struct rt_detection_row *r)
 {
-    struct rt__op_args a = {
-        .s = {or_null(r->exec_id), or_null(r->request_id), or_null(r->content_hash),
-              or_null(r->model_version), or_null(r->label), or_null(r->route)},
-        .i = {r->seq, r->detected_ms},
-        .d = r->confidence,
-        .flag = r->review_enabled};
+    struct rt__op_args a = {.s = {or_null(r->exec_id), or_null(r->request_id),
+                                  or_null(r->content_hash), or_null(r->model_version),
+                                  or_null(r->label), or_null(r->route)},
+                            .i = {r->seq, r->detected_ms},
+                            .d = r->confidence,
+                            .flag = r->review_enabled};
     memcpy(&a.i[2], &r->threshold, sizeof(r->threshold));
     return rt__jbatch_add_ext(b, apply_result, "detection result", &a);
 }

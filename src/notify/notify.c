@@ -126,8 +126,7 @@ int rt_event_format(const struct rt_event *ev, struct rt_buf *subject, struct rt
                                "%lld review tasks are open; the oldest has waited %lld minutes.\n"
                                "While the queue is this long, one summary is sent per hour "
                                "instead of one message per task.\n",
-                               (long long)ev->open_tasks,
-                               (long long)(ev->oldest_age_ms / 60000));
+                               (long long)ev->open_tasks, (long long)(ev->oldest_age_ms / 60000));
         break;
     case RT_EV_FAILED:
         rc = rt_buf_printf(subject, "[retraind] %s workflow failed in %s",

@@ -72,11 +72,11 @@ struct local_store {
     int tmp_fd;          /* owned; <root>/.retraind-tmp, immutable after new; -1 read-only */
     bool read_only;      /* put/copy/del refused, nothing created */
     atomic_uint tmp_seq; /* names of temporary files */
-    struct rt_defer_queue defer; /* defers the close callback to a later turn */
-    bool defer_open;             /* defer's handle not yet closed */
-    int work_in_flight;          /* pool jobs (ops and pages) whose after-work has not run */
-    struct lister *listers;      /* borrowed links: listings not yet freed */
-    struct op *ops;              /* borrowed links: ops in flight */
+    struct rt_defer_queue defer;    /* defers the close callback to a later turn */
+    bool defer_open;                /* defer's handle not yet closed */
+    int work_in_flight;             /* pool jobs (ops and pages) whose after-work has not run */
+    struct lister *listers;         /* borrowed links: listings not yet freed */
+    struct op *ops;                 /* borrowed links: ops in flight */
     struct rt_store_watch *watches; /* owned links: folder watches not stopped yet */
     int watches_closing;            /* watch handles whose close callback has not run */
     bool closing;
@@ -1111,7 +1111,6 @@ static int local_list(struct rt_store *st,
     s->listers = l;
     return 0;
 }
-
 
 /* ---------------------------------------------------------------------------------------------
  * Folder watches (uv_fs_event, inotify on Linux): a hint that the caller should list soon.

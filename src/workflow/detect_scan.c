@@ -68,7 +68,7 @@ struct slot {
 };
 
 struct rt_detect {
-    struct rt_machine *m; /* borrowed; not used once stopped (it closes before this) */
+    struct rt_machine *m;       /* borrowed; not used once stopped (it closes before this) */
     struct rt_workflow_env env; /* a copy: the flush at close runs after the machine is gone */
     uv_loop_t *loop;
     /* scanner */
@@ -299,7 +299,6 @@ static void scan_start(struct rt_detect *d)
         RT_LOG(RT_LOG_WARNING, "workflow", "event=scan_failed error=%s", rt_q(rt_strerror(rc)));
     }
 }
-
 
 static void on_watch(void *ud)
 {
@@ -589,9 +588,9 @@ static void result_key(struct rt_detect *d, const struct plan_build *p, char *ou
     time_t t = (time_t)(p->first_ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    rt_snprintf(out, size, "%s%04d/%02d/%02d/%02d/%s.jsonl",
-                env(d)->cfg->store.prefixes.results, tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, p->first_exec[0] ? p->first_exec : "unknown");
+    rt_snprintf(out, size, "%s%04d/%02d/%02d/%02d/%s.jsonl", env(d)->cfg->store.prefixes.results,
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                p->first_exec[0] ? p->first_exec : "unknown");
 }
 
 static void flush_start(struct rt_detect *d)
@@ -708,8 +707,7 @@ static int sample_round(struct rt_detect *d, const char *reason)
     p->interval = env(d)->params->v[RT_P_SAMPLING_INTERVAL].i;
     if (p->interval < 1)
         p->interval = 1;
-    rc = rt_journal_detection_detected_after(j, last, (int)(p->interval * SAMPLE_MAX), pick_row,
-                                             p);
+    rc = rt_journal_detection_detected_after(j, last, (int)(p->interval * SAMPLE_MAX), pick_row, p);
     RT_LOG(RT_LOG_NOTICE, "workflow",
            "event=sampling reason=%s after_seq=%lld detections=%lld interval=%lld sampled=%zu",
            reason, (long long)last, (long long)p->count, (long long)p->interval, p->n);
@@ -797,8 +795,8 @@ int rt_detect_new(struct rt_machine *m, struct rt_detect **out)
     }
     d->m = m;
     d->loop = m->env.loop;
-    uv_timer_t *timers[] = {&d->scan_timer, &d->settle_timer, &d->dispatch_timer,
-                            &d->flush_timer, &d->sample_timer};
+    uv_timer_t *timers[] = {&d->scan_timer, &d->settle_timer, &d->dispatch_timer, &d->flush_timer,
+                            &d->sample_timer};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
         uv_timer_init(d->loop, timers[i]);
         timers[i]->data = d;
@@ -874,8 +872,8 @@ static void maybe_closed(struct rt_detect *d)
     if (!d->closing || d->listing || d->flushing || d->queue_writes > 0 || d->sampling ||
         uv_is_closing((uv_handle_t *)&d->scan_timer))
         return;
-    uv_timer_t *timers[] = {&d->scan_timer, &d->settle_timer, &d->dispatch_timer,
-                            &d->flush_timer, &d->sample_timer};
+    uv_timer_t *timers[] = {&d->scan_timer, &d->settle_timer, &d->dispatch_timer, &d->flush_timer,
+                            &d->sample_timer};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
         uv_close((uv_handle_t *)timers[i], timer_closed);
 }

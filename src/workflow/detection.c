@@ -274,9 +274,9 @@ static void step_route(struct rt_exec *x)
         review_enabled = false;
     }
     double conf = rt__ctx_double(x, "confidence", 0);
-    const char *route = conf >= threshold   ? RT_ROUTE_ACCEPTED
-                        : review_enabled ? RT_ROUTE_REVIEW
-                                         : RT_ROUTE_ACCEPTED_LOW;
+    const char *route = conf >= threshold ? RT_ROUTE_ACCEPTED
+                        : review_enabled  ? RT_ROUTE_REVIEW
+                                          : RT_ROUTE_ACCEPTED_LOW;
     struct route_row *rr = rt_calloc(1, sizeof(*rr));
     if (!rr) {
         rt__exec_wait(x, RETRY_MS);
@@ -292,8 +292,7 @@ static void step_route(struct rt_exec *x)
                sizeof(r->content_hash));
     rt_strlcpy(r->model_version, rt__ctx_str(x, "version") ? rt__ctx_str(x, "version") : "",
                sizeof(r->model_version));
-    rt_strlcpy(r->label, rt__ctx_str(x, "label") ? rt__ctx_str(x, "label") : "",
-               sizeof(r->label));
+    rt_strlcpy(r->label, rt__ctx_str(x, "label") ? rt__ctx_str(x, "label") : "", sizeof(r->label));
     r->confidence = conf;
     r->threshold = threshold;
     r->review_enabled = review_enabled;

@@ -47,7 +47,7 @@ struct rt_machine {
     struct rt_workflow_env env;
     struct rt_exec *execs; /* running executions (owned list) */
     bool closing;
-    struct rt_detect *detect;  /* borrowed: the detection service, when the daemon runs one */
+    struct rt_detect *detect; /* borrowed: the detection service, when the daemon runs one */
     void (*close_cb)(void *ud);
     void *close_ud;
 };

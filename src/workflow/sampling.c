@@ -92,8 +92,8 @@ static void step_wait_answer(struct rt_exec *x)
 static int tx_compare(struct rt_exec *x, struct rt_jbatch *b, void *ud)
 {
     const bool *agree = ud;
-    return rt_jbatch_detection_sample_answer(b, rt__ctx_int(x, "seq", 0),
-                                             rt__ctx_str(x, "answer"), *agree);
+    return rt_jbatch_detection_sample_answer(b, rt__ctx_int(x, "seq", 0), rt__ctx_str(x, "answer"),
+                                             *agree);
 }
 
 static void step_compare(struct rt_exec *x)
@@ -115,10 +115,7 @@ static void step_compare(struct rt_exec *x)
 static const struct rt_state_def states[S_COUNT] = {
     [S_SELECT] = {"SELECT", step_select, false, {S_REVIEW, S_FAILED, -1}},
     [S_REVIEW] = {"REVIEW", step_review, false, {S_WAIT_ANSWER, S_FAILED, -1}},
-    [S_WAIT_ANSWER] = {"WAIT_ANSWER",
-                       step_wait_answer,
-                       false,
-                       {S_COMPARE, S_REVIEW, S_FAILED, -1}},
+    [S_WAIT_ANSWER] = {"WAIT_ANSWER", step_wait_answer, false, {S_COMPARE, S_REVIEW, S_FAILED, -1}},
     [S_COMPARE] = {"COMPARE", step_compare, false, {S_DONE, S_FAILED, -1}},
     [S_DONE] = {"DONE", NULL, true, {-1}},
     [S_FAILED] = {"FAILED", NULL, true, {-1}},

@@ -106,10 +106,8 @@ static struct fr_op *fr_op_new(struct fake_review *r)
     return op;
 }
 
-static int fr_create(struct rt_review *rv,
-                     const struct rt_review_task *t,
-                     rt_review_done_fn *cb,
-                     void *ud)
+static int
+fr_create(struct rt_review *rv, const struct rt_review_task *t, rt_review_done_fn *cb, void *ud)
 {
     struct fake_review *r = (struct fake_review *)rv;
     r->creates++;

@@ -47,8 +47,8 @@ struct de_op {
 struct det_engine {
     struct rt_engine base;
     struct rt_defer_queue q;
-    bool hold;           /* keep answers until released */
-    struct de_op *held;  /* held answers */
+    bool hold;          /* keep answers until released */
+    struct de_op *held; /* held answers */
     int running, max_running, detects;
     void (*close_cb)(void *ud);
     void *close_ud;
@@ -134,7 +134,8 @@ static void de_close(struct rt_engine *eng, void (*cb)(void *ud), void *ud)
     rt_defer_close(&e->q, de_closed, e);
 }
 
-static const struct rt_engine_ops de_ops = {.name = "fake-detect", .detect = de_detect, .close = de_close};
+static const struct rt_engine_ops de_ops = {
+    .name = "fake-detect", .detect = de_detect, .close = de_close};
 
 /* ---- the fixture ---- */
 
@@ -726,15 +727,14 @@ static int read_results(struct fx *f, char *keys, size_t size, char *name, size_
             cJSON *o = cJSON_Parse(line);
             RT_ASSERT(o != NULL);
             static const char *const fields[] = {
-                "key",   "etag",          "content_hash",   "request_id", "label",
-                "route", "model_version", "review_enabled", "sampled",    "detected_at",
-                "confidence", "threshold", "execution_id"};
+                "key",        "etag",          "content_hash",   "request_id", "label",
+                "route",      "model_version", "review_enabled", "sampled",    "detected_at",
+                "confidence", "threshold",     "execution_id"};
             for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
                 if (!cJSON_HasObjectItem(o, fields[i]))
                     RT_FAIL("result line without %s: %s", fields[i], line);
             size_t len = strlen(keys);
-            snprintf(keys + len, size - len, "%s\n",
-                     cJSON_GetObjectItem(o, "key")->valuestring);
+            snprintf(keys + len, size - len, "%s\n", cJSON_GetObjectItem(o, "key")->valuestring);
             cJSON_Delete(o);
             n++;
         }
@@ -853,8 +853,7 @@ RT_TEST(sampling_interval_three_of_nine_makes_three_tasks)
     service_open(&f);
     RUN_UNTIL(&f, counts(&f).detected == 9);
     RT_ASSERT_OK(rt_detect_trigger_sampling(f.d));
-    RUN_UNTIL(&f, f.review->n == 3 && f.review->t[0].cb && f.review->t[1].cb &&
-                      f.review->t[2].cb);
+    RUN_UNTIL(&f, f.review->n == 3 && f.review->t[0].cb && f.review->t[1].cb && f.review->t[2].cb);
     for (int i = 0; i < 3; i++)
         RT_ASSERT_STR_EQ(f.review->t[i].source, RT_REVIEW_SOURCE_SAMPLING);
     /* The 3rd, 6th and 9th by seq. */
