@@ -41,6 +41,7 @@ void rt_detect_close(struct rt_detect *d, void (*cb)(void *ud), void *ud);
 struct rt_detect_stats {
     int64_t queued;     /* rows queued by the scanner */
     int64_t dispatched; /* detection executions started */
+    int64_t results;    /* detection results written (ROUTE committed) */
     int64_t in_flight;  /* detection slots in use now */
     int64_t flushes;    /* results files written */
     int64_t flushed;    /* result lines written */

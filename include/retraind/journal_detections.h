@@ -73,9 +73,12 @@ int rt_journal_detection_same_content(
 /* Copies the result_key of a planned batch that is not flushed yet into out.
  * Returns: 0, RT_ENOTFOUND or an error. */
 int rt_journal_detection_planned(struct rt_journal *j, char *out, size_t size);
-/* Calls cb for the rows of planned batch result_key not flushed yet, by seq. */
+/* Calls cb for the rows of planned batch result_key not flushed yet with seq > after_seq, by
+ * seq, at most limit (a batch is read in chunks, one per loop turn). */
 int rt_journal_detection_batch_rows(struct rt_journal *j,
                                     const char *result_key,
+                                    int64_t after_seq,
+                                    int limit,
                                     rt_detection_row_fn *cb,
                                     void *ud);
 /* Calls cb for detected rows not yet in a batch, by seq, at most limit. */
@@ -86,6 +89,16 @@ int rt_journal_detection_unplanned(struct rt_journal *j,
 /* Calls cb for detected rows (route set) with seq > after_seq, by seq, at most limit. */
 int rt_journal_detection_detected_after(
     struct rt_journal *j, int64_t after_seq, int limit, rt_detection_row_fn *cb, void *ud);
+/* The next results batch to plan: the seqs of at most max detected rows not yet in a batch, by
+ * seq, with the execution id and detection time of the first. Returns: 0 (*n may be 0) or an
+ * error. */
+int rt_journal_detection_unplanned_seqs(struct rt_journal *j,
+                                        size_t max,
+                                        int64_t *seqs,
+                                        size_t *n,
+                                        char *first_exec,
+                                        size_t first_exec_size,
+                                        int64_t *first_ms);
 /* Returns: 0 and the largest seq of a sampled row (0 when none), or an error. */
 int rt_journal_detection_last_sampled(struct rt_journal *j, int64_t *seq);
 /* Calls cb for sampled rows that no sampling execution owns yet (a crash between the two). */

@@ -37,6 +37,7 @@ enum {
     SL_W_SAMPLED,
     SL_W_SAMPLE_EXEC,
     SL_W_SAMPLE_ANSWER,
+    SL_UNPLANNED_SEQS,
 };
 
 #define COLS                                                                                       \
@@ -183,17 +184,21 @@ int rt_journal_detection_planned(struct rt_journal *j, char *out, size_t size)
 
 int rt_journal_detection_batch_rows(struct rt_journal *j,
                                     const char *result_key,
+                                    int64_t after_seq,
+                                    int limit,
                                     rt_detection_row_fn *cb,
                                     void *ud)
 {
     sqlite3_stmt *st;
     int rc = rt__stmt_ext(j, SL_BATCH_ROWS,
                           "SELECT " COLS " FROM detections WHERE result_key = ?1 AND flushed_at "
-                          "IS NULL ORDER BY seq",
+                          "IS NULL AND seq > ?2 ORDER BY seq LIMIT ?3",
                           &st);
     if (rc)
         return rc;
     rt__bind_text(st, 1, result_key);
+    sqlite3_bind_int64(st, 2, after_seq);
+    sqlite3_bind_int(st, 3, limit);
     rc = each_row(j, st, cb, ud);
     rt__stmt_ext_done(j, SL_BATCH_ROWS, st);
     return rc;
@@ -214,6 +219,37 @@ int rt_journal_detection_unplanned(struct rt_journal *j,
     sqlite3_bind_int(st, 1, limit);
     rc = each_row(j, st, cb, ud);
     rt__stmt_ext_done(j, SL_UNPLANNED, st);
+    return rc;
+}
+
+int rt_journal_detection_unplanned_seqs(struct rt_journal *j,
+                                        size_t max,
+                                        int64_t *seqs,
+                                        size_t *n,
+                                        char *first_exec,
+                                        size_t first_exec_size,
+                                        int64_t *first_ms)
+{
+    *n = 0;
+    sqlite3_stmt *st;
+    int rc = rt__stmt_ext(j, SL_UNPLANNED_SEQS,
+                          "SELECT seq, exec_id, detected_at FROM detections WHERE flushed_at IS "
+                          "NULL AND detected_at IS NOT NULL AND result_key IS NULL ORDER BY seq "
+                          "LIMIT ?1",
+                          &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+        if (*n == 0) {
+            rt__col_copy(st, 1, first_exec, first_exec_size);
+            *first_ms = sqlite3_column_int64(st, 2);
+        }
+        seqs[(*n)++] = sqlite3_column_int64(st, 0);
+    }
+    rc = s == SQLITE_DONE || s == SQLITE_ROW ? 0 : rt__fail(j, "unplanned results", s);
+    rt__stmt_ext_done(j, SL_UNPLANNED_SEQS, st);
     return rc;
 }
 

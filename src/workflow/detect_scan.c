@@ -49,8 +49,9 @@
 #define SETTLE_MS 300
 #define PENDING_MAX 20000
 #define PENDING_BUCKETS 4096
-#define SCAN_PAGE 1000
+#define SCAN_PAGE 250
 #define FLUSH_MAX 1000
+#define FLUSH_CHUNK 100
 #define SAMPLE_MAX 1000
 
 struct pending {
@@ -65,6 +66,13 @@ struct pending {
 struct slot {
     struct rt_exec *x; /* NULL: free */
     int64_t seq;
+};
+
+struct flush_build {
+    struct rt_buf out;
+    int64_t n;
+    int64_t last_seq;
+    int rc;
 };
 
 struct rt_detect {
@@ -93,6 +101,9 @@ struct rt_detect {
     int64_t new_results;
     char flush_key[RT_STORE_KEY_MAX + 1];
     int64_t flush_n;
+    uv_timer_t build_timer; /* builds the file a chunk per turn */
+    struct flush_build build;
+    int64_t build_after;
     /* sampler */
     bool sampling;
     /* life */
@@ -335,6 +346,7 @@ void rt__detect_slot_free(struct rt_detect *d, struct rt_exec *x)
 
 void rt__detect_result_written(struct rt_detect *d)
 {
+    d->stats.results++;
     if (++d->new_results >= FLUSH_MAX)
         flush_start(d);
 }
@@ -434,12 +446,6 @@ static void adopt_resumed(struct rt_detect *d)
 
 /* ---- flusher ---- */
 
-struct flush_build {
-    struct rt_buf out;
-    int64_t n;
-    int rc;
-};
-
 static void json_line(struct flush_build *f, const struct rt_detection_row *r)
 {
     cJSON *o = cJSON_CreateObject();
@@ -468,6 +474,7 @@ static void json_line(struct flush_build *f, const struct rt_detection_row *r)
         f->rc = rt_buf_printf(&f->out, "%s\n", text);
     cJSON_free(text);
     f->n++;
+    f->last_seq = r->seq;
 }
 
 static int build_row(const struct rt_detection_row *r, void *ud)
@@ -526,25 +533,45 @@ static void results_put(int status, const struct rt_error *err, void *ud)
     }
 }
 
-/* Writes the planned batch d->flush_key from its rows. */
+static void on_build_timer(uv_timer_t *t);
+
+/* Writes the planned batch d->flush_key from its rows: read and formatted FLUSH_CHUNK rows per
+ * loop turn, so a batch of 1,000 never holds the loop for long. */
 static void write_planned(struct rt_detect *d)
 {
-    struct flush_build f = {0};
-    rt_buf_init(&f.out, 64 * 1024 * 1024);
-    int rc = rt_journal_detection_batch_rows(env(d)->journal, d->flush_key, build_row, &f);
+    rt_buf_cleanup(&d->build.out);
+    memset(&d->build, 0, sizeof(d->build));
+    rt_buf_init(&d->build.out, 64 * 1024 * 1024);
+    d->build_after = 0;
+    d->flush_n = 0;
+    uv_timer_start(&d->build_timer, on_build_timer, 0, 0);
+}
+
+static void on_build_timer(uv_timer_t *t)
+{
+    struct rt_detect *d = t->data;
+    struct flush_build *f = &d->build;
+    int64_t before = f->n;
+    int rc = rt_journal_detection_batch_rows(env(d)->journal, d->flush_key, d->build_after,
+                                             FLUSH_CHUNK, build_row, f);
     if (!rc)
-        rc = f.rc;
-    d->flush_n = f.n;
-    if (!rc && f.n == 0) {
-        rt_buf_cleanup(&f.out);
+        rc = f->rc;
+    d->build_after = f->last_seq;
+    if (!rc && f->n - before == FLUSH_CHUNK) {
+        uv_timer_start(&d->build_timer, on_build_timer, 0, 0); /* the next chunk, next turn */
+        return;
+    }
+    d->flush_n = f->n;
+    if (!rc && f->n == 0) {
+        rt_buf_cleanup(&f->out);
         flush_end(d, true);
         return;
     }
     struct rt_store *s = env(d)->store;
     if (!rc)
-        rc = s->ops->put(s, d->flush_key, f.out.data, f.out.len, "application/x-ndjson",
+        rc = s->ops->put(s, d->flush_key, f->out.data, f->out.len, "application/x-ndjson",
                          results_put, d);
-    rt_buf_cleanup(&f.out);
+    rt_buf_cleanup(&f->out);
     if (rc) {
         RT_LOG(RT_LOG_WARNING, "workflow", "event=results_write_failed key=%s error=%s",
                rt_q(d->flush_key), rt_q(rt_strerror(rc)));
@@ -570,17 +597,6 @@ struct plan_build {
     char first_exec[64];
     int64_t first_ms;
 };
-
-static int plan_row(const struct rt_detection_row *r, void *ud)
-{
-    struct plan_build *p = ud;
-    if (p->n == 0) {
-        rt_strlcpy(p->first_exec, r->exec_id, sizeof(p->first_exec));
-        p->first_ms = r->detected_ms;
-    }
-    p->seqs[p->n++] = r->seq;
-    return p->n >= FLUSH_MAX;
-}
 
 /* The results file of a batch: the hour of its first result, named by its execution. */
 static void result_key(struct rt_detect *d, const struct plan_build *p, char *out, size_t size)
@@ -609,7 +625,8 @@ static void flush_start(struct rt_detect *d)
     }
     struct plan_build *p = rc == RT_ENOTFOUND ? rt_calloc(1, sizeof(*p)) : NULL;
     if (p)
-        rc = rt_journal_detection_unplanned(j, FLUSH_MAX, plan_row, p);
+        rc = rt_journal_detection_unplanned_seqs(j, FLUSH_MAX, p->seqs, &p->n, p->first_exec,
+                                                 sizeof(p->first_exec), &p->first_ms);
     if (!p || rc || p->n == 0) {
         rt_free(p);
         flush_end(d, false);
@@ -795,8 +812,8 @@ int rt_detect_new(struct rt_machine *m, struct rt_detect **out)
     }
     d->m = m;
     d->loop = m->env.loop;
-    uv_timer_t *timers[] = {&d->scan_timer, &d->settle_timer, &d->dispatch_timer, &d->flush_timer,
-                            &d->sample_timer};
+    uv_timer_t *timers[] = {&d->scan_timer,  &d->settle_timer, &d->dispatch_timer,
+                            &d->flush_timer, &d->sample_timer, &d->build_timer};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
         uv_timer_init(d->loop, timers[i]);
         timers[i]->data = d;
@@ -861,6 +878,7 @@ static void timer_closed(uv_handle_t *h)
     void (*cb)(void *) = d->close_cb;
     void *ud = d->close_ud;
     pending_sweep(d, true);
+    rt_buf_cleanup(&d->build.out);
     rt_free(d->slots);
     rt_free(d);
     if (cb)
@@ -872,8 +890,8 @@ static void maybe_closed(struct rt_detect *d)
     if (!d->closing || d->listing || d->flushing || d->queue_writes > 0 || d->sampling ||
         uv_is_closing((uv_handle_t *)&d->scan_timer))
         return;
-    uv_timer_t *timers[] = {&d->scan_timer, &d->settle_timer, &d->dispatch_timer, &d->flush_timer,
-                            &d->sample_timer};
+    uv_timer_t *timers[] = {&d->scan_timer,  &d->settle_timer, &d->dispatch_timer,
+                            &d->flush_timer, &d->sample_timer, &d->build_timer};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
         uv_close((uv_handle_t *)timers[i], timer_closed);
 }
