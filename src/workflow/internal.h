@@ -48,6 +48,7 @@ struct rt_machine {
     struct rt_exec *execs; /* running executions (owned list) */
     bool closing;
     struct rt_detect *detect; /* borrowed: the detection service, when the daemon runs one */
+    int64_t digest_ms;        /* when the last review digest was raised (0: read the journal) */
     void (*close_cb)(void *ud);
     void *close_ud;
 };

@@ -125,9 +125,15 @@ static void task_created(int status, const struct rt_error *err, void *ud)
         struct rt_journal *jr = x->m->env.journal;
         int64_t open = 0, oldest = 0, last = 0;
         if (rt_journal_review_open_stats(jr, &open, &oldest) == 0 && open > DIGEST_OPEN_TASKS) {
-            rt_journal_state_get_i64(jr, DIGEST_STATE, 0, &last);
+            /* Several REVIEW steps may run before the first digest's transition commits: the
+             * machine remembers the time too, so only one of them raises it. */
+            if (x->m->digest_ms)
+                last = x->m->digest_ms;
+            else
+                rt_journal_state_get_i64(jr, DIGEST_STATE, 0, &last);
             int64_t now = rt_now_ms();
             if (now - last >= DIGEST_PERIOD_MS) {
+                x->m->digest_ms = now;
                 struct rt_event ev = {.kind = RT_EV_REVIEW_DIGEST,
                                       .open_tasks = open,
                                       .oldest_age_ms = oldest ? now - oldest : 0};

@@ -139,6 +139,10 @@ static const struct rt_engine_ops de_ops = {
 
 /* ---- the fixture ---- */
 
+struct fx;
+static const char *task_of(struct fx *f, int i);
+#define task_of_first(f) task_of((f), 0)
+
 struct fx {
     uv_loop_t loop;
     uv_timer_t tick;
@@ -218,6 +222,11 @@ static void drop(struct fx *f, int n, const char *text)
     char key[200];
     snprintf(key, sizeof(key), "images_for_detection/img-%03d.png", n);
     write_file(f, key, text);
+}
+
+static const char *task_of(struct fx *f, int i)
+{
+    return f->review->t[i].id;
 }
 
 static bool file_exists(struct fx *f, const char *key)
@@ -473,6 +482,78 @@ RT_TEST(routes_by_confidence_and_review_switch)
     fx_close(&f);
 }
 
+/* ---- notifications: one per task, or one digest when the queue is long ---- */
+
+struct kinds {
+    int requested, answered, digest;
+};
+
+static int count_kind(const struct rt_journal_outbox *o, void *ud)
+{
+    struct kinds *k = ud;
+    k->requested += strcmp(o->kind, "review.requested") == 0;
+    k->answered += strcmp(o->kind, "review.answered") == 0;
+    k->digest += strcmp(o->kind, "review.digest") == 0;
+    return 0;
+}
+
+static struct kinds outbox_kinds(struct fx *f)
+{
+    struct kinds k = {0};
+    RT_ASSERT_OK(rt_journal_outbox_due(f->j, INT64_MAX, 1000, count_kind, &k));
+    return k;
+}
+
+RT_TEST(review_requested_then_answered_notifications)
+{
+    struct fx f;
+    fx_open(&f, "notes", true, true);
+    drop(&f, 1, "dog:30");
+    service_open(&f);
+    RUN_UNTIL(&f, f.review->n == 1 && f.review->t[0].cb != NULL);
+    RT_ASSERT_INT_EQ(outbox_kinds(&f).requested, 1);
+    fr_answer(f.review, task_of_first(&f), "dog");
+    RUN_UNTIL(&f, execs_in(&f, "detection", "DONE").n == 1);
+    struct kinds k = outbox_kinds(&f);
+    RT_ASSERT_INT_EQ(k.requested, 1);
+    RT_ASSERT_INT_EQ(k.answered, 1);
+    RT_ASSERT_INT_EQ(k.digest, 0);
+    fx_close(&f);
+}
+
+/* 25 open tasks already: new low-confidence detections raise one digest, no per-task mail. */
+static void seed_open_tasks(struct fx *f)
+{
+    char path[800];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, RT_JOURNAL_FILE);
+    sqlite3 *db;
+    RT_ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
+    for (int i = 0; i < 25; i++) {
+        char sql[400];
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO review_tasks (id, source, key, options, state, created_at) VALUES "
+                 "('rt-old-%d', 'detection', 'images_for_detection/old-%d.png', '[]', 'open', %d)",
+                 i, i, 1000 + i);
+        RT_ASSERT(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+    }
+    sqlite3_close(db);
+}
+
+RT_TEST(a_long_review_queue_sends_one_digest_an_hour)
+{
+    struct fx f;
+    fx_open(&f, "digest", true, true);
+    seed_open_tasks(&f);
+    for (int i = 0; i < 3; i++)
+        drop(&f, i, "dog:30");
+    service_open(&f);
+    RUN_UNTIL(&f, execs_in(&f, "detection", "WAIT_ANSWER").n == 3);
+    struct kinds k = outbox_kinds(&f);
+    RT_ASSERT_INT_EQ(k.requested, 0);
+    RT_ASSERT_INT_EQ(k.digest, 1);
+    fx_close(&f);
+}
+
 /* ---- 2. no model: wait ---- */
 
 static void deployed(int status, const struct rt_error *err, void *ud)
@@ -609,11 +690,6 @@ static struct rt_exec *find_exec(struct fx *f, const char *id)
         if (strcmp(x->id, id) == 0)
             return x;
     return NULL;
-}
-
-static const char *task_of(struct fx *f, int i)
-{
-    return f->review->t[i].id;
 }
 
 RT_TEST(wait_answer_costs_no_timer_then_folds_once)
