@@ -15,6 +15,12 @@ struct rt_detect;
 void rt__detect_slot_free(struct rt_detect *d, struct rt_exec *x);
 /* A detection result was written (one more line for detection-results/). */
 void rt__detect_result_written(struct rt_detect *d);
+/* The label folders, as the last REVIEW listed them (cached LABELS_TTL_MS by the service, so a
+ * busy review queue does not list the labeled prefix per task). Returns: the number copied into
+ * out (0 when the cache is cold or there is no service). */
+size_t rt__detect_labels_get(struct rt_machine *m, char out[][128], size_t max);
+void rt__detect_labels_put(struct rt_machine *m, char *const *labels, size_t n);
+
 /* Logs once that review is enabled but no review driver runs. */
 void rt__detect_warn_no_review(struct rt_machine *m);
 

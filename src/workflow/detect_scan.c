@@ -53,6 +53,7 @@
 #define FLUSH_MAX 1000
 #define FLUSH_CHUNK 100
 #define SAMPLE_MAX 1000
+#define LABELS_TTL_MS 60000
 
 struct pending {
     struct pending *next;
@@ -104,6 +105,10 @@ struct rt_detect {
     uv_timer_t build_timer; /* builds the file a chunk per turn */
     struct flush_build build;
     int64_t build_after;
+    /* label folders for review options */
+    char labels[RT_REVIEW_MAX_OPTIONS][128];
+    size_t n_labels;
+    int64_t labels_at; /* mono ms; 0 = never */
     /* sampler */
     bool sampling;
     /* life */
@@ -128,6 +133,28 @@ void rt__detect_warn_no_review(struct rt_machine *m)
     RT_LOG(RT_LOG_WARNING, "workflow",
            "event=review_unavailable reason=\"no review driver runs: Enable-A2I-Workflow counts "
            "as false and sampling is skipped\"");
+}
+
+size_t rt__detect_labels_get(struct rt_machine *m, char out[][128], size_t max)
+{
+    struct rt_detect *d = m->detect;
+    if (!d || !d->labels_at || rt_mono_ms() - d->labels_at > LABELS_TTL_MS)
+        return 0;
+    size_t n = d->n_labels < max ? d->n_labels : max;
+    for (size_t i = 0; i < n; i++)
+        rt_strlcpy(out[i], d->labels[i], 128);
+    return n;
+}
+
+void rt__detect_labels_put(struct rt_machine *m, char *const *labels, size_t n)
+{
+    struct rt_detect *d = m->detect;
+    if (!d)
+        return;
+    d->n_labels = 0;
+    for (size_t i = 0; i < n && i < RT_REVIEW_MAX_OPTIONS; i++)
+        rt_strlcpy(d->labels[d->n_labels++], labels[i], sizeof(d->labels[0]));
+    d->labels_at = rt_mono_ms();
 }
 
 /* ---- the pending map ---- */
@@ -649,7 +676,9 @@ static void flush_start(struct rt_detect *d)
 
 static void on_flush_timer(uv_timer_t *t)
 {
-    flush_start(t->data);
+    struct rt_detect *d = t->data;
+    if (d->new_results > 0) /* idle: no query */
+        flush_start(d);
 }
 
 /* ---- sampler ---- */

@@ -62,6 +62,7 @@ struct review_job {
     size_t n_labels;
     char task[RT_REVIEW_TASK_ID_MAX + 1];
     bool digest;
+    bool listed; /* the labels come from a listing that ended well */
     int64_t open, oldest_ms;
 };
 
@@ -167,8 +168,19 @@ static void create_task(struct review_job *j)
     struct rt_exec *x = j->x;
     struct rt_review *r = x->m->env.review;
     const char *model_label = rt__ctx_str(x, "label");
-    if (model_label)
+    if (j->listed)
+        rt__detect_labels_put(x->m, j->labels, j->n_labels); /* before the model's label joins */
+    if (model_label && model_label[0]) {
+        /* The model's label is always an option: with the options full, it takes the last. */
+        bool found = false;
+        for (size_t i = 0; i < j->n_labels && !found; i++)
+            found = strcmp(j->labels[i], model_label) == 0;
+        if (!found && j->n_labels >= RT_REVIEW_MAX_OPTIONS - 1) {
+            rt_free(j->labels[--j->n_labels]);
+            j->labels[j->n_labels] = NULL;
+        }
         add_label(j, model_label, strlen(model_label));
+    }
     qsort(j->labels, j->n_labels, sizeof(j->labels[0]), cmp_str);
     const char *options[RT_REVIEW_MAX_OPTIONS];
     for (size_t i = 0; i < j->n_labels; i++)
@@ -215,6 +227,7 @@ static int labels_page(const struct rt_store_entry *e,
     if (status)
         RT_LOG(RT_LOG_WARNING, "workflow", "event=labels_list_failed exec=%s error=%s", j->x->id,
                rt_q(rt_strerror(status)));
+    j->listed = status == 0;
     create_task(j);
     return 0;
 }
@@ -238,6 +251,14 @@ void rt__step_review(struct rt_exec *x, const struct rt__review_states *st)
         rt_review_task_id(x->id, j->task, sizeof(j->task)) != 0) {
         job_free(j);
         rt__exec_finish(x, st->failed, NULL, "no valid review task id", NULL, NULL);
+        return;
+    }
+    char cached[RT_REVIEW_MAX_OPTIONS][128];
+    size_t n = rt__detect_labels_get(x->m, cached, RT_REVIEW_MAX_OPTIONS);
+    if (n > 0) {
+        for (size_t i = 0; i < n; i++)
+            add_label(j, cached[i], strlen(cached[i]));
+        create_task(j);
         return;
     }
     struct rt_store *s = x->m->env.store;
