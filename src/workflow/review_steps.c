@@ -236,8 +236,9 @@ void rt__step_review(struct rt_exec *x, const struct rt__review_states *st)
 {
     struct rt_review *r = x->m->env.review;
     if (!r) {
+        /* Resumed in REVIEW by a daemon without a review driver: wait for one (next start). */
         rt__detect_warn_no_review(x->m);
-        rt__exec_finish(x, st->failed, NULL, "no review driver runs", NULL, NULL);
+        rt__exec_park(x, NULL);
         return;
     }
     struct review_job *j = rt_calloc(1, sizeof(*j));
