@@ -20,10 +20,10 @@
  * Shutdown order (SIGTERM/SIGINT): tell systemd STOPPING=1, stop timers, signals and the control
  * socket; stop the detection service's scanning and dispatching; let in-flight workflow steps
  * reach their next persisted state (waiting executions are marked as stopped on purpose); write
- * the detection results not yet flushed; let the outbox finish its round; close the engine (it waits for
- * thread-pool work), the notifiers, params, store and HTTP client; stop the journal's writer once
- * everything it was given is durable; close the journal. uv_loop_close() must then succeed, or
- * the exit code says the stop was not clean.
+ * the detection results not yet flushed; let the outbox finish its round; close the engine (it
+ * waits for thread-pool work), the notifiers, params, store and HTTP client; stop the journal's
+ * writer once everything it was given is durable; close the journal. uv_loop_close() must then
+ * succeed, or the exit code says the stop was not clean.
  */
 #include "retraind/daemon.h"
 
