@@ -24,6 +24,9 @@ enum rt_event_kind {
     RT_EV_NOT_DEPLOYED,         /* version, f1, min_f1 */
     RT_EV_FAILED,               /* state, error */
     RT_EV_PARAM_CHANGED,        /* param, old_value, new_value */
+    RT_EV_REVIEW_REQUESTED,     /* key, task, label (the model's), confidence, version */
+    RT_EV_REVIEW_ANSWERED,      /* key, task, label (the answer), copy_key (NULL: not copied) */
+    RT_EV_REVIEW_DIGEST,        /* open_tasks, oldest_age_ms */
     RT_EV_COUNT
 };
 
@@ -40,6 +43,12 @@ struct rt_event {
     const char *error; /* FAILED: the reason */
     const char *param; /* PARAM_CHANGED: the parameter's name */
     const char *old_value, *new_value;
+    const char *key;      /* REVIEW_*: the image */
+    const char *task;     /* REVIEW_*: the review task id */
+    const char *label;    /* REVIEW_REQUESTED: the model's label; REVIEW_ANSWERED: the answer */
+    const char *copy_key; /* REVIEW_ANSWERED: the training copy, or NULL when none was made */
+    double confidence;    /* REVIEW_REQUESTED: 0..100 */
+    int64_t open_tasks, oldest_age_ms; /* REVIEW_DIGEST */
     int64_t at_ms;
 };
 

@@ -20,6 +20,7 @@
 
 struct uv_loop_s;
 struct rt_store;
+struct rt_store_watch;
 
 /* Maximum key length in bytes (S3's limit). */
 #define RT_STORE_KEY_MAX 1024
@@ -60,6 +61,9 @@ typedef void rt_store_head_fn(int status,
                               const struct rt_error *err,
                               void *ud);
 
+/* Something changed under a watched prefix (no detail: the caller lists to see what). */
+typedef void rt_store_watch_fn(void *ud);
+
 struct rt_store_ops {
     const char *name; /* "local", "s3" */
     /* Lists every key under prefix (recursively), a page at a time. Never loads everything. */
@@ -92,6 +96,21 @@ struct rt_store_ops {
     int (*head)(struct rt_store *s, const char *key, rt_store_head_fn *cb, void *ud);
     /* Stops work and frees the store; cb (may be NULL) runs once everything is closed. */
     void (*close)(struct rt_store *s, void (*cb)(void *ud), void *ud);
+    /*
+     * Optional (NULL for drivers that cannot, e.g. S3: callers rescan on a timer). Watches the
+     * folder prefix (a key ending in '/', created if missing): cb runs on the loop thread, on a
+     * later turn, after an entry directly in it was created, renamed or written. Events may be
+     * merged or spurious; a watch is a hint to list soon, never a replacement for listing.
+     * Returns: 0 and *out, or an error (cb never runs).
+     */
+    int (*watch)(struct rt_store *s,
+                 const char *prefix,
+                 rt_store_watch_fn *cb,
+                 void *ud,
+                 struct rt_store_watch **out);
+    /* Stops and frees w: cb is never called after this. Every watch must be stopped before close
+     * (close stops the ones left, logging them). */
+    void (*unwatch)(struct rt_store *s, struct rt_store_watch *w);
 };
 
 /* Every driver's object starts with this header so the generic wrappers below work. */

@@ -33,6 +33,9 @@ struct rt_workflow_env {
     struct rt_journal *journal; /* reads on the loop; writes through its writer thread */
     struct rt_store *store;
     struct rt_engine *engine;
+    /* The review driver, or NULL (then Enable-A2I-Workflow counts as off and sampling is
+     * skipped, each with one warning). */
+    struct rt_review *review;
     const struct rt_config *cfg;
     /* The current parameter values; the daemon updates them in place when they change. */
     const struct rt_param_set *params;

@@ -63,14 +63,9 @@ int rt_cmd_trigger(int argc, char **argv)
         fprintf(stderr, "usage: retraind trigger training|sampling -c FILE\n");
         return RT_EXIT_USAGE;
     }
-    if (strcmp(a.words[0], "sampling") == 0) {
-        fprintf(stderr, "retraind trigger: the sampling workflow is not built yet\n");
-        return RT_EXIT_FAIL;
-    }
-    if (strcmp(a.words[0], "training") != 0) {
-        fprintf(stderr,
-                "retraind trigger: unknown workflow \"%s\" (known: training; sampling is not "
-                "built yet)\n",
+    bool sampling = strcmp(a.words[0], "sampling") == 0;
+    if (!sampling && strcmp(a.words[0], "training") != 0) {
+        fprintf(stderr, "retraind trigger: unknown workflow \"%s\" (known: training, sampling)\n",
                 a.words[0]);
         return RT_EXIT_USAGE;
     }
@@ -78,7 +73,7 @@ int rt_cmd_trigger(int argc, char **argv)
     if ((rc = rt_cli_load_config("trigger", opts, &cfg)))
         return rc;
     struct in_flight f = {0};
-    int busy = training_in_flight(cfg, &f);
+    int busy = sampling ? 0 : training_in_flight(cfg, &f);
     if (busy < 0) {
         rt_config_destroy(cfg);
         return RT_EXIT_FAIL;
@@ -106,10 +101,11 @@ int rt_cmd_trigger(int argc, char **argv)
         rt_config_destroy(cfg);
         return RT_EXIT_FAIL;
     }
+    const char *what = sampling ? "sampling round" : "training check";
     if (rt_daemon_poke(cfg->data_dir) == 0)
-        printf("training check requested: the daemon runs it now (see retraind history)\n");
+        printf("%s requested: the daemon runs it now (see retraind history)\n", what);
     else
-        printf("training check requested: no daemon answered; it runs when the daemon starts\n");
+        printf("%s requested: no daemon answered; it runs when the daemon starts\n", what);
     rt_config_destroy(cfg);
     return RT_EXIT_OK;
 }

@@ -37,8 +37,8 @@ static const struct {
     {"params", rt_cmd_params, true, false,
      "params list|get NAME|set NAME VALUE|reset NAME -c FILE [--json]",
      "show the runtime parameters, or change one"},
-    {"trigger", rt_cmd_trigger, true, false, "trigger training -c FILE",
-     "run the training check now"},
+    {"trigger", rt_cmd_trigger, true, false, "trigger training|sampling -c FILE",
+     "run the training check (or a round of audit sampling) now"},
     {"history", rt_cmd_history, true, false,
      "history [EXECUTION] -c FILE [--json] [--limit N] [--workflow W] [--state S]",
      "workflow executions, newest first, or one with its steps"},
@@ -75,7 +75,6 @@ static void usage(FILE *out)
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (!commands[i].built)
             fprintf(out, "  %-48s %s\n", commands[i].usage, commands[i].summary);
-    fprintf(out, "  %-48s %s\n", "trigger sampling -c FILE", "run audit sampling now");
     fprintf(out,
             "\noptions:\n"
             "  -c FILE, --config FILE   the config file (every command except sign)\n"

@@ -21,11 +21,13 @@
  * portal users or API tokens configured) and its address goes to the journal for `status`.
  *
  * Shutdown order (SIGTERM/SIGINT): tell systemd STOPPING=1, stop timers, signals and the control
- * socket; close the HTTP server (its pending answers complete first); let in-flight workflow steps
- * reach their next persisted state (waiting executions are marked as stopped on purpose); let the
- * outbox finish its round; close the engine (it waits for thread-pool work), the notifiers, params,
- * store and HTTP client; stop the journal's writer once everything it was given is durable; close
- * the journal. uv_loop_close() must then succeed, or the exit code says the stop was not clean.
+ * socket; close the HTTP server (its pending answers complete first); stop the detection service's
+ * scanning and dispatching; let in-flight workflow steps reach their next persisted state
+ * (waiting executions are marked as stopped on purpose); write the detection results not yet
+ * flushed; let the outbox finish its round; close the engine (it waits for thread-pool work), the
+ * review driver, the notifiers, params, store and HTTP client; stop the journal's writer once
+ * everything it was given is durable; close the journal. uv_loop_close() must then succeed, or
+ * the exit code says the stop was not clean.
  */
 #include "retraind/daemon.h"
 
@@ -48,6 +50,7 @@
 #include "retraind/buf.h"
 #include "retraind/clock.h"
 #include "retraind/config.h"
+#include "retraind/detect.h"
 #include "retraind/engine.h"
 #include "retraind/fsutil.h"
 #include "retraind/journal.h"
@@ -77,6 +80,7 @@ struct daemon {
     struct rt_machine *machine;
     struct rt_daemon_http *http; /* the HTTP server, when the config asks for one */
     int64_t engine_poll_ms;
+    struct rt_detect *detect; /* the detection service (scanner, dispatcher, results, sampling) */
 
     uv_timer_t poll_timer;
     uv_timer_t watchdog_timer;
@@ -181,6 +185,7 @@ static void apply_param(void *ud, enum rt_param_id id)
     struct daemon *d = ud;
     if (d->stopping)
         return;
+    rt_detect_param_changed(d->detect, id);
     if (id == RT_P_TRAINING_POLL)
         arm_poll(d, false);
     else if (id == RT_P_ENABLE_TRAINING)
@@ -271,6 +276,11 @@ static void take_requests(struct daemon *d)
                        "event=trigger_ignored kind=training reason=in_flight exec=%s", exec);
             else if (rc)
                 RT_LOG(RT_LOG_ERR, "daemon", "event=trigger_failed kind=training error=%s",
+                       rt_q(rt_strerror(rc)));
+        } else if (strcmp(kind, "sampling") == 0) {
+            int rc = rt_detect_trigger_sampling(d->detect);
+            if (rc)
+                RT_LOG(RT_LOG_NOTICE, "daemon", "event=trigger_ignored kind=sampling reason=%s",
                        rt_q(rt_strerror(rc)));
         } else {
             RT_LOG(RT_LOG_WARNING, "daemon", "event=request_unsupported kind=%s", rt_q(kind));
@@ -501,6 +511,12 @@ params_loaded(int status, const struct rt_param_set *values, const struct rt_err
     rc = rt_machine_resume(d->machine);
     if (rc)
         RT_LOG(RT_LOG_ERR, "daemon", "event=resume_failed error=%s", rt_q(rt_strerror(rc)));
+    /* Detection starts after the resume: resumed detections keep their dispatch slots. */
+    if (!d->review)
+        RT_LOG(RT_LOG_WARNING, "daemon",
+               "event=review_unavailable reason=\"no review driver: Enable-A2I-Workflow counts as "
+               "false and sampling is skipped\"");
+    rt_detect_start(d->detect);
     open_control(d);
     d->started = true;
     d->params->on_change = params_changed;
@@ -645,6 +661,7 @@ static int open_drivers(struct daemon *d, struct rt_error *err)
         .journal = d->journal,
         .store = d->store,
         .engine = d->engine,
+        .review = d->review,
         .cfg = cfg,
         .params = &d->values,
         .outbox_kick = outbox_kick,
@@ -653,6 +670,8 @@ static int open_drivers(struct daemon *d, struct rt_error *err)
         .engine_poll_ms = d->engine_poll_ms,
     };
     rc = rt_machine_new(&env, &d->machine);
+    if (!rc)
+        rc = rt_detect_new(d->machine, &d->detect);
     return rc ? rt_error_set(err, rc, "out of memory") : 0;
 }
 
@@ -744,14 +763,25 @@ static void outbox_closed(void *ud)
         engine_closed(d);
 }
 
-static void machine_closed(void *ud)
+static void detect_closed(void *ud)
 {
     struct daemon *d = ud;
-    d->machine = NULL;
+    d->detect = NULL;
     if (d->outbox)
         rt_outbox_close(d->outbox, outbox_closed, d);
     else
         outbox_closed(d);
+}
+
+static void machine_closed(void *ud)
+{
+    struct daemon *d = ud;
+    d->machine = NULL;
+    /* The results not yet in detection-results/ are written before the store closes. */
+    if (d->detect)
+        rt_detect_close(d->detect, detect_closed, d);
+    else
+        detect_closed(d);
 }
 
 /* The HTTP server goes first: it answers from the drivers that close after it. */
@@ -759,6 +789,7 @@ static void http_closed(void *ud)
 {
     struct daemon *d = ud;
     d->http = NULL;
+    rt_detect_stop(d->detect);
     if (d->machine)
         rt_machine_close(d->machine, machine_closed, d);
     else

@@ -20,6 +20,9 @@ static const char *event_names[RT_EV_COUNT] = {
     [RT_EV_NOT_DEPLOYED] = "training.not_deployed",
     [RT_EV_FAILED] = "workflow.failed",
     [RT_EV_PARAM_CHANGED] = "parameter.changed",
+    [RT_EV_REVIEW_REQUESTED] = "review.requested",
+    [RT_EV_REVIEW_ANSWERED] = "review.answered",
+    [RT_EV_REVIEW_DIGEST] = "review.digest",
 };
 
 const char *rt_event_name(enum rt_event_kind kind)
@@ -89,6 +92,42 @@ int rt_event_format(const struct rt_event *ev, struct rt_buf *subject, struct rt
             rc = rt_buf_printf(body, "Parameter %s changed from %s to %s and is in effect.\n",
                                or_none(ev->param), or_none(ev->old_value), or_none(ev->new_value));
         break;
+    case RT_EV_REVIEW_REQUESTED:
+        rc = rt_buf_printf(subject, "[retraind] Review requested: %s (%s, %.1f%%)",
+                           or_none(ev->key), or_none(ev->label), ev->confidence);
+        if (!rc)
+            rc = rt_buf_printf(body,
+                               "Model version %s labeled %s as %s with confidence %.1f%%, "
+                               "below the minimum, so it needs a person's label.\n"
+                               "Review task: %s (see `retraind review list`).\n",
+                               or_none(ev->version), or_none(ev->key), or_none(ev->label),
+                               ev->confidence, or_none(ev->task));
+        break;
+    case RT_EV_REVIEW_ANSWERED:
+        rc = rt_buf_printf(subject, "[retraind] Review answered: %s is %s", or_none(ev->key),
+                           or_none(ev->label));
+        if (!rc)
+            rc = ev->copy_key
+                     ? rt_buf_printf(body,
+                                     "Review task %s was answered: %s is %s.\n"
+                                     "The image was copied into the training set as %s.\n",
+                                     or_none(ev->task), or_none(ev->key), or_none(ev->label),
+                                     ev->copy_key)
+                     : rt_buf_printf(body,
+                                     "Review task %s was answered: %s is %s.\n"
+                                     "Nothing was copied into the training set.\n",
+                                     or_none(ev->task), or_none(ev->key), or_none(ev->label));
+        break;
+    case RT_EV_REVIEW_DIGEST:
+        rc = rt_buf_printf(subject, "[retraind] %lld review tasks are waiting",
+                           (long long)ev->open_tasks);
+        if (!rc)
+            rc = rt_buf_printf(body,
+                               "%lld review tasks are open; the oldest has waited %lld minutes.\n"
+                               "While the queue is this long, one summary is sent per hour "
+                               "instead of one message per task.\n",
+                               (long long)ev->open_tasks, (long long)(ev->oldest_age_ms / 60000));
+        break;
     case RT_EV_FAILED:
         rc = rt_buf_printf(subject, "[retraind] %s workflow failed in %s",
                            ev->workflow ? ev->workflow : "A", or_none(ev->state));
@@ -135,7 +174,11 @@ char *rt_event_to_json(const struct rt_event *ev)
                 {"error", ev->error},
                 {"param", ev->param},
                 {"old", ev->old_value},
-                {"new", ev->new_value}};
+                {"new", ev->new_value},
+                {"key", ev->key},
+                {"task", ev->task},
+                {"label", ev->label},
+                {"copy_key", ev->copy_key}};
     for (size_t i = 0; ok && i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strs[i].value)
             ok = cJSON_AddStringToObject(o, strs[i].name, strs[i].value) != NULL;
@@ -147,6 +190,9 @@ char *rt_event_to_json(const struct rt_event *ev)
                 {"images", (double)ev->images},
                 {"untrained", (double)ev->untrained},
                 {"needed", (double)ev->needed},
+                {"confidence", ev->confidence},
+                {"open_tasks", (double)ev->open_tasks},
+                {"oldest_age_ms", (double)ev->oldest_age_ms},
                 {"at", (double)ev->at_ms}};
     for (size_t i = 0; ok && i < sizeof(nums) / sizeof(nums[0]); i++)
         ok = cJSON_AddNumberToObject(o, nums[i].name, nums[i].value) != NULL;
@@ -191,6 +237,13 @@ int rt_event_from_json(const char *text, struct rt_event *ev, void **holder)
     ev->param = str_of(o, "param");
     ev->old_value = str_of(o, "old");
     ev->new_value = str_of(o, "new");
+    ev->key = str_of(o, "key");
+    ev->task = str_of(o, "task");
+    ev->label = str_of(o, "label");
+    ev->copy_key = str_of(o, "copy_key");
+    ev->confidence = num_of(o, "confidence");
+    ev->open_tasks = (int64_t)num_of(o, "open_tasks");
+    ev->oldest_age_ms = (int64_t)num_of(o, "oldest_age_ms");
     ev->f1 = num_of(o, "f1");
     ev->min_f1 = num_of(o, "min_f1");
     ev->images = (int64_t)num_of(o, "images");

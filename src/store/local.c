@@ -72,11 +72,13 @@ struct local_store {
     int tmp_fd;          /* owned; <root>/.retraind-tmp, immutable after new; -1 read-only */
     bool read_only;      /* put/copy/del refused, nothing created */
     atomic_uint tmp_seq; /* names of temporary files */
-    struct rt_defer_queue defer; /* defers the close callback to a later turn */
-    bool defer_open;             /* defer's handle not yet closed */
-    int work_in_flight;          /* pool jobs (ops and pages) whose after-work has not run */
-    struct lister *listers;      /* borrowed links: listings not yet freed */
-    struct op *ops;              /* borrowed links: ops in flight */
+    struct rt_defer_queue defer;    /* defers the close callback to a later turn */
+    bool defer_open;                /* defer's handle not yet closed */
+    int work_in_flight;             /* pool jobs (ops and pages) whose after-work has not run */
+    struct lister *listers;         /* borrowed links: listings not yet freed */
+    struct op *ops;                 /* borrowed links: ops in flight */
+    struct rt_store_watch *watches; /* owned links: folder watches not stopped yet */
+    int watches_closing;            /* watch handles whose close callback has not run */
     bool closing;
     void (*close_cb)(void *ud);
     void *close_ud;
@@ -1111,12 +1113,130 @@ static int local_list(struct rt_store *st,
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Folder watches (uv_fs_event, inotify on Linux): a hint that the caller should list soon.
+ * Only the folder itself is watched, not its subfolders (the caller's periodic listing covers
+ * those). Creating the folder and starting the watch touch the file system on the loop thread
+ * once, when the daemon starts.
+ */
+
+struct rt_store_watch {
+    uv_fs_event_t h;       /* h.data = the watch */
+    struct local_store *s; /* borrowed */
+    struct rt_store_watch *next;
+    rt_store_watch_fn *cb;
+    void *ud;
+    char *prefix; /* owned, for the log */
+};
+
+static void watch_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    (void)filename;
+    (void)events;
+    struct rt_store_watch *w = h->data;
+    if (status < 0) {
+        RT_LOG(RT_LOG_WARNING, "store", "event=watch_error key=%s error=%s", rt_q(w->prefix),
+               rt_q(uv_strerror(status)));
+        return;
+    }
+    if (w->cb && !w->s->closing)
+        w->cb(w->ud);
+}
+
+static void watch_closed(uv_handle_t *h)
+{
+    struct rt_store_watch *w = h->data;
+    struct local_store *s = w->s;
+    rt_free(w->prefix);
+    rt_free(w);
+    s->watches_closing--;
+    maybe_finish(s);
+}
+
+static void watch_stop(struct local_store *s, struct rt_store_watch *w)
+{
+    for (struct rt_store_watch **p = &s->watches; *p; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+    }
+    w->cb = NULL;
+    uv_fs_event_stop(&w->h);
+    s->watches_closing++;
+    uv_close((uv_handle_t *)&w->h, watch_closed);
+}
+
+static void local_unwatch(struct rt_store *st, struct rt_store_watch *w)
+{
+    if (w)
+        watch_stop((struct local_store *)st, w);
+}
+
+static int local_watch(struct rt_store *st,
+                       const char *prefix,
+                       rt_store_watch_fn *cb,
+                       void *ud,
+                       struct rt_store_watch **out)
+{
+    struct local_store *s = (struct local_store *)st;
+    struct rt_error err;
+    rt_error_clear(&err);
+    if (s->closing || s->root_fd < 0)
+        return RT_EINVAL;
+    size_t n = prefix ? strlen(prefix) : 0;
+    if (!n || prefix[n - 1] != '/' || rt_store_key_check(prefix, n, true, &err) != 0 ||
+        is_reserved(prefix))
+        return RT_EKEY;
+    if (!s->read_only) {
+        /* Walks segment by segment, refusing symlinks, like every other operation. */
+        int rc = walk_dir(s->root_fd, prefix, n - 1, true, &err);
+        if (rc < 0)
+            return rc;
+        close(rc);
+    }
+    struct rt_store_watch *w = rt_calloc(1, sizeof(*w));
+    size_t plen = strlen(s->root) + 1 + n + 1;
+    char *path = rt_malloc(plen);
+    if (!w || !path || !(w->prefix = rt_strdup(prefix))) {
+        if (w)
+            rt_free(w->prefix);
+        rt_free(w);
+        rt_free(path);
+        return RT_ENOMEM;
+    }
+    rt_snprintf(path, plen, "%s/%.*s", s->root, (int)(n - 1), prefix);
+    int rc = uv_fs_event_init(s->loop, &w->h);
+    if (rc) {
+        rt_free(path);
+        rt_free(w->prefix);
+        rt_free(w);
+        return rc;
+    }
+    w->h.data = w;
+    w->s = s;
+    w->cb = cb;
+    w->ud = ud;
+    rc = uv_fs_event_start(&w->h, watch_event, path, 0);
+    rt_free(path);
+    w->next = s->watches;
+    s->watches = w;
+    if (rc) {
+        watch_stop(s, w);
+        return rc;
+    }
+    RT_LOG(RT_LOG_INFO, "store", "event=watch key=%s", rt_q(prefix));
+    *out = w;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Life cycle
  */
 
 static void maybe_finish(struct local_store *s)
 {
-    if (!s->closing || s->defer_open || s->work_in_flight > 0 || s->listers)
+    if (!s->closing || s->defer_open || s->work_in_flight > 0 || s->listers || s->watches ||
+        s->watches_closing > 0)
         return;
     void (*cb)(void *) = s->close_cb;
     void *ud = s->close_ud;
@@ -1161,6 +1281,10 @@ static void local_close(struct rt_store *st, void (*cb)(void *ud), void *ud)
      * finishes and reports normally. Either way each op's callback runs exactly once. */
     for (struct op *op = s->ops; op; op = op->next)
         uv_cancel((uv_req_t *)&op->req);
+    while (s->watches) {
+        RT_LOG(RT_LOG_WARNING, "store", "event=watch_left_open key=%s", rt_q(s->watches->prefix));
+        watch_stop(s, s->watches);
+    }
     /* The store is freed, and cb called, on a later turn once the queue closed and every job's
      * after-work callback ran, never inside this call. */
     rt_defer_close(&s->defer, defer_closed, s);
@@ -1175,6 +1299,8 @@ static const struct rt_store_ops local_ops = {
     .del = local_del,
     .head = local_head,
     .close = local_close,
+    .watch = local_watch,
+    .unwatch = local_unwatch,
 };
 
 /* Removes everything inside folder fd (taken over), never following symlinks. Returns: the number

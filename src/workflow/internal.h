@@ -38,12 +38,17 @@ struct rt_workflow_def {
     int n_states;
     int initial;
     int failed; /* the terminal state of failures: entering it tells people (RT_EV_FAILED) */
+    /* Optional: called on the loop thread after each durable transition of an execution of
+     * this workflow (released false) and once when the execution is released (released true). */
+    void (*on_settle)(struct rt_exec *x, bool released);
 };
 
 struct rt_machine {
     struct rt_workflow_env env;
     struct rt_exec *execs; /* running executions (owned list) */
     bool closing;
+    struct rt_detect *detect; /* borrowed: the detection service, when the daemon runs one */
+    int64_t digest_ms;        /* when the last review digest was raised (0: read the journal) */
     void (*close_cb)(void *ud);
     void *close_ud;
 };
@@ -78,6 +83,10 @@ struct rt_exec {
      * cannot be written, so that the step runs again from there. */
     cJSON *ctx_before; /* owned or NULL */
     bool resumed_before;
+    /* The step waits for an outside event with no timer (rt__exec_park): park_cancel forgets
+     * that wait when the machine closes first. */
+    bool parked;
+    void (*park_cancel)(struct rt_exec *x);
     struct rt_exec *next;
 };
 
@@ -89,6 +98,10 @@ void rt__exec_finish(
     struct rt_exec *x, int term, cJSON *output, const char *error, rt_tx_fn *tx, void *tx_ud);
 /* Runs the current step again after delay_ms (polling an outside answer). Nothing is persisted. */
 void rt__exec_wait(struct rt_exec *x, int64_t delay_ms);
+/* The current step waits for an outside callback and costs no timer meanwhile: the step's
+ * callback later calls rt__exec_next/finish as usual. cancel (may be NULL) is called if the
+ * machine closes first; it must make sure the callback never comes. */
+void rt__exec_park(struct rt_exec *x, void (*cancel)(struct rt_exec *x));
 /* Ends a not-yet-persisted x without a row of its own: the finished execution prev_id stands for
  * it (its check count grows). Used when a check finds exactly what the last one found. */
 void rt__exec_coalesce(struct rt_exec *x, const char *prev_id);
@@ -100,6 +113,8 @@ int rt__state_index(const struct rt_workflow_def *def, const char *name);
 
 extern const struct rt_workflow_def rt__training_def;
 extern const struct rt_workflow_def rt__param_def;
+extern const struct rt_workflow_def rt__detection_def;
+extern const struct rt_workflow_def rt__sampling_def;
 
 /* Context helpers: read numbers and strings carried in x->ctx. */
 int64_t rt__ctx_int(struct rt_exec *x, const char *key, int64_t dflt);

@@ -35,7 +35,8 @@
 #define PERSIST_RETRY_MS 5000
 #define STOP_MARK "interrupted_by_stop"
 
-static const struct rt_workflow_def *const workflows[] = {&rt__training_def, &rt__param_def};
+static const struct rt_workflow_def *const workflows[] = {&rt__training_def, &rt__param_def,
+                                                          &rt__detection_def, &rt__sampling_def};
 #define N_WORKFLOWS (sizeof(workflows) / sizeof(workflows[0]))
 
 /*
@@ -194,6 +195,8 @@ static void exec_closed(uv_handle_t *h)
 {
     struct rt_exec *x = h->data;
     struct rt_machine *m = x->m;
+    if (x->def->on_settle)
+        x->def->on_settle(x, true);
     for (struct rt_exec **p = &m->execs; *p; p = &(*p)->next) {
         if (*p == x) {
             *p = x->next;
@@ -420,6 +423,8 @@ static void persisted(int status, const struct rt_error *err, void *ud)
     if (told && m->env.outbox_kick)
         m->env.outbox_kick(m->env.ud);
     crash_point("enter", to->name);
+    if (x->def->on_settle)
+        x->def->on_settle(x, false);
     if (to->terminal || m->closing || x->done) {
         exec_release(x);
         return;
@@ -432,6 +437,8 @@ move(struct rt_exec *x, int next, cJSON *output, const char *error, rt_tx_fn *tx
 {
     const struct rt_state_def *from = &x->def->states[x->state];
     x->step_running = false;
+    x->parked = false;
+    x->park_cancel = NULL;
     if (!transition_allowed(x, next)) {
         /* A step table bug: keep the journal as it is and stop this execution loudly. */
         RT_LOG(RT_LOG_CRIT, "workflow", "event=bad_transition exec=%s state=%s->%s", x->id,
@@ -489,6 +496,13 @@ void rt__exec_wait(struct rt_exec *x, int64_t delay_ms)
         return;
     }
     schedule(x, delay_ms);
+}
+
+void rt__exec_park(struct rt_exec *x, void (*cancel)(struct rt_exec *x))
+{
+    x->step_running = false;
+    x->parked = true;
+    x->park_cancel = cancel;
 }
 
 struct coalesce {
@@ -726,6 +740,15 @@ void rt_machine_close(struct rt_machine *m, void (*cb)(void *ud), void *ud)
     struct rt_exec *x = m->execs;
     while (x) {
         struct rt_exec *nx = x->next;
+        if (x->parked) {
+            /* Waiting for people (a review answer): forget the wait; the next start waits
+             * again from the journal. */
+            void (*cancel)(struct rt_exec *) = x->park_cancel;
+            x->parked = false;
+            x->park_cancel = NULL;
+            if (cancel)
+                cancel(x);
+        }
         if (!x->step_running && !x->persisting)
             exec_release(x);
         x = nx;

@@ -14,3 +14,10 @@ rt_unit_test(workflow ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_workflow_alloc.c LIB
 if(TARGET test_workflow_alloc)
   target_include_directories(test_workflow_alloc PRIVATE ${CMAKE_SOURCE_DIR}/src/workflow)
 endif()
+# The detection service, the detection and sampling workflows (#8): real journal and local store,
+# fake engine and review driver.
+rt_unit_test(workflow ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_detection.c
+             LIBS rt_workflow rt_store PkgConfig::SQLITE PkgConfig::LIBUV PkgConfig::CJSON)
+if(TARGET test_detection)
+  target_include_directories(test_detection PRIVATE ${CMAKE_SOURCE_DIR}/src/workflow)
+endif()

@@ -1,0 +1,1 @@
+rt_integration_test(it_detection_once detection_once.py TIMEOUT 600)
