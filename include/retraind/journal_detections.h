@@ -99,6 +99,14 @@ int rt_journal_detection_unplanned_seqs(struct rt_journal *j,
                                         char *first_exec,
                                         size_t first_exec_size,
                                         int64_t *first_ms);
+/* Calls cb for every row, newest first, with label and route (either may be NULL: any), at most
+ * limit (<= 0: 100): the detection log of the dashboard. */
+int rt_journal_detection_list(struct rt_journal *j,
+                              const char *label,
+                              const char *route,
+                              int limit,
+                              rt_detection_row_fn *cb,
+                              void *ud);
 /* Returns: 0 and the largest seq of a sampled row (0 when none), or an error. */
 int rt_journal_detection_last_sampled(struct rt_journal *j, int64_t *seq);
 /* Calls cb for sampled rows that no sampling execution owns yet (a crash between the two). */
@@ -115,7 +123,6 @@ int rt_journal_detection_counts(struct rt_journal *j, struct rt_detection_counts
 /* Agreement of sampled answers with the model, per model version. */
 typedef int rt_agreement_fn(const char *model_version, int64_t answered, int64_t agreed, void *ud);
 int rt_journal_sampling_agreement(struct rt_journal *j, rt_agreement_fn *cb, void *ud);
-
 
 /* ---- batch writes ---- */
 /* Queues (key, etag) unless it has a row already. */

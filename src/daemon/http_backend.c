@@ -19,6 +19,7 @@
 #include "retraind/clock.h"
 #include "retraind/http.h"
 #include "retraind/journal.h"
+#include "retraind/journal_detections.h"
 #include "retraind/journal_reviews.h"
 #include "retraind/log.h"
 #include "retraind/params.h"
@@ -296,6 +297,64 @@ static void op_workflows(void *ud, struct rt_http_call *call, const struct rt_ht
     cJSON_free(text);
 }
 
+/* ---- the detection log ---- */
+
+static int add_detection(const struct rt_detection_row *r, void *ud)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "seq", (double)r->seq);
+    cJSON_AddStringToObject(o, "key", r->key);
+    cJSON_AddStringToObject(o, "state", r->state);
+    if (r->label[0])
+        cJSON_AddStringToObject(o, "label", r->label);
+    else
+        cJSON_AddNullToObject(o, "label");
+    if (r->confidence >= 0 && r->route[0])
+        cJSON_AddNumberToObject(o, "confidence", r->confidence);
+    else
+        cJSON_AddNullToObject(o, "confidence");
+    if (r->route[0])
+        cJSON_AddStringToObject(o, "route", r->route);
+    else
+        cJSON_AddNullToObject(o, "route");
+    if (r->model_version[0])
+        cJSON_AddStringToObject(o, "model_version", r->model_version);
+    else
+        cJSON_AddNullToObject(o, "model_version");
+    cJSON_AddItemToObject(o, "queued_at", time_or_null(r->queued_ms));
+    cJSON_AddItemToObject(o, "detected_at", time_or_null(r->detected_ms));
+    char task[RT_REVIEW_TASK_ID_MAX + 1];
+    if (r->exec_id[0])
+        cJSON_AddStringToObject(o, "exec_id", r->exec_id);
+    else
+        cJSON_AddNullToObject(o, "exec_id");
+    if (strcmp(r->route, RT_ROUTE_REVIEW) == 0 &&
+        rt_review_task_id(r->exec_id, task, sizeof(task)) == 0)
+        cJSON_AddStringToObject(o, "task", task);
+    else
+        cJSON_AddNullToObject(o, "task");
+    cJSON_AddBoolToObject(o, "sampled", r->sampled);
+    if (r->error[0])
+        cJSON_AddStringToObject(o, "error", r->error);
+    cJSON_AddItemToArray(ud, o);
+    return 0;
+}
+
+static void op_detections(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    struct rt_daemon_http *h = ud;
+    cJSON *arr = cJSON_CreateArray();
+    int rc = arr ? rt_journal_detection_list(h->env.journal, rq->label, rq->route, rq->limit,
+                                             add_detection, arr)
+                 : RT_ENOMEM;
+    if (rc) {
+        cJSON_Delete(arr);
+        rt_http_call_error(call, 500, rt_strerror(rc));
+        return;
+    }
+    rt_http_call_json(call, 200, arr);
+}
+
 /* ---- the review portal (local review driver) ---- */
 
 /* A portal call waiting for the review driver; owns the image buffer of review_image. */
@@ -562,9 +621,9 @@ static const struct rt_http_backend_ops ops = {
     .review_next = op_review_next,
     .review_image = op_review_image,
     .review_answer = op_review_answer,
+    .detections_json = op_detections,
     .metrics = op_metrics,
     .healthy = op_healthy,
-    /* detections_json comes with the detection service; NULL answers 503. */
 };
 
 /* ---- start and close ---- */

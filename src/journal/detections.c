@@ -37,6 +37,7 @@ enum {
     SL_W_SAMPLE_EXEC,
     SL_W_SAMPLE_ANSWER,
     SL_UNPLANNED_SEQS,
+    SL_LIST,
 };
 
 #define COLS                                                                                       \
@@ -266,6 +267,30 @@ int rt_journal_detection_detected_after(
     sqlite3_bind_int(st, 2, limit);
     rc = each_row(j, st, cb, ud);
     rt__stmt_ext_done(j, SL_DETECTED_AFTER, st);
+    return rc;
+}
+
+int rt_journal_detection_list(struct rt_journal *j,
+                              const char *label,
+                              const char *route,
+                              int limit,
+                              rt_detection_row_fn *cb,
+                              void *ud)
+{
+    sqlite3_stmt *st;
+    /* Newest first along the primary key; the filters are checked row by row, which a log
+     * page of a few hundred rows can afford. */
+    int rc = rt__stmt_ext(j, SL_LIST,
+                          "SELECT " COLS " FROM detections WHERE (?1 IS NULL OR label = ?1) "
+                          "AND (?2 IS NULL OR route = ?2) ORDER BY seq DESC LIMIT ?3",
+                          &st);
+    if (rc)
+        return rc;
+    rt__bind_text(st, 1, label);
+    rt__bind_text(st, 2, route);
+    sqlite3_bind_int(st, 3, limit > 0 ? limit : 100);
+    rc = each_row(j, st, cb, ud);
+    rt__stmt_ext_done(j, SL_LIST, st);
     return rc;
 }
 
