@@ -43,5 +43,4 @@ extern const struct rt__review_states rt__sampling_review;
 void rt__step_review(struct rt_exec *x, const struct rt__review_states *st);
 void rt__step_wait_answer(struct rt_exec *x, const struct rt__review_states *st);
 
-
 #endif
