@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "counters.h"
+#include "retraind/config.h"
 #include "retraind/journal.h"
+#include "retraind/report.h"
 #include "rt_test.h"
 
 static int64_t count(const struct rt_daemon_counters *c, const char *wf, const char *state)
@@ -114,4 +116,53 @@ RT_TEST(counters_label_values_are_escaped)
     RT_ASSERT_OK(rt_buf_append(&b, "", 1));
     RT_ASSERT_STR_EQ(b.data, "v\\\"1\\\\x\\ny");
     rt_buf_cleanup(&b);
+}
+
+/* status lists every training but at most RT_REPORT_IN_FLIGHT_OTHERS detections (those waiting
+ * for people can be thousands), and counts them all in in_flight_total. */
+RT_TEST(status_in_flight_lists_trainings_and_caps_the_others)
+{
+    struct rt_journal *j = open_journal();
+    char id[64];
+    for (int i = 0; i < 30; i++) {
+        snprintf(id, sizeof(id), "de-%02d", i);
+        RT_ASSERT_OK(rt_journal_exec_create(j, id, "detection", "DETECT", NULL, NULL, 1000 + i));
+        RT_ASSERT_OK(rt_journal_exec_advance(j, id, NULL, NULL, "WAIT_ANSWER", false, NULL, 1100));
+    }
+    RT_ASSERT_OK(rt_journal_exec_create(j, "tr-old", "training", "TRAIN", NULL, NULL, 10));
+    RT_ASSERT_OK(rt_journal_exec_create(j, "tr-done", "training", "CHECK", NULL, NULL, 20));
+    RT_ASSERT_OK(rt_journal_exec_advance(j, "tr-done", NULL, NULL, "DONE", true, NULL, 30));
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/data", rt_test_tmpdir());
+    struct rt_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.data_dir = dir;
+    struct rt_param_set values;
+    memset(&values, 0, sizeof(values));
+    cJSON *st = rt_report_status(&cfg, j, NULL, &values, false, NULL);
+    RT_ASSERT(st != NULL);
+    const cJSON *fl = cJSON_GetObjectItem(st, "in_flight");
+    RT_ASSERT_INT_EQ(cJSON_GetArraySize(fl), 1 + RT_REPORT_IN_FLIGHT_OTHERS);
+    RT_ASSERT_INT_EQ((int)cJSON_GetNumberValue(cJSON_GetObjectItem(st, "in_flight_total")), 31);
+    bool training = false;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, fl)
+    {
+        const char *eid = cJSON_GetStringValue(cJSON_GetObjectItem(e, "id"));
+        if (!strcmp(eid, "tr-old"))
+            training = true;
+        RT_ASSERT(strcmp(eid, "tr-done") != 0);
+    }
+    RT_ASSERT(training); /* the oldest execution of all, yet listed */
+    /* newest first: de-29 (started last) leads */
+    RT_ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(fl, 0), "id")),
+                     "de-29");
+    const cJSON *rv = cJSON_GetObjectItem(st, "review");
+    RT_ASSERT(cJSON_IsNumber(cJSON_GetObjectItem(rv, "open")));
+    RT_ASSERT(cJSON_IsNull(cJSON_GetObjectItem(rv, "oldest_open_at")));
+    const cJSON *d = cJSON_GetObjectItem(st, "detections");
+    RT_ASSERT(cJSON_IsNumber(cJSON_GetObjectItem(d, "accepted_low")));
+    RT_ASSERT(cJSON_IsObject(cJSON_GetObjectItem(st, "sampling_agreement")));
+    cJSON_Delete(st);
+    rt_journal_close(j);
 }
