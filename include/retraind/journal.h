@@ -186,6 +186,14 @@ int rt_journal_exec_reserve_id(
 /* Returns: 0 and the newest execution of workflow in *out (clean up with
  * rt_journal_exec_cleanup), or RT_ENOTFOUND. */
 int rt_journal_exec_latest(struct rt_journal *j, const char *workflow, struct rt_journal_exec *out);
+/* Finished executions by workflow and end state (a coalesced check counts as one more): cb per
+ * pair; return non-zero from cb to stop. Reads the whole table: for start-up, not per request.
+ * Returns: 0 or an error. */
+typedef int rt_journal_exec_count_fn(const char *workflow, const char *state, int64_t n, void *ud);
+int rt_journal_exec_end_counts(struct rt_journal *j, rt_journal_exec_count_fn *cb, void *ud);
+/* Returns: 0 and the number of unfinished executions in *n (the partial index
+ * executions_unfinished: costs the unfinished ones, not the table), or an error. */
+int rt_journal_exec_unfinished_count(struct rt_journal *j, int64_t *n);
 /* Copies the output of the first step of id that entered state (or the last step when state is
  * NULL) into *out (caller frees with rt_free; NULL when that step has no output).
  * Returns: 0, RT_ENOTFOUND or an error. */

@@ -119,6 +119,9 @@ struct rt_detection_counts {
     int64_t unflushed;                      /* detected rows not flushed yet */
 };
 int rt_journal_detection_counts(struct rt_journal *j, struct rt_detection_counts *out);
+/* The queued rows alone, counted on the partial index detections_queued (costs the queue, not
+ * the table: for a scrape or a status request). Returns: 0 and *n, or an error. */
+int rt_journal_detection_queued_count(struct rt_journal *j, int64_t *n);
 
 /* Agreement of sampled answers with the model, per model version. */
 typedef int rt_agreement_fn(const char *model_version, int64_t answered, int64_t agreed, void *ud);

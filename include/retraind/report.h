@@ -46,13 +46,41 @@ int rt_report_params_write(const struct rt_config *cfg,
                            const char *text,
                            struct rt_error *err);
 
+/* Sampled answers of one model version and how many agreed with the model's label. */
+struct rt_report_agreement {
+    char version[128];
+    int64_t answered, agreed;
+};
+/* The detection and review figures of status and /metrics. */
+struct rt_report_live {
+    int64_t queued, in_flight;              /* detections waiting, being detected */
+    int64_t accepted, accepted_low, review; /* detections by route */
+    int64_t review_open, review_oldest_ms;  /* open review tasks; the oldest's creation (0) */
+    struct rt_report_agreement *agreement;  /* owned; per model version, by version */
+    size_t n_agreement;
+};
+/*
+ * Reads the live figures from the journal. With routes, the route and in-flight counts come
+ * from a GROUP BY over every detection (the CLI, once); without, they are left at 0 for the
+ * caller to fill (the daemon keeps them in memory) and only indexed reads run: the queued
+ * count, the open tasks, the sampled rows. Returns: 0 or an error (*out cleaned up).
+ */
+int rt_report_live_read(struct rt_journal *j, bool routes, struct rt_report_live *out);
+void rt_report_live_cleanup(struct rt_report_live *l);
+
+/* How many in-flight executions of the detection and sampling workflows status lists (training
+ * and parameter executions are always listed; "in_flight_total" counts every one). */
+#define RT_REPORT_IN_FLIGHT_OTHERS 20
+
 /* Returns: new status object (caller frees with cJSON_Delete), or NULL when out of memory.
- * j may be NULL (no journal yet): zero counters. */
+ * j may be NULL (no journal yet): zero counters. live: the detection and review figures, or
+ * NULL to read them from j (rt_report_live_read with routes). */
 cJSON *rt_report_status(const struct rt_config *cfg,
                         struct rt_journal *j,
                         const struct rt_census *census,
                         const struct rt_param_set *values,
-                        bool daemon_running);
+                        bool daemon_running,
+                        const struct rt_report_live *live);
 
 struct rt_report_history_opts {
     const char *workflow; /* NULL = any */

@@ -26,6 +26,17 @@ struct rt_journal;
 struct rt_engine;
 struct rt_config;
 struct rt_machine;
+struct cJSON;
+
+/* A transition the journal has committed (rt_workflow_env.transitioned); every pointer is
+ * borrowed for the call. */
+struct rt_transition {
+    const char *exec_id;
+    const char *workflow; /* "training", "detection", ... */
+    const char *from, *to;
+    bool terminal;           /* to is an end state: the execution finished */
+    const struct cJSON *ctx; /* the execution's context after the step (may be NULL) */
+};
 
 /* What the workflows run on; every pointer is borrowed and must outlive the machine. */
 struct rt_workflow_env {
@@ -43,7 +54,10 @@ struct rt_workflow_env {
     void (*outbox_kick)(void *ud);
     /* APPLY of a parameter change: re-arm what the change affects. */
     void (*apply_param)(void *ud, enum rt_param_id id);
-    void *ud; /* for the two hooks above (may be NULL hooks) */
+    /* Called after each committed transition, and after a coalesced training check (as CHECK ->
+     * NOT_MET, the execution it repeats): the daemon keeps its metrics from it. */
+    void (*transitioned)(void *ud, const struct rt_transition *t);
+    void *ud; /* for the hooks above (may be NULL hooks) */
     /* How often a waiting step polls the engine (builtin: short; rekognition: status_poll). */
     int64_t engine_poll_ms;
     /* After a transition that could not be written, the step runs again after this; 0 = 5 s. */

@@ -151,6 +151,33 @@ static void print_text(const cJSON *st)
                cJSON_GetStringValue(cJSON_GetObjectItem(item, "workflow")),
                cJSON_GetStringValue(cJSON_GetObjectItem(item, "state")),
                cJSON_GetStringValue(cJSON_GetObjectItem(item, "started_at")));
+    double total = cJSON_GetNumberValue(cJSON_GetObjectItem(st, "in_flight_total"));
+    if (total > cJSON_GetArraySize(fl))
+        printf("  ... %.0f in flight in all\n", total);
+    const cJSON *det = cJSON_GetObjectItem(st, "detections");
+    printf("\ndetections: %.0f queued, %.0f being detected; routed: %.0f accepted, %.0f accepted "
+           "low-confidence, %.0f to review\n",
+           cJSON_GetNumberValue(cJSON_GetObjectItem(det, "queued")),
+           cJSON_GetNumberValue(cJSON_GetObjectItem(det, "in_flight")),
+           cJSON_GetNumberValue(cJSON_GetObjectItem(det, "accepted")),
+           cJSON_GetNumberValue(cJSON_GetObjectItem(det, "accepted_low")),
+           cJSON_GetNumberValue(cJSON_GetObjectItem(det, "review")));
+    const cJSON *rv = cJSON_GetObjectItem(st, "review");
+    const char *oldest = cJSON_GetStringValue(cJSON_GetObjectItem(rv, "oldest_open_at"));
+    printf("review:     %.0f open tasks%s%s\n",
+           cJSON_GetNumberValue(cJSON_GetObjectItem(rv, "open")),
+           oldest ? ", the oldest since " : "", oldest ? oldest : "");
+    const cJSON *ag = cJSON_GetObjectItem(st, "sampling_agreement");
+    if (cJSON_GetArraySize(ag)) {
+        printf("sampling agreement (sampled answers that agree with the model):\n");
+        cJSON_ArrayForEach(item, ag)
+        {
+            double answered = cJSON_GetNumberValue(cJSON_GetObjectItem(item, "answered"));
+            double agreed = cJSON_GetNumberValue(cJSON_GetObjectItem(item, "agreed"));
+            printf("  %s  %.0f/%.0f  %.1f%%\n", item->string, agreed, answered,
+                   answered > 0 ? 100.0 * agreed / answered : 0.0);
+        }
+    }
     printf("\nparameters:\n");
     cJSON_ArrayForEach(item, cJSON_GetObjectItem(st, "parameters"))
     {
@@ -198,7 +225,8 @@ int rt_cmd_status(int argc, char **argv)
         rt_config_destroy(cfg);
         return RT_EXIT_FAIL;
     }
-    cJSON *st = rt_report_status(cfg, j, &census, &values, rt_report_daemon_running(cfg->data_dir));
+    cJSON *st =
+        rt_report_status(cfg, j, &census, &values, rt_report_daemon_running(cfg->data_dir), NULL);
     rt_census_cleanup(&census);
     if (j)
         rt_journal_close(j);

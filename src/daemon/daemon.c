@@ -44,6 +44,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "counters.h"
 #include "http_backend.h"
 #include "outbox.h"
 #include "retraind/alloc.h"
@@ -81,6 +82,7 @@ struct daemon {
     struct rt_daemon_http *http; /* the HTTP server, when the config asks for one */
     int64_t engine_poll_ms;
     struct rt_detect *detect; /* the detection service (scanner, dispatcher, results, sampling) */
+    struct rt_daemon_counters counters; /* executions by end state, detections by route */
 
     uv_timer_t poll_timer;
     uv_timer_t watchdog_timer;
@@ -465,6 +467,12 @@ static void engine_active_started(int status, const struct rt_error *err, void *
     }
 }
 
+static void transitioned(void *ud, const struct rt_transition *t)
+{
+    struct daemon *d = ud;
+    rt_counters_transition(&d->counters, t);
+}
+
 static void outbox_kick(void *ud)
 {
     struct daemon *d = ud;
@@ -508,6 +516,8 @@ params_loaded(int status, const struct rt_param_set *values, const struct rt_err
                    rt_q(active.version), rt_q(rt_strerror(rc)));
     }
 
+    /* One GROUP BY now; from here on the machine's transitions keep the counts (counters.h). */
+    rt_counters_load(&d->counters, d->journal);
     rc = rt_machine_resume(d->machine);
     if (rc)
         RT_LOG(RT_LOG_ERR, "daemon", "event=resume_failed error=%s", rt_q(rt_strerror(rc)));
@@ -539,7 +549,9 @@ params_loaded(int status, const struct rt_param_set *values, const struct rt_err
                                         .store = d->store,
                                         .params = d->params,
                                         .values = &d->values,
-                                        .review = d->review};
+                                        .review = d->review,
+                                        .detect = d->detect,
+                                        .counters = &d->counters};
         struct rt_error herr;
         rt_error_clear(&herr);
         rc = rt_daemon_http_start(&he, &d->http, &herr);
@@ -666,6 +678,7 @@ static int open_drivers(struct daemon *d, struct rt_error *err)
         .params = &d->values,
         .outbox_kick = outbox_kick,
         .apply_param = apply_param,
+        .transitioned = transitioned,
         .ud = d,
         .engine_poll_ms = d->engine_poll_ms,
     };

@@ -13,10 +13,14 @@
  */
 #include "http_backend.h"
 
+#include <inttypes.h>
 #include <string.h>
+
+#include "counters.h"
 
 #include "retraind/alloc.h"
 #include "retraind/clock.h"
+#include "retraind/detect.h"
 #include "retraind/http.h"
 #include "retraind/journal.h"
 #include "retraind/journal_detections.h"
@@ -29,6 +33,7 @@
 
 #define CENSUS_TTL_MS 2000
 #define HEALTH_TTL_MS 1000
+#define LIVE_TTL_MS 1000
 #define MAX_WAITING 4096
 
 /* A call waiting for a shared piece of work (the census, the health write). */
@@ -57,6 +62,10 @@ struct rt_daemon_http {
     bool health_running, health_ok;
     int64_t health_at;
     struct waiter *health_waiting;
+    /* the detection and review figures of status and /metrics (see live()) */
+    struct rt_report_live live;
+    int64_t live_at;
+    int64_t in_flight_total;
     int n_waiting;
     void (*close_cb)(void *ud);
     void *close_ud;
@@ -86,11 +95,48 @@ static struct waiter *take(struct rt_daemon_http *h, struct waiter **list)
     return w;
 }
 
+/* ---- the live figures ---- */
+
+/*
+ * The detection and review figures shared by /api/status and /metrics. Routes and executions by
+ * end state come from the daemon's counters (memory, kept from the machine's transitions), the
+ * detections in flight from the detection service; what is left are indexed reads (the queued
+ * rows, the open tasks, the sampled rows, the unfinished executions), made at most once per
+ * LIVE_TTL_MS however often the dashboard or Prometheus ask.
+ */
+static const struct rt_report_live *live(struct rt_daemon_http *h)
+{
+    int64_t now = rt_mono_ms();
+    if (h->live_at && now - h->live_at < LIVE_TTL_MS)
+        goto memory;
+    struct rt_report_live l;
+    if (rt_report_live_read(h->env.journal, false, &l) == 0) {
+        rt_report_live_cleanup(&h->live);
+        h->live = l;
+    }
+    if (rt_journal_exec_unfinished_count(h->env.journal, &h->in_flight_total))
+        h->in_flight_total = 0;
+    h->live_at = now;
+memory:
+    if (h->env.counters) {
+        h->live.accepted = h->env.counters->accepted;
+        h->live.accepted_low = h->env.counters->accepted_low;
+        h->live.review = h->env.counters->review;
+    }
+    if (h->env.detect) {
+        struct rt_detect_stats ds;
+        rt_detect_stats(h->env.detect, &ds);
+        h->live.in_flight = ds.in_flight;
+    }
+    return &h->live;
+}
+
 /* ---- status ---- */
 
 static void answer_status(struct rt_daemon_http *h, struct rt_http_call *call)
 {
-    cJSON *o = rt_report_status(h->env.cfg, h->env.journal, &h->census, h->env.values, true);
+    cJSON *o =
+        rt_report_status(h->env.cfg, h->env.journal, &h->census, h->env.values, true, live(h));
     rt_http_call_json(call, 200, o);
 }
 
@@ -501,11 +547,98 @@ static void op_review_answer(void *ud, struct rt_http_call *call, const struct r
 
 /* ---- metrics and health ---- */
 
-static int count_exec(const struct rt_journal_exec *e, void *ud)
+/*
+ * Prometheus text (HELP and TYPE for every family). Nothing here scans a table: see live() and
+ * counters.h. No secret is ever written: names of workflows, states, routes and model versions.
+ */
+static int write_metrics(struct rt_daemon_http *h, struct rt_buf *b)
 {
-    (void)e;
-    (*(int *)ud)++;
-    return 0;
+    const struct rt_report_live *l = live(h);
+    int rc = rt_buf_append_str(b, "# HELP retraind_up The daemon answers.\n"
+                                  "# TYPE retraind_up gauge\nretraind_up 1\n");
+    struct rt_journal_model m;
+    if (!rc && rt_journal_model_get_active(h->env.journal, &m) == 0 && m.f1 >= 0)
+        rc = rt_buf_printf(b,
+                           "# HELP retraind_active_model_f1 F1 score of the deployed version.\n"
+                           "# TYPE retraind_active_model_f1 gauge\n"
+                           "retraind_active_model_f1 %g\n",
+                           m.f1);
+    if (!rc)
+        rc = rt_buf_printf(
+            b,
+            "# HELP retraind_executions_in_flight Executions not finished (detections "
+            "waiting for an answer included).\n"
+            "# TYPE retraind_executions_in_flight gauge\n"
+            "retraind_executions_in_flight %" PRId64 "\n",
+            h->in_flight_total);
+    if (!rc && h->env.counters)
+        rc = rt_counters_write(h->env.counters, b);
+    int64_t oldest_s = 0;
+    if (l->review_oldest_ms > 0) {
+        oldest_s = (rt_now_ms() - l->review_oldest_ms) / 1000;
+        if (oldest_s < 0)
+            oldest_s = 0;
+    }
+    if (!rc)
+        rc = rt_buf_printf(b,
+                           "# HELP retraind_detections_queued Images waiting to be detected.\n"
+                           "# TYPE retraind_detections_queued gauge\n"
+                           "retraind_detections_queued %" PRId64 "\n"
+                           "# HELP retraind_detections_in_flight Detections running now.\n"
+                           "# TYPE retraind_detections_in_flight gauge\n"
+                           "retraind_detections_in_flight %" PRId64 "\n"
+                           "# HELP retraind_review_open_tasks Review tasks waiting for answers.\n"
+                           "# TYPE retraind_review_open_tasks gauge\n"
+                           "retraind_review_open_tasks %" PRId64 "\n"
+                           "# HELP retraind_review_oldest_open_seconds Age of the oldest open "
+                           "review task (0 when none).\n"
+                           "# TYPE retraind_review_oldest_open_seconds gauge\n"
+                           "retraind_review_oldest_open_seconds %" PRId64 "\n",
+                           l->queued, l->in_flight, l->review_open, oldest_s);
+    if (!rc)
+        rc = rt_buf_append_str(b, "# HELP retraind_sampling_agreement Share of sampled answers "
+                                  "that agree with the model's label, by model version.\n"
+                                  "# TYPE retraind_sampling_agreement gauge\n");
+    for (size_t i = 0; !rc && i < l->n_agreement; i++) {
+        const struct rt_report_agreement *a = &l->agreement[i];
+        if (a->answered <= 0)
+            continue;
+        rc = rt_buf_append_str(b, "retraind_sampling_agreement{version=\"");
+        if (!rc)
+            rc = rt_prom_label(b, a->version);
+        if (!rc)
+            rc = rt_buf_printf(b, "\"} %g\n", (double)a->agreed / (double)a->answered);
+    }
+    if (!rc)
+        rc = rt_buf_append_str(b, "# HELP retraind_sampling_answered_total Sampled detections "
+                                  "answered by people, by model version.\n"
+                                  "# TYPE retraind_sampling_answered_total counter\n");
+    for (size_t i = 0; !rc && i < l->n_agreement; i++) {
+        rc = rt_buf_append_str(b, "retraind_sampling_answered_total{version=\"");
+        if (!rc)
+            rc = rt_prom_label(b, l->agreement[i].version);
+        if (!rc)
+            rc = rt_buf_printf(b, "\"} %" PRId64 "\n", l->agreement[i].answered);
+    }
+    struct rt_journal_writer_stats ws;
+    rt_journal_writer_stats(h->env.journal, &ws);
+    if (!rc)
+        rc = rt_buf_printf(b,
+                           "# HELP retraind_journal_batches_total Journal write batches.\n"
+                           "# TYPE retraind_journal_batches_total counter\n"
+                           "retraind_journal_batches_total %" PRId64 "\n"
+                           "# HELP retraind_journal_commits_total Journal transactions committed "
+                           "(one fsync each; batches are grouped).\n"
+                           "# TYPE retraind_journal_commits_total counter\n"
+                           "retraind_journal_commits_total %" PRId64 "\n"
+                           "# HELP retraind_journal_failures_total Journal batches that failed.\n"
+                           "# TYPE retraind_journal_failures_total counter\n"
+                           "retraind_journal_failures_total %" PRId64 "\n"
+                           "# HELP retraind_journal_max_group Most batches in one commit.\n"
+                           "# TYPE retraind_journal_max_group gauge\n"
+                           "retraind_journal_max_group %" PRId64 "\n",
+                           ws.batches, ws.commits, ws.failures, ws.max_group);
+    return rc;
 }
 
 static void op_metrics(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
@@ -514,35 +647,7 @@ static void op_metrics(void *ud, struct rt_http_call *call, const struct rt_http
     struct rt_daemon_http *h = ud;
     struct rt_buf b;
     rt_buf_init(&b, (size_t)1 << 20);
-    struct rt_journal_model m;
-    int rc = rt_buf_append_str(&b, "# HELP retraind_up The daemon answers.\n"
-                                   "# TYPE retraind_up gauge\nretraind_up 1\n");
-    if (!rc && rt_journal_model_get_active(h->env.journal, &m) == 0 && m.f1 >= 0)
-        rc = rt_buf_printf(&b,
-                           "# HELP retraind_active_model_f1 F1 score of the deployed version.\n"
-                           "# TYPE retraind_active_model_f1 gauge\n"
-                           "retraind_active_model_f1 %g\n",
-                           m.f1);
-    int in_flight = 0;
-    struct rt_journal_exec_filter f = {.unfinished_only = true, .limit = 10000};
-    rt_journal_exec_list(h->env.journal, &f, count_exec, &in_flight);
-    if (!rc)
-        rc = rt_buf_printf(&b,
-                           "# HELP retraind_executions_in_flight Executions not finished.\n"
-                           "# TYPE retraind_executions_in_flight gauge\n"
-                           "retraind_executions_in_flight %d\n",
-                           in_flight);
-    struct rt_journal_writer_stats ws;
-    rt_journal_writer_stats(h->env.journal, &ws);
-    if (!rc)
-        rc = rt_buf_printf(&b,
-                           "# HELP retraind_journal_batches_total Journal write batches.\n"
-                           "# TYPE retraind_journal_batches_total counter\n"
-                           "retraind_journal_batches_total %lld\n"
-                           "# HELP retraind_journal_failures_total Journal batches that failed.\n"
-                           "# TYPE retraind_journal_failures_total counter\n"
-                           "retraind_journal_failures_total %lld\n",
-                           (long long)ws.batches, (long long)ws.failures);
+    int rc = write_metrics(h, &b);
     if (rc)
         rt_http_call_error(call, 500, rt_strerror(rc));
     else
@@ -692,6 +797,7 @@ static void server_closed(void *ud)
     void (*cb)(void *) = h->close_cb;
     void *cb_ud = h->close_ud;
     rt_census_cleanup(&h->census);
+    rt_report_live_cleanup(&h->live);
     rt_free(h);
     if (cb)
         cb(cb_ud);

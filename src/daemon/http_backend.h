@@ -17,6 +17,8 @@ struct rt_store;
 struct rt_params;
 struct rt_review;
 struct rt_daemon_http;
+struct rt_detect;
+struct rt_daemon_counters;
 
 /* The journal state key holding "host:port" while the server listens ("" otherwise). */
 #define RT_STATE_HTTP_ADDRESS "http_address"
@@ -29,6 +31,9 @@ struct rt_daemon_http_env {
     struct rt_params *params;          /* borrowed: PUT /api/params/NAME */
     const struct rt_param_set *values; /* borrowed: the daemon's current values */
     struct rt_review *review;          /* borrowed or NULL: the portal's tasks (local driver) */
+    const struct rt_detect *detect;    /* borrowed or NULL: detections in flight */
+    /* borrowed or NULL: executions by end state, detections by route (counters.h) */
+    const struct rt_daemon_counters *counters;
 };
 
 /* Returns: true when cfg asks for the server: http.listen written, or portal users or API

@@ -7,6 +7,7 @@
 #include "retraind/report.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -18,6 +19,8 @@
 #include "retraind/config.h"
 #include "retraind/daemon.h"
 #include "retraind/journal.h"
+#include "retraind/journal_detections.h"
+#include "retraind/journal_reviews.h"
 #include "retraind/params.h"
 #include "retraind/registry.h"
 #include "retraind/store.h"
@@ -278,11 +281,148 @@ static cJSON *param_json(const struct rt_param_value *v)
     return item ? item : cJSON_CreateNull();
 }
 
+void rt_report_live_cleanup(struct rt_report_live *l)
+{
+    rt_free(l->agreement);
+    memset(l, 0, sizeof(*l));
+}
+
+struct agreement_read {
+    struct rt_report_live *l;
+    int rc;
+};
+
+static int add_agreement(const char *version, int64_t answered, int64_t agreed, void *ud)
+{
+    struct agreement_read *r = ud;
+    struct rt_report_live *l = r->l;
+    struct rt_report_agreement *a =
+        rt_realloc(l->agreement, (l->n_agreement + 1) * sizeof(*l->agreement));
+    if (!a)
+        return r->rc = RT_ENOMEM;
+    l->agreement = a;
+    a = &a[l->n_agreement++];
+    rt_strlcpy(a->version, version, sizeof(a->version));
+    a->answered = answered;
+    a->agreed = agreed;
+    return 0;
+}
+
+int rt_report_live_read(struct rt_journal *j, bool routes, struct rt_report_live *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!j)
+        return 0;
+    int rc = 0;
+    if (routes) {
+        struct rt_detection_counts c;
+        rc = rt_journal_detection_counts(j, &c);
+        out->queued = c.queued;
+        out->in_flight = c.detecting;
+        out->accepted = c.accepted;
+        out->accepted_low = c.accepted_low;
+        out->review = c.review;
+    } else {
+        rc = rt_journal_detection_queued_count(j, &out->queued);
+    }
+    if (!rc)
+        rc = rt_journal_review_open_stats(j, &out->review_open, &out->review_oldest_ms);
+    if (!rc) {
+        struct agreement_read r = {out, 0};
+        rc = rt_journal_sampling_agreement(j, add_agreement, &r);
+        if (!rc)
+            rc = r.rc;
+    }
+    if (rc)
+        rt_report_live_cleanup(out);
+    return rc;
+}
+
+static void add_live(cJSON *o, const struct rt_report_live *l)
+{
+    cJSON *r = cJSON_AddObjectToObject(o, "review");
+    cJSON_AddNumberToObject(r, "open", (double)l->review_open);
+    cJSON_AddItemToObject(r, "oldest_open_at", time_or_null(l->review_oldest_ms));
+    cJSON *d = cJSON_AddObjectToObject(o, "detections");
+    cJSON_AddNumberToObject(d, "queued", (double)l->queued);
+    cJSON_AddNumberToObject(d, "in_flight", (double)l->in_flight);
+    cJSON_AddNumberToObject(d, "accepted", (double)l->accepted);
+    cJSON_AddNumberToObject(d, "accepted_low", (double)l->accepted_low);
+    cJSON_AddNumberToObject(d, "review", (double)l->review);
+    cJSON *s = cJSON_AddObjectToObject(o, "sampling_agreement");
+    for (size_t i = 0; i < l->n_agreement; i++) {
+        const struct rt_report_agreement *a = &l->agreement[i];
+        cJSON *v = cJSON_AddObjectToObject(s, a->version);
+        cJSON_AddNumberToObject(v, "answered", (double)a->answered);
+        cJSON_AddNumberToObject(v, "agreed", (double)a->agreed);
+        if (a->answered > 0)
+            cJSON_AddNumberToObject(v, "rate", (double)a->agreed / (double)a->answered);
+        else
+            cJSON_AddNullToObject(v, "rate");
+    }
+}
+
+static int by_started_desc(const void *a, const void *b)
+{
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    const char *sx = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "started_at"));
+    const char *sy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "started_at"));
+    int c = strcmp(sy ? sy : "", sx ? sx : ""); /* RFC 3339 UTC strings sort as times */
+    if (c)
+        return c;
+    const char *ix = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "id"));
+    const char *iy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "id"));
+    return strcmp(iy ? iy : "", ix ? ix : "");
+}
+
+/*
+ * The unfinished executions: every training and parameter execution (a few at most), and at most
+ * RT_REPORT_IN_FLIGHT_OTHERS of the other workflows (detections parked in WAIT_ANSWER can be
+ * thousands), newest first; "in_flight_total" counts them all.
+ */
+static void add_in_flight(cJSON *o, struct rt_journal *j)
+{
+    cJSON *in_flight = cJSON_AddArrayToObject(o, "in_flight");
+    int64_t total = 0;
+    if (!j) {
+        cJSON_AddNumberToObject(o, "in_flight_total", 0);
+        return;
+    }
+    cJSON *tmp = cJSON_CreateArray();
+    struct history_run h = {j, tmp, false};
+    int others = RT_REPORT_IN_FLIGHT_OTHERS;
+    for (const char *const *wf = rt_workflow_names(); tmp && *wf; wf++) {
+        bool main_wf = !strcmp(*wf, "training") || !strcmp(*wf, "parameter");
+        int before = cJSON_GetArraySize(tmp);
+        struct rt_journal_exec_filter f = {
+            .workflow = *wf, .unfinished_only = true, .limit = main_wf ? 100 : others};
+        if (main_wf || others > 0)
+            rt_journal_exec_list(j, &f, add_exec, &h);
+        if (!main_wf)
+            others -= cJSON_GetArraySize(tmp) - before;
+    }
+    int n = cJSON_GetArraySize(tmp);
+    cJSON **items = n > 0 ? rt_calloc((size_t)n, sizeof(*items)) : NULL;
+    if (items) {
+        for (int i = n - 1; i >= 0; i--)
+            items[i] = cJSON_DetachItemFromArray(tmp, i);
+        qsort(items, (size_t)n, sizeof(*items), by_started_desc);
+        for (int i = 0; i < n; i++)
+            cJSON_AddItemToArray(in_flight, items[i]);
+        rt_free(items);
+    }
+    cJSON_Delete(tmp);
+    if (rt_journal_exec_unfinished_count(j, &total) || total < cJSON_GetArraySize(in_flight))
+        total = cJSON_GetArraySize(in_flight);
+    cJSON_AddNumberToObject(o, "in_flight_total", (double)total);
+}
+
 cJSON *rt_report_status(const struct rt_config *cfg,
                         struct rt_journal *j,
                         const struct rt_census *census,
                         const struct rt_param_set *values,
-                        bool daemon_running)
+                        bool daemon_running,
+                        const struct rt_report_live *live)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -319,11 +459,15 @@ cJSON *rt_report_status(const struct rt_config *cfg,
     } else {
         cJSON_AddNullToObject(o, "active_model");
     }
-    cJSON *in_flight = cJSON_AddArrayToObject(o, "in_flight");
-    if (j) {
-        struct rt_journal_exec_filter f = {.unfinished_only = true, .limit = 100};
-        struct history_run h = {j, in_flight, false};
-        rt_journal_exec_list(j, &f, add_exec, &h);
+    add_in_flight(o, j);
+    if (live) {
+        add_live(o, live);
+    } else {
+        struct rt_report_live own;
+        if (rt_report_live_read(j, true, &own))
+            memset(&own, 0, sizeof(own)); /* a journal that cannot be read: zeros, as with none */
+        add_live(o, &own);
+        rt_report_live_cleanup(&own);
     }
     /* When the daemon runs, it records when its next check is due. */
     int64_t next = 0;

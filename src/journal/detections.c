@@ -38,6 +38,7 @@ enum {
     SL_W_SAMPLE_ANSWER,
     SL_UNPLANNED_SEQS,
     SL_LIST,
+    SL_QUEUED_COUNT,
 };
 
 #define COLS                                                                                       \
@@ -385,6 +386,23 @@ int rt_journal_detection_counts(struct rt_journal *j, struct rt_detection_counts
         out->unflushed = sqlite3_column_int64(st, 0);
     rc = s == SQLITE_ROW ? 0 : rt__fail(j, "detection counts", s);
     rt__stmt_ext_done(j, SL_UNFLUSHED, st);
+    return rc;
+}
+
+int rt_journal_detection_queued_count(struct rt_journal *j, int64_t *n)
+{
+    *n = 0;
+    sqlite3_stmt *st;
+    /* The literal state = 'queued' lets SQLite count the partial index detections_queued. */
+    int rc = rt__stmt_ext(j, SL_QUEUED_COUNT,
+                          "SELECT count(*) FROM detections WHERE state = 'queued'", &st);
+    if (rc)
+        return rc;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    rc = s == SQLITE_ROW ? 0 : rt__fail(j, "queued count", s);
+    rt__stmt_ext_done(j, SL_QUEUED_COUNT, st);
     return rc;
 }
 

@@ -434,6 +434,41 @@ int rt_journal_exec_latest(struct rt_journal *j, const char *workflow, struct rt
     return exec_one(j, ST_EXEC_LATEST, workflow, "latest execution", out);
 }
 
+int rt_journal_exec_end_counts(struct rt_journal *j, rt_journal_exec_count_fn *cb, void *ud)
+{
+    sqlite3_stmt *st;
+    int rc = rt__stmt(j, ST_EXEC_END_COUNTS, &st);
+    if (rc)
+        return rc;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *wf = (const char *)sqlite3_column_text(st, 0);
+        const char *state = (const char *)sqlite3_column_text(st, 1);
+        if (wf && state && cb(wf, state, sqlite3_column_int64(st, 2), ud) != 0) {
+            s = SQLITE_DONE;
+            break;
+        }
+    }
+    rc = s == SQLITE_DONE ? 0 : rt__fail(j, "execution counts", s);
+    rt__stmt_done(j, ST_EXEC_END_COUNTS, st);
+    return rc;
+}
+
+int rt_journal_exec_unfinished_count(struct rt_journal *j, int64_t *n)
+{
+    *n = 0;
+    sqlite3_stmt *st;
+    int rc = rt__stmt(j, ST_EXEC_UNFINISHED_COUNT, &st);
+    if (rc)
+        return rc;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    rc = s == SQLITE_ROW ? 0 : rt__fail(j, "unfinished count", s);
+    rt__stmt_done(j, ST_EXEC_UNFINISHED_COUNT, st);
+    return rc;
+}
+
 int rt_journal_step_output(struct rt_journal *j, const char *id, const char *state, char **out)
 {
     *out = NULL;

@@ -285,6 +285,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "FROM outbox WHERE sent_at IS NULL AND next_at <= ?1 ORDER BY id LIMIT ?2",
     [ST_OUTBOX_NEXT] = "SELECT min(next_at) FROM outbox WHERE sent_at IS NULL",
     [ST_OUTBOX_MAX] = "SELECT max(id) FROM outbox",
+    /* A coalesced check counts as the execution it stands for (checks). */
+    [ST_EXEC_END_COUNTS] = "SELECT workflow, state, sum(checks) FROM executions "
+                           "WHERE finished_at IS NOT NULL GROUP BY workflow, state",
+    [ST_EXEC_UNFINISHED_COUNT] = "SELECT count(*) FROM executions WHERE finished_at IS NULL",
 };
 
 const char *rt__exec_list_sql(int v, char *buf, size_t size)

@@ -58,6 +58,8 @@ enum stmt_id {
     ST_OUTBOX_DUE,
     ST_OUTBOX_NEXT,
     ST_OUTBOX_MAX,
+    ST_EXEC_END_COUNTS,
+    ST_EXEC_UNFINISHED_COUNT,
     /* Eight variants of the execution listing: bit 0 workflow filter, bit 1 state filter,
      * bit 2 unfinished only. Their SQL is built by rt__exec_list_sql(). */
     ST_EXEC_LIST_0,

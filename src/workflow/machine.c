@@ -420,6 +420,10 @@ static void persisted(int status, const struct rt_error *err, void *ud)
     rt_free(error);
     x->state = x->pending_next;
     x->entered_mono_ms = now;
+    if (m->env.transitioned) {
+        struct rt_transition t = {x->id, x->def->name, from->name, to->name, to->terminal, x->ctx};
+        m->env.transitioned(m->env.ud, &t);
+    }
     if (told && m->env.outbox_kick)
         m->env.outbox_kick(m->env.ud);
     crash_point("enter", to->name);
@@ -520,6 +524,13 @@ static void coalesced(int status, const struct rt_error *err, void *ud)
                rt_q(err ? err->msg : rt_strerror(status)));
     else
         RT_LOG(RT_LOG_INFO, "workflow", "event=check_unchanged exec=%s", c->prev);
+    struct rt_machine *m = x->m;
+    if (!status && m->env.transitioned) {
+        /* The check counts as one more NOT_MET of the execution it repeats (its checks). */
+        struct rt_transition t = {c->prev,   x->def->name, x->def->states[x->state].name,
+                                  "NOT_MET", true,         NULL};
+        m->env.transitioned(m->env.ud, &t);
+    }
     rt_free(c);
     x->done = true;
     exec_release(x);

@@ -111,7 +111,7 @@
       ? `${m.images ?? '?'} images · deployed ${window.RT.time(m.deployed_at)}` : '';
 
     // Agreement of sampled answers with the model, when the daemon reports it.
-    view.agreement = st.agreement ?? st.agreement_rate ?? (st.sampling && st.sampling.agreement) ?? null;
+    view.agreement = st.sampling_agreement ?? st.agreement ?? st.agreement_rate ?? (st.sampling && st.sampling.agreement) ?? null;
     const overall = agreementFor(null);
     const mine = m ? agreementFor(m.version) : null;
     let text = '';
@@ -120,7 +120,7 @@
     $('agreement').textContent = text;
 
     const body = $('inflight-body');
-    if (changed('inflight', st.in_flight || [])) {
+    if (changed('inflight', { list: st.in_flight || [], total: st.in_flight_total })) {
       clear(body);
       const all = st.in_flight || [];
       for (const e of all.slice(0, 50)) {
@@ -131,7 +131,9 @@
           el('td', { class: 'nowrap', text: `${window.RT.time(e.started_at)} (${window.RT.ago(e.started_at)})` })));
       }
       if (!all.length) emptyRow(body, 4, 'nothing running');
-      if (all.length > 50) emptyRow(body, 4, `and ${all.length - 50} more`);
+      // status lists every training but at most a few detections waiting for answers.
+      const total = Math.max(all.length, st.in_flight_total ?? 0);
+      if (total > Math.min(all.length, 50)) emptyRow(body, 4, `and ${total - Math.min(all.length, 50)} more`);
     }
   }
 
