@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idle daemon: resident memory and wake-ups between timer deadlines (issue #3 target: < 8 MB
-# resident, no wake-ups between deadlines). Starts retraind on a fresh folder with a 10-minute
-# poll, lets it settle, reads VmRSS/VmHWM from /proc, counts the context switches of all its
+# resident, no wake-ups between deadlines; issue #8: the same with the HTTP server listening and
+# the detection folder watched — the store rescan every store.scan, 10 s by default, is a timer
+# deadline). Starts retraind on a fresh folder with a 10-minute poll, lets it settle, reads VmRSS/VmHWM from /proc, counts the context switches of all its
 # threads (/proc/PID/task/*/status: every wake-up is one) for SECONDS without a tracer, then the
 # system calls with strace -c for SECONDS more (default 60 each). Prints figures beside the
 # targets; never fails on them.
@@ -17,6 +18,7 @@ cat > "$dir/c.yaml" <<YAML
 data_dir: data
 store: { driver: local, root: bucket }
 parameters: { driver: local, defaults: { Automatic-Training-Poll-Frequency: 10m } }
+http: { listen: 127.0.0.1:0 }   # the server listens (issue #8: still < 8 MB, no wake-ups)
 YAML
 "$bin" run -c "$dir/c.yaml" 2> "$dir/log" &
 pid=$!
