@@ -4,3 +4,4 @@
 # middle of detection and review. Shared code: looplib.py, portal_client.py (sign-in, CSRF,
 # answers as a browser makes them).
 rt_integration_test(it_review_loop review_loop.py TIMEOUT 600)
+rt_integration_test(it_review_refusals review_refusals.py TIMEOUT 600)
