@@ -5,3 +5,4 @@
 # answers as a browser makes them).
 rt_integration_test(it_review_loop review_loop.py TIMEOUT 600)
 rt_integration_test(it_review_refusals review_refusals.py TIMEOUT 600)
+rt_integration_test(it_review_crash review_crash.py TIMEOUT 600)
