@@ -99,7 +99,11 @@ env.wait_for(all_tasks_made, 120, "every image of the batch detected after the k
 check_detected_once("after kill -9 in detection")
 
 # ---- 1b. crashes at the detection's own points ----
-for point, at in (("after:DETECT", 200), ("after:ROUTE", 300), ("after:REVIEW", 400)):
+# A restart's first flush writes the results the crash left unflushed while the resumed detections
+# write new ones: the rounds after ROUTE and REVIEW are repeated to catch a lost count there.
+for point, at in (("after:DETECT", 200), ("after:ROUTE", 300), ("after:REVIEW", 400),
+                  ("after:ROUTE", 500), ("after:REVIEW", 600), ("after:REVIEW", 700),
+                  ("after:REVIEW", 800)):
     env.stop()
     more = drop(env, ["stripes", "circles"], 3, at)
     dropped += more
@@ -143,7 +147,7 @@ def expected_copies(ans):
 
 
 env.wait_for(lambda: copies(env) == expected_copies(answered), 60,
-             "one copy per labeled answer after the kill (have %r)" % copies(env))
+             "one copy per labeled answer after the kill")
 
 
 def all_settled(ans):

@@ -134,7 +134,7 @@ by_task = {t["id"]: (t, label) for t, label, _ in answered}
 expected = sorted("%s/humanLoopName-%s-%s" % (label, t["id"], os.path.basename(t["key"]))
                   for t, label in by_task.values() if label != "None of the Above")
 check(len(expected) == len(want_copies), "expected copies %r" % expected)
-env.wait_for(lambda: copies(env) == expected, 60, "the copies %r (have %r)" % (expected, copies(env)))
+env.wait_for(lambda: copies(env) == expected, 60, "the copies %r" % expected)
 for rel in expected:
     t = next(t for tid, (t, _) in by_task.items() if rel.split("/", 1)[1].startswith(
         "humanLoopName-%s-" % tid))
