@@ -109,8 +109,9 @@ def copies(env):
     return sorted(out)
 
 
-def a2i_outputs(env):
-    """{task id: parsed output.json} under a2i-human-loop-data/retraind-local/Y/M/D/h/m/s/ID/."""
+def a2i_outputs(env, paths=None):
+    """{task id: parsed output.json} under a2i-human-loop-data/retraind-local/Y/M/D/h/m/s/ID/
+    (paths, when given a dict, gets {task id: "Y/M/D/h/m/s"})."""
     out = {}
     pattern = os.path.join(env.a2i_dir, "retraind-local", "*", "*", "*", "*", "*", "*", "*",
                            "output.json")
@@ -119,6 +120,10 @@ def a2i_outputs(env):
         check(task not in out, "two A2I output files for task %s" % task)
         with open(path) as f:
             out[task] = json.load(f)
+        if paths is not None:
+            rel = os.path.relpath(os.path.dirname(os.path.dirname(path)),
+                                  os.path.join(env.a2i_dir, "retraind-local"))
+            paths[task] = rel
     return out
 
 

@@ -143,9 +143,16 @@ for rel in expected:
         check(f.read() == g.read(), "the copy %s differs from %s" % (rel, t["key"]))
 outputs = env.wait_for(lambda: (lambda o: o if len(o) == len(by_task) else None)(a2i_outputs(env)),
                        60, "an A2I output per task")
+folders = {}
+a2i_outputs(env, folders)
+created = {t["id"]: t["created_at"] for t in tasks(base)}
 for task_id, (t, label) in by_task.items():
     o = outputs.get(task_id)
     check(o is not None, "no A2I output for %s (have %r)" % (task_id, sorted(outputs)))
+    # The folder is the task's creation time, UTC, to the second.
+    want = time.strftime("%Y/%m/%d/%H/%M/%S", time.gmtime(int(parse_time(created[task_id]))))
+    check(folders[task_id] == want, "A2I output of %s under %s, created %s"
+          % (task_id, folders[task_id], created[task_id]))
     check(o["humanLoopName"] == task_id, "humanLoopName %r" % o["humanLoopName"])
     check(o["flowDefinitionArn"].endswith("flow-definition/retraind-local"),
           "flowDefinitionArn %r" % o["flowDefinitionArn"])
