@@ -16,7 +16,8 @@ http.client as a browser (portal_client.py):
   /api/history, /api/params are 403 and PUT /api/params/NAME is 403 and changes nothing (an
   admin session gets 200 for the same calls);
 - sign-in is rate-limited: after five wrong passwords the next attempt is 429 with Retry-After,
-  and the right password is still refused while the limit holds.
+  and the right password is still refused while the limit holds; sessions made before keep
+  working, and signing out needs the CSRF token and ends the session for good.
 """
 import os
 import time
@@ -141,6 +142,8 @@ r = expect(alice.post_json(path, {"label": "None of the Above"}), 409,
            "alice's second answer with another label")
 t = task_now(tid)
 check(t["answers"] == 1 and t["state"] == "open", "after alice: %r" % t)
+again = alice.next_task()
+check(again is None or again["id"] != tid, "alice was served the task she answered: %r" % again)
 check(not copies(env), "a copy before the task has its answers: %r" % copies(env))
 bob = other
 nxt = bob.next_task()
@@ -199,7 +202,15 @@ check(r.status == 429 and "rt_session" not in [c.split("=")[0] for c in r.set_co
       "the right password while limited: %r" % r)
 r = Portal(base).post_login("root", USERS["root"][0])
 check(r.status == 429, "another user from the limited address: %r" % r)
-# Sessions made before are unaffected.
+# Sessions made before are unaffected; signing out needs the CSRF token and ends the session.
 expect(alice.get("/api/session"), 200, "alice's session after the limit")
+expect(alice.request("POST", "/logout", "", {"Content-Type": "application/x-www-form-urlencoded"}),
+       403, "a sign-out without CSRF")
+expect(alice.get("/api/session"), 200, "alice's session after a refused sign-out")
+old_session = alice.cookies["rt_session"]
+r = alice.request("POST", "/logout", "", {"X-CSRF-Token": alice.csrf})
+check(r.status == 303 and r.headers.get("location") == "/login", "sign-out: %r" % r)
+alice.cookies["rt_session"] = old_session  # the old cookie sent again: the session is gone
+expect(alice.get("/api/session"), 401, "alice's session after signing out")
 env.stop()
 print("review refusals: ok")
