@@ -21,6 +21,7 @@
    execution went through the states of its route.
 """
 import os
+import re
 import statistics
 import time
 
@@ -204,6 +205,20 @@ st = env.status()
 check(st["active_model"]["version"] != v1, "still v1 active after the second training")
 check(st["untrained_images"] == 0, "untrained after the second training: %r"
       % st["untrained_images"])
+
+# ---- notifications (log driver): one per task asked, one per answer, with the copy ----
+log = env.log()
+asked = re.findall(r'event=review\.requested exec=\S+ notification=\d+ subject="\[retraind\] '
+                   r'Review requested: (\S+) \((\S+), ([0-9.]+)%\)"', log)
+check(sorted(k for k, _, _ in asked) == sorted(review_keys), "review.requested for %r, wanted %r"
+      % (sorted(k for k, _, _ in asked), sorted(review_keys)))
+for k, label, pct in asked:
+    thr = 100 if k in keys_a else threshold
+    check(float(pct) < thr, "%s was sent to review below %r but the mail says %s%%" % (k, thr, pct))
+said = re.findall(r'event=review\.answered exec=\S+ notification=\d+ subject="\[retraind\] '
+                  r'Review answered: (\S+) is ([^"]+)"', log)
+check(sorted(said) == sorted((t["key"], label) for t, label, _ in answered),
+      "review.answered %r" % said)
 
 # ---- 7. results lines and the executions' paths ----
 env.wait_for(lambda: len(result_lines(env)) >= len(keys_a + keys_b), 30,
