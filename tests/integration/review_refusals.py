@@ -11,7 +11,8 @@ http.client as a browser (portal_client.py):
   store key, dot segments, %2e%2e, ..%2f, encoded slashes, /api/reviews/../../etc/passwd/image;
 - a label that is not one of the options is 400 (and records nothing);
 - the same reviewer answering twice is 409; a second reviewer's answer completes the task
-  (state answered, the copy made); a third answer is 409;
+  (state answered, the copy made); a third answer is 409; on the other task two reviewers
+  disagree, the tie goes to the first answer, and the A2I output holds both answers in order;
 - a reviewer on admin pages and the admin API: / redirects to /review, /api/status,
   /api/history, /api/params are 403 and PUT /api/params/NAME is 403 and changes nothing (an
   admin session gets 200 for the same calls);
@@ -23,7 +24,8 @@ import os
 import time
 
 from browserlib import TOKEN
-from looplib import USERS, base_url, copies, drop, loop_env, tasks, train_first
+from looplib import (USERS, a2i_outputs, base_url, copies, drop, loop_env, tasks,
+                     train_first)
 from portal_client import Portal
 from rtlib import check
 
@@ -162,6 +164,29 @@ check(t["answers"] == 2 and t["state"] == "answered" and t["result"] == label,
 time.sleep(1.5)
 check(len([c for c in copies(env) if ("humanLoopName-%s-" % tid) in c]) == 1,
       "copies of %s: %r" % (tid, copies(env)))
+
+# The other task, two reviewers disagreeing: a tie goes to the label answered first; the A2I
+# output holds both answers in answer order.
+other_id = next(t["id"] for t in open_tasks if t["id"] != tid)
+other_key = next(t["key"] for t in open_tasks if t["id"] == other_id)
+first_label = os.path.basename(other_key).split("-")[0]
+p2 = "/api/reviews/%s/answer" % other_id
+expect(alice.post_json(p2, {"label": first_label}), 200, "alice on the second task")
+r = expect(bob.post_json(p2, {"label": "None of the Above"}), 200, "bob on the second task")
+check(r.json()["state"] == "answered", "the second task: %r" % r.json())
+t2 = task_now(other_id)
+check(t2["result"] == first_label, "a tie went to %r, not the first answer %r"
+      % (t2["result"], first_label))
+env.wait_for(lambda: any(("humanLoopName-%s-" % other_id) in c for c in copies(env)), 60,
+             "the copy of the tied task")
+outs = env.wait_for(lambda: (lambda o: o if other_id in o else None)(a2i_outputs(env)), 60,
+                    "the A2I output of the tied task")
+ha = outs[other_id]["humanAnswers"]
+check([(a["workerId"], a["answerContent"]["crowd-image-classifier"]["label"]) for a in ha]
+      == [("alice", first_label), ("bob", "None of the Above")], "humanAnswers %r" % ha)
+check([(a["workerId"], a["answerContent"]["crowd-image-classifier"]["label"])
+       for a in outs[tid]["humanAnswers"]] == [("alice", label), ("bob", label)],
+      "humanAnswers of %s: %r" % (tid, outs[tid]["humanAnswers"]))
 
 # ---- a reviewer on admin pages and the admin API ----
 r = alice.get("/")
