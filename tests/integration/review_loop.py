@@ -20,6 +20,7 @@
 7. detection-results/ has one line per detection (none twice) and the history of each detection
    execution went through the states of its route.
 """
+import json
 import os
 import re
 import statistics
@@ -201,6 +202,13 @@ check(check_out["untrained"] == len(expected), "CHECK counted %r untrained, want
 manifest = [s["output"] for s in full["steps"] if s["state"] == "MANIFEST"][-1]
 check(manifest["images"] == 20 + len(expected), "the manifest has %r images, wanted %d"
       % (manifest, 20 + len(expected)))
+with open(os.path.join(env.bucket, manifest["key"])) as f:
+    entries = [json.loads(line) for line in f if line.strip()]
+refs = {e["source-ref"].split("/images_labeled_by_folder/", 1)[-1]: e for e in entries}
+for rel in expected:
+    check(rel in refs, "the manifest %s lacks the copy %s" % (manifest["key"], rel))
+    check('"class-name": "%s"' % rel.split("/")[0] in json.dumps(refs[rel]),
+          "the copy %s has another label in the manifest: %r" % (rel, refs[rel]))
 st = env.status()
 check(st["active_model"]["version"] != v1, "still v1 active after the second training")
 check(st["untrained_images"] == 0, "untrained after the second training: %r"
