@@ -16,7 +16,9 @@
    (the same bytes as the dropped image); None of the Above copies nothing; every task has its A2I
    output.json with the A2I fields; `status --json` untrained_images rose by the copies.
 6. Automatic training back on: the next training counts exactly the copies, trains on the first
-   images plus the copies and deploys a new version.
+   images plus the copies (each in its manifest under its label) and deploys a new version.
+   The log notifier got one review.requested per task (its confidence never rounded up to the
+   threshold) and one review.answered per answer.
 7. detection-results/ has one line per detection (none twice) and the history of each detection
    execution went through the states of its route.
 """
