@@ -38,6 +38,7 @@ static const char *or_none(const char *s)
 int rt_event_format(const struct rt_event *ev, struct rt_buf *subject, struct rt_buf *body)
 {
     int rc = 0;
+    double conf = 0;
     const char *exec = or_none(ev->exec_id);
     switch (ev->kind) {
     case RT_EV_CRITERIA_NOT_MET:
@@ -93,15 +94,17 @@ int rt_event_format(const struct rt_event *ev, struct rt_buf *subject, struct rt
                                or_none(ev->param), or_none(ev->old_value), or_none(ev->new_value));
         break;
     case RT_EV_REVIEW_REQUESTED:
+        /* Rounded down: 99.99 below a minimum of 100 must not read "100.0%". */
+        conf = ev->confidence > 0 ? (double)(int64_t)(ev->confidence * 10) / 10 : ev->confidence;
         rc = rt_buf_printf(subject, "[retraind] Review requested: %s (%s, %.1f%%)",
-                           or_none(ev->key), or_none(ev->label), ev->confidence);
+                           or_none(ev->key), or_none(ev->label), conf);
         if (!rc)
             rc = rt_buf_printf(body,
                                "Model version %s labeled %s as %s with confidence %.1f%%, "
                                "below the minimum, so it needs a person's label.\n"
                                "Review task: %s (see `retraind review list`).\n",
-                               or_none(ev->version), or_none(ev->key), or_none(ev->label),
-                               ev->confidence, or_none(ev->task));
+                               or_none(ev->version), or_none(ev->key), or_none(ev->label), conf,
+                               or_none(ev->task));
         break;
     case RT_EV_REVIEW_ANSWERED:
         rc = rt_buf_printf(subject, "[retraind] Review answered: %s is %s", or_none(ev->key),

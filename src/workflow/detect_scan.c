@@ -99,7 +99,8 @@ struct rt_detect {
     bool waiting_model_logged;
     /* flusher */
     bool flushing, flush_again;
-    int64_t new_results;
+    int64_t new_results;  /* results written by this process and not yet flushed */
+    int64_t plan_counted; /* how many of them the batch being flushed can hold */
     char flush_key[RT_STORE_KEY_MAX + 1];
     int64_t flush_n;
     uv_timer_t build_timer; /* builds the file a chunk per turn */
@@ -532,7 +533,11 @@ static void marked_flushed(int status, const struct rt_error *err, void *ud)
     }
     d->stats.flushes++;
     d->stats.flushed += d->flush_n;
-    d->new_results = d->new_results > d->flush_n ? d->new_results - d->flush_n : 0;
+    /* A batch also holds results written before a restart (never counted here), so it takes
+     * off at most what was counted when it was planned: results counted after that are not in
+     * it and must keep the next tick's flush coming. */
+    int64_t done = d->plan_counted < d->flush_n ? d->plan_counted : d->flush_n;
+    d->new_results = d->new_results > done ? d->new_results - done : 0;
     RT_LOG(RT_LOG_INFO, "workflow", "event=results_flushed key=%s lines=%lld", rt_q(d->flush_key),
            (long long)d->flush_n);
     flush_end(d, true);
@@ -647,6 +652,7 @@ static void flush_start(struct rt_detect *d)
     /* A batch planned before a crash (or a failed write) first, exactly as planned. */
     int rc = rt_journal_detection_planned(j, d->flush_key, sizeof(d->flush_key));
     if (rc == 0) {
+        d->plan_counted = 0; /* planned by an earlier process: none of it was counted here */
         write_planned(d);
         return;
     }
@@ -655,10 +661,13 @@ static void flush_start(struct rt_detect *d)
         rc = rt_journal_detection_unplanned_seqs(j, FLUSH_MAX, p->seqs, &p->n, p->first_exec,
                                                  sizeof(p->first_exec), &p->first_ms);
     if (!p || rc || p->n == 0) {
+        if (p && !rc)
+            d->new_results = 0; /* nothing unflushed: the idle ticks need no query */
         rt_free(p);
         flush_end(d, false);
         return;
     }
+    d->plan_counted = d->new_results;
     result_key(d, p, d->flush_key, sizeof(d->flush_key));
     struct rt_jbatch *b = NULL;
     rc = rt_jbatch_new(&b);

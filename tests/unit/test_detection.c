@@ -904,6 +904,48 @@ RT_TEST(results_batch_planned_before_a_crash_is_rewritten_whole)
     fx_close(&f);
 }
 
+/* A batch an earlier process planned and never wrote holds results this process never counted:
+ * flushing it must not cancel the count of results written here since, or they would wait for
+ * the next result (or the shutdown) to be flushed. */
+RT_TEST(results_counted_here_survive_a_batch_planned_by_an_earlier_process)
+{
+    struct fx f;
+    fx_open(&f, "recount", true, false);
+    for (int i = 0; i < 4; i++)
+        drop(&f, i, "cat:90");
+    service_open(&f);
+    RUN_UNTIL(&f, counts(&f).detected == 4);
+    service_close(&f); /* flushes the four */
+    RT_ASSERT_INT_EQ((int)counts(&f).unflushed, 0);
+    f.cfg.detection.results_flush_ms = 1000;
+    service_open(&f);
+    drop(&f, 10, "dog:90");
+    drop(&f, 11, "dog:90");
+    RUN_UNTIL(&f, counts(&f).detected == 6);
+    RT_ASSERT_INT_EQ((int)counts(&f).unflushed, 2);
+    /* The state a crash leaves: the four first results planned into a file never written (as if
+     * planned by the earlier process), found by the next periodic flush. */
+    char path[800];
+    snprintf(path, sizeof(path), "%s/%s", f.dir, RT_JOURNAL_FILE);
+    sqlite3 *db;
+    RT_ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    RT_ASSERT(sqlite3_exec(db,
+                           "UPDATE detections SET flushed_at = NULL, result_key = "
+                           "'detection-results/replanned.jsonl' WHERE key < "
+                           "'images_for_detection/img-010.png'",
+                           NULL, NULL, NULL) == SQLITE_OK);
+    RT_ASSERT_INT_EQ(sqlite3_changes(db), 4);
+    sqlite3_close(db);
+    /* Two periods: the first writes the planned batch, the second the two results of this
+     * process. Nothing new is detected meanwhile. */
+    run_for(&f, 2600);
+    RT_ASSERT(file_exists(&f, "detection-results/replanned.jsonl"));
+    RT_ASSERT_INT_EQ((int)counts(&f).unflushed, 0);
+    service_close(&f);
+    fx_close(&f);
+}
+
 /* ---- 7. sampling ---- */
 
 struct agreement {
