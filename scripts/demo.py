@@ -28,8 +28,9 @@ import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "build", "retraind")
-SYNTH = os.path.join(ROOT, "build", "retraind-synth")
+# scripts/demo.sh builds into build/; a test may point at another build (RETRAIND_BIN/_BUILD).
+BIN = os.environ.get("RETRAIND_BIN", os.path.join(ROOT, "build", "retraind"))
+SYNTH = os.path.join(os.environ.get("RETRAIND_BUILD", os.path.dirname(BIN)), "retraind-synth")
 DEMO = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "var", "demo"))
 CFG = os.path.join(DEMO, "retraind.yaml")
 LABELED = os.path.join(DEMO, "bucket", "images_labeled_by_folder")
@@ -70,7 +71,8 @@ def answers_for(truth):
 
 
 def say(text):
-    print("\n\033[1m== %s\033[0m" % text, flush=True)
+    bold = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "")
+    print("\n%s== %s%s" % (bold[0], text, bold[1]), flush=True)
 
 
 def line(text):
@@ -151,7 +153,9 @@ def pretty(text):
     if ev == "ready":
         out.append("retraind is ready; the training check runs every %s" % f.get("poll"))
     elif ev == "training_check":
-        out.append("%s  check: %s new images, %s needed" % (x, f.get("untrained"), f.get("needed")))
+        n = f.get("untrained")
+        out.append("%s  check: %s new image%s, %s needed"
+                   % (x, n, "" if n == "1" else "s", f.get("needed")))
     elif ev == "step" and x.startswith("tr-"):
         a, _, b = f.get("state", "").partition("->")
         path.setdefault(x, [a]).append(b)
@@ -248,7 +252,8 @@ def write_config(password):
                              text=True, check=True).stdout.strip().splitlines()[-1]
     with open(CFG, "w") as f:
         f.write("# The demo's config: the embedded default (see config/local.yaml) in a fresh\n"
-                "# folder, with a portal user (admin) and the HTTP server on a free loopback port.\n"
+                "# folder, with a portal user (admin) and the HTTP server on a free loopback\n"
+                "# port.\n"
                 "data_dir: data\n"
                 "store: { driver: local, root: bucket, scan: 1s }\n"
                 "parameters:\n  driver: local\n  defaults:\n"
@@ -356,7 +361,8 @@ def review_story(first, second, interactive, password):
 
     def detected():
         code, rows = portal.api("/api/detections?limit=100")
-        done = {r["key"]: r for r in (rows if code == 200 else []) if r["key"] in truth}
+        done = {r["key"]: r for r in (rows if code == 200 else [])
+                if r["key"] in truth and r["route"]}
         return done if len(done) == len(truth) else None
 
     dets = wait_for(detected, "the detections", 120)
@@ -378,7 +384,8 @@ def review_story(first, second, interactive, password):
     line("user:      %s" % USER)
     line("password:  %s" % password)
     if interactive:
-        line("Open the address in a browser, sign in and label the %d image%s."
+        line("Open the address in a browser and sign in; as an admin you land on the")
+        line("dashboard: 'Review portal' at the top shows the %d image%s to label."
              % (len(open_tasks), "s" if len(open_tasks) > 1 else ""))
         line("The demo goes on when all are answered. Ctrl-C stops the demo and retraind.")
         wait_for_people(open_tasks)
