@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The demo: retraind's training loop on the embedded default (local store, journal parameters,
-# builtin engine), on images it generates itself. Installs what is missing, builds, then tells
-# the story of issue #3 as it happens and ends with `retraind status`.
+# The demo: retraind on the embedded default (local store, journal parameters, builtin engine,
+# local review portal), on images it generates itself. Installs what is missing, builds, then
+# tells the story as it happens: trainings and deployments (issue #3), then detection, review in
+# the portal, the answers copied back and the next training (issue #8); ends with `retraind
+# status`. At a terminal it waits for you to label in the browser; without one
+# (`scripts/demo.sh < /dev/null`, CI) it answers through the portal itself.
 #   scripts/demo.sh [DEMO_DIR]      (default: ./var/demo, recreated on every run)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -56,6 +56,34 @@ int rt_synth_write_file(const char *path,
                         enum rt_synth_format fmt,
                         struct rt_error *err);
 
+/*
+ * Blends: every pixel is (100 - percent)% of image `index` of class cls and percent% of image
+ * `index` of class cls2, rounded (percent 0..100; 0 gives exactly rt_synth_render's pixels and
+ * ignores cls2). Half and half is an image a classifier trained on the two classes is unsure of:
+ * the demo draws its ambiguous detections with it.
+ * Returns: 0, or RT_EINVAL (a class, size or percent out of range), RT_ENOMEM.
+ */
+int rt_synth_render_blend(
+    int cls, int cls2, int percent, uint64_t index, int size, uint8_t *rgb, struct rt_error *err);
+
+/* rt_synth_encode and rt_synth_write_file of a blend (rt_synth_render_blend). */
+int rt_synth_encode_blend(int cls,
+                          int cls2,
+                          int percent,
+                          uint64_t index,
+                          int size,
+                          enum rt_synth_format fmt,
+                          struct rt_buf *out,
+                          struct rt_error *err);
+int rt_synth_write_blend_file(const char *path,
+                              int cls,
+                              int cls2,
+                              int percent,
+                              uint64_t index,
+                              int size,
+                              enum rt_synth_format fmt,
+                              struct rt_error *err);
+
 /* Parses "png", "jpg" or "jpeg". Returns: 0 and *out, or RT_EINVAL. */
 int rt_synth_format_parse(const char *s, enum rt_synth_format *out);
 

@@ -258,12 +258,37 @@ static int encode_jpeg(const uint8_t *rgb, int size, struct rt_buf *out, struct 
     return 0;
 }
 
-int rt_synth_encode(int cls,
-                    uint64_t index,
-                    int size,
-                    enum rt_synth_format fmt,
-                    struct rt_buf *out,
-                    struct rt_error *err)
+int rt_synth_render_blend(
+    int cls, int cls2, int percent, uint64_t index, int size, uint8_t *rgb, struct rt_error *err)
+{
+    if (percent < 0 || percent > 100)
+        return rt_error_set(err, RT_EINVAL, "synth: blend percent %d out of range 0..100", percent);
+    int rc = rt_synth_render(cls, index, size, rgb, err);
+    if (rc != 0 || percent == 0)
+        return rc;
+    if (cls2 < 0 || cls2 >= RT_SYNTH_CLASSES)
+        return rt_error_set(err, RT_EINVAL, "synth: class %d out of range 0..%d", cls2,
+                            RT_SYNTH_CLASSES - 1);
+    size_t n = (size_t)size * (size_t)size * 3;
+    uint8_t *other = rt_malloc(n);
+    if (!other)
+        return rt_error_set(err, RT_ENOMEM, "synth: out of memory");
+    rc = rt_synth_render(cls2, index, size, other, err);
+    if (rc == 0)
+        for (size_t i = 0; i < n; i++)
+            rgb[i] = (uint8_t)((rgb[i] * (100 - percent) + other[i] * percent + 50) / 100);
+    rt_free(other);
+    return rc;
+}
+
+int rt_synth_encode_blend(int cls,
+                          int cls2,
+                          int percent,
+                          uint64_t index,
+                          int size,
+                          enum rt_synth_format fmt,
+                          struct rt_buf *out,
+                          struct rt_error *err)
 {
     if (size < RT_SYNTH_SIZE_MIN || size > RT_SYNTH_SIZE_MAX)
         return rt_error_set(err, RT_EINVAL, "synth: size %d out of range %d..%d", size,
@@ -271,7 +296,7 @@ int rt_synth_encode(int cls,
     uint8_t *rgb = rt_malloc((size_t)size * (size_t)size * 3);
     if (!rgb)
         return rt_error_set(err, RT_ENOMEM, "synth: out of memory");
-    int rc = rt_synth_render(cls, index, size, rgb, err);
+    int rc = rt_synth_render_blend(cls, cls2, percent, index, size, rgb, err);
     if (rc == 0) {
         size_t old = out->len;
         rc = fmt == RT_SYNTH_JPEG ? encode_jpeg(rgb, size, out, err)
@@ -285,6 +310,16 @@ int rt_synth_encode(int cls,
     return rc;
 }
 
+int rt_synth_encode(int cls,
+                    uint64_t index,
+                    int size,
+                    enum rt_synth_format fmt,
+                    struct rt_buf *out,
+                    struct rt_error *err)
+{
+    return rt_synth_encode_blend(cls, cls, 0, index, size, fmt, out, err);
+}
+
 int rt_synth_write_file(const char *path,
                         int cls,
                         uint64_t index,
@@ -292,9 +327,21 @@ int rt_synth_write_file(const char *path,
                         enum rt_synth_format fmt,
                         struct rt_error *err)
 {
+    return rt_synth_write_blend_file(path, cls, cls, 0, index, size, fmt, err);
+}
+
+int rt_synth_write_blend_file(const char *path,
+                              int cls,
+                              int cls2,
+                              int percent,
+                              uint64_t index,
+                              int size,
+                              enum rt_synth_format fmt,
+                              struct rt_error *err)
+{
     struct rt_buf b;
     rt_buf_init(&b, (size_t)256 << 20);
-    int rc = rt_synth_encode(cls, index, size, fmt, &b, err);
+    int rc = rt_synth_encode_blend(cls, cls2, percent, index, size, fmt, &b, err);
     if (rc != 0) {
         rt_buf_cleanup(&b);
         return rc;

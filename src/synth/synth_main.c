@@ -1,12 +1,13 @@
 /*
  * synth_main.c - retraind-synth: writes deterministic synthetic images for demos and tests.
  *
- *   retraind-synth --label N --index I [--format png|jpg] [--size S] -o FILE
+ *   retraind-synth --label N --index I [--blend M:P] [--format png|jpg] [--size S] -o FILE
  *   retraind-synth --labels a,b[,c,d] --count N [--start I] [--format png|jpg] [--size S]
  *                  --dir DIR
  * The batch form writes DIR/<label>/<label>-<i>.<ext> for i in start..start+count-1, the k-th
- * name of --labels drawing class k; DIR and its missing parents are created. Exit codes: 0 ok, 1
- * write failure, 2 usage error.
+ * name of --labels drawing class k; DIR and its missing parents are created. --blend M:P mixes P%
+ * of class M's image into every pixel (rt_synth_render_blend): an ambiguous image for the demo.
+ * Exit codes: 0 ok, 1 write failure, 2 usage error.
  */
 #include <errno.h>
 #include <limits.h>
@@ -20,7 +21,8 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: retraind-synth --label N --index I [--format png|jpg] [--size S] -o FILE\n"
+    fprintf(f, "usage: retraind-synth --label N --index I [--blend M:P] [--format png|jpg]\n"
+               "                      [--size S] -o FILE\n"
                "       retraind-synth --labels a,b --count N [--start I] [--format png|jpg]\n"
                "                      [--size S] --dir DIR\n");
 }
@@ -47,7 +49,7 @@ static int usage_error(const char *what)
 
 int main(int argc, char **argv)
 {
-    long label = -1, index = 0, size = 128, count = -1, start = 0;
+    long label = -1, index = 0, size = 128, count = -1, start = 0, blend_cls = -1, blend_pct = 0;
     const char *out = NULL, *dir = NULL, *labels = NULL, *fmt_name = "png";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -74,6 +76,17 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--start") == 0) {
             if (parse_long(v, 0, LONG_MAX / 2, &start))
                 return usage_error("--start must be a number >= 0");
+        } else if (strcmp(a, "--blend") == 0) {
+            /* M:P, class M at P percent */
+            char m[32];
+            const char *colon = strchr(v, ':');
+            if (!colon || (size_t)(colon - v) >= sizeof(m))
+                return usage_error("--blend must be CLASS:PERCENT (0..3:0..100)");
+            memcpy(m, v, (size_t)(colon - v));
+            m[colon - v] = '\0';
+            if (parse_long(m, 0, RT_SYNTH_CLASSES - 1, &blend_cls) ||
+                parse_long(colon + 1, 0, 100, &blend_pct))
+                return usage_error("--blend must be CLASS:PERCENT (0..3:0..100)");
         } else if (strcmp(a, "--format") == 0) {
             fmt_name = v;
         } else if (strcmp(a, "-o") == 0) {
@@ -96,7 +109,8 @@ int main(int argc, char **argv)
     if (out) {
         if (label < 0 || labels || dir)
             return usage_error("single mode needs --label and -o (and no --labels/--dir)");
-        if (rt_synth_write_file(out, (int)label, (uint64_t)index, (int)size, fmt, &err) != 0) {
+        if (rt_synth_write_blend_file(out, (int)label, blend_cls < 0 ? (int)label : (int)blend_cls,
+                                      (int)blend_pct, (uint64_t)index, (int)size, fmt, &err) != 0) {
             fprintf(stderr, "retraind-synth: %s\n", err.msg);
             return 1;
         }
@@ -104,6 +118,8 @@ int main(int argc, char **argv)
     }
     if (!labels || !dir || count < 0)
         return usage_error("batch mode needs --labels, --count and --dir");
+    if (blend_cls >= 0)
+        return usage_error("--blend is for single mode (-o FILE)");
 
     char names[RT_SYNTH_CLASSES][128];
     int n_names = 0;

@@ -101,3 +101,52 @@ RT_TEST(write_file)
     RT_ASSERT(rt_synth_write_file(path, 1, 0, 64, RT_SYNTH_PNG, &err) < 0);
     RT_ASSERT(err.msg[0] != '\0');
 }
+
+/* A blend mixes two classes' images pixel by pixel: 0% is the first image exactly, 100% the
+ * second, 40% the weighted mean; a bad percent or class is refused. */
+RT_TEST(blend)
+{
+    size_t n = 64 * 64 * 3;
+    uint8_t *a = rt_malloc(n), *b = rt_malloc(n), *m = rt_malloc(n);
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt_synth_render(0, 5, 64, a, &err));
+    RT_ASSERT_OK(rt_synth_render(1, 5, 64, b, &err));
+    RT_ASSERT_OK(rt_synth_render_blend(0, 1, 0, 5, 64, m, &err));
+    RT_ASSERT(memcmp(m, a, n) == 0);
+    RT_ASSERT_OK(rt_synth_render_blend(0, 1, 100, 5, 64, m, &err));
+    RT_ASSERT(memcmp(m, b, n) == 0);
+    RT_ASSERT_OK(rt_synth_render_blend(0, 1, 40, 5, 64, m, &err));
+    for (size_t i = 0; i < n; i++) {
+        int want = (a[i] * 60 + b[i] * 40 + 50) / 100;
+        RT_ASSERT_INT_EQ(m[i], want);
+    }
+    RT_ASSERT(memcmp(m, a, n) != 0 && memcmp(m, b, n) != 0);
+    rt_error_clear(&err);
+    RT_ASSERT_INT_EQ(rt_synth_render_blend(0, 1, 101, 5, 64, m, &err), RT_EINVAL);
+    rt_error_clear(&err);
+    RT_ASSERT_INT_EQ(rt_synth_render_blend(0, 1, -1, 5, 64, m, &err), RT_EINVAL);
+    rt_error_clear(&err);
+    RT_ASSERT_INT_EQ(rt_synth_render_blend(0, RT_SYNTH_CLASSES, 50, 5, 64, m, &err), RT_EINVAL);
+
+    /* Encoded, it decodes; percent 0 gives rt_synth_encode's very bytes. */
+    struct rt_buf x, y;
+    rt_buf_init(&x, 1 << 24);
+    rt_buf_init(&y, 1 << 24);
+    RT_ASSERT_OK(rt_synth_encode_blend(0, 1, 0, 5, 64, RT_SYNTH_PNG, &x, &err));
+    RT_ASSERT_OK(rt_synth_encode(0, 5, 64, RT_SYNTH_PNG, &y, &err));
+    RT_ASSERT(x.len == y.len && memcmp(x.data, y.data, x.len) == 0);
+    rt_buf_cleanup(&x);
+    rt_buf_init(&x, 1 << 24);
+    RT_ASSERT_OK(rt_synth_encode_blend(0, 1, 40, 5, 64, RT_SYNTH_PNG, &x, &err));
+    struct rt__image img;
+    RT_ASSERT_OK(rt__image_decode(x.data, x.len, RT__IMAGE_MAX_BYTES, &img, &err));
+    RT_ASSERT_INT_EQ(img.w, 64);
+    rt__image_free(&img);
+    rt_buf_cleanup(&x);
+    rt_buf_cleanup(&y);
+    rt_free(a);
+    rt_free(b);
+    rt_free(m);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
