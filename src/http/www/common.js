@@ -160,14 +160,22 @@
     return `${Math.round(s / 86400)} d`;
   };
 
-  // A confidence as a percentage. The engine reports 0..100 like Rekognition; a value in 0..1
-  // is taken as a fraction.
+  // A confidence as a percentage. The engine reports 0..100 like Rekognition (0.5 is half a
+  // percent, not a half). Rounded down to a tenth, so a detection just under a threshold of 100
+  // never reads "100%" (the notifications round the same way).
   RT.percent = function percent(c) {
     if (c === null || c === undefined || c === '') return '—';
     const n = Number(c);
     if (!Number.isFinite(n)) return String(c);
-    const p = n <= 1 ? n * 100 : n;
-    return `${p.toFixed(p >= 99.95 || p === Math.round(p) ? 0 : 1)}%`;
+    const p = Math.floor(Math.min(Math.max(n, 0), 100) * 10) / 10;
+    return `${p.toFixed(p === Math.round(p) ? 0 : 1)}%`;
+  };
+
+  // A rate 0..1 (sampling agreement) as a percentage.
+  RT.rate = function rate(r) {
+    if (r === null || r === undefined || r === '') return '—';
+    const n = Number(r);
+    return Number.isFinite(n) ? RT.percent(n * 100) : String(r);
   };
 
   RT.f1 = function f1(v) {

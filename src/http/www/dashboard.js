@@ -110,13 +110,24 @@
     $('active-deployed').textContent = m
       ? `${m.images ?? '?'} images · deployed ${window.RT.time(m.deployed_at)}` : '';
 
+    // The review queue and the detections by route, as status counts them.
+    const rv = st.review;
+    if (rv && Number.isFinite(rv.open)) $('open-tasks').textContent = String(rv.open);
+    $('review-oldest').textContent = rv && rv.oldest_open_at
+      ? `oldest waiting since ${window.RT.time(rv.oldest_open_at)} (${window.RT.ago(rv.oldest_open_at)})` : '';
+    const dt = st.detections;
+    $('detection-counts').textContent = dt
+      ? `detections: ${dt.accepted ?? 0} accepted, ${dt.accepted_low ?? 0} low-confidence, ` +
+        `${dt.review ?? 0} to review, ${(dt.queued ?? 0) + (dt.in_flight ?? 0)} waiting`
+      : '';
+
     // Agreement of sampled answers with the model, when the daemon reports it.
     view.agreement = st.sampling_agreement ?? st.agreement ?? st.agreement_rate ?? (st.sampling && st.sampling.agreement) ?? null;
     const overall = agreementFor(null);
     const mine = m ? agreementFor(m.version) : null;
     let text = '';
-    if (mine) text = `sampling agreement ${window.RT.percent(mine.rate)} (active model${mine.n ? `, ${mine.n} answers` : ''})`;
-    else if (overall) text = `sampling agreement ${window.RT.percent(overall.rate)}`;
+    if (mine) text = `sampling agreement ${window.RT.rate(mine.rate)} (active model${mine.n ? `, ${mine.n} answers` : ''})`;
+    else if (overall) text = `sampling agreement ${window.RT.rate(overall.rate)}`;
     $('agreement').textContent = text;
 
     const body = $('inflight-body');
@@ -170,7 +181,7 @@
         el('td', {}, el('span', { class: badge, text: st || '—' })),
         el('td', { class: 'num', text: window.RT.f1(m.f1) }),
         el('td', { class: 'num', text: m.images ?? '—' }),
-        el('td', { class: 'num', text: agreementFor(m.version) ? window.RT.percent(agreementFor(m.version).rate) : '—' }),
+        el('td', { class: 'num', text: agreementFor(m.version) ? window.RT.rate(agreementFor(m.version).rate) : '—' }),
         el('td', { class: 'nowrap', text: window.RT.time(m.created_at) }),
         el('td', { class: 'nowrap', text: window.RT.time(m.deployed_at) })));
     }
