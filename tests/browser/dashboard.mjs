@@ -26,6 +26,18 @@ await run(narrow ? 'dashboard-phone' : 'dashboard', async ({ page, shot, timeout
     return r.json();
   };
 
+  // ---- the overview's counts are the daemon's ----
+  const st = await getJson('/api/status');
+  if (st.review) {
+    const shown = (await page.locator('#open-tasks').textContent()).trim();
+    check(shown === String(st.review.open), `open tasks shown "${shown}", status says ${st.review.open}`);
+  }
+  if (st.detections) {
+    const shown = await page.locator('#detection-counts').textContent();
+    check(shown.includes(`${st.detections.accepted ?? 0} accepted`),
+      `detections shown "${shown}", status says ${JSON.stringify(st.detections)}`);
+  }
+
   // ---- a finished training's graph ----
   const history = page.locator('#history-body');
   await page.locator('#f-workflow').selectOption('training');
