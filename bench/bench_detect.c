@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bench_util.h"
 #include "retraind/buf.h"
 #include "retraind/clock.h"
 #include "retraind/config.h"
@@ -42,29 +43,12 @@ static struct {
     struct rt_store *store;
     struct rt_engine *eng;
     struct rt_journal *j;
-    uv_timer_t tick, poll;
-    int64_t last_tick, max_gap;
+    struct bench_stall stall; /* the loop's longest gap between ticks */
+    uv_timer_t poll;
     int step; /* 0 train, 1 start, 2 running */
     bool busy, failed;
     int closed;
 } B;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static void on_tick(uv_timer_t *t)
-{
-    (void)t;
-    int64_t now = rt_mono_ms();
-    if (B.last_tick && now - B.last_tick > B.max_gap)
-        B.max_gap = now - B.last_tick;
-    B.last_tick = now;
-}
 
 static void on_done(int status, const struct rt_error *err, void *ud)
 {
@@ -230,7 +214,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "engine: %s\n", err.msg);
         return 1;
     }
-    uv_timer_init(&B.loop, &B.tick);
+    uv_timer_init(&B.loop, &B.stall.timer);
     uv_timer_init(&B.loop, &B.poll);
     int64_t t_train = rt_mono_ms();
     struct rt_train_request req = {"bench-1", "manifests/bench.jsonl", "evaluation/",
@@ -280,8 +264,8 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &r0);
     int64_t t0 = rt_mono_ms();
     rt_detect_start(det);
-    uv_timer_start(&B.tick, on_tick, 5, 5);
-    B.last_tick = 0;
+    uv_timer_start(&B.stall.timer, bench_stall_on_tick, 5, 5);
+    B.stall.last_ms = 0;
     int64_t detected = 0;
     long rss_mid = 0;
     while (detected < n_images) {
@@ -294,7 +278,7 @@ int main(int argc, char **argv)
             rss_mid = rss_kb();
     }
     int64_t t1 = rt_mono_ms();
-    uv_timer_stop(&B.tick);
+    uv_timer_stop(&B.stall.timer);
     getrusage(RUSAGE_SELF, &r1);
     long rss1 = rss_kb();
     double wall = (double)(t1 - t0) / 1000.0;
@@ -323,8 +307,8 @@ int main(int argc, char **argv)
            rate >= 1000 ? "(met)" : "(MISSED)");
     printf("  CPU time                %8.2f s    (%.2f cores busy on average)\n", cpu,
            wall > 0 ? cpu / wall : 0);
-    printf("  loop longest stall      %8lld ms   target < 20 ms  %s\n", (long long)B.max_gap,
-           B.max_gap < 20 ? "(met)" : "(MISSED)");
+    printf("  loop longest stall      %8lld ms   target < 20 ms  %s\n",
+           (long long)B.stall.max_gap_ms, B.stall.max_gap_ms < 20 ? "(met)" : "(MISSED)");
     printf("  RSS before/half/end     %8.1f / %.1f / %.1f MB   target: flat in the queue "
            "length  %s\n",
            (double)rss0 / 1024.0, (double)rss_mid / 1024.0, (double)rss1 / 1024.0,
@@ -339,7 +323,7 @@ int main(int argc, char **argv)
     rt_detect_close(det, set_flag, NULL);
     while (B.closed < 2)
         uv_run(&B.loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&B.tick, NULL);
+    uv_close((uv_handle_t *)&B.stall.timer, NULL);
     uv_close((uv_handle_t *)&B.poll, NULL);
     B.eng->ops->close(B.eng, set_flag, NULL);
     while (B.closed < 3)
@@ -349,6 +333,6 @@ int main(int argc, char **argv)
     uv_run(&B.loop, UV_RUN_DEFAULT);
     rt_journal_close(B.j);
     int lc = uv_loop_close(&B.loop);
-    nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    bench_rm_tree(tmp);
     return lc == 0 ? 0 : 1;
 }

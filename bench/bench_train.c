@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bench_util.h"
 #include "retraind/buf.h"
 #include "retraind/clock.h"
 #include "retraind/engine.h"
@@ -30,31 +31,12 @@ static struct {
     uv_loop_t loop;
     struct rt_store *store;
     struct rt_engine *eng;
-    uv_timer_t tick, poll;
-    long ticks;
-    int64_t last_tick, max_gap;
+    struct bench_stall stall; /* the loop's longest gap between ticks */
+    uv_timer_t poll;
     int done, describing;
     struct rt_model_info info;
     int64_t t0, t1;
 } B;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static void on_tick(uv_timer_t *t)
-{
-    (void)t;
-    int64_t now = rt_mono_ms();
-    if (B.last_tick && now - B.last_tick > B.max_gap)
-        B.max_gap = now - B.last_tick;
-    B.last_tick = now;
-    B.ticks++;
-}
 
 static void
 on_describe(int status, const struct rt_model_info *info, const struct rt_error *err, void *ud)
@@ -69,7 +51,7 @@ on_describe(int status, const struct rt_model_info *info, const struct rt_error 
         B.info.labels = NULL;
         B.done = 1;
         B.t1 = rt_mono_ms();
-        uv_timer_stop(&B.tick);
+        uv_timer_stop(&B.stall.timer);
         uv_timer_stop(&B.poll);
     }
 }
@@ -165,14 +147,14 @@ int main(int argc, char **argv)
     }
     struct rusage r0, r1;
     getrusage(RUSAGE_SELF, &r0);
-    uv_timer_init(&B.loop, &B.tick);
+    uv_timer_init(&B.loop, &B.stall.timer);
     uv_timer_init(&B.loop, &B.poll);
     B.t0 = rt_mono_ms();
     struct rt_train_request req = {"bench-1", "manifests/bench.jsonl", "evaluation/",
                                    "retraind-label"};
     if (B.eng->ops->train(B.eng, &req, on_started, NULL) != 0)
         return 1;
-    uv_timer_start(&B.tick, on_tick, 10, 10);
+    uv_timer_start(&B.stall.timer, bench_stall_on_tick, 10, 10);
     uv_timer_start(&B.poll, on_poll, 20, 20);
     while (!B.done)
         uv_run(&B.loop, UV_RUN_ONCE);
@@ -194,15 +176,15 @@ int main(int argc, char **argv)
     printf("  peak RSS (whole run)    %8.1f MB\n", (double)r1.ru_maxrss / 1024.0);
     printf("  loop timer ticks        %8ld      of ~%ld expected at 10 ms; longest gap %lld ms"
            "  target: loop answering %s\n",
-           B.ticks, (long)(wall * 100), (long long)B.max_gap,
-           B.max_gap < 100 ? "(met)" : "(MISSED)");
+           B.stall.ticks, (long)(wall * 100), (long long)B.stall.max_gap_ms,
+           B.stall.max_gap_ms < 100 ? "(met)" : "(MISSED)");
 
-    uv_close((uv_handle_t *)&B.tick, NULL);
+    uv_close((uv_handle_t *)&B.stall.timer, NULL);
     uv_close((uv_handle_t *)&B.poll, NULL);
     B.eng->ops->close(B.eng, on_closed, NULL);
     B.store->ops->close(B.store, on_closed, NULL);
     uv_run(&B.loop, UV_RUN_DEFAULT);
     int lc = uv_loop_close(&B.loop);
-    nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    bench_rm_tree(tmp);
     return lc == 0 ? 0 : 1;
 }
