@@ -307,7 +307,7 @@ async function handle(req, res, body) {
   const rid = nextRequestId();
   const auth = parseAuth(req.headers["authorization"]);
   const s3 = auth ? auth.service === "s3" : !req.headers["x-amz-target"];
-  const entry = { route: s3 ? "s3" : "ssm", method: req.method, url: req.url, target: req.headers["x-amz-target"] || null,
+  const entry = { route: s3 ? "s3" : (auth && auth.service) || "ssm", method: req.method, url: req.url, target: req.headers["x-amz-target"] || null,
                   amz_date: req.headers["x-amz-date"] || null, request_id: rid, headers: req.headers, time_ms: Date.now() };
   reqLog.push(entry);
   const fault = faults.shift();
@@ -353,6 +353,17 @@ async function handle(req, res, body) {
     return s3Forward(req, body, res, rid);
   }
   const target = String(req.headers["x-amz-target"] || "");
+  // Service modules: a route module with signed(req, res, body, ctx, info) answers verified
+  // requests of its own service (info.service is the credential scope's service name).
+  for (const r of routes) {
+    if (typeof r.signed !== "function") continue;
+    try {
+      if (r.signed(req, res, body, ctx, { rid, service: auth ? auth.service : null, target })) return;
+    } catch (e) {
+      ctx.log({ route: r.name, method: req.method, url: req.url, error: String(e) });
+      return jsonError(res, 500, "InternalFailure", String(e), rid);
+    }
+  }
   if (!target.startsWith("AmazonSSM.")) return jsonError(res, 400, "UnknownOperationException", "unknown target " + target, rid);
   let input;
   try {
