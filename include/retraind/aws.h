@@ -358,6 +358,11 @@ int rt_aws_s3_parse_list(struct rt_str xml,
 /* Frees what a list owns; the struct itself is the caller's. NULL is fine. */
 void rt_aws_s3_list_free(struct rt_aws_s3_list *list);
 
+/* ---- SNS (query): the notifier builds the form body (TopicArn, Subject, Message) ---- */
+
+extern const struct rt_aws_service rt_aws_sns;
+extern const struct rt_aws_op rt_aws_sns_publish_op;
+
 /* ---- SSM (json 1.1): bodies are JSON text built by the caller ---- */
 
 extern const struct rt_aws_service rt_aws_ssm;

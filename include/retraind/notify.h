@@ -98,4 +98,24 @@ int rt_notifier_smtp_new(struct uv_loop_s *loop,
                          struct rt_notifier **out,
                          struct rt_error *err);
 
+struct rt_aws_client;
+/* SNS limits: a Subject of fewer than 100 characters, a Message of at most 262,144 bytes. */
+#define RT_SNS_SUBJECT_MAX 99
+#define RT_SNS_MESSAGE_MAX 262144
+/*
+ * The SNS notifier: one Publish (query protocol) to topic_arn per event through aws (borrowed;
+ * must outlive the notifier). The client retries throttling and 5xx; a final failure goes to the
+ * send callback. Returns: 0 and *out, or RT_EINVAL / RT_ECONFIG (not an ARN) / RT_ENOMEM.
+ */
+int rt_notifier_sns_new(struct rt_aws_client *aws,
+                        const char *topic_arn,
+                        struct rt_notifier **out,
+                        struct rt_error *err);
+/* Appends in as an SNS Subject: control characters (C0, DEL, C1) become spaces, cut to at most
+ * RT_SNS_SUBJECT_MAX characters on a UTF-8 boundary. Returns: 0 or an rt_buf error. */
+int rt_sns_subject(const char *in, struct rt_buf *out);
+/* Appends in (len bytes) as an SNS Message: whole when it fits RT_SNS_MESSAGE_MAX, else cut on a
+ * UTF-8 boundary and ended with a note, RT_SNS_MESSAGE_MAX bytes in all. Returns: 0 or an error. */
+int rt_sns_message(const char *in, size_t len, struct rt_buf *out);
+
 #endif

@@ -77,4 +77,26 @@ int rt_params_local_new(struct uv_loop_s *loop,
                         const struct rt_param_set *defaults,
                         struct rt_params **out);
 
+struct rt_aws_client;
+/*
+ * The ssm driver: the ten parameters as <path><Name> in Parameter Store through aws (borrowed;
+ * must outlive p). path starts and ends with '/'. defaults as for the local driver. A value in
+ * Parameter Store that does not parse is logged once per Version and the last good value kept.
+ * Returns: 0 and *out, or RT_EINVAL / RT_ECONFIG / RT_ENOMEM with err filled.
+ */
+int rt_params_ssm_new(struct uv_loop_s *loop,
+                      struct rt_aws_client *aws,
+                      const char *path,
+                      const struct rt_param_set *defaults,
+                      struct rt_params **out,
+                      struct rt_error *err);
+/*
+ * Mirrors one key of the daemon's system state into <path>For-System-Use-Only (a JSON object,
+ * read-modify-write keeping keys retraind does not know). json_value is JSON text ("12",
+ * "\"arn:...\""). Does nothing and returns 0 when p is not the ssm driver. Asynchronous; a
+ * failure is logged (the journal stays the source of truth).
+ * Returns: 0, or RT_EINVAL (not JSON) / RT_ENOMEM / RT_ECANCELED.
+ */
+int rt_params_ssm_system_put(struct rt_params *p, const char *key, const char *json_value);
+
 #endif

@@ -22,6 +22,8 @@ struct rt_engine;
 struct rt_notifier;
 struct rt_httpc;
 struct rt_review;
+struct rt_aws_client;
+struct rt_credentials_provider;
 
 /* What constructors get. Pointers are borrowed and must outlive the drivers made from it. */
 struct rt_driver_env {
@@ -32,6 +34,9 @@ struct rt_driver_env {
     bool read_only;             /* read commands: create nothing, write nothing */
     struct rt_httpc *httpc;     /* owned: made by the first driver that needs HTTP or SMTP;
                                  * closed by rt_driver_env_close */
+    struct rt_aws_client *aws;  /* owned: made by the first AWS driver (sns, ssm) with the
+                                 * default credentials chain; destroyed by rt_driver_env_close */
+    struct rt_credentials_provider *creds; /* owned, with aws */
 };
 
 /*

@@ -11,6 +11,8 @@
 
 #include <string.h>
 
+#include "retraind/alloc.h"
+#include "retraind/aws.h"
 #include "retraind/engine.h"
 #include "retraind/fsutil.h"
 #include "retraind/httpc.h"
@@ -94,6 +96,45 @@ static int notify_smtp(struct rt_driver_env *env, int index, void **out, struct 
                                 (struct rt_notifier **)out, err);
 }
 
+/* The AWS client the sns and ssm drivers share: the default credentials chain over httpc. */
+static int need_aws(struct rt_driver_env *env, struct rt_error *err)
+{
+    if (env->aws)
+        return 0;
+    int rc = need_httpc(env, err);
+    if (rc)
+        return rc;
+    if (!env->creds) {
+        struct rt_credentials_opts co = {.loop = env->loop, .httpc = env->httpc};
+        rt_credentials_opts_from_config(&co, env->cfg);
+        rc = rt_credentials_provider_new_default(&co, &env->creds, err);
+        if (rc)
+            return rc;
+    }
+    struct rt_aws_client_opts o = {.credentials = env->creds};
+    rt_aws_client_opts_from_config(&o, env->cfg);
+    return rt_aws_client_new(env->loop, env->httpc, &o, &env->aws, err);
+}
+
+static int notify_sns(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
+{
+    int rc = need_aws(env, err);
+    if (rc)
+        return rc;
+    return rt_notifier_sns_new(env->aws, env->cfg->notify[index].topic_arn,
+                               (struct rt_notifier **)out, err);
+}
+
+static int params_ssm(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
+{
+    (void)index;
+    int rc = need_aws(env, err);
+    if (rc)
+        return rc;
+    return rt_params_ssm_new(env->loop, env->aws, env->cfg->parameters.path,
+                             &env->cfg->parameters.defaults, (struct rt_params **)out, err);
+}
+
 /* ---- the table ---- */
 
 static const struct row rows[] = {
@@ -103,6 +144,8 @@ static const struct row rows[] = {
     {RT_FAMILY_REVIEW, RT_REVIEW_LOCAL, review_local, 0},
     {RT_FAMILY_NOTIFY, RT_NOTIFY_LOG, notify_log, 0},
     {RT_FAMILY_NOTIFY, RT_NOTIFY_SMTP, notify_smtp, 0},
+    {RT_FAMILY_NOTIFY, RT_NOTIFY_SNS, notify_sns, 0},
+    {RT_FAMILY_PARAMS, RT_PARAMS_SSM, params_ssm, 0},
 };
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
 
@@ -234,8 +277,39 @@ int rt_registry_new_notifier(struct rt_driver_env *env,
                   NULL, err);
 }
 
+struct env_closing {
+    struct rt_httpc *h;
+    void (*cb)(void *ud);
+    void *ud;
+};
+
+static void creds_closed(void *ud)
+{
+    struct env_closing *c = ud;
+    struct rt_httpc *h = c->h;
+    void (*cb)(void *) = c->cb;
+    void *cb_ud = c->ud;
+    rt_free(c);
+    rt_httpc_close(h, cb, cb_ud);
+}
+
 void rt_driver_env_close(struct rt_driver_env *env, void (*cb)(void *ud), void *ud)
 {
+    rt_aws_client_destroy(env->aws);
+    env->aws = NULL;
+    if (env->creds) {
+        /* the provider's fetches in flight end first, then the httpc they use closes */
+        struct env_closing *c = rt_calloc(1, sizeof(*c));
+        struct rt_credentials_provider *p = env->creds;
+        env->creds = NULL;
+        if (c) {
+            *c = (struct env_closing){env->httpc, cb, ud};
+            env->httpc = NULL;
+            rt_credentials_provider_close(p, creds_closed, c);
+            return;
+        }
+        rt_credentials_provider_close(p, NULL, NULL);
+    }
     struct rt_httpc *h = env->httpc;
     env->httpc = NULL;
     if (h)
