@@ -135,7 +135,7 @@ sns_send(struct rt_notifier *base, const struct rt_event *ev, rt_notify_done_fn 
     if (n->closing)
         return RT_ECANCELED;
     struct rt_buf subject, body, subj, msg, form;
-    rt_buf_init(&subject, 1024);
+    rt_buf_init(&subject, 16u << 20);
     rt_buf_init(&body, 16u << 20);
     rt_buf_init(&subj, 1024);
     rt_buf_init(&msg, RT_SNS_MESSAGE_MAX);

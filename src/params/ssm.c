@@ -425,7 +425,7 @@ static void sys_round_end(struct ssm *s, int status, const struct rt_error *err)
     cJSON_Delete(s->sys_round);
     s->sys_round = NULL;
     s->in_flight--;
-    if (s->sys_pending && !s->closing)
+    if (s->sys_pending) /* also when closing: close waits for the last round */
         sys_round_start(s);
     maybe_finish_close(s);
 }

@@ -227,8 +227,17 @@ function ssmHandle(op, input, rid, res) {
       return reply({});
     }
     case "GetParametersByPath": {
+      // Sorted by name, MaxResults (1..10, default 10) per page, NextToken = the next index;
+      // without Recursive only the level right under Path.
       const pre = String(input.Path || "/");
-      return reply({ Parameters: [...ssm.values()].filter((p) => p.Name.startsWith(pre)) });
+      const max = input.MaxResults === undefined ? 10 : Number(input.MaxResults);
+      if (!(max >= 1 && max <= 10)) return fail("ValidationException", "MaxResults must be 1..10");
+      const all = [...ssm.values()].filter((p) => p.Name.startsWith(pre) && (input.Recursive || !p.Name.slice(pre.length).includes("/")))
+        .sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+      const start = input.NextToken === undefined ? 0 : Number(input.NextToken);
+      if (!(start >= 0)) return fail("ValidationException", "bad NextToken");
+      const page = all.slice(start, start + max);
+      return reply(start + max < all.length ? { Parameters: page, NextToken: String(start + max) } : { Parameters: page });
     }
     default:
       return fail("InvalidAction", "unknown operation " + op);
