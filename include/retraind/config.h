@@ -110,6 +110,7 @@ struct rt_config {
         enum rt_params_driver driver;
         struct rt_config_pos driver_pos;
         char *path;                   /* ssm: owned, default "/retraind/" */
+        int64_t refresh_ms;           /* ssm: how often Parameter Store is read, default 60s */
         struct rt_param_set defaults; /* the table's defaults overlaid with parameters.defaults */
         bool default_set[RT_P_COUNT]; /* which defaults the config file set */
     } parameters;

@@ -13,6 +13,8 @@
 #ifndef RETRAIND_PARAMS_H
 #define RETRAIND_PARAMS_H
 
+#include <stdint.h>
+
 #include "retraind/error.h"
 #include "retraind/paramdef.h"
 
@@ -80,13 +82,16 @@ int rt_params_local_new(struct uv_loop_s *loop,
 struct rt_aws_client;
 /*
  * The ssm driver: the ten parameters as <path><Name> in Parameter Store through aws (borrowed;
- * must outlive p). path starts and ends with '/'. defaults as for the local driver. A value in
- * Parameter Store that does not parse is logged once per Version and the last good value kept.
- * Returns: 0 and *out, or RT_EINVAL / RT_ECONFIG / RT_ENOMEM with err filled.
+ * must outlive p). path starts and ends with '/'. The driver reads Parameter Store on its own every
+ * refresh_ms (0: only when refresh is called) and calls on_change when the values changed. defaults
+ * as for the local driver. A value in Parameter Store that does not parse is logged once per
+ * Version and the last good value kept. Returns: 0 and *out, or RT_EINVAL / RT_ECONFIG / RT_ENOMEM
+ * with err filled.
  */
 int rt_params_ssm_new(struct uv_loop_s *loop,
                       struct rt_aws_client *aws,
                       const char *path,
+                      int64_t refresh_ms,
                       const struct rt_param_set *defaults,
                       struct rt_params **out,
                       struct rt_error *err);

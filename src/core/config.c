@@ -1116,6 +1116,8 @@ static const struct key params_keys[] = {
      .family = RT_FAMILY_PARAMS, .pos_off = CFG(parameters.driver_pos)},
     {.name = "path", .type = K_STRING, .off = CFG(parameters.path), .def = "/retraind/",
      .check = check_ssm_path},
+    {.name = "refresh", .type = K_DURATION, .off = CFG(parameters.refresh_ms), .def = "60s",
+     .min = 100, .max = DAY_MS},
     {.name = "defaults", .type = K_NODE_FN, .set_node = set_param_defaults},
     {0},
 };

@@ -132,7 +132,8 @@ static int params_ssm(struct rt_driver_env *env, int index, void **out, struct r
     if (rc)
         return rc;
     return rt_params_ssm_new(env->loop, env->aws, env->cfg->parameters.path,
-                             &env->cfg->parameters.defaults, (struct rt_params **)out, err);
+                             env->cfg->parameters.refresh_ms, &env->cfg->parameters.defaults,
+                             (struct rt_params **)out, err);
 }
 
 /* ---- the table ---- */

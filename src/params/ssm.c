@@ -8,10 +8,12 @@
  * remembered: a value is parsed again only when its Version changed, and a value that does not
  * parse is logged once per Version and left out: the last good value stays (the config default
  * when there never was one). refresh compares the resolved set with the last one delivered and
- * calls on_change when it differs; a scan that fails changes nothing (the next refresh tries
- * again). set validates like the local driver, then PutParameter Overwrite; reset is
- * DeleteParameter (a missing parameter is fine). After a successful write a scan runs, so the
- * owner hears of the change through on_change like any other.
+ * calls on_change when it differs. The driver polls on its own every refresh_ms (the config's
+ * parameters.refresh), one scan at a time, so a change made in the console is applied without a
+ * restart; the owner's refresh calls add scans of their own. A scan that fails changes nothing (the
+ * next refresh tries again). set validates like the local driver, then PutParameter Overwrite;
+ * reset is DeleteParameter (a missing parameter is fine). After a successful write a scan runs, so
+ * the owner hears of the change through on_change like any other.
  *
  * The daemon's system state is mirrored into the JSON parameter <path>For-System-Use-Only
  * (rt_params_ssm_system_put): read, merge the new keys, write back, keeping the keys retraind
@@ -51,8 +53,11 @@ struct ssm {
     struct known known[RT_P_COUNT];
     struct rt_param_set last;
     bool have_last;
-    int in_flight; /* calls and deferred completions not yet run */
-    bool closing;
+    int in_flight;    /* calls and deferred completions not yet run */
+    uv_timer_t timer; /* its own polling: a refresh every refresh_ms */
+    int64_t refresh_ms;
+    int polls; /* scans started by the timer and not finished */
+    bool closing, close_started;
     void (*close_cb)(void *ud);
     void *close_ud;
     /* the For-System-Use-Only mirror */
@@ -62,6 +67,7 @@ struct ssm {
 
 struct scan {
     struct ssm *s;
+    bool polled;                /* started by the timer */
     rt_params_load_fn *load_cb; /* NULL: a refresh */
     void *ud;
     char *token;
@@ -82,7 +88,8 @@ struct write {
 };
 
 static void maybe_finish_close(struct ssm *s);
-static int scan_start(struct ssm *s, rt_params_load_fn *cb, void *ud, struct rt_error *err);
+static int
+scan_start(struct ssm *s, rt_params_load_fn *cb, void *ud, struct rt_error *err, struct scan **out);
 
 static bool same_set(const struct rt_param_set *a, const struct rt_param_set *b)
 {
@@ -172,6 +179,8 @@ static void scan_finish(struct scan *sc, int status, const struct rt_error *err)
         if (s->base.on_change)
             s->base.on_change(&set, s->base.on_change_ud);
     }
+    if (sc->polled)
+        s->polls--;
     scan_free(sc);
     s->in_flight--;
     maybe_finish_close(s);
@@ -257,7 +266,8 @@ static int scan_page(struct scan *sc, struct rt_error *err)
     return rc;
 }
 
-static int scan_start(struct ssm *s, rt_params_load_fn *cb, void *ud, struct rt_error *err)
+static int
+scan_start(struct ssm *s, rt_params_load_fn *cb, void *ud, struct rt_error *err, struct scan **out)
 {
     struct scan *sc = rt_calloc(1, sizeof(*sc));
     if (!sc)
@@ -271,6 +281,8 @@ static int scan_start(struct ssm *s, rt_params_load_fn *cb, void *ud, struct rt_
         return rc;
     }
     s->in_flight++;
+    if (out)
+        *out = sc;
     return 0;
 }
 
@@ -283,7 +295,7 @@ static int ssm_load(struct rt_params *p, rt_params_load_fn *cb, void *ud)
         return RT_EINVAL;
     struct rt_error err;
     rt_error_clear(&err);
-    return scan_start(s, cb, ud, &err);
+    return scan_start(s, cb, ud, &err, NULL);
 }
 
 static int ssm_refresh(struct rt_params *p)
@@ -293,7 +305,24 @@ static int ssm_refresh(struct rt_params *p)
         return RT_ECANCELED;
     struct rt_error err;
     rt_error_clear(&err);
-    return scan_start(s, NULL, NULL, &err);
+    return scan_start(s, NULL, NULL, &err, NULL);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct ssm *s = t->data;
+    if (s->closing || s->polls > 0)
+        return; /* one poll at a time: a slow Parameter Store never piles scans up */
+    struct rt_error err;
+    rt_error_clear(&err);
+    struct scan *sc = NULL;
+    if (scan_start(s, NULL, NULL, &err, &sc) == 0) {
+        sc->polled = true;
+        s->polls++;
+    } else {
+        RT_LOG(RT_LOG_ERR, "params", "event=params_refresh_failed driver=ssm error=%s",
+               rt_q(err.msg));
+    }
 }
 
 /* ---- set and reset ---- */
@@ -325,7 +354,7 @@ static void written(int status, struct rt_httpc_resp *resp, const struct rt_erro
     } else if (!s->closing) {
         struct rt_error e;
         rt_error_clear(&e);
-        if (scan_start(s, NULL, NULL, &e)) /* the next refresh will see it */
+        if (scan_start(s, NULL, NULL, &e, NULL)) /* the next refresh will see it */
             RT_LOG(RT_LOG_WARNING, "params", "event=rescan_failed driver=ssm error=%s",
                    rt_q(e.msg));
     }
@@ -528,9 +557,9 @@ int rt_params_ssm_system_put(struct rt_params *p, const char *key, const char *j
 
 /* ---- close ---- */
 
-static void defer_closed(void *ud)
+static void timer_closed(uv_handle_t *h)
 {
-    struct ssm *s = ud;
+    struct ssm *s = h->data;
     void (*cb)(void *) = s->close_cb;
     void *ud2 = s->close_ud;
     cJSON_Delete(s->sys_pending);
@@ -540,10 +569,18 @@ static void defer_closed(void *ud)
         cb(ud2);
 }
 
+static void defer_closed(void *ud)
+{
+    struct ssm *s = ud;
+    uv_close((uv_handle_t *)&s->timer, timer_closed);
+}
+
 static void maybe_finish_close(struct ssm *s)
 {
-    if (s->closing && s->in_flight == 0)
+    if (s->closing && s->in_flight == 0 && !s->close_started) {
+        s->close_started = true;
         rt_defer_close(&s->defer, defer_closed, s);
+    }
 }
 
 static void ssm_close(struct rt_params *p, void (*cb)(void *ud), void *ud)
@@ -552,6 +589,7 @@ static void ssm_close(struct rt_params *p, void (*cb)(void *ud), void *ud)
     if (s->closing)
         return;
     s->closing = true;
+    uv_timer_stop(&s->timer);
     s->close_cb = cb;
     s->close_ud = ud;
     maybe_finish_close(s);
@@ -569,6 +607,7 @@ static const struct rt_params_ops ssm_ops = {
 int rt_params_ssm_new(struct uv_loop_s *loop,
                       struct rt_aws_client *aws,
                       const char *path,
+                      int64_t refresh_ms,
                       const struct rt_param_set *defaults,
                       struct rt_params **out,
                       struct rt_error *err)
@@ -593,7 +632,13 @@ int rt_params_ssm_new(struct uv_loop_s *loop,
         rt_free(s);
         return rt_error_set(err, rc, "parameters: %s", rt_strerror(rc));
     }
-    RT_LOG(RT_LOG_INFO, "params", "event=driver_ready driver=ssm path=%s", rt_q(path));
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
+    s->refresh_ms = refresh_ms;
+    if (refresh_ms > 0)
+        uv_timer_start(&s->timer, on_timer, (uint64_t)refresh_ms, (uint64_t)refresh_ms);
+    RT_LOG(RT_LOG_INFO, "params", "event=driver_ready driver=ssm path=%s refresh_ms=%lld",
+           rt_q(path), (long long)refresh_ms);
     *out = &s->base;
     return 0;
 }

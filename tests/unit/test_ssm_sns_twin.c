@@ -215,11 +215,13 @@ static void on_change(const struct rt_param_set *v, void *ud)
     changes++;
 }
 
+static int64_t poll_ms;
+
 static void params_new(void)
 {
     struct rt_error err;
     rt_error_clear(&err);
-    RT_ASSERT_OK(rt_params_ssm_new(&loop, aws, PATH, NULL, &params, &err));
+    RT_ASSERT_OK(rt_params_ssm_new(&loop, aws, PATH, poll_ms, NULL, &params, &err));
     params->on_change = on_change;
     loads = changes = 0;
 }
@@ -328,6 +330,24 @@ RT_TEST(ssm_change_invalid_kept)
     refresh_expect_change();
     RT_ASSERT_STR_EQ(val(&changed, RT_P_MIN_F1), "0.75");
     params_close();
+    finish();
+}
+
+RT_TEST(ssm_polls_on_its_own)
+{
+    start();
+    poll_ms = 200;
+    params_new();
+    load();
+    RT_ASSERT_STR_EQ(val(&loaded, RT_P_MIN_UNTRAINED), "10");
+    /* changed behind the daemon's back; nobody calls refresh */
+    ssm_put("Minimum-Untrained-Images", "17");
+    for (int i = 0; changes == 0 && i < 100000; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    RT_ASSERT_INT_EQ(changes, 1);
+    RT_ASSERT_STR_EQ(val(&changed, RT_P_MIN_UNTRAINED), "17");
+    params_close();
+    poll_ms = 0;
     finish();
 }
 
