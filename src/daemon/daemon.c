@@ -467,10 +467,31 @@ static void engine_active_started(int status, const struct rt_error *err, void *
     }
 }
 
+/* Mirrors the journal's system state (the journal stays the source of truth) into the params
+ * driver's store, for tools that read the reference solution's For-System-Use-Only parameter.
+ * Only the ssm driver keeps it (rt_params_ssm_system_put ignores any other). */
+static void mirror_system_state(struct daemon *d)
+{
+    if (strcmp(d->params->ops->name, "ssm") != 0)
+        return;
+    char v[160];
+    int64_t images = 0;
+    if (rt_journal_state_get_i64(d->journal, RT_STATE_PREVIOUS_TRAINED, 0, &images) == 0 &&
+        rt_snprintf(v, sizeof(v), "%lld", (long long)images) == 0)
+        rt_params_ssm_system_put(d->params, "previous_trained_images", v);
+    struct rt_journal_model active;
+    if (rt_journal_model_get_active(d->journal, &active) == 0 &&
+        rt_snprintf(v, sizeof(v), "\"%s\"", active.version) == 0)
+        rt_params_ssm_system_put(d->params, "rekognition_project_version_arn", v);
+}
+
 static void transitioned(void *ud, const struct rt_transition *t)
 {
     struct daemon *d = ud;
     rt_counters_transition(&d->counters, t);
+    /* SWITCH commits the new active version and previous_trained_images */
+    if (t->from && strcmp(t->workflow, "training") == 0 && strcmp(t->from, "SWITCH") == 0)
+        mirror_system_state(d);
 }
 
 static void outbox_kick(void *ud)
@@ -532,6 +553,7 @@ params_loaded(int status, const struct rt_param_set *values, const struct rt_err
     d->params->on_change = params_changed;
     d->params->on_change_ud = d;
     changes_to_executions(d); /* changed while we were down */
+    mirror_system_state(d);
     /* The first check runs at start (unless disabled), then every poll period. */
     arm_poll(d, d->values.v[RT_P_ENABLE_TRAINING].b);
     take_requests(d);

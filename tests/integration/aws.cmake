@@ -6,3 +6,8 @@ if(TARGET rt_aws AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_aws_live.c)
   rt_integration_test(aws_live aws_live.py TIMEOUT 900)
   set_tests_properties(aws_live PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+# ssm_sns: the daemon with parameters in SSM and notifications over SNS, against the twin.
+if(TARGET rt_aws)
+  rt_integration_test(ssm_sns ssm_sns.py TIMEOUT 400)
+  set_tests_properties(ssm_sns PROPERTIES SKIP_RETURN_CODE 77)
+endif()
