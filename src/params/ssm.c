@@ -53,8 +53,10 @@ struct ssm {
     struct known known[RT_P_COUNT];
     struct rt_param_set last;
     bool have_last;
-    int in_flight;    /* calls and deferred completions not yet run */
-    uv_timer_t timer; /* its own polling: a refresh every refresh_ms */
+    uint64_t scan_seq; /* scans started */
+    uint64_t last_seq; /* the scan whose set last is */
+    int in_flight;     /* calls and deferred completions not yet run */
+    uv_timer_t timer;  /* its own polling: a refresh every refresh_ms */
     int64_t refresh_ms;
     int polls; /* scans started by the timer and not finished */
     bool closing, close_started;
@@ -68,6 +70,7 @@ struct ssm {
 struct scan {
     struct ssm *s;
     bool polled;                /* started by the timer */
+    uint64_t seq;               /* order of start: an older scan never overrides a newer one */
     rt_params_load_fn *load_cb; /* NULL: a refresh */
     void *ud;
     char *token;
@@ -162,21 +165,27 @@ static void scan_finish(struct scan *sc, int status, const struct rt_error *err)
 {
     struct ssm *s = sc->s;
     struct rt_param_set set;
-    if (status == 0)
+    /* Scans may overlap (a poll, a poke, the one after a write): one that started before the
+     * scan last delivered saw older values and must not undo it. */
+    bool stale = s->have_last && sc->seq < s->last_seq;
+    if (status == 0 && (sc->load_cb || !stale))
         resolve(s, sc, &set);
     if (sc->load_cb) {
-        if (status == 0) {
+        if (status == 0 && !stale) {
             s->last = set;
             s->have_last = true;
+            s->last_seq = sc->seq;
         }
         sc->load_cb(status, status ? NULL : &set, err, sc->ud);
     } else if (status) {
         RT_LOG(RT_LOG_ERR, "params", "event=params_load_failed driver=ssm error=%s",
                rt_q(err ? err->msg : rt_strerror(status)));
-    } else if (!s->closing && (!s->have_last || !same_set(&set, &s->last))) {
+    } else if (!stale && !s->closing) {
+        bool differs = !s->have_last || !same_set(&set, &s->last);
         s->last = set;
         s->have_last = true;
-        if (s->base.on_change)
+        s->last_seq = sc->seq;
+        if (differs && s->base.on_change)
             s->base.on_change(&set, s->base.on_change_ud);
     }
     if (sc->polled)
@@ -281,6 +290,7 @@ scan_start(struct ssm *s, rt_params_load_fn *cb, void *ud, struct rt_error *err,
         return rc;
     }
     s->in_flight++;
+    sc->seq = ++s->scan_seq;
     if (out)
         *out = sc;
     return 0;
