@@ -1814,8 +1814,9 @@ int rt_config_restart_changes(const struct rt_config *a,
         str_differs(pa->human_loop, pb->human_loop) || str_differs(pa->unlabeled, pb->unlabeled))
         add_key(out, size, &n, "store");
     if (a->parameters.driver != b->parameters.driver ||
-        str_differs(a->parameters.path, b->parameters.path))
-        add_key(out, size, &n, "parameters.driver/path");
+        str_differs(a->parameters.path, b->parameters.path) ||
+        a->parameters.refresh_ms != b->parameters.refresh_ms)
+        add_key(out, size, &n, "parameters.driver/path/refresh");
     if (a->engine.driver != b->engine.driver || str_differs(a->engine.project, b->engine.project) ||
         a->engine.status_poll_ms != b->engine.status_poll_ms ||
         a->engine.training_threads != b->engine.training_threads)
