@@ -12,7 +12,8 @@
  * JSON (HumanLoopOutput.OutputS3Uri) is read through the store, its humanAnswers parsed
  * (answerContent."crowd-image-classifier".label, workerId, submissionTime) and the waiter called
  * with the consolidated label (majority; a tie goes to the earliest answer). A Failed or Stopped
- * loop calls back with RT_EAWS (aws_code the FailureCode, or "Stopped"); a loop A2I does not know
+ * loop calls back with RT_ECANCELED (aws_code the FailureCode, or "Stopped"; the workflow ends
+ * the execution FAILED with the message); a loop A2I does not know
  * calls back with RT_ENOTFOUND; anything else (throttled after retries, network) keeps the waiter
  * for the next round.
  */
@@ -503,13 +504,13 @@ static void described(int status, struct rt_httpc_resp *resp, const struct rt_er
     if (strcmp(s, "Failed") == 0 || strcmp(s, "Stopped") == 0) {
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(root, "FailureCode");
         const cJSON *why = cJSON_GetObjectItemCaseSensitive(root, "FailureReason");
-        rt_error_set(&e, RT_EAWS, "a2i human loop %s is %s%s%s", c->id, s,
+        rt_error_set(&e, RT_ECANCELED, "a2i human loop %s is %s%s%s", c->id, s,
                      cJSON_IsString(why) ? ": " : "", cJSON_IsString(why) ? why->valuestring : "");
         rt_strlcpy(e.aws_code, cJSON_IsString(code) ? code->valuestring : s, sizeof(e.aws_code));
         RT_LOG(RT_LOG_WARNING, "review", "event=human_loop_ended task=%s status=%s error=%s",
                rt_q(c->id), s, rt_q(e.msg));
         cJSON_Delete(root);
-        deliver(c, RT_EAWS, NULL, &e);
+        deliver(c, RT_ECANCELED, NULL, &e);
         poll_end(c);
         return;
     }

@@ -9,8 +9,9 @@ loops), the builtin engine and the local store (issue #9, item 5).
    each, named rt-de-..., with the reference solution's InputContent (source "A2I Workflow",
    detectLabelRequestId, detectedConfidenceLevel, detectedLabel, taskObject s3://local/<key>).
 3. The portal's operations answer 503 naming A2I's worker portal.
-4. The test completes every loop through the twin's control: stripes and circles with their true
-   label, checks with None of the Above. Each labeled answer is copied to
+4. The test completes the loops through the twin's control: stripes and circles with their true
+   label, checks with None of the Above, except one checks loop it marks Failed: that detection
+   execution ends FAILED with A2I's failure reason. Each labeled answer is copied to
    images_labeled_by_folder/<label>/humanLoopName-<loop>-<file> with the image's bytes; None of
    the Above copies nothing; every detection execution ends.
 
@@ -96,6 +97,10 @@ check(status == 503 and "A2I" in json.dumps(body), "/api/reviews/next with a2i: 
 
 # ---- 4. answers through the twin ----
 want = []
+failed_key = sorted(k for k in by_key if true_label(k) == "checks")[0]
+failed_loop = by_key.pop(failed_key)
+control("fail", {"name": failed_loop, "status": "Failed", "code": "Expired",
+                 "reason": "the task expired"})
 for k, name in sorted(by_key.items()):
     label = true_label(k) if true_label(k) in ("stripes", "circles") else "None of the Above"
     control("complete", {"name": name, "answers": [{"label": label, "worker": "ann"}]})
@@ -110,7 +115,19 @@ with open(os.path.join(env.bucket, orig[0]), "rb") as f:
     check(f.read() == copied, "the copy %s differs from %s" % (want[0], orig[0]))
 
 
-env.wait_log(r"event=review_answered", 60, "every answer", count=len(keys))
+env.wait_log(r"event=review_answered", 60, "every answer", count=len(by_key))
+
+
+def failed_exec():
+    for e in detections(env):
+        if e["id"].lower() == failed_loop[len("rt-"):] and e["state"] == "FAILED":
+            return e
+    return None
+
+
+# A Failed loop is never answered: its execution ends FAILED with A2I's reason.
+e = env.wait_for(failed_exec, 60, "the execution of the Failed loop to end FAILED")
+check("Failed: the task expired" in (e.get("error") or ""), "error of %s: %r" % (e["id"], e))
 time.sleep(3)  # a late copy for None of the Above would show now
 check(copies(env) == sorted(want), "copies after the answers: %r, wanted %r"
       % (copies(env), sorted(want)))

@@ -416,10 +416,10 @@ RT_TEST(failed_and_stopped_loops)
     twin_control("/__control/a2i/fail", "{\"name\":\"rt-de-5\",\"status\":\"Stopped\"}", NULL, 0);
     run_until(&a1.n, 1);
     run_until(&a2.n, 1);
-    RT_ASSERT_INT_EQ(a1.status, RT_EAWS);
+    RT_ASSERT_INT_EQ(a1.status, RT_ECANCELED);
     RT_ASSERT_STR_EQ(a1.code, "Expired");
     RT_ASSERT_CONTAINS(a1.msg, "Failed: no worker took the task");
-    RT_ASSERT_INT_EQ(a2.status, RT_EAWS);
+    RT_ASSERT_INT_EQ(a2.status, RT_ECANCELED);
     RT_ASSERT_STR_EQ(a2.code, "Stopped");
     finish();
 }
