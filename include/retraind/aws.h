@@ -384,4 +384,12 @@ int rt_aws_ssm_put_parameter(struct rt_aws_client *c,
  * or NULL when absent or not JSON. */
 char *rt_aws_ssm_parse_value(struct rt_str body);
 
+/* ---- A2I runtime (rest-json) and SageMaker (json 1.1): the a2i review driver's calls ---- */
+
+extern const struct rt_aws_service rt_aws_a2i, rt_aws_sagemaker;
+/* StartHumanLoop POST /human-loops; DescribeHumanLoop GET /human-loops/<name> (params.path);
+ * StopHumanLoop POST /human-loops/stop; SageMaker.DescribeFlowDefinition. */
+extern const struct rt_aws_op rt_aws_a2i_start_human_loop_op, rt_aws_a2i_describe_human_loop_op,
+    rt_aws_a2i_stop_human_loop_op, rt_aws_sagemaker_describe_flow_definition_op;
+
 #endif

@@ -66,8 +66,8 @@ int rt_registry_new_notifier(struct rt_driver_env *env,
                              struct rt_error *err);
 /* Writes the built drivers of family, "local, s3", into out. */
 void rt_registry_names(enum rt_driver_family family, char *out, size_t size);
-/* Closes what env made for the drivers (the HTTP client); cb (may be NULL) runs once done, on a
- * later loop turn. Close the drivers first. */
+/* Closes what env made for the drivers (the AWS client, its credentials, the HTTP client); cb (may
+ * be NULL) runs once done, on a later loop turn. Close the drivers first. */
 void rt_driver_env_close(struct rt_driver_env *env, void (*cb)(void *ud), void *ud);
 
 #endif

@@ -88,6 +88,8 @@ struct rt_review_ops {
      * Calls cb once task_id has all its answers (on a later turn if it has them already), with
      * the answers written in A2I's output layout first. One waiter per task; a second wait on the
      * same task replaces the first (whose cb is never called). status RT_ENOTFOUND: no such task.
+     * status RT_ECANCELED: the task ended without answers and never will have them (an A2I
+     * human loop that Failed or was Stopped); err says why.
      */
     int (*wait)(struct rt_review *r, const char *task_id, rt_review_result_fn *cb, void *ud);
     /* Forgets the waiter of task_id (its cb is never called). Absent is fine. */

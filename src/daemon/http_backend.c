@@ -411,9 +411,13 @@ struct review_call {
 
 static bool review_ready(struct rt_daemon_http *h, struct rt_http_call *call)
 {
-    if (h->env.review)
+    struct rt_review *r = h->env.review;
+    if (r && strcmp(r->ops->name, "local") == 0)
         return true;
-    rt_http_call_error(call, 503, "the review portal needs the local review driver");
+    rt_http_call_error(call, 503,
+                       r ? "the review portal is local-only: the a2i driver uses A2I's worker "
+                           "portal"
+                         : "the review portal needs the local review driver");
     return false;
 }
 

@@ -13,6 +13,7 @@
 
 #include "retraind/alloc.h"
 #include "retraind/aws.h"
+#include "retraind/credentials.h"
 #include "retraind/engine.h"
 #include "retraind/fsutil.h"
 #include "retraind/httpc.h"
@@ -20,6 +21,7 @@
 #include "retraind/notify.h"
 #include "retraind/params.h"
 #include "retraind/review.h"
+#include "retraind/review_a2i.h"
 #include "retraind/review_local.h"
 #include "retraind/store.h"
 
@@ -80,6 +82,37 @@ static int need_httpc(struct rt_driver_env *env, struct rt_error *err)
     return rt_httpc_new(env->loop, &o, &env->httpc, err);
 }
 
+/* The AWS client every AWS driver shares: the default credential chain and the config's aws
+ * section (region, endpoints, attempts). */
+static int need_aws(struct rt_driver_env *env, struct rt_error *err)
+{
+    if (env->aws)
+        return 0;
+    int rc = need_httpc(env, err);
+    if (rc)
+        return rc;
+    struct rt_credentials_opts co = {.loop = env->loop, .httpc = env->httpc};
+    rt_credentials_opts_from_config(&co, env->cfg);
+    if (!env->creds && (rc = rt_credentials_provider_new_default(&co, &env->creds, err)) != 0)
+        return rc;
+    struct rt_aws_client_opts o = {.credentials = env->creds};
+    rt_aws_client_opts_from_config(&o, env->cfg);
+    return rt_aws_client_new(env->loop, env->httpc, &o, &env->aws, err);
+}
+
+static int review_a2i(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
+{
+    (void)index;
+    if (!env->store)
+        return rt_error_set(err, RT_EINVAL, "review: the a2i driver needs the store");
+    int rc = need_aws(env, err);
+    if (rc)
+        return rc;
+    struct rt_review_a2i_opts o = {.flow_definition = env->cfg->review.flow_definition,
+                                   .poll_ms = env->cfg->review.poll_ms};
+    return rt_review_a2i_new(env->loop, env->aws, env->store, &o, (struct rt_review **)out, err);
+}
+
 static int notify_log(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
 {
     (void)index;
@@ -94,26 +127,6 @@ static int notify_smtp(struct rt_driver_env *env, int index, void **out, struct 
         return rc;
     return rt_notifier_smtp_new(env->loop, env->httpc, &env->cfg->notify[index],
                                 (struct rt_notifier **)out, err);
-}
-
-/* The AWS client the sns and ssm drivers share: the default credentials chain over httpc. */
-static int need_aws(struct rt_driver_env *env, struct rt_error *err)
-{
-    if (env->aws)
-        return 0;
-    int rc = need_httpc(env, err);
-    if (rc)
-        return rc;
-    if (!env->creds) {
-        struct rt_credentials_opts co = {.loop = env->loop, .httpc = env->httpc};
-        rt_credentials_opts_from_config(&co, env->cfg);
-        rc = rt_credentials_provider_new_default(&co, &env->creds, err);
-        if (rc)
-            return rc;
-    }
-    struct rt_aws_client_opts o = {.credentials = env->creds};
-    rt_aws_client_opts_from_config(&o, env->cfg);
-    return rt_aws_client_new(env->loop, env->httpc, &o, &env->aws, err);
 }
 
 static int notify_sns(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
@@ -143,6 +156,7 @@ static const struct row rows[] = {
     {RT_FAMILY_PARAMS, RT_PARAMS_LOCAL, params_local, 0},
     {RT_FAMILY_ENGINE, RT_ENGINE_BUILTIN, engine_builtin, 500},
     {RT_FAMILY_REVIEW, RT_REVIEW_LOCAL, review_local, 0},
+    {RT_FAMILY_REVIEW, RT_REVIEW_A2I, review_a2i, 0},
     {RT_FAMILY_NOTIFY, RT_NOTIFY_LOG, notify_log, 0},
     {RT_FAMILY_NOTIFY, RT_NOTIFY_SMTP, notify_smtp, 0},
     {RT_FAMILY_NOTIFY, RT_NOTIFY_SNS, notify_sns, 0},
@@ -313,8 +327,10 @@ void rt_driver_env_close(struct rt_driver_env *env, void (*cb)(void *ud), void *
     }
     struct rt_httpc *h = env->httpc;
     env->httpc = NULL;
+    if (p)
+        rt_credentials_provider_close(p, NULL, NULL);
     if (h)
         rt_httpc_close(h, cb, ud);
     else if (cb)
-        cb(ud); /* nothing to close: the caller's phase counting runs on */
+        cb(ud);
 }

@@ -271,6 +271,16 @@ answer_cb(int status, const struct rt_review_result *res, const struct rt_error 
         rt__exec_next(x, st->review, NULL, NULL, NULL);
         return;
     }
+    if (status == RT_ECANCELED) {
+        /* The task ended without answers (an A2I loop Failed or Stopped): nobody will answer. */
+        char msg[700];
+        rt_snprintf(msg, sizeof(msg), "the review task ended without answers: %s",
+                    err && err->msg[0] ? err->msg : rt_strerror(status));
+        RT_LOG(RT_LOG_WARNING, "workflow", "event=review_task_ended exec=%s task=%s error=%s",
+               x->id, rt_q(rt__ctx_str(x, "task")), rt_q(msg));
+        rt__exec_finish(x, st->failed, NULL, msg, NULL, NULL);
+        return;
+    }
     if (status || !res || !res->label) {
         RT_LOG(RT_LOG_WARNING, "workflow", "event=review_wait_failed exec=%s error=%s", x->id,
                rt_q(err ? err->msg : rt_strerror(status ? status : RT_EINVAL)));

