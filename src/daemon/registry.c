@@ -327,8 +327,6 @@ void rt_driver_env_close(struct rt_driver_env *env, void (*cb)(void *ud), void *
     }
     struct rt_httpc *h = env->httpc;
     env->httpc = NULL;
-    if (p)
-        rt_credentials_provider_close(p, NULL, NULL);
     if (h)
         rt_httpc_close(h, cb, ud);
     else if (cb)
