@@ -117,9 +117,10 @@ struct rt_config {
     struct {
         enum rt_engine_driver driver;
         struct rt_config_pos driver_pos;
-        char *project;          /* rekognition: owned name or ARN */
-        int64_t status_poll_ms; /* default 60000 */
-        int training_threads;   /* builtin: default 0 = libuv pool size */
+        char *project;           /* rekognition: owned name or ARN */
+        int64_t status_poll_ms;  /* default 60000 */
+        int training_threads;    /* builtin: default 0 = libuv pool size */
+        int max_inference_units; /* rekognition: MaxInferenceUnits of a start; 0 = not sent */
     } engine;
 
     struct {

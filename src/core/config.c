@@ -1128,6 +1128,8 @@ static const struct key engine_keys[] = {
      .min = SEC_MS, .max = DAY_MS},
     {.name = "training_threads", .type = K_INT, .off = CFG(engine.training_threads), .def = "0",
      .min = 0, .max = 256},
+    {.name = "max_inference_units", .type = K_INT, .off = CFG(engine.max_inference_units),
+     .def = "0", .min = 0, .max = 1000},
     {0},
 };
 
@@ -1816,7 +1818,8 @@ int rt_config_restart_changes(const struct rt_config *a,
         add_key(out, size, &n, "parameters.driver/path");
     if (a->engine.driver != b->engine.driver || str_differs(a->engine.project, b->engine.project) ||
         a->engine.status_poll_ms != b->engine.status_poll_ms ||
-        a->engine.training_threads != b->engine.training_threads)
+        a->engine.training_threads != b->engine.training_threads ||
+        a->engine.max_inference_units != b->engine.max_inference_units)
         add_key(out, size, &n, "engine");
     bool review = a->review.driver != b->review.driver ||
                   a->review.workers_per_image != b->review.workers_per_image ||

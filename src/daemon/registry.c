@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "retraind/engine.h"
+#include "retraind/engine_rekognition.h"
 #include "retraind/fsutil.h"
 #include "retraind/httpc.h"
 #include "retraind/log.h"
@@ -60,6 +61,19 @@ static int engine_builtin(struct rt_driver_env *env, int index, void **out, stru
     return rt_engine_builtin_new(env->loop, &o, (struct rt_engine **)out, err);
 }
 
+static int need_httpc(struct rt_driver_env *env, struct rt_error *err);
+
+static int
+engine_rekognition(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
+{
+    (void)index;
+    int rc = need_httpc(env, err);
+    if (rc)
+        return rc;
+    return rt_engine_rekognition_from_config(env->loop, env->httpc, env->cfg,
+                                             (struct rt_engine **)out, err);
+}
+
 static int review_local(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
 {
     (void)index;
@@ -100,6 +114,7 @@ static const struct row rows[] = {
     {RT_FAMILY_STORE, RT_STORE_LOCAL, store_local, 0},
     {RT_FAMILY_PARAMS, RT_PARAMS_LOCAL, params_local, 0},
     {RT_FAMILY_ENGINE, RT_ENGINE_BUILTIN, engine_builtin, 500},
+    {RT_FAMILY_ENGINE, RT_ENGINE_REKOGNITION, engine_rekognition, 0},
     {RT_FAMILY_REVIEW, RT_REVIEW_LOCAL, review_local, 0},
     {RT_FAMILY_NOTIFY, RT_NOTIFY_LOG, notify_log, 0},
     {RT_FAMILY_NOTIFY, RT_NOTIFY_SMTP, notify_smtp, 0},
