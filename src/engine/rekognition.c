@@ -191,7 +191,7 @@ static void call_free(struct call *c)
 static void call_end(struct call *c, int status, const struct rt_error *err)
 {
     if (!c->cancelled) {
-        struct rt_error tmp;
+        struct rt_error tmp = {0};
         if (status && !err) {
             rt_error_set(&tmp, status, "rekognition: %s", rt_strerror(status));
             err = &tmp;
@@ -393,7 +393,7 @@ static void project_resolved(struct call *c, const cJSON *root)
         }
     }
     if (!arn) {
-        struct rt_error err;
+        struct rt_error err = {0};
         rt_error_set(&err, RT_ENOTFOUND,
                      "rekognition: project \"%s\" not found (retraind bootstrap creates it)",
                      e->project);
@@ -438,7 +438,7 @@ static void version_found(struct call *c, const cJSON *root)
     const cJSON *v = first_version(root);
     const char *arn = v ? str_of(v, "ProjectVersionArn") : NULL;
     if (!arn) {
-        struct rt_error err;
+        struct rt_error err = {0};
         rt_error_set(&err, RT_ENOTFOUND, "rekognition: no version \"%s\" in project %s", c->version,
                      c->e->project);
         call_end(c, RT_ENOTFOUND, &err);
@@ -466,7 +466,7 @@ static void verified(struct call *c, const cJSON *root)
         call_end(c, 0, NULL);
         return;
     }
-    struct rt_error err;
+    struct rt_error err = {0};
     rt_error_set(&err, RT_EBUSY, "rekognition: version %s is %s", c->version,
                  rt_model_status_name(st));
     call_end(c, RT_EBUSY, &err);
@@ -557,7 +557,7 @@ static void on_reply(int status, struct rt_httpc_resp *resp, const struct rt_err
     cJSON *root = cJSON_ParseWithLength(resp->body.data ? resp->body.data : "", resp->body.len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        struct rt_error e2;
+        struct rt_error e2 = {0};
         rt_error_set(&e2, RT_EPARSE, "rekognition: the reply is not a JSON object");
         call_end(c, RT_EPARSE, &e2);
         maybe_free(e);
@@ -644,7 +644,7 @@ static int
 r_train(struct rt_engine *eng, const struct rt_train_request *req, rt_engine_done_fn *cb, void *ud)
 {
     struct rek *e = (struct rek *)eng;
-    struct rt_error err;
+    struct rt_error err = {0};
     struct call *c = NULL;
     if (!req || !req->manifest_key || !req->output_prefix || !cb)
         return RT_EINVAL;
@@ -665,7 +665,7 @@ static int
 r_describe(struct rt_engine *eng, const char *version, rt_engine_describe_fn *cb, void *ud)
 {
     struct rek *e = (struct rek *)eng;
-    struct rt_error err;
+    struct rt_error err = {0};
     struct call *c = NULL;
     if (!cb)
         return RT_EINVAL;
@@ -680,7 +680,7 @@ static int
 r_start(struct rt_engine *eng, const char *version, int min_units, rt_engine_done_fn *cb, void *ud)
 {
     struct rek *e = (struct rek *)eng;
-    struct rt_error err;
+    struct rt_error err = {0};
     struct call *c = NULL;
     if (!cb)
         return RT_EINVAL;
@@ -695,7 +695,7 @@ r_start(struct rt_engine *eng, const char *version, int min_units, rt_engine_don
 static int r_stop(struct rt_engine *eng, const char *version, rt_engine_done_fn *cb, void *ud)
 {
     struct rek *e = (struct rek *)eng;
-    struct rt_error err;
+    struct rt_error err = {0};
     struct call *c = NULL;
     if (!cb)
         return RT_EINVAL;
@@ -715,7 +715,7 @@ static int detect_common(struct rek *e,
                          rt_engine_detect_fn *cb,
                          void *ud)
 {
-    struct rt_error err;
+    struct rt_error err = {0};
     struct call *c = NULL;
     if (!cb || (!key && (!image || len == 0)))
         return RT_EINVAL;
@@ -768,7 +768,7 @@ static int r_detect_key(struct rt_engine *eng,
 static void cancel_one(void *ud)
 {
     struct call *c = ud;
-    struct rt_error err;
+    struct rt_error err = {0};
     rt_error_set(&err, RT_ECANCELED, "rekognition: the engine closed");
     c->cancel_pending = false;
     switch (c->kind) {
