@@ -96,6 +96,8 @@ struct rt_detect {
     /* dispatcher */
     struct slot *slots;
     int n_slots, used;
+    int call_limit, calls, call_wins; /* adaptive concurrency of engine calls */
+    int64_t last_cut_ms;
     bool waiting_model_logged;
     /* flusher */
     bool flushing, flush_again;
@@ -370,6 +372,42 @@ void rt__detect_slot_free(struct rt_detect *d, struct rt_exec *x)
             return;
         }
     }
+}
+
+bool rt__detect_call_begin(struct rt_machine *m)
+{
+    struct rt_detect *d = m->detect;
+    if (!d)
+        return true;
+    if (d->calls >= d->call_limit)
+        return false;
+    d->calls++;
+    return true;
+}
+
+void rt__detect_call_end(struct rt_machine *m, int outcome)
+{
+    struct rt_detect *d = m->detect;
+    if (!d)
+        return;
+    if (d->calls > 0)
+        d->calls--;
+    if (outcome == RT_ETHROTTLED) {
+        d->call_wins = 0;
+        int64_t now = rt_mono_ms();
+        if (d->call_limit > 1 && now - d->last_cut_ms >= 1000) {
+            d->call_limit = d->call_limit / 2 > 1 ? d->call_limit / 2 : 1;
+            d->last_cut_ms = now;
+            RT_LOG(RT_LOG_NOTICE, "workflow", "event=detect_slowdown limit=%d reason=throttled",
+                   d->call_limit);
+        }
+    } else if (outcome == 0 && d->call_limit < d->n_slots && ++d->call_wins >= d->call_limit) {
+        d->call_wins = 0;
+        d->call_limit++;
+        RT_LOG(RT_LOG_INFO, "workflow", "event=detect_speedup limit=%d", d->call_limit);
+    }
+    if (d->calls < d->call_limit)
+        kick_dispatch(d);
 }
 
 void rt__detect_result_written(struct rt_detect *d)
@@ -843,6 +881,7 @@ int rt_detect_new(struct rt_machine *m, struct rt_detect **out)
     if (!d)
         return RT_ENOMEM;
     d->n_slots = m->env.cfg->detection.concurrency > 0 ? m->env.cfg->detection.concurrency : 8;
+    d->call_limit = d->n_slots;
     d->slots = rt_calloc((size_t)d->n_slots, sizeof(*d->slots));
     if (!d->slots) {
         rt_free(d);
