@@ -20,10 +20,13 @@
 // Control (POST /__control/rekognition/<verb>):
 //   config {train_ms, start_ms, stop_ms, f1, f1_queue: [..] (consumed one per new version),
 //           f1_by_version: {name: f1}, fail_versions: {name: message}, labels: {key: [{Name,
-//           Confidence}]}, bytes_labels: {sha256: [...]}, default_labels: [...]}  merges
+//           Confidence}]}, bytes_labels: {sha256: [...]}, default_labels: [...],
+//           throttle_detect: N (the next N DetectCustomLabels of a RUNNING version answer
+//           ProvisionedThroughputExceededException)}  merges
 //   project {name}      -> {arn}: creates a project (as CreateProject)
 //   state {}            -> {projects: {name: {arn, versions: {vname: {...}}}}, counts: {op: n},
-//                           requests: [{op, input}] (every verified request, in order)}
+//                           requests: [{op, input}] (every verified request, in order),
+//                           events: [{op: start|stop, version, status, others_running, t}]}
 "use strict";
 
 const crypto = require("crypto");
@@ -35,10 +38,12 @@ function st(ctx) {
   if (!ctx.state[NAME]) {
     ctx.state[NAME] = {
       cfg: { train_ms: 300, start_ms: 300, stop_ms: 300, f1: 0.95, f1_queue: [], f1_by_version: {},
-             fail_versions: {}, labels: {}, bytes_labels: {}, default_labels: [] },
+             fail_versions: {}, labels: {}, bytes_labels: {}, default_labels: [],
+             throttle_detect: 0 },
       projects: new Map(),
       counts: {},
       requests: [],
+      events: [],
       seq: 0,
     };
   }
@@ -78,6 +83,16 @@ function byArn(s, arn) {
     for (const v of p.versions.values()) if (v.arn === arn) return { p, v };
   }
   return {};
+}
+
+// Start and stop calls with the versions RUNNING at that moment (blue/green checks).
+function event(s, p, op, v) {
+  const running = [];
+  for (const o of p.versions.values()) {
+    advance(o);
+    if (o.status === "RUNNING" && o !== v) running.push(o.name);
+  }
+  s.events.push({ op, version: v.name, status: v.status, others_running: running, t: Date.now() });
 }
 
 function describeVersion(v) {
@@ -176,8 +191,9 @@ function signed(req, res, body, ctx, info) {
     return true;
   }
   case "StartProjectVersion": {
-    const { v } = byArn(s, input.ProjectVersionArn);
+    const { p, v } = byArn(s, input.ProjectVersionArn);
     if (!v) return fail("ResourceNotFoundException", "no version " + input.ProjectVersionArn);
+    event(s, p, "start", v);
     if (!(input.MinInferenceUnits >= 1)) return fail("InvalidParameterException", "MinInferenceUnits must be >= 1");
     if (input.MaxInferenceUnits !== undefined && !(input.MaxInferenceUnits >= input.MinInferenceUnits))
       return fail("InvalidParameterException", "MaxInferenceUnits must be >= MinInferenceUnits");
@@ -192,8 +208,9 @@ function signed(req, res, body, ctx, info) {
     return true;
   }
   case "StopProjectVersion": {
-    const { v } = byArn(s, input.ProjectVersionArn);
+    const { p, v } = byArn(s, input.ProjectVersionArn);
     if (!v) return fail("ResourceNotFoundException", "no version " + input.ProjectVersionArn);
+    event(s, p, "stop", v);
     advance(v);
     if (v.status !== "RUNNING" && v.status !== "STARTING")
       return fail("ResourceInUseException", "version is " + v.status);
@@ -211,6 +228,10 @@ function signed(req, res, body, ctx, info) {
     if (!v) return fail("ResourceNotFoundException", "no version " + input.ProjectVersionArn);
     advance(v);
     if (v.status !== "RUNNING") return fail("ResourceNotReadyException", "version is " + v.status);
+    if (s.cfg.throttle_detect > 0) {
+      s.cfg.throttle_detect -= 1;
+      return fail("ProvisionedThroughputExceededException", "model capacity exceeded");
+    }
     const img = input.Image || {};
     let labels;
     if (img.S3Object && img.S3Object.Bucket && img.S3Object.Name) {
@@ -255,7 +276,7 @@ function control(verb, args, ctx) {
       }
       projects[p.name] = { arn: p.arn, versions };
     }
-    return { projects, counts: s.counts, requests: s.requests };
+    return { projects, counts: s.counts, requests: s.requests, events: s.events };
   }
   return undefined;
 }
