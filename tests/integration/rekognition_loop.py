@@ -195,6 +195,31 @@ try:
     check(env.log_count(r"event=detection_throttled") >= 1, "no detection waited for throttling")
     check(env.log_count(r"event=detect_slowdown") >= 1, "detection did not slow down")
     env.stop()
+
+    # 5. engine.idle_stop: the idle version is stopped, and started again for new images, whose
+    # detections wait for it (none fails); it stays the active version.
+    env.set_config(env.config().replace("max_inference_units: 4 }",
+                                        "max_inference_units: 4, idle_stop: 3s }"))
+    env.start(env=DAEMON_ENV)
+    env.wait_log(r"event=model_idle_stop version=\"?%s" % v3, 30, "the idle stop")
+    env.wait_for(lambda: versions()[v3]["status"] == "STOPPED", 30, "the idle version to stop")
+    check(versions()[v3]["stops"] == 1, "stops %r" % versions()[v3])
+    subprocess.run([SYNTH, "--labels", "stripes,circles", "--count", "3", "--start", "50",
+                    "--size", "64", "--dir", stage], check=True, timeout=120)
+    for label in ("stripes", "circles"):
+        for n in sorted(os.listdir(os.path.join(stage, label))):
+            os.rename(os.path.join(stage, label, n), os.path.join(drop_dir, "again-%s-%s" % (label, n)))
+    env.wait_log(r"event=model_start_on_demand", 30, "the version to be started for new images")
+    env.wait_for(lambda: len([e for e in detections()
+                              if e["state"] in ("ACCEPTED", "FAILED")]) >= 18, 120,
+                 "18 detections")
+    ds = detections()
+    check(not [e for e in ds if e["state"] == "FAILED"], "detections failed after the restart")
+    check(len(ds) == 18, "%d detections for 18 images" % len(ds))
+    check(versions()[v3]["starts"] == 2 and versions()[v3]["status"] == "RUNNING",
+          "the idle version was not started again: %r" % versions()[v3])
+    check(env.log_count(r"event=model_resumed") == 1, "model_resumed not logged once")
+    env.stop()
 finally:
     try:
         twin.stdin.close()
