@@ -171,6 +171,19 @@ static void varn_put(struct rek *e, const char *name, const char *arn)
     e->versions = v;
 }
 
+static void varn_forget(struct rek *e, const char *name)
+{
+    for (struct varn **pv = &e->versions; *pv; pv = &(*pv)->next) {
+        if (strcmp((*pv)->name, name) == 0) {
+            struct varn *v = *pv;
+            *pv = v->next;
+            rt_free(v->arn);
+            rt_free(v);
+            return;
+        }
+    }
+}
+
 /* ---- calls ---- */
 
 static void call_free(struct call *c)
@@ -538,6 +551,7 @@ static void on_reply(int status, struct rt_httpc_resp *resp, const struct rt_err
         } else if ((c->stage == ST_MAIN || c->stage == ST_VERSION) &&
                    strcmp(code, "ResourceNotFoundException") == 0 && c->kind != K_TRAIN) {
             /* The version (or project) is gone: forget its ARN; describe says UNKNOWN. */
+            varn_forget(e, c->version);
             if (c->kind == K_DESCRIBE) {
                 struct rt_model_info info = {.status = RT_MODEL_UNKNOWN};
                 rt_strlcpy(info.version, c->version, sizeof(info.version));
