@@ -118,9 +118,11 @@ struct rt_config {
     struct {
         enum rt_engine_driver driver;
         struct rt_config_pos driver_pos;
-        char *project;          /* rekognition: owned name or ARN */
-        int64_t status_poll_ms; /* default 60000 */
-        int training_threads;   /* builtin: default 0 = libuv pool size */
+        char *project;           /* rekognition: owned name or ARN */
+        int64_t status_poll_ms;  /* default 60000 */
+        int training_threads;    /* builtin: default 0 = libuv pool size */
+        int max_inference_units; /* rekognition: MaxInferenceUnits of a start; 0 = not sent */
+        int64_t idle_stop_ms;    /* stop the active version after this long idle; 0 = never */
     } engine;
 
     struct {

@@ -102,6 +102,19 @@ struct rt_engine_ops {
                   double min_confidence,
                   rt_engine_detect_fn *cb,
                   void *ud);
+    /* Optional (NULL: callers use detect): classifies the store object key, which the engine
+     * reads itself (Rekognition's Image.S3Object); image/len are the bytes the caller already
+     * read (borrowed until the callback), for a driver that cannot reach the object. A busy
+     * model answers RT_ETHROTTLED (the caller should slow down and try again), a version that
+     * is not serving RT_EBUSY. */
+    int (*detect_key)(struct rt_engine *e,
+                      const char *version,
+                      const char *key,
+                      const void *image,
+                      size_t len,
+                      double min_confidence,
+                      rt_engine_detect_fn *cb,
+                      void *ud);
     /* Cancels what it can, waits for thread-pool work, frees e; cb (may be NULL) runs at the end.
      */
     void (*close)(struct rt_engine *e, void (*cb)(void *ud), void *ud);

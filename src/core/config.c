@@ -1130,6 +1130,10 @@ static const struct key engine_keys[] = {
      .min = SEC_MS, .max = DAY_MS},
     {.name = "training_threads", .type = K_INT, .off = CFG(engine.training_threads), .def = "0",
      .min = 0, .max = 256},
+    {.name = "max_inference_units", .type = K_INT, .off = CFG(engine.max_inference_units),
+     .def = "0", .min = 0, .max = 1000},
+    {.name = "idle_stop", .type = K_DURATION, .off = CFG(engine.idle_stop_ms), .min = SEC_MS,
+     .max = 30LL * DAY_MS},
     {0},
 };
 
@@ -1819,7 +1823,9 @@ int rt_config_restart_changes(const struct rt_config *a,
         add_key(out, size, &n, "parameters.driver/path/refresh");
     if (a->engine.driver != b->engine.driver || str_differs(a->engine.project, b->engine.project) ||
         a->engine.status_poll_ms != b->engine.status_poll_ms ||
-        a->engine.training_threads != b->engine.training_threads)
+        a->engine.training_threads != b->engine.training_threads ||
+        a->engine.max_inference_units != b->engine.max_inference_units ||
+        a->engine.idle_stop_ms != b->engine.idle_stop_ms)
         add_key(out, size, &n, "engine");
     bool review = a->review.driver != b->review.driver ||
                   a->review.workers_per_image != b->review.workers_per_image ||

@@ -15,6 +15,7 @@
 #include "retraind/aws.h"
 #include "retraind/credentials.h"
 #include "retraind/engine.h"
+#include "retraind/engine_rekognition.h"
 #include "retraind/fsutil.h"
 #include "retraind/httpc.h"
 #include "retraind/log.h"
@@ -62,6 +63,19 @@ static int engine_builtin(struct rt_driver_env *env, int index, void **out, stru
     struct rt_engine_builtin_opts o = {
         .models_dir = models, .store = env->store, .threads = env->cfg->engine.training_threads};
     return rt_engine_builtin_new(env->loop, &o, (struct rt_engine **)out, err);
+}
+
+static int need_httpc(struct rt_driver_env *env, struct rt_error *err);
+
+static int
+engine_rekognition(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
+{
+    (void)index;
+    int rc = need_httpc(env, err);
+    if (rc)
+        return rc;
+    return rt_engine_rekognition_from_config(env->loop, env->httpc, env->cfg,
+                                             (struct rt_engine **)out, err);
 }
 
 static int review_local(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
@@ -155,6 +169,7 @@ static const struct row rows[] = {
     {RT_FAMILY_STORE, RT_STORE_LOCAL, store_local, 0},
     {RT_FAMILY_PARAMS, RT_PARAMS_LOCAL, params_local, 0},
     {RT_FAMILY_ENGINE, RT_ENGINE_BUILTIN, engine_builtin, 500},
+    {RT_FAMILY_ENGINE, RT_ENGINE_REKOGNITION, engine_rekognition, 0},
     {RT_FAMILY_REVIEW, RT_REVIEW_LOCAL, review_local, 0},
     {RT_FAMILY_REVIEW, RT_REVIEW_A2I, review_a2i, 0},
     {RT_FAMILY_NOTIFY, RT_NOTIFY_LOG, notify_log, 0},

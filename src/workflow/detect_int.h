@@ -13,6 +13,14 @@ struct rt_detect;
 
 /* A detection execution left DETECT or ended: its dispatch slot is free. */
 void rt__detect_slot_free(struct rt_detect *d, struct rt_exec *x);
+/* Adaptive concurrency of engine calls (AIMD). A DETECT step takes a call token before it reads
+ * and classifies its image: false means the engine wants fewer in flight (wait and try again).
+ * Every token taken is given back once with the outcome: 0 success, RT_ETHROTTLED throttled
+ * (halves the limit, at most once a second), anything else neutral. The limit grows back by one
+ * after `limit` successes in a row, up to detection.concurrency. No service: always true. */
+bool rt__detect_call_begin(struct rt_machine *m);
+void rt__detect_call_end(struct rt_machine *m, int outcome);
+
 /* A detection result was written (one more line for detection-results/). */
 void rt__detect_result_written(struct rt_detect *d);
 /* The label folders, as the last REVIEW listed them (cached LABELS_TTL_MS by the service, so a

@@ -40,6 +40,7 @@
 #include "retraind/clock.h"
 #include "retraind/config.h"
 #include "retraind/detect.h"
+#include "retraind/engine.h"
 #include "retraind/hash.h"
 #include "retraind/journal_detections.h"
 #include "retraind/log.h"
@@ -96,6 +97,13 @@ struct rt_detect {
     /* dispatcher */
     struct slot *slots;
     int n_slots, used;
+    int call_limit, calls, call_wins; /* adaptive concurrency of engine calls */
+    int64_t last_cut_ms;
+    /* engine.idle_stop: the active version stopped while idle, started when images arrive */
+    enum { IDLE_SERVING, IDLE_STOPPING, IDLE_STOPPED, IDLE_STARTING, IDLE_PROBING } idle;
+    int64_t last_busy_ms, last_poll_ms;
+    struct idle_call *idle_call; /* the engine call in flight, or NULL */
+    char idle_version[128];
     bool waiting_model_logged;
     /* flusher */
     bool flushing, flush_again;
@@ -351,11 +359,197 @@ static void on_watch(void *ud)
 
 static void flush_start(struct rt_detect *d);
 
+static void idle_tick(struct rt_detect *d);
 static void on_scan_timer(uv_timer_t *t)
 {
     struct rt_detect *d = t->data;
     scan_start(d);
+    idle_tick(d);
     kick_dispatch(d); /* a version deployed since the last tick */
+}
+
+static bool idle_ready(struct rt_detect *d, const struct rt_journal_model *active);
+
+/* ---- engine.idle_stop ----
+ *
+ * With engine.idle_stop, the scan tick stops the active version once nothing was dispatched or
+ * in flight for that long and nothing is queued (IDLE_SERVING -> IDLE_STOPPING -> IDLE_STOPPED);
+ * the dispatcher, finding queued rows while the version is stopped, starts it (IDLE_STARTING)
+ * and dispatches nothing until a describe (at most every engine.status_poll, on the scan tick)
+ * says RUNNING. The active version stays the active version throughout. At start the state is
+ * probed once (IDLE_PROBING): a version left stopped by an earlier process reads IDLE_STOPPED.
+ * An engine call's callback reaches the service through a ticket that close() detaches. */
+struct idle_call {
+    struct rt_detect *d; /* NULL once the service closed */
+};
+
+static struct idle_call *idle_ticket(struct rt_detect *d)
+{
+    struct idle_call *t = rt_calloc(1, sizeof(*t));
+    if (t) {
+        t->d = d;
+        d->idle_call = t;
+    }
+    return t;
+}
+
+/* Returns: the service of a ticket (NULL: closed), freeing the ticket. */
+static struct rt_detect *idle_back(void *ud)
+{
+    struct idle_call *t = ud;
+    struct rt_detect *d = t->d;
+    rt_free(t);
+    if (d)
+        d->idle_call = NULL;
+    return d;
+}
+
+static void
+idle_described(int status, const struct rt_model_info *info, const struct rt_error *err, void *ud)
+{
+    struct rt_detect *d = idle_back(ud);
+    if (!d)
+        return;
+    if (status) {
+        RT_LOG(RT_LOG_WARNING, "workflow", "event=idle_describe_failed version=%s error=%s",
+               rt_q(d->idle_version), rt_q(err ? err->msg : rt_strerror(status)));
+        if (d->idle == IDLE_PROBING)
+            d->idle = IDLE_SERVING;
+        return;
+    }
+    if (info->status == RT_MODEL_RUNNING) {
+        if (d->idle == IDLE_STARTING)
+            RT_LOG(RT_LOG_NOTICE, "workflow", "event=model_resumed version=%s",
+                   rt_q(d->idle_version));
+        d->idle = IDLE_SERVING;
+        d->last_busy_ms = rt_mono_ms();
+        kick_dispatch(d);
+    } else if (d->idle == IDLE_PROBING) {
+        d->idle = info->status == RT_MODEL_STOPPED || info->status == RT_MODEL_TRAINING_COMPLETED
+                      ? IDLE_STOPPED
+                      : IDLE_SERVING;
+        kick_dispatch(d);
+    }
+}
+
+static void idle_describe(struct rt_detect *d)
+{
+    struct rt_engine *e = env(d)->engine;
+    struct idle_call *t = idle_ticket(d);
+    if (!t)
+        return;
+    d->last_poll_ms = rt_mono_ms();
+    if (e->ops->describe(e, d->idle_version, idle_described, t) != 0)
+        idle_back(t);
+}
+
+static void idle_started(int status, const struct rt_error *err, void *ud)
+{
+    struct rt_detect *d = idle_back(ud);
+    if (!d)
+        return;
+    if (status) {
+        RT_LOG(RT_LOG_WARNING, "workflow", "event=model_start_failed version=%s error=%s",
+               rt_q(d->idle_version), rt_q(err ? err->msg : rt_strerror(status)));
+        d->idle = IDLE_STOPPED; /* the next dispatch tries again */
+        return;
+    }
+    d->last_poll_ms = rt_mono_ms();
+}
+
+static void idle_stopped(int status, const struct rt_error *err, void *ud)
+{
+    struct rt_detect *d = idle_back(ud);
+    if (!d)
+        return;
+    if (status) {
+        RT_LOG(RT_LOG_WARNING, "workflow", "event=model_idle_stop_failed version=%s error=%s",
+               rt_q(d->idle_version), rt_q(err ? err->msg : rt_strerror(status)));
+        d->idle = IDLE_SERVING;
+        d->last_busy_ms = rt_mono_ms();
+        return;
+    }
+    d->idle = IDLE_STOPPED;
+    kick_dispatch(d); /* rows queued meanwhile start it again */
+}
+
+/* The dispatcher may hand out work only while the active version serves. */
+static bool idle_ready(struct rt_detect *d, const struct rt_journal_model *active)
+{
+    if (env(d)->cfg->engine.idle_stop_ms <= 0)
+        return true;
+    if (d->idle == IDLE_SERVING && strcmp(d->idle_version, active->version) != 0) {
+        /* A training deployed another version (it is RUNNING): follow it. */
+        rt_strlcpy(d->idle_version, active->version, sizeof(d->idle_version));
+    }
+    if (d->idle == IDLE_SERVING)
+        return true;
+    if (d->idle != IDLE_STOPPED || d->idle_call)
+        return false;
+    int64_t queued = 0;
+    if (rt_journal_detection_queued_count(env(d)->journal, &queued) != 0 || queued == 0)
+        return false;
+    struct rt_engine *e = env(d)->engine;
+    rt_strlcpy(d->idle_version, active->version, sizeof(d->idle_version));
+    struct idle_call *t = idle_ticket(d);
+    if (!t)
+        return false;
+    int units = (int)env(d)->params->v[RT_P_MIN_INFERENCE_UNITS].i;
+    d->idle = IDLE_STARTING;
+    RT_LOG(RT_LOG_NOTICE, "workflow", "event=model_start_on_demand version=%s queued=%lld",
+           rt_q(d->idle_version), (long long)queued);
+    if (e->ops->start(e, d->idle_version, units, idle_started, t) != 0) {
+        idle_back(t);
+        d->idle = IDLE_STOPPED;
+    }
+    return false;
+}
+
+/* The scan tick: probe once, stop when idle, poll a starting version. */
+static void idle_tick(struct rt_detect *d)
+{
+    int64_t idle_ms = env(d)->cfg->engine.idle_stop_ms;
+    if (idle_ms <= 0 || d->idle_call || d->stopped)
+        return;
+    int64_t now = rt_mono_ms();
+    struct rt_journal_model active;
+    if (rt_journal_model_get_active(env(d)->journal, &active) != 0)
+        return;
+    if (d->idle == IDLE_PROBING) {
+        rt_strlcpy(d->idle_version, active.version, sizeof(d->idle_version));
+        idle_describe(d);
+        return;
+    }
+    if (d->idle == IDLE_STARTING) {
+        int64_t poll = env(d)->engine_poll_ms > 0 ? env(d)->engine_poll_ms : 1000;
+        if (now - d->last_poll_ms >= poll)
+            idle_describe(d);
+        return;
+    }
+    if (d->idle != IDLE_SERVING)
+        return;
+    if (d->used > 0 || d->calls > 0) {
+        d->last_busy_ms = now;
+        return;
+    }
+    if (now - d->last_busy_ms < idle_ms)
+        return;
+    int64_t queued = 0;
+    if (rt_journal_detection_queued_count(env(d)->journal, &queued) != 0 || queued > 0)
+        return;
+    struct rt_engine *e = env(d)->engine;
+    rt_strlcpy(d->idle_version, active.version, sizeof(d->idle_version));
+    struct idle_call *t = idle_ticket(d);
+    if (!t)
+        return;
+    d->idle = IDLE_STOPPING;
+    RT_LOG(RT_LOG_NOTICE, "workflow", "event=model_idle_stop version=%s idle_ms=%lld",
+           rt_q(d->idle_version), (long long)(now - d->last_busy_ms));
+    if (e->ops->stop(e, d->idle_version, idle_stopped, t) != 0) {
+        idle_back(t);
+        d->idle = IDLE_SERVING;
+        d->last_busy_ms = now;
+    }
 }
 
 /* ---- dispatcher ---- */
@@ -370,6 +564,42 @@ void rt__detect_slot_free(struct rt_detect *d, struct rt_exec *x)
             return;
         }
     }
+}
+
+bool rt__detect_call_begin(struct rt_machine *m)
+{
+    struct rt_detect *d = m->detect;
+    if (!d)
+        return true;
+    if (d->calls >= d->call_limit)
+        return false;
+    d->calls++;
+    return true;
+}
+
+void rt__detect_call_end(struct rt_machine *m, int outcome)
+{
+    struct rt_detect *d = m->detect;
+    if (!d)
+        return;
+    if (d->calls > 0)
+        d->calls--;
+    if (outcome == RT_ETHROTTLED) {
+        d->call_wins = 0;
+        int64_t now = rt_mono_ms();
+        if (d->call_limit > 1 && now - d->last_cut_ms >= 1000) {
+            d->call_limit = d->call_limit / 2 > 1 ? d->call_limit / 2 : 1;
+            d->last_cut_ms = now;
+            RT_LOG(RT_LOG_NOTICE, "workflow", "event=detect_slowdown limit=%d reason=throttled",
+                   d->call_limit);
+        }
+    } else if (outcome == 0 && d->call_limit < d->n_slots && ++d->call_wins >= d->call_limit) {
+        d->call_wins = 0;
+        d->call_limit++;
+        RT_LOG(RT_LOG_INFO, "workflow", "event=detect_speedup limit=%d", d->call_limit);
+    }
+    if (d->calls < d->call_limit)
+        kick_dispatch(d);
 }
 
 void rt__detect_result_written(struct rt_detect *d)
@@ -421,6 +651,7 @@ static int start_one(const struct rt_detection_row *r, void *ud)
     d->slots[free_i].seq = r->seq;
     d->used++;
     d->stats.dispatched++;
+    d->last_busy_ms = rt_mono_ms();
     return 0;
 }
 
@@ -443,6 +674,8 @@ static void on_dispatch(uv_timer_t *t)
         RT_LOG(RT_LOG_NOTICE, "workflow", "event=detection_resumed version=%s",
                rt_q(active.version));
     d->waiting_model_logged = false;
+    if (!idle_ready(d, &active))
+        return; /* queued rows wait in the journal while the version starts */
     rc = rt_journal_detection_queued(env(d)->journal, d->n_slots * 2, start_one, d);
     if (rc)
         RT_LOG(RT_LOG_WARNING, "workflow", "event=dispatch_read_failed error=%s",
@@ -843,6 +1076,7 @@ int rt_detect_new(struct rt_machine *m, struct rt_detect **out)
     if (!d)
         return RT_ENOMEM;
     d->n_slots = m->env.cfg->detection.concurrency > 0 ? m->env.cfg->detection.concurrency : 8;
+    d->call_limit = d->n_slots;
     d->slots = rt_calloc((size_t)d->n_slots, sizeof(*d->slots));
     if (!d->slots) {
         rt_free(d);
@@ -867,6 +1101,8 @@ int rt_detect_start(struct rt_detect *d)
 {
     const struct rt_workflow_env *e = env(d);
     d->started = true;
+    d->last_busy_ms = rt_mono_ms();
+    d->idle = e->cfg->engine.idle_stop_ms > 0 ? IDLE_PROBING : IDLE_SERVING;
     adopt_resumed(d);
     struct rt_store *s = e->store;
     if (s->ops->watch) {
@@ -898,6 +1134,10 @@ void rt_detect_stop(struct rt_detect *d)
     if (!d || d->stopped)
         return;
     d->stopped = true;
+    if (d->idle_call) {
+        d->idle_call->d = NULL; /* its answer is dropped */
+        d->idle_call = NULL;
+    }
     uv_timer_stop(&d->scan_timer);
     uv_timer_stop(&d->settle_timer);
     uv_timer_stop(&d->dispatch_timer);

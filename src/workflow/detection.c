@@ -59,12 +59,32 @@ struct detect_job {
     struct rt_buf body;
     char hash[65];
     char version[128];
+    bool token;  /* holds an engine call token (rt__detect_call_begin) */
+    int outcome; /* what the token reports back: 0 success, RT_ETHROTTLED, 1 neutral */
 };
 
 static void job_free(struct detect_job *j)
 {
+    if (j->token)
+        rt__detect_call_end(j->x->m, j->outcome);
     rt_buf_cleanup(&j->body);
     rt_free(j);
+}
+
+/* The engine said it is over capacity (ThrottlingException, ProvisionedThroughputExceeded):
+ * not the image's fault. Wait longer each time (0.5 s doubling to 30 s, with jitter) and try
+ * again, without using up the attempts. */
+static void throttled(struct rt_exec *x)
+{
+    int64_t n = rt__ctx_int(x, "throttled", 0) + 1;
+    rt__ctx_set_int(x, "throttled", n);
+    int64_t delay = 500LL << (n < 6 ? n - 1 : 6);
+    if (delay > 30000)
+        delay = 30000;
+    delay += (int64_t)(rt_mono_ms() % 250);
+    RT_LOG(RT_LOG_INFO, "workflow", "event=detection_throttled exec=%s key=%s wait_ms=%lld", x->id,
+           rt_q(rt__ctx_str(x, "key")), (long long)delay);
+    rt__exec_wait(x, delay);
 }
 
 static int64_t ctx_seq(struct rt_exec *x)
@@ -118,6 +138,12 @@ static void detected(int status,
 {
     struct detect_job *j = ud;
     struct rt_exec *x = j->x;
+    j->outcome = status == 0 ? 0 : status == RT_ETHROTTLED ? RT_ETHROTTLED : 1;
+    if (status == RT_ETHROTTLED) {
+        job_free(j);
+        throttled(x);
+        return;
+    }
     if (status) {
         bool unreadable = status == RT_EPARSE || status == RT_ETOOBIG || status == RT_EINVAL;
         if (!unreadable && retry(x)) {
@@ -194,7 +220,13 @@ static void hash_after(uv_work_t *req, int status)
         return;
     }
     struct rt_engine *e = x->m->env.engine;
-    rc = e->ops->detect(e, j->version, j->body.data, j->body.len, 0, detected, j);
+    /* MinConfidence 0: low-confidence labels come back to be routed. A driver that reads the
+     * object itself (Rekognition's S3Object) gets the key too. */
+    if (e->ops->detect_key)
+        rc = e->ops->detect_key(e, j->version, rt__ctx_str(x, "key"), j->body.data, j->body.len, 0,
+                                detected, j);
+    else
+        rc = e->ops->detect(e, j->version, j->body.data, j->body.len, 0, detected, j);
     if (rc) {
         if (!retry(x))
             fail(x, "detection failed", rc, NULL);
@@ -230,8 +262,15 @@ static void step_detect(struct rt_exec *x)
         return;
     }
     const char *key = rt__ctx_str(x, "key");
+    if (key && !rt__detect_call_begin(x->m)) {
+        /* The engine asked for fewer calls in flight: wait for a token. */
+        rt__exec_wait(x, 100 + (int64_t)(rt_mono_ms() % 200));
+        return;
+    }
     struct detect_job *j = rt_calloc(1, sizeof(*j));
     if (!j || !key) {
+        if (key)
+            rt__detect_call_end(x->m, 1);
         rt_free(j);
         if (!key)
             rt__exec_finish(x, S_FAILED, NULL, "no image key in the execution", tx_end,
@@ -241,6 +280,8 @@ static void step_detect(struct rt_exec *x)
         return;
     }
     j->x = x;
+    j->token = true;
+    j->outcome = 1;
     rt_strlcpy(j->version, active.version, sizeof(j->version));
     rt_buf_init(&j->body, RT__DETECT_MAX_IMAGE);
     struct rt_store *s = x->m->env.store;

@@ -50,6 +50,7 @@ struct det_engine {
     bool hold;          /* keep answers until released */
     struct de_op *held; /* held answers */
     int running, max_running, detects;
+    int throttle_left; /* answer this many more detects with RT_ETHROTTLED */
     void (*close_cb)(void *ud);
     void *close_ud;
 };
@@ -86,7 +87,10 @@ static int de_detect(struct rt_engine *eng,
     memcpy(text, image, n);
     text[n] = '\0';
     char *colon = strchr(text, ':');
-    if (!colon) {
+    if (e->throttle_left > 0) {
+        e->throttle_left--;
+        op->status = RT_ETHROTTLED;
+    } else if (!colon) {
         op->status = RT_EPARSE;
     } else {
         *colon = '\0';
@@ -678,6 +682,32 @@ RT_TEST(at_most_concurrency_detections_at_once)
     RT_ASSERT_INT_EQ(f.eng->max_running, 3);
     RT_ASSERT_INT_EQ(f.eng->detects, 20);
     /* Dispatched by seq: the first detection is the first file queued. */
+    f.eng->hold = false;
+    fx_close(&f);
+}
+
+RT_TEST(throttled_detections_slow_down_and_none_fails)
+{
+    struct fx f;
+    fx_open(&f, "throttle", true, false);
+    f.cfg.detection.concurrency = 8;
+    for (int i = 0; i < 16; i++)
+        drop(&f, i, "cat:90");
+    f.eng->throttle_left = 8;
+    service_open(&f);
+    /* The first 8 calls are throttled: the limit halves (once), they wait and come back. */
+    RUN_UNTIL(&f, f.eng->throttle_left == 0 && f.eng->running == 0);
+    f.eng->hold = true;
+    f.eng->max_running = 0;
+    run_for(&f, 2500);
+    RT_ASSERT(f.eng->running > 0);
+    RT_ASSERT(f.eng->max_running <= 4);
+    while (counts(&f).detected < 16) {
+        de_release(f.eng);
+        run_for(&f, 20);
+    }
+    RT_ASSERT_INT_EQ(counts(&f).failed, 0);
+    RT_ASSERT_INT_EQ(f.eng->detects, 24);
     f.eng->hold = false;
     fx_close(&f);
 }

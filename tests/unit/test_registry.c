@@ -94,6 +94,12 @@ RT_TEST(built_drivers_pass_the_check)
     rt_registry_names(RT_FAMILY_NOTIFY, names, sizeof(names));
     RT_ASSERT_STR_EQ(names, "log, smtp, sns");
     rt_config_destroy(cfg);
+    cfg = load("data_dir: d\nstore: {driver: local, root: b}\n"
+               "engine: {driver: rekognition, project: p}\n");
+    RT_ASSERT_OK(rt_registry_check(cfg, &err));
+    rt_registry_names(RT_FAMILY_ENGINE, names, sizeof(names));
+    RT_ASSERT_STR_EQ(names, "builtin, rekognition");
+    rt_config_destroy(cfg);
 }
 
 static void closed(void *ud)
