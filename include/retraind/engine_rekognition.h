@@ -48,17 +48,6 @@ int rt_engine_rekognition_new(struct uv_loop_s *loop,
                               struct rt_engine **out,
                               struct rt_error *err);
 
-/*
- * Builds the engine for the daemon: a default credential chain and an AWS client on httpc
- * (borrowed, closed after the engine) from cfg's aws section, project, max_inference_units and
- * the store's bucket (s3: store.bucket, local: store.name).
- */
-int rt_engine_rekognition_from_config(struct uv_loop_s *loop,
-                                      struct rt_httpc *httpc,
-                                      const struct rt_config *cfg,
-                                      struct rt_engine **out,
-                                      struct rt_error *err);
-
 /* Maps a Rekognition ProjectVersion Status onto the engine's status (pure; for tests). */
 enum rt_model_status rt_engine_rekognition_status(const char *status);
 

@@ -26,6 +26,8 @@
 #include "retraind/review_local.h"
 #include "retraind/store.h"
 
+static int need_aws(struct rt_driver_env *env, struct rt_error *err);
+
 typedef int driver_new_fn(struct rt_driver_env *env, int index, void **out, struct rt_error *err);
 
 struct row {
@@ -71,11 +73,16 @@ static int
 engine_rekognition(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
 {
     (void)index;
-    int rc = need_httpc(env, err);
+    int rc = need_aws(env, err);
     if (rc)
         return rc;
-    return rt_engine_rekognition_from_config(env->loop, env->httpc, env->cfg,
-                                             (struct rt_engine **)out, err);
+    const struct rt_config *cfg = env->cfg;
+    struct rt_engine_rekognition_opts o = {
+        .client = env->aws, /* shared: closed by rt_driver_env_close after the engine */
+        .project = cfg->engine.project,
+        .bucket = cfg->store.driver == RT_STORE_S3 ? cfg->store.bucket : cfg->store.name,
+        .max_inference_units = cfg->engine.max_inference_units};
+    return rt_engine_rekognition_new(env->loop, &o, (struct rt_engine **)out, err);
 }
 
 static int review_local(struct rt_driver_env *env, int index, void **out, struct rt_error *err)

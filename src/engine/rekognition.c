@@ -901,39 +901,3 @@ int rt_engine_rekognition_new(uv_loop_t *loop,
     *out = &e->base;
     return 0;
 }
-
-int rt_engine_rekognition_from_config(uv_loop_t *loop,
-                                      struct rt_httpc *httpc,
-                                      const struct rt_config *cfg,
-                                      struct rt_engine **out,
-                                      struct rt_error *err)
-{
-    struct rt_credentials_opts co = {.loop = loop, .httpc = httpc};
-    rt_credentials_opts_from_config(&co, cfg);
-    struct rt_credentials_provider *prov = NULL;
-    int rc = rt_credentials_provider_new_default(&co, &prov, err);
-    if (rc)
-        return rc;
-    struct rt_aws_client_opts ao = {.credentials = prov};
-    rt_aws_client_opts_from_config(&ao, cfg);
-    struct rt_aws_client *client = NULL;
-    rc = rt_aws_client_new(loop, httpc, &ao, &client, err);
-    if (rc) {
-        rt_credentials_provider_close(prov, creds_closed, NULL);
-        return rc;
-    }
-    struct rt_engine_rekognition_opts o = {
-        .client = client,
-        .own_client = true,
-        .credentials = prov,
-        .project = cfg->engine.project,
-        .bucket = cfg->store.driver == RT_STORE_LOCAL ? cfg->store.name : cfg->store.bucket,
-        .max_inference_units = cfg->engine.max_inference_units,
-    };
-    rc = rt_engine_rekognition_new(loop, &o, out, err);
-    if (rc) {
-        rt_aws_client_destroy(client);
-        rt_credentials_provider_close(prov, creds_closed, NULL);
-    }
-    return rc;
-}
