@@ -11,6 +11,9 @@
 
 #include <string.h>
 
+#include "retraind/alloc.h"
+#include "retraind/aws.h"
+#include "retraind/credentials.h"
 #include "retraind/engine.h"
 #include "retraind/fsutil.h"
 #include "retraind/httpc.h"
@@ -20,6 +23,7 @@
 #include "retraind/review.h"
 #include "retraind/review_local.h"
 #include "retraind/store.h"
+#include "retraind/store_s3.h"
 
 typedef int driver_new_fn(struct rt_driver_env *env, int index, void **out, struct rt_error *err);
 
@@ -78,6 +82,44 @@ static int need_httpc(struct rt_driver_env *env, struct rt_error *err)
     return rt_httpc_new(env->loop, &o, &env->httpc, err);
 }
 
+int rt_driver_env_aws(struct rt_driver_env *env, struct rt_error *err)
+{
+    if (env->aws)
+        return 0;
+    int rc = need_httpc(env, err);
+    if (rc)
+        return rc;
+    const struct rt_config *cfg = env->cfg;
+    if (!env->creds) {
+        struct rt_credentials_opts co = {.loop = env->loop, .httpc = env->httpc};
+        rt_credentials_opts_from_config(&co, cfg);
+        if ((rc = rt_credentials_provider_new_default(&co, &env->creds, err)))
+            return rc;
+    }
+    char profile_region[64];
+    struct rt_error perr;
+    rt_error_clear(&perr);
+    struct rt_aws_client_opts o = {.credentials = env->creds};
+    rt_aws_client_opts_from_config(&o, cfg);
+    if (rt_credentials_profile_region(cfg->aws.profile, profile_region, sizeof(profile_region),
+                                      &perr) == 0)
+        o.profile_region = profile_region;
+    return rt_aws_client_new(env->loop, env->httpc, &o, &env->aws, err);
+}
+
+static int store_s3(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
+{
+    (void)index;
+    int rc = rt_driver_env_aws(env, err);
+    if (rc)
+        return rc;
+    struct rt_store_s3_opts o = {.aws = env->aws,
+                                 .bucket = env->cfg->store.bucket,
+                                 .bucket_name = env->cfg->store.bucket,
+                                 .read_only = env->read_only};
+    return rt_store_s3_new(env->loop, &o, (struct rt_store **)out, err);
+}
+
 static int notify_log(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
 {
     (void)index;
@@ -98,6 +140,7 @@ static int notify_smtp(struct rt_driver_env *env, int index, void **out, struct 
 
 static const struct row rows[] = {
     {RT_FAMILY_STORE, RT_STORE_LOCAL, store_local, 0},
+    {RT_FAMILY_STORE, RT_STORE_S3, store_s3, 0},
     {RT_FAMILY_PARAMS, RT_PARAMS_LOCAL, params_local, 0},
     {RT_FAMILY_ENGINE, RT_ENGINE_BUILTIN, engine_builtin, 500},
     {RT_FAMILY_REVIEW, RT_REVIEW_LOCAL, review_local, 0},
@@ -234,10 +277,41 @@ int rt_registry_new_notifier(struct rt_driver_env *env,
                   NULL, err);
 }
 
+struct env_close {
+    struct rt_httpc *httpc;
+    void (*cb)(void *ud);
+    void *ud;
+};
+
+static void env_creds_closed(void *ud)
+{
+    struct env_close *c = ud;
+    struct env_close k = *c;
+    rt_free(c);
+    if (k.httpc)
+        rt_httpc_close(k.httpc, k.cb, k.ud);
+    else if (k.cb)
+        k.cb(k.ud);
+}
+
 void rt_driver_env_close(struct rt_driver_env *env, void (*cb)(void *ud), void *ud)
 {
     struct rt_httpc *h = env->httpc;
     env->httpc = NULL;
+    /* The AWS client first (its calls are cancelled when httpc closes), then the credentials
+     * (whose fetches use httpc), then httpc. */
+    rt_aws_client_destroy(env->aws);
+    env->aws = NULL;
+    struct rt_credentials_provider *p = env->creds;
+    env->creds = NULL;
+    struct env_close *c = p ? rt_malloc(sizeof(*c)) : NULL;
+    if (c) {
+        *c = (struct env_close){h, cb, ud};
+        rt_credentials_provider_close(p, env_creds_closed, c);
+        return;
+    }
+    if (p) /* out of memory: close it without waiting */
+        rt_credentials_provider_close(p, NULL, NULL);
     if (h)
         rt_httpc_close(h, cb, ud);
     else if (cb)
