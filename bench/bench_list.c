@@ -26,6 +26,7 @@
 
 #include "retraind/alloc.h"
 #include "retraind/aws.h"
+#include "retraind/buf.h"
 #include "retraind/clock.h"
 #include "retraind/httpc.h"
 #include "retraind/store.h"
@@ -47,8 +48,9 @@ static int twin_start(const char *mods, char *endpoint, size_t size)
     if (pipe(out) || pipe(in))
         return -1;
     char script[1024], node_path[1024];
-    snprintf(script, sizeof(script), "%s/tests/servers/aws-twin/server.js", RT_SRC_DIR);
-    snprintf(node_path, sizeof(node_path), "%s/node_modules", mods);
+    if (rt_snprintf(script, sizeof(script), "%s/tests/servers/aws-twin/server.js", RT_SRC_DIR) ||
+        rt_snprintf(node_path, sizeof(node_path), "%s/node_modules", mods))
+        return -1;
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
@@ -261,7 +263,7 @@ int main(int argc, char **argv)
     const char *mods = getenv("AWS_TWIN_DIR");
     char def[1024];
     if (!mods || !mods[0]) {
-        snprintf(def, sizeof(def), "%s/aws-twin", RT_BUILD_DIR);
+        rt_snprintf(def, sizeof(def), "%s/aws-twin", RT_BUILD_DIR);
         mods = def;
     }
     char endpoint[64];
