@@ -616,3 +616,32 @@ RT_TEST(store_s3_stop_and_close_from_a_page_callback)
     RT_ASSERT_INT_EQ(l.pages, 1); /* stopped: no further page */
     finish();
 }
+
+/* aws-wire.md 2.4: a CopyObject "200 OK" whose body is <Error> is a retryable failure. */
+RT_TEST(store_s3_copy_error_in_200_retried)
+{
+    start_opts(3);
+    RT_ASSERT_INT_EQ(put("c/src a+b.txt", "copied"), 0);
+    rt_free(control("POST", "/__control/s3faults/copy_error_200", "{\"count\":2}"));
+    RT_ASSERT_INT_EQ(copy("c/src a+b.txt", "c/dst a+b.txt"), 0);
+    char *body = NULL;
+    RT_ASSERT_INT_EQ(get("c/dst a+b.txt", 1024, &body), 0);
+    RT_ASSERT_STR_EQ(body, "copied");
+    rt_free(body);
+    /* Three such answers: the copy fails once, with S3's code, and nothing was copied. */
+    rt_free(control("POST", "/__control/s3faults/copy_error_200", "{\"count\":3}"));
+    struct done d = {0};
+    RT_ASSERT_OK(st->ops->copy(st, "c/src a+b.txt", "c/other.txt", on_store_done, &d));
+    wait_calls(&d.calls);
+    RT_ASSERT_INT_EQ(d.status, RT_EAWS);
+    RT_ASSERT_CONTAINS(d.msg, "internal error");
+    RT_ASSERT_INT_EQ(get("c/other.txt", 1024, NULL), RT_ENOTFOUND);
+    /* 5 copy attempts answered by the module, 1 by s3rver. */
+    char *log = control("GET", "/__control/log", NULL);
+    int faults_seen = 0;
+    for (const char *p = log; (p = strstr(p, "copy_error_200")) != NULL; p++)
+        faults_seen++;
+    rt_free(log);
+    RT_ASSERT_INT_EQ(faults_seen, 5);
+    finish();
+}
