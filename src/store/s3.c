@@ -97,7 +97,9 @@ static void call_ended(struct s3_store *s)
 /* What an AWS failure is for the store: a missing key is RT_ENOTFOUND. */
 static int map_status(int status, const struct rt_error *err)
 {
-    if (status && err &&
+    /* A missing bucket is a configuration error, not a missing key (HEAD cannot tell them
+     * apart: its 404 has no body). */
+    if (status && err && strcmp(err->aws_code, "NoSuchBucket") != 0 &&
         (err->http_status == 404 || strcmp(err->aws_code, "NoSuchKey") == 0 ||
          strcmp(err->aws_code, "NotFound") == 0))
         return RT_ENOTFOUND;

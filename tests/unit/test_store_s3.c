@@ -645,3 +645,26 @@ RT_TEST(store_s3_copy_error_in_200_retried)
     RT_ASSERT_INT_EQ(faults_seen, 5);
     finish();
 }
+
+/* A bucket that does not exist is an error, never "no such key" (a misconfigured bucket must not
+ * look like an empty one). */
+RT_TEST(store_s3_missing_bucket_is_not_a_missing_key)
+{
+    start();
+    struct rt_store *good = st;
+    struct rt_error err;
+    rt_error_clear(&err);
+    struct rt_store_s3_opts so = {.aws = aws, .bucket = "no-such-bucket"};
+    RT_ASSERT_OK(rt_store_s3_new(&loop, &so, &st, &err));
+    RT_ASSERT_INT_EQ(get("a.txt", 1024, NULL), RT_EAWS);
+    RT_ASSERT_INT_EQ(copy("a.txt", "b.txt"), RT_EAWS);
+    struct lst l = {0};
+    list("", 0, &l, false);
+    RT_ASSERT_INT_EQ(l.status, RT_EAWS);
+    int closed = 0;
+    st->ops->close(st, set_flag, &closed);
+    while (!closed)
+        uv_run(&loop, UV_RUN_ONCE);
+    st = good;
+    finish();
+}
