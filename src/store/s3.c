@@ -63,7 +63,8 @@ struct listing {
     int page_size;
     rt_store_page_fn *cb;
     void *ud;
-    struct rt_store_entry *entries; /* owned, page_size slots, reused by every page */
+    struct rt_store_entry *entries; /* owned, cap slots, reused by every page */
+    size_t cap;
     uint64_t pages, keys;
 };
 
@@ -410,8 +411,23 @@ static void on_page(int status, struct rt_aws_s3_list *page, const struct rt_err
         maybe_finish(s); /* the callback may have closed the store */
         return;
     }
+    if (page->n_objects > l->cap) {
+        /* A clone that ignores max-keys: take the page as it came rather than drop keys. */
+        void *p = rt_realloc(l->entries, page->n_objects * sizeof(*l->entries));
+        if (!p) {
+            struct rt_error e;
+            rt_error_clear(&e);
+            rt_error_set(&e, RT_ENOMEM, "s3 list of %s: out of memory", rt_q(l->prefix));
+            l->cb(NULL, 0, true, RT_ENOMEM, &e, l->ud);
+            listing_free(l);
+            maybe_finish(s);
+            return;
+        }
+        l->entries = p;
+        l->cap = page->n_objects;
+    }
     size_t n = 0;
-    for (size_t i = 0; i < page->n_objects && n < (size_t)l->page_size; i++) {
+    for (size_t i = 0; i < page->n_objects; i++) {
         struct rt_aws_s3_object *ob = &page->objects[i];
         if (rt_store_key_check(ob->key, strlen(ob->key), false, NULL) != 0) {
             RT_LOG(RT_LOG_DEBUG, "store", "event=list_skip driver=s3 key=%s", rt_q(ob->key));
@@ -487,6 +503,7 @@ static int s3_list(struct rt_store *base,
     l->page_size = page_size == 0 || page_size > PAGE_MAX ? PAGE_MAX : (int)page_size;
     l->prefix = rt_strdup(prefix);
     l->entries = rt_calloc((size_t)l->page_size, sizeof(*l->entries));
+    l->cap = (size_t)l->page_size;
     if (!l->prefix || !l->entries) {
         listing_free(l);
         return RT_ENOMEM;

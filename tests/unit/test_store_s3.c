@@ -371,6 +371,10 @@ RT_TEST(store_s3_every_op)
     RT_ASSERT_INT_EQ(l.status, 0);
     RT_ASSERT_STR_EQ(l.all.data, "a/b/one.txt\nc/two.txt\n");
     rt_buf_cleanup(&l.all);
+    list("", 1, &l, true); /* page_size 1: one key per page, through the continuation token */
+    RT_ASSERT_INT_EQ(l.pages, 2);
+    RT_ASSERT_STR_EQ(l.all.data, "a/b/one.txt\nc/two.txt\n");
+    rt_buf_cleanup(&l.all);
     list("a/", 0, &l, true);
     RT_ASSERT_STR_EQ(l.all.data, "a/b/one.txt\n");
     rt_buf_cleanup(&l.all);
