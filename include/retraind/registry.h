@@ -22,8 +22,8 @@ struct rt_engine;
 struct rt_notifier;
 struct rt_httpc;
 struct rt_review;
-struct rt_aws_client;
 struct rt_credentials_provider;
+struct rt_aws_client;
 
 /* What constructors get. Pointers are borrowed and must outlive the drivers made from it. */
 struct rt_driver_env {
@@ -34,10 +34,13 @@ struct rt_driver_env {
     bool read_only;             /* read commands: create nothing, write nothing */
     struct rt_httpc *httpc;     /* owned: made by the first driver that needs HTTP or SMTP;
                                  * closed by rt_driver_env_close */
-    struct rt_aws_client *aws;  /* owned: made by the first AWS driver (sns, ssm) with the
-                                 * default credentials chain; destroyed by rt_driver_env_close */
-    struct rt_credentials_provider *creds; /* owned, with aws */
+    struct rt_credentials_provider *creds; /* owned: the default credential chain, made with aws */
+    struct rt_aws_client *aws; /* owned: made by the first AWS driver (rt_driver_env_aws) */
 };
+
+/* Returns: 0 and env->aws made if missing (httpc, the default credential chain, the config's
+ * region, endpoints and path style), or an error. */
+int rt_driver_env_aws(struct rt_driver_env *env, struct rt_error *err);
 
 /*
  * Checks that every driver cfg names is built into this program. Returns: 0, or RT_ECONFIG with
@@ -66,8 +69,8 @@ int rt_registry_new_notifier(struct rt_driver_env *env,
                              struct rt_error *err);
 /* Writes the built drivers of family, "local, s3", into out. */
 void rt_registry_names(enum rt_driver_family family, char *out, size_t size);
-/* Closes what env made for the drivers (the AWS client, its credentials, the HTTP client); cb (may
- * be NULL) runs once done, on a later loop turn. Close the drivers first. */
+/* Closes what env made for the drivers (the AWS client, credentials, the HTTP client); cb (may be
+ * NULL) runs once done, on a later loop turn. Close the drivers first. */
 void rt_driver_env_close(struct rt_driver_env *env, void (*cb)(void *ud), void *ud);
 
 #endif

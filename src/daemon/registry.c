@@ -25,8 +25,7 @@
 #include "retraind/review_a2i.h"
 #include "retraind/review_local.h"
 #include "retraind/store.h"
-
-static int need_aws(struct rt_driver_env *env, struct rt_error *err);
+#include "retraind/store_s3.h"
 
 typedef int driver_new_fn(struct rt_driver_env *env, int index, void **out, struct rt_error *err);
 
@@ -73,7 +72,7 @@ static int
 engine_rekognition(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
 {
     (void)index;
-    int rc = need_aws(env, err);
+    int rc = rt_driver_env_aws(env, err);
     if (rc)
         return rc;
     const struct rt_config *cfg = env->cfg;
@@ -104,21 +103,43 @@ static int need_httpc(struct rt_driver_env *env, struct rt_error *err)
 }
 
 /* The AWS client every AWS driver shares: the default credential chain and the config's aws
- * section (region, endpoints, attempts). */
-static int need_aws(struct rt_driver_env *env, struct rt_error *err)
+ * section (region, endpoints, attempts, path style; a profile's region below the config's). */
+int rt_driver_env_aws(struct rt_driver_env *env, struct rt_error *err)
 {
     if (env->aws)
         return 0;
     int rc = need_httpc(env, err);
     if (rc)
         return rc;
-    struct rt_credentials_opts co = {.loop = env->loop, .httpc = env->httpc};
-    rt_credentials_opts_from_config(&co, env->cfg);
-    if (!env->creds && (rc = rt_credentials_provider_new_default(&co, &env->creds, err)) != 0)
-        return rc;
+    const struct rt_config *cfg = env->cfg;
+    if (!env->creds) {
+        struct rt_credentials_opts co = {.loop = env->loop, .httpc = env->httpc};
+        rt_credentials_opts_from_config(&co, cfg);
+        if ((rc = rt_credentials_provider_new_default(&co, &env->creds, err)))
+            return rc;
+    }
+    char profile_region[64];
+    struct rt_error perr;
+    rt_error_clear(&perr);
     struct rt_aws_client_opts o = {.credentials = env->creds};
-    rt_aws_client_opts_from_config(&o, env->cfg);
+    rt_aws_client_opts_from_config(&o, cfg);
+    if (rt_credentials_profile_region(cfg->aws.profile, profile_region, sizeof(profile_region),
+                                      &perr) == 0)
+        o.profile_region = profile_region;
     return rt_aws_client_new(env->loop, env->httpc, &o, &env->aws, err);
+}
+
+static int store_s3(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
+{
+    (void)index;
+    int rc = rt_driver_env_aws(env, err);
+    if (rc)
+        return rc;
+    struct rt_store_s3_opts o = {.aws = env->aws,
+                                 .bucket = env->cfg->store.bucket,
+                                 .bucket_name = env->cfg->store.bucket,
+                                 .read_only = env->read_only};
+    return rt_store_s3_new(env->loop, &o, (struct rt_store **)out, err);
 }
 
 static int review_a2i(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
@@ -126,7 +147,7 @@ static int review_a2i(struct rt_driver_env *env, int index, void **out, struct r
     (void)index;
     if (!env->store)
         return rt_error_set(err, RT_EINVAL, "review: the a2i driver needs the store");
-    int rc = need_aws(env, err);
+    int rc = rt_driver_env_aws(env, err);
     if (rc)
         return rc;
     struct rt_review_a2i_opts o = {.flow_definition = env->cfg->review.flow_definition,
@@ -152,7 +173,7 @@ static int notify_smtp(struct rt_driver_env *env, int index, void **out, struct 
 
 static int notify_sns(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
 {
-    int rc = need_aws(env, err);
+    int rc = rt_driver_env_aws(env, err);
     if (rc)
         return rc;
     return rt_notifier_sns_new(env->aws, env->cfg->notify[index].topic_arn,
@@ -162,7 +183,7 @@ static int notify_sns(struct rt_driver_env *env, int index, void **out, struct r
 static int params_ssm(struct rt_driver_env *env, int index, void **out, struct rt_error *err)
 {
     (void)index;
-    int rc = need_aws(env, err);
+    int rc = rt_driver_env_aws(env, err);
     if (rc)
         return rc;
     return rt_params_ssm_new(env->loop, env->aws, env->cfg->parameters.path,
@@ -174,6 +195,7 @@ static int params_ssm(struct rt_driver_env *env, int index, void **out, struct r
 
 static const struct row rows[] = {
     {RT_FAMILY_STORE, RT_STORE_LOCAL, store_local, 0},
+    {RT_FAMILY_STORE, RT_STORE_S3, store_s3, 0},
     {RT_FAMILY_PARAMS, RT_PARAMS_LOCAL, params_local, 0},
     {RT_FAMILY_ENGINE, RT_ENGINE_BUILTIN, engine_builtin, 500},
     {RT_FAMILY_ENGINE, RT_ENGINE_REKOGNITION, engine_rekognition, 0},
@@ -327,15 +349,19 @@ static void creds_closed(void *ud)
     void (*cb)(void *) = c->cb;
     void *cb_ud = c->ud;
     rt_free(c);
-    rt_httpc_close(h, cb, cb_ud);
+    if (h)
+        rt_httpc_close(h, cb, cb_ud);
+    else if (cb)
+        cb(cb_ud);
 }
 
 void rt_driver_env_close(struct rt_driver_env *env, void (*cb)(void *ud), void *ud)
 {
+    /* The AWS client first (its calls are cancelled when httpc closes), then the credentials
+     * (their fetches in flight end first, and they use httpc), then httpc. */
     rt_aws_client_destroy(env->aws);
     env->aws = NULL;
     if (env->creds) {
-        /* the provider's fetches in flight end first, then the httpc they use closes */
         struct env_closing *c = rt_calloc(1, sizeof(*c));
         struct rt_credentials_provider *p = env->creds;
         env->creds = NULL;
