@@ -28,39 +28,6 @@ static struct rt_httpc *hc;
 static struct rt_aws_client *aws;
 static char base[64];
 
-static void skip(const char *why)
-{
-    printf("SKIP: %s\n", why);
-    exit(77);
-}
-
-static void twin_install(char *modules, size_t size)
-{
-    char dir[1024], cmd[4096], lock[1100], probe[1200];
-    if (system("command -v node >/dev/null 2>&1") != 0)
-        skip("node is not installed");
-    snprintf(dir, sizeof(dir), "%s/aws-twin", RT_BUILD_DIR);
-    mkdir(dir, 0755);
-    snprintf(modules, size, "%s/node_modules", dir);
-    snprintf(lock, sizeof(lock), "%s/.install-lock", dir);
-    int fd = open(lock, O_RDWR | O_CREAT, 0644);
-    RT_ASSERT(fd >= 0);
-    RT_ASSERT(flock(fd, LOCK_EX) == 0);
-    snprintf(probe, sizeof(probe), "%s/@smithy/signature-v4/package.json", modules);
-    if (access(probe, R_OK) != 0) {
-        if (system("command -v npm >/dev/null 2>&1") != 0)
-            skip("the aws-twin npm packages are missing and npm is not installed");
-        snprintf(cmd, sizeof(cmd),
-                 "cp '%s/tests/servers/aws-twin/package.json' '%s/' && "
-                 "npm install --prefix '%s' --no-audit --no-fund >'%s/npm.log' 2>&1",
-                 RT_SRC_DIR, dir, dir, dir);
-        if (system(cmd) != 0 || access(probe, R_OK) != 0)
-            skip("npm install of the aws-twin packages failed (see aws-twin/npm.log)");
-    }
-    flock(fd, LOCK_UN);
-    close(fd);
-}
-
 /* A blocking HTTP/1.0 POST to the twin's control endpoint; the reply body goes to out. */
 static void control(const char *path, const char *json, char *out, size_t size)
 {
