@@ -14,62 +14,18 @@ engine names; the twin does not read images).
    no detection fails.
 Skips (77) when node/npm or the twin's npm packages are unavailable.
 """
-import fcntl
-import json
 import os
-import shutil
 import subprocess
-import sys
-import urllib.request
 
 from rtlib import SYNTH, Env, check, step_output
+from twinlib import Twin
 
-BUILD = os.environ.get("RETRAIND_BUILD", ".")
-SRC = os.environ.get("RETRAIND_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
 AK, SK = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
-def skip(why):
-    print("SKIP:", why)
-    sys.exit(77)
-
-
-def install():
-    d = os.path.join(BUILD, "aws-twin")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, ".install-lock"), "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        mods = os.path.join(d, "node_modules")
-        if os.path.isdir(os.path.join(mods, "@smithy/signature-v4")):
-            return mods
-        if not shutil.which("npm") or not shutil.which("node"):
-            skip("node/npm not installed")
-        shutil.copy(os.path.join(SRC, "tests", "servers", "aws-twin", "package.json"), d)
-        p = subprocess.run(["npm", "install", "--prefix", d, "--no-audit", "--no-fund"],
-                           capture_output=True, text=True, timeout=400)
-        if p.returncode != 0:
-            skip("npm install failed: " + p.stderr[-400:])
-    return mods
-
-
-if not shutil.which("node"):
-    skip("node not installed")
-mods = install()
-twin = subprocess.Popen(["node", os.path.join(SRC, "tests", "servers", "aws-twin", "server.js")],
-                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                        env=dict(os.environ, NODE_PATH=mods))
-line = twin.stdout.readline().decode()
-check(line.startswith("PORT "), "the twin did not start: %r" % line)
-PORT = int(line.split()[1])
-BASE = "http://127.0.0.1:%d" % PORT
-
-
-def control(path, body=None):
-    req = urllib.request.Request(BASE + "/__control/" + path, method="POST",
-                                 data=json.dumps(body or {}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
+twin = Twin()
+PORT, BASE = twin.port, twin.base
+control = twin.control
 
 
 def state():
@@ -221,9 +177,5 @@ try:
     check(env.log_count(r"event=model_resumed") == 1, "model_resumed not logged once")
     env.stop()
 finally:
-    try:
-        twin.stdin.close()
-        twin.wait(timeout=10)
-    except Exception:
-        twin.kill()
+    twin.close()
 print("ok")

@@ -12,62 +12,24 @@ Node aws-twin on loopback (tests/servers/aws-twin: SSM built in, routes/sns.js) 
 - the system state is mirrored into For-System-Use-Only, keeping keys retraind does not know.
 Skips (77) when node/npm are missing or the twin's packages cannot be installed.
 """
-import fcntl
 import json
 import os
-import shutil
 import socket
 import subprocess
-import sys
-import urllib.request
 
-from rtlib import BUILD, Env, check
+from rtlib import Env, check
+from twinlib import Twin
 
-SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TOPIC = "arn:aws:sns:us-east-1:123456789012:retraind-test"
 
 
-def skip(why):
-    print("SKIP:", why)
-    sys.exit(77)
-
-
-def install():
-    d = os.path.join(os.path.abspath(BUILD), "aws-twin")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, ".install-lock"), "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        mods = os.path.join(d, "node_modules")
-        if os.path.isdir(os.path.join(mods, "@smithy/signature-v4")):
-            return mods
-        if not shutil.which("npm") or not shutil.which("node"):
-            skip("node/npm not installed")
-        shutil.copy(os.path.join(SRC, "tests", "servers", "aws-twin", "package.json"), d)
-        p = subprocess.run(["npm", "install", "--prefix", d, "--no-audit", "--no-fund"],
-                           capture_output=True, text=True, timeout=400)
-        if p.returncode != 0:
-            skip("npm install failed: " + p.stderr[-400:])
-    return mods
-
-
-if not shutil.which("node"):
-    skip("node not installed")
-mods = install()
-twin = subprocess.Popen(["node", os.path.join(SRC, "tests", "servers", "aws-twin", "server.js")],
-                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                        env=dict(os.environ, NODE_PATH=mods))
-line = twin.stdout.readline().decode()
-check(line.startswith("PORT "), "twin did not start: %r" % line)
-port = int(line.split()[1])
-base = "http://127.0.0.1:%d" % port
+twin = Twin()
+port, base = twin.port, twin.base
 
 
 def control(path, body=None):
-    req = urllib.request.Request(base + "/__control/" + path, method="POST" if body is not None
-                                 else "GET", data=json.dumps(body).encode() if body is not None
-                                 else None, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
+    """GET /__control/<path> without a body, POST with one."""
+    return twin.control(path, body, method="GET" if body is None else "POST")
 
 
 def ssm_call(op, body):
@@ -181,6 +143,5 @@ check(st.get("s3_bucket") == "b" and st.get("sns-topic") == TOPIC, "unknown keys
 check(str(st.get("rekognition_project_version_arn", "")).startswith("model-"),
       "active version not mirrored: %r" % st)
 env.stop()
-twin.stdin.close()
-twin.wait(timeout=10)
+twin.close()
 print("ssm sns: ok (%d publishes)" % len(subjects))
