@@ -16,8 +16,8 @@ if(TARGET retraind)
     COMMAND sh -c "out=$(\"$0\" check-config --config=\"$1\") && [ \"$out\" = \"$1: ok\" ]"
             ${rt_cc} ${CMAKE_SOURCE_DIR}/config/retraind.yaml)
   add_test(NAME config_cli_error_exits_2
-    COMMAND sh -c "err=$(\"$0\" check-config -c \"$1\" 2>&1 >/dev/null); rc=$?; [ $rc -eq 2 ] && [ \"$err\" = \"$1:3:11: store.driver: driver \\\"s3\\\" is not built into this version of retraind yet (available: local)\" ]"
-            ${rt_cc} ${CMAKE_CURRENT_SOURCE_DIR}/data/registry/not_built_s3.yaml)
+    COMMAND sh -c "err=$(\"$0\" check-config -c \"$1\" 2>&1 >/dev/null); rc=$?; [ $rc -eq 2 ] && [ \"$err\" = \"$1:6:11: engine.driver: unknown driver \\\"tensorflow\\\" (known: builtin, rekognition)\" ]"
+            ${rt_cc} ${rt_cfg_data}/bad_driver_unknown.yaml)
   add_test(NAME config_cli_missing_option_exits_2
     COMMAND sh -c "\"$0\" check-config >/dev/null 2>&1; [ $? -eq 2 ]" ${rt_cc})
   add_test(NAME config_cli_missing_file_exits_2
