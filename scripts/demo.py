@@ -92,7 +92,7 @@ def history(workflow="training"):
 def wait_for(pred, what, timeout=300):
     deadline = time.time() + timeout
     while timeout is None or time.time() < deadline:
-        if daemon.poll() is not None:
+        if daemon is not None and daemon.poll() is not None:  # None: imported by a test
             sys.exit("demo: retraind exited (%d) while waiting for %s; see %s"
                      % (daemon.returncode, what, log_path))
         v = pred()
@@ -111,8 +111,8 @@ def wait_exec(pred, what, timeout=300):
     return e
 
 
-def synth(out, label, index, blend=None):
-    tmp = os.path.join(DEMO, ".upload.png")
+def synth(out, label, index, blend=None, tmp_dir=None):
+    tmp = os.path.join(tmp_dir or DEMO, ".upload.png")
     args = [SYNTH, "--label", str(LABELS[label]), "--index", str(index), "-o", tmp]
     if blend:
         args += ["--blend", "%d:%d" % blend]
@@ -321,17 +321,19 @@ def drop_for_detection():
     return truth
 
 
-def find_unsure(portal, truth):
+def find_unsure(portal, truth, bucket=None, tmp_dir=None):
     """When the model was sure of every blend (its line between the labels lies outside them),
-    drops blends of one more image, halving the mix between one it calls 'stripes' and one it
-    calls 'circles', until one scores below the threshold; returns its key (added to truth) or
-    None. The model's confidence is continuous in the mix, so one exists between the two."""
+    drops blends of one more image into bucket's images_for_detection/, halving the mix between
+    one it calls 'stripes' and one it calls 'circles', until one scores below the threshold;
+    returns (key, its detection) with the key added to truth, or (None, None). The model's
+    confidence is continuous in the mix, so such a blend lies between the two."""
     line("-> the model was sure of every image: blends of image %d nearer its line" % PROBE)
     lo, hi = 0, 100  # a mix the model calls 'stripes', one it calls 'circles'
     while hi - lo > 1:
         pct = (lo + hi) // 2
         key = "images_for_detection/" + blend_name(PROBE, pct)
-        synth(os.path.join(DEMO, "bucket", key), "stripes", PROBE, (LABELS["circles"], pct))
+        synth(os.path.join(bucket or os.path.join(DEMO, "bucket"), key), "stripes", PROBE,
+              (LABELS["circles"], pct), tmp_dir)
         truth[key] = "stripes"
 
         def detected():
@@ -343,12 +345,12 @@ def find_unsure(portal, truth):
         route = "REVIEW" if d["route"] == "review" else "ACCEPTED"
         line("%-18s %-8s %5.1f  -> %s" % (short(key), d["label"], d["confidence"], route))
         if route == "REVIEW":
-            return key
+            return key, d
         if d["label"] == "stripes":
             lo = pct
         else:
             hi = pct
-    return None
+    return None, None
 
 
 def answer_in_portal(portal, answers):
@@ -408,7 +410,7 @@ def review_story(first, second, interactive, password):
                                            "REVIEW" if d["route"] == "review" else "ACCEPTED"))
     review_keys = [k for k in truth if dets[k]["route"] == "review"]
     if not review_keys:
-        key = find_unsure(portal, truth)
+        key, _ = find_unsure(portal, truth)
         if not key:
             line("-> the model was sure of every image this time: nothing to review")
             line("   (each training picks other test images; run the demo again)")
