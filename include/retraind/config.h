@@ -159,7 +159,7 @@ struct rt_config {
         char *ca_file;    /* owned or NULL */
         int max_attempts; /* default 3 */
         struct {
-            char *s3, *rekognition, *sagemaker, *ssm, *sns, *sts; /* owned or NULL */
+            char *s3, *rekognition, *sagemaker, *a2i, *ssm, *sns, *sts; /* owned or NULL */
         } endpoints;
     } aws;
 };

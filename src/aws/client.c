@@ -131,6 +131,7 @@ void rt_aws_client_opts_from_config(struct rt_aws_client_opts *o, const struct r
     o->endpoints.s3 = cfg->aws.endpoints.s3;
     o->endpoints.rekognition = cfg->aws.endpoints.rekognition;
     o->endpoints.sagemaker = cfg->aws.endpoints.sagemaker;
+    o->endpoints.a2i = cfg->aws.endpoints.a2i;
     o->endpoints.ssm = cfg->aws.endpoints.ssm;
     o->endpoints.sns = cfg->aws.endpoints.sns;
     o->endpoints.sts = cfg->aws.endpoints.sts;

@@ -1209,6 +1209,8 @@ static const struct key endpoint_keys[] = {
      .check = check_http_url},
     {.name = "sagemaker", .type = K_STRING, .off = CFG(aws.endpoints.sagemaker),
      .check = check_http_url},
+    /* The A2I runtime (StartHumanLoop, DescribeHumanLoop) has a host of its own. */
+    {.name = "a2i", .type = K_STRING, .off = CFG(aws.endpoints.a2i), .check = check_http_url},
     {.name = "ssm", .type = K_STRING, .off = CFG(aws.endpoints.ssm), .check = check_http_url},
     {.name = "sns", .type = K_STRING, .off = CFG(aws.endpoints.sns), .check = check_http_url},
     {.name = "sts", .type = K_STRING, .off = CFG(aws.endpoints.sts), .check = check_http_url},
@@ -1598,6 +1600,7 @@ void rt_config_destroy(struct rt_config *cfg)
                      &cfg->aws.endpoints.s3,
                      &cfg->aws.endpoints.rekognition,
                      &cfg->aws.endpoints.sagemaker,
+                     &cfg->aws.endpoints.a2i,
                      &cfg->aws.endpoints.ssm,
                      &cfg->aws.endpoints.sns,
                      &cfg->aws.endpoints.sts};
@@ -1861,6 +1864,7 @@ int rt_config_restart_changes(const struct rt_config *a,
         str_differs(a->aws.endpoints.s3, b->aws.endpoints.s3) ||
         str_differs(a->aws.endpoints.rekognition, b->aws.endpoints.rekognition) ||
         str_differs(a->aws.endpoints.sagemaker, b->aws.endpoints.sagemaker) ||
+        str_differs(a->aws.endpoints.a2i, b->aws.endpoints.a2i) ||
         str_differs(a->aws.endpoints.ssm, b->aws.endpoints.ssm) ||
         str_differs(a->aws.endpoints.sns, b->aws.endpoints.sns) ||
         str_differs(a->aws.endpoints.sts, b->aws.endpoints.sts))

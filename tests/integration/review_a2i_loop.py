@@ -55,13 +55,13 @@ def control(verb, args=None):
 env = loop_env(min_untrained=10, threshold=100)
 cfg = env.config().replace("review:\n  driver: local\n",
                            "review:\n  driver: a2i\n  flow_definition: %s\n  poll: 1s\n" % FLOW)
-cfg += "aws:\n  region: us-east-1\n  endpoints: { sagemaker: %s }\n" % TWIN
+# Both SageMaker hosts from the config: the control plane and the A2I runtime (aws.endpoints.a2i).
+cfg += "aws:\n  region: us-east-1\n  endpoints: { sagemaker: %s, a2i: %s }\n" % (TWIN, TWIN)
 env.set_config(cfg)
 control("flow", {"name": FLOW, "output": "s3://local/a2i-human-loop-data/"})
 control("config", {"output_dir": env.bucket})
 
 env.start(env={"AWS_ACCESS_KEY_ID": AK, "AWS_SECRET_ACCESS_KEY": SK,
-               "AWS_ENDPOINT_URL_SAGEMAKER_A2I_RUNTIME": TWIN,
                "AWS_EC2_METADATA_DISABLED": "true", "AWS_PROFILE": "",
                "AWS_REGION": "us-east-1"})
 base = base_url(env)

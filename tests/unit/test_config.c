@@ -270,12 +270,12 @@ RT_TEST(shipped_reference_mentions_every_key)
                                        "s3:",
                                        "rekognition:",
                                        "sagemaker:",
+                                       "a2i:",
                                        "ssm:",
                                        "sns:",
                                        "sts:",
                                        "log:",
-                                       "level:",
-                                       "coming in a later release"};
+                                       "level:"};
     char path[PATH_MAX];
     size_t len;
     snprintf(path, sizeof(path), "%s/config/retraind.yaml", RT_SOURCE_DIR);
@@ -399,6 +399,7 @@ RT_TEST(every_value_read)
     RT_ASSERT_STR_EQ(cfg->aws.endpoints.s3, "http://127.0.0.1:4569");
     RT_ASSERT_STR_EQ(cfg->aws.endpoints.rekognition, "https://rekognition.example");
     RT_ASSERT_STR_EQ(cfg->aws.endpoints.sagemaker, "https://sagemaker.example");
+    RT_ASSERT_STR_EQ(cfg->aws.endpoints.a2i, "https://a2i-runtime.example");
     RT_ASSERT_STR_EQ(cfg->aws.endpoints.ssm, "https://ssm.example");
     RT_ASSERT_STR_EQ(cfg->aws.endpoints.sns, "https://sns.example");
     RT_ASSERT_STR_EQ(cfg->aws.endpoints.sts, "https://sts.example");
