@@ -47,6 +47,7 @@ struct rt_label_metric {
 
 struct rt_model_info {
     char version[128];
+    char arn[256]; /* the service's name for the version (ProjectVersionArn); "" when none */
     enum rt_model_status status;
     char message[256];   /* status message / failure reason */
     double f1;           /* macro F1 on the test split, 0..1; valid once training completed */

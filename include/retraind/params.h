@@ -104,4 +104,17 @@ int rt_params_ssm_new(struct uv_loop_s *loop,
  */
 int rt_params_ssm_system_put(struct rt_params *p, const char *key, const char *json_value);
 
+/* object: the parsed JSON object, or NULL when the parameter does not exist (status 0);
+ * borrowed, valid during the callback only. */
+struct cJSON;
+typedef void
+rt_params_system_fn(int status, const struct cJSON *object, const struct rt_error *err, void *ud);
+/*
+ * Reads <path>For-System-Use-Only once (GetParameter), e.g. to take over the state of a
+ * reference-solution deployment at the first start. A value that is not a JSON object is
+ * RT_EPARSE. Returns: 0 (cb runs later, also with RT_ECANCELED when the driver closes first),
+ * RT_EINVAL when p is not the ssm driver, RT_ENOMEM.
+ */
+int rt_params_ssm_system_get(struct rt_params *p, rt_params_system_fn *cb, void *ud);
+
 #endif

@@ -31,6 +31,7 @@
  */
 #include "retraind/daemon.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -467,20 +468,38 @@ static void engine_active_started(int status, const struct rt_error *err, void *
     }
 }
 
+/* The active version under the name the reference solution keeps: its ARN when the engine has
+ * one (Rekognition), else the version name. Names and ARNs need no JSON escaping. */
+static void mirror_active_described(int status,
+                                    const struct rt_model_info *info,
+                                    const struct rt_error *err,
+                                    void *ud)
+{
+    struct daemon *d = ud;
+    (void)err;
+    char v[400];
+    if (status || d->stopping || !info)
+        return; /* the next SWITCH or start mirrors it again */
+    if (rt_snprintf(v, sizeof(v), "\"%s\"", info->arn[0] ? info->arn : info->version) == 0)
+        rt_params_ssm_system_put(d->params, "rekognition_project_version_arn", v);
+}
+
 /* Mirrors the journal's system state (the journal stays the source of truth) into the params
  * driver's store, for tools that read the reference solution's For-System-Use-Only parameter.
- * Only the ssm driver keeps it (rt_params_ssm_system_put ignores any other). */
+ * Only the ssm driver keeps it. A value the journal does not have is not written, so a first
+ * start never puts a 0 over a deployment's previous_trained_images. */
 static void mirror_system_state(struct daemon *d)
 {
     if (strcmp(d->params->ops->name, "ssm") != 0)
         return;
     char v[160];
-    int64_t images = 0;
-    if (rt_journal_state_get_i64(d->journal, RT_STATE_PREVIOUS_TRAINED, 0, &images) == 0 &&
-        rt_snprintf(v, sizeof(v), "%lld", (long long)images) == 0)
+    int64_t images = -1;
+    if (rt_journal_state_get_i64(d->journal, RT_STATE_PREVIOUS_TRAINED, -1, &images) == 0 &&
+        images >= 0 && rt_snprintf(v, sizeof(v), "%lld", (long long)images) == 0)
         rt_params_ssm_system_put(d->params, "previous_trained_images", v);
     struct rt_journal_model active;
     if (rt_journal_model_get_active(d->journal, &active) == 0 &&
+        d->engine->ops->describe(d->engine, active.version, mirror_active_described, d) != 0 &&
         rt_snprintf(v, sizeof(v), "\"%s\"", active.version) == 0)
         rt_params_ssm_system_put(d->params, "rekognition_project_version_arn", v);
 }
@@ -501,6 +520,120 @@ static void outbox_kick(void *ud)
         rt_outbox_kick(d->outbox);
 }
 
+static void start_serving(struct daemon *d);
+
+/*
+ * Taking over a reference-solution deployment: on a journal that never deployed anything, with
+ * the ssm parameters driver, the state the reference kept in For-System-Use-Only is adopted
+ * before anything runs - previous_trained_images (so its images are not trained again) and,
+ * with the rekognition engine, rekognition_project_version_arn as the active version. Later
+ * starts skip this: from then on the journal is the source of truth and is mirrored there.
+ */
+static bool takeover_wanted(struct daemon *d)
+{
+    int64_t images = -1;
+    struct rt_journal_model active;
+    return strcmp(d->params->ops->name, "ssm") == 0 &&
+           rt_journal_state_get_i64(d->journal, RT_STATE_PREVIOUS_TRAINED, -1, &images) == 0 &&
+           images < 0 && rt_journal_model_get_active(d->journal, &active) == RT_ENOTFOUND;
+}
+
+/* The version name in a project version ARN (.../project/P/version/NAME/TIMESTAMP), or false. */
+static bool version_name_of_arn(const char *arn, char *out, size_t size)
+{
+    const char *p = strstr(arn, "/version/");
+    if (!p)
+        return false;
+    p += strlen("/version/");
+    size_t n = strcspn(p, "/");
+    if (n == 0 || n >= size || p[n] != '/')
+        return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return true;
+}
+
+static void takeover_written(int status, const struct rt_error *err, void *ud)
+{
+    struct daemon *d = ud;
+    if (d->stopping)
+        return;
+    if (status) {
+        char line[700], msg[600];
+        rt_snprintf(line, sizeof(line), "cannot record the state taken over: %s",
+                    err ? rt_error_format(err, msg, sizeof(msg)) : rt_strerror(status));
+        start_error(line);
+        shutdown_begin(d, 1);
+        return;
+    }
+    start_serving(d);
+}
+
+static void takeover_read(int status, const cJSON *obj, const struct rt_error *err, void *ud)
+{
+    struct daemon *d = ud;
+    if (d->stopping)
+        return;
+    if (status) {
+        /* Starting without it could train the deployment's images again: refuse, clearly. */
+        char line[700], msg[600];
+        rt_snprintf(line, sizeof(line),
+                    "cannot read For-System-Use-Only to take over its state: %s",
+                    err ? rt_error_format(err, msg, sizeof(msg)) : rt_strerror(status));
+        start_error(line);
+        shutdown_begin(d, 1);
+        return;
+    }
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(obj, "previous_trained_images");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, "rekognition_project_version_arn");
+    int64_t images = -1;
+    if (cJSON_IsNumber(n) && n->valuedouble >= 0 && n->valuedouble < 1e15)
+        images = (int64_t)n->valuedouble;
+    else if (cJSON_IsString(n) && n->valuestring[0] &&
+             strspn(n->valuestring, "0123456789") == strlen(n->valuestring) &&
+             strlen(n->valuestring) < 16)
+        images = strtoll(n->valuestring, NULL, 10);
+    char version[128] = "";
+    if (strcmp(d->engine->ops->name, "rekognition") == 0 && cJSON_IsString(a) &&
+        !version_name_of_arn(a->valuestring, version, sizeof(version)))
+        RT_LOG(RT_LOG_WARNING, "daemon",
+               "event=takeover_skipped key=rekognition_project_version_arn "
+               "value=%s reason=\"not a project version ARN\"",
+               rt_q(a->valuestring));
+    struct rt_jbatch *b = NULL;
+    int rc = (images >= 0 || version[0]) ? rt_jbatch_new(&b) : 0;
+    int64_t now = rt_now_ms();
+    if (!rc && b && images >= 0)
+        rc = rt_jbatch_state_set_i64(b, RT_STATE_PREVIOUS_TRAINED, images);
+    if (!rc && b && version[0]) {
+        struct rt_journal_model m = {
+            .f1 = -1, .images = images > 0 ? images : 0, .created_ms = now, .deployed_ms = now};
+        rt_strlcpy(m.version, version, sizeof(m.version));
+        rt_strlcpy(m.status, "RUNNING", sizeof(m.status));
+        rc = rt_jbatch_model_put(b, &m);
+        if (!rc)
+            rc = rt_jbatch_model_set_active(b, version, now);
+    }
+    if (!b) {
+        RT_LOG(RT_LOG_INFO, "daemon",
+               "event=takeover_none reason=\"no state in For-System-Use-Only\"");
+        start_serving(d);
+        return;
+    }
+    RT_LOG(RT_LOG_NOTICE, "daemon", "event=takeover previous_trained_images=%lld active=%s",
+           (long long)images, rt_q(version));
+    if (!rc)
+        rc = rt_journal_submit(d->journal, b, takeover_written, d);
+    else
+        rt_jbatch_free(b);
+    if (rc) {
+        char line[300];
+        rt_snprintf(line, sizeof(line), "cannot record the state taken over: %s", rt_strerror(rc));
+        start_error(line);
+        shutdown_begin(d, 1);
+    }
+}
+
 static void
 params_loaded(int status, const struct rt_param_set *values, const struct rt_error *err, void *ud)
 {
@@ -517,6 +650,24 @@ params_loaded(int status, const struct rt_param_set *values, const struct rt_err
         return;
     }
     d->values = *values;
+    if (takeover_wanted(d)) {
+        int rc = rt_params_ssm_system_get(d->params, takeover_read, d);
+        if (rc == 0)
+            return; /* takeover_read goes on with start_serving */
+        char line[300];
+        rt_snprintf(line, sizeof(line), "cannot read For-System-Use-Only: %s", rt_strerror(rc));
+        start_error(line);
+        shutdown_begin(d, 1);
+        return;
+    }
+    start_serving(d);
+}
+
+/* After the parameters (and a takeover, if any): resumes the executions, starts detection, the
+ * control socket, the poll timer and the HTTP server, then says READY. */
+static void start_serving(struct daemon *d)
+{
+    char msg[600];
     int rc = load_applied(d);
     if (rc) {
         char line[300];

@@ -432,7 +432,9 @@ static void described(struct call *c, const cJSON *root)
     struct rt_model_info info = {.f1 = 0};
     rt_strlcpy(info.version, c->version, sizeof(info.version));
     if (v) {
-        varn_put(c->e, c->version, str_of(v, "ProjectVersionArn"));
+        const char *arn = str_of(v, "ProjectVersionArn");
+        varn_put(c->e, c->version, arn);
+        rt_strlcpy(info.arn, arn ? arn : "", sizeof(info.arn));
         info.status = rt_engine_rekognition_status(str_of(v, "Status"));
         const char *msg = str_of(v, "StatusMessage");
         rt_strlcpy(info.message, msg ? msg : "", sizeof(info.message));

@@ -565,6 +565,71 @@ int rt_params_ssm_system_put(struct rt_params *p, const char *key, const char *j
     return s->sys_round ? 0 : sys_round_start(s);
 }
 
+struct sys_get {
+    struct ssm *s;
+    rt_params_system_fn *cb;
+    void *ud;
+};
+
+static void
+sys_get_done(int status, struct rt_httpc_resp *resp, const struct rt_error *err, void *ud)
+{
+    struct sys_get *g = ud;
+    struct ssm *s = g->s;
+    struct rt_error e;
+    rt_error_clear(&e);
+    cJSON *obj = NULL;
+    if (status == 0) {
+        char *value = rt_aws_ssm_parse_value(
+            (struct rt_str){resp->body.data ? resp->body.data : "", resp->body.len});
+        obj = value ? cJSON_Parse(value) : NULL;
+        rt_free(value);
+        if (!cJSON_IsObject(obj)) {
+            cJSON_Delete(obj);
+            obj = NULL;
+            status = rt_error_set(&e, RT_EPARSE, SYSTEM_NAME " is not a JSON object");
+            err = &e;
+        }
+    } else if (err && strcmp(err->aws_code, "ParameterNotFound") == 0) {
+        status = 0; /* no such parameter: a first deployment */
+        err = NULL;
+    }
+    if (s->closing && status == 0) {
+        status = rt_error_set(&e, RT_ECANCELED, "the parameters driver is closing");
+        err = &e;
+    }
+    g->cb(status, status ? NULL : obj, err, g->ud);
+    cJSON_Delete(obj);
+    rt_free(g);
+    s->in_flight--;
+    maybe_finish_close(s);
+}
+
+int rt_params_ssm_system_get(struct rt_params *p, rt_params_system_fn *cb, void *ud)
+{
+    if (!p || p->ops->name == NULL || strcmp(p->ops->name, "ssm") != 0)
+        return RT_EINVAL;
+    struct ssm *s = (struct ssm *)p;
+    if (s->closing)
+        return RT_ECANCELED;
+    struct sys_get *g = rt_calloc(1, sizeof(*g));
+    if (!g)
+        return RT_ENOMEM;
+    *g = (struct sys_get){s, cb, ud};
+    char full[1100];
+    struct rt_error e;
+    rt_error_clear(&e);
+    int rc = name_of(s, SYSTEM_NAME, full, sizeof(full));
+    if (!rc)
+        rc = rt_aws_ssm_get_parameter(s->aws, full, sys_get_done, g, &e);
+    if (rc) {
+        rt_free(g);
+        return rc;
+    }
+    s->in_flight++;
+    return 0;
+}
+
 /* ---- close ---- */
 
 static void timer_closed(uv_handle_t *h)

@@ -11,3 +11,9 @@ if(TARGET rt_aws)
   rt_integration_test(ssm_sns ssm_sns.py TIMEOUT 400)
   set_tests_properties(ssm_sns PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+# takeover: a fresh retraind adopts a reference-solution deployment's state from
+# For-System-Use-Only (count and active version) and overwrites nothing.
+if(TARGET rt_aws)
+  rt_integration_test(it_takeover_reference takeover_reference.py TIMEOUT 400)
+  set_tests_properties(it_takeover_reference PROPERTIES SKIP_RETURN_CODE 77)
+endif()

@@ -14,7 +14,6 @@ Skips (77) when node/npm are missing or the twin's packages cannot be installed.
 """
 import json
 import os
-import socket
 import subprocess
 
 from rtlib import Env, check
@@ -32,26 +31,7 @@ def control(path, body=None):
     return twin.control(path, body, method="GET" if body is None else "POST")
 
 
-def ssm_call(op, body):
-    """A signed SSM call as another tool would make it: `retraind sign` signs, we send."""
-    data = json.dumps(body)
-    raw = ("POST / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/x-amz-json-1.1\r\n"
-           "X-Amz-Target: AmazonSSM.%s\r\nContent-Length: %d\r\n\r\n%s" % (port, op, len(data), data))
-    r = subprocess.run([os.environ.get("RETRAIND_BIN", "build/retraind"), "sign", "--region",
-                        "us-east-1", "--service", "ssm", "--no-imds"], input=raw.encode(),
-                       capture_output=True, timeout=30)
-    check(r.returncode == 0, "retraind sign failed: %r" % r.stderr)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
-        c.sendall(r.stdout)
-        c.shutdown(socket.SHUT_WR)
-        reply = b""
-        while True:
-            k = c.recv(65536)
-            if not k:
-                break
-            reply += k
-    head, _, payload = reply.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(payload or b"{}")
+ssm_call = twin.ssm
 
 
 def published():

@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -64,6 +65,31 @@ class Twin:
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read())
+
+    def ssm(self, op, body):
+        """A signed SSM call as another tool would make it (`retraind sign` signs with the
+        environment's keys, we send): returns (status, JSON reply)."""
+        data = json.dumps(body)
+        raw = ("POST / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/x-amz-json-1.1"
+               "\r\nX-Amz-Target: AmazonSSM.%s\r\nContent-Length: %d\r\n\r\n%s"
+               % (self.port, op, len(data), data))
+        r = subprocess.run([os.environ.get("RETRAIND_BIN", "build/retraind"), "sign", "--region",
+                            "us-east-1", "--service", "ssm", "--no-imds"], input=raw.encode(),
+                           capture_output=True, timeout=30)
+        if r.returncode != 0:
+            print("FAIL: retraind sign failed: %r" % r.stderr, flush=True)
+            sys.exit(1)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as c:
+            c.sendall(r.stdout)
+            c.shutdown(socket.SHUT_WR)
+            reply = b""
+            while True:
+                k = c.recv(65536)
+                if not k:
+                    break
+                reply += k
+        head, _, payload = reply.partition(b"\r\n\r\n")
+        return int(head.split()[1]), json.loads(payload or b"{}")
 
     def close(self):
         """Stops the server (it exits when its stdin closes)."""

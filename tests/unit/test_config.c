@@ -212,6 +212,58 @@ RT_TEST(shipped_configs_pass)
     rt_config_destroy(cfg);
 }
 
+/* Replaces every "from" in text (malloc'd) with "to"; returns a new malloc'd string. */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+    size_t fl = strlen(from), tl = strlen(to), n = 0;
+    for (const char *p = strstr(text, from); p; p = strstr(p + fl, from))
+        n++;
+    char *out = malloc(strlen(text) + n * (tl > fl ? tl - fl : 0) + 1), *o = out;
+    const char *p = text, *q;
+    while ((q = strstr(p, from)) != NULL) {
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
+        memcpy(o, to, tl);
+        o += tl;
+        p = q + fl;
+    }
+    strcpy(o, p);
+    return out;
+}
+
+RT_TEST(shipped_aws_config_refuses_placeholders_and_loads_once_filled)
+{
+    char path[PATH_MAX];
+    size_t len;
+    snprintf(path, sizeof(path), "%s/config/aws.yaml", RT_SOURCE_DIR);
+    char *text = read_all(path, &len);
+    /* As shipped, the first placeholder stops it, with its line. */
+    RT_ASSERT_CONTAINS(load_bad(text), "REPLACE_ME");
+    char *a = replace_all(text, "REPLACE_ME-region", "eu-west-1");
+    char *b = replace_all(a, "REPLACE_ME-account", "123456789012");
+    char *c = replace_all(b, "REPLACE_ME-bucket", "acme-images");
+    char *filled = replace_all(c, "REPLACE_ME", "team");
+    RT_ASSERT(strstr(filled, "REPLACE_ME") == NULL);
+    struct rt_config *cfg = load_ok(filled);
+    /* Every AWS driver at once, as docs/aws.md describes it. */
+    RT_ASSERT_INT_EQ(cfg->store.driver, RT_STORE_S3);
+    RT_ASSERT_STR_EQ(cfg->store.bucket, "acme-images");
+    RT_ASSERT_INT_EQ(cfg->parameters.driver, RT_PARAMS_SSM);
+    RT_ASSERT_INT_EQ(cfg->engine.driver, RT_ENGINE_REKOGNITION);
+    RT_ASSERT_INT_EQ(cfg->engine.idle_stop_ms, 30 * 60000);
+    RT_ASSERT_INT_EQ(cfg->review.driver, RT_REVIEW_A2I);
+    RT_ASSERT_STR_EQ(cfg->review.role_arn, "arn:aws:iam::123456789012:role/team-a2i");
+    RT_ASSERT_INT_EQ(cfg->n_notify, 2);
+    RT_ASSERT_INT_EQ(cfg->notify[1].driver, RT_NOTIFY_SNS);
+    RT_ASSERT_STR_EQ(cfg->aws.region, "eu-west-1");
+    rt_config_destroy(cfg);
+    free(filled);
+    free(c);
+    free(b);
+    free(a);
+    free(text);
+}
+
 RT_TEST(shipped_reference_mentions_every_key)
 {
     /* The reference documents every key of the schema, each at least in a comment. */

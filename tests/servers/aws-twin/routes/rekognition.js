@@ -24,6 +24,8 @@
 //           throttle_detect: N (the next N DetectCustomLabels of a RUNNING version answer
 //           ProvisionedThroughputExceededException)}  merges
 //   project {name}      -> {arn}: creates a project (as CreateProject)
+//   version {project, name, status, f1} -> {arn}: a version made elsewhere (a reference-solution
+//                          deployment's), in that status from the start
 //   state {}            -> {projects: {name: {arn, versions: {vname: {...}}}}, counts: {op: n},
 //                           requests: [{op, input}] (every verified request, in order),
 //                           events: [{op: start|stop, version, status, others_running, t}]}
@@ -262,6 +264,20 @@ function control(verb, args, ctx) {
   if (verb === "project") {
     const p = s.projects.get(args.name) || newProject(s, ctx, args.name);
     return { arn: p.arn };
+  }
+  // A version made elsewhere (a reference-solution deployment): {project, name, status, f1}.
+  if (verb === "version") {
+    const p = s.projects.get(args.project) || newProject(s, ctx, args.project);
+    s.seq += 1;
+    const status = args.status || "TRAINING_COMPLETED";
+    const v = { name: args.name, arn: `${p.arn.replace(/\/\d+$/, "")}/version/${args.name}/${1700000000000 + s.seq}`,
+                created: Date.now() / 1000, output: { S3Bucket: "seeded", S3KeyPrefix: "evaluation/" },
+                manifest: { Bucket: "seeded", Name: "manifest" },
+                f1: typeof args.f1 === "number" ? args.f1 : 0.9, message: "", status,
+                min_units: 1, max_units: 0, starts: 0, stops: 0, running_ms: 0,
+                started_at: status === "RUNNING" ? Date.now() : 0 };
+    p.versions.set(v.name, v);
+    return { arn: v.arn };
   }
   if (verb === "state") {
     const projects = {};
