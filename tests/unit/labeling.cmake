@@ -1,0 +1,2 @@
+# labeling: consolidation of several workers' answers (Dawid-Skene EM) against majority vote.
+rt_unit_test(labeling ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_consolidate.c LIBS rt_labeling)
