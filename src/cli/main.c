@@ -54,8 +54,8 @@ static const struct {
     /* Named in DESIGN.md; each says "not built yet" and exits 1. */
     {"label-job", rt_cmd_label_job, false, false, "label-job create|status -c FILE",
      "label unlabeled images with people (cold start)"},
-    {"bootstrap", rt_cmd_bootstrap, false, false, "bootstrap -c FILE",
-     "create the AWS resources a config names"},
+    {"bootstrap", rt_cmd_bootstrap, true, false, "bootstrap -c FILE [--labels a,b]",
+     "create what the config names and is missing (store prefixes, parameters, AWS resources)"},
     {"passwd", rt_cmd_passwd, true, false, "passwd < PASSWORD  (or asks twice at a terminal)",
      "print the argon2id hash of a password, for review.users[].password_hash"},
     {"doctor", not_built, false, false, "doctor", "check a setup and say what is wrong"},
