@@ -187,20 +187,6 @@ bool rt_setup_failed_with(const struct rt_setup_reply *r, const char *code)
     return r->status && strcmp(r->err.aws_code, code) == 0;
 }
 
-bool rt_setup_denied(const struct rt_setup_reply *r)
-{
-    static const char *const codes[] = {"AccessDenied", "AccessDeniedException",
-                                        "AuthorizationError", "UnauthorizedOperation", "Forbidden"};
-    if (!r->status)
-        return false;
-    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-        if (strcmp(r->err.aws_code, codes[i]) == 0)
-            return true;
-    return r->err.http_status == 403 && strcmp(r->err.aws_code, "SignatureDoesNotMatch") != 0 &&
-           strcmp(r->err.aws_code, "InvalidAccessKeyId") != 0 &&
-           strcmp(r->err.aws_code, "RequestTimeTooSkewed") != 0;
-}
-
 const char *rt_setup_why(const struct rt_setup_reply *r, char *out, size_t size)
 {
     return rt_error_format(&r->err, out, size);

@@ -76,9 +76,6 @@ int rt_setup_json(struct rt_setup *s,
 void rt_setup_reply_cleanup(struct rt_setup_reply *r);
 /* Returns: true when the call failed with AWS error code code. */
 bool rt_setup_failed_with(const struct rt_setup_reply *r, const char *code);
-/* Returns: true when the failure is an authorization refusal (AccessDenied,
- * AccessDeniedException, AuthorizationError, an S3 403). */
-bool rt_setup_denied(const struct rt_setup_reply *r);
 /* Writes "message (Code, HTTP n)" of a failed reply into out. Returns: out. */
 const char *rt_setup_why(const struct rt_setup_reply *r, char *out, size_t size);
 

@@ -17,12 +17,11 @@ SageMaker and SNS in routes/*.js), and on the embedded default:
 4. The embedded default: the prefix folders and the journal are created, then found.
 Skips (77) when node/npm or the twin's npm packages are unavailable.
 """
-import http.client
 import json
 import os
-import subprocess
 
-from rtlib import BIN, Env, check
+import setuplib
+from rtlib import Env, check
 from twinlib import Twin
 
 AK, SK = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -52,21 +51,7 @@ control = twin.control
 
 
 def s3_put(key, data=b"x"):
-    """PUT an object into the bucket as an uploader would: signed by `retraind sign --s3`."""
-    raw = (b"PUT /%s/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %d\r\n\r\n"
-           % (BUCKET.encode(), key.encode(), twin.port, len(data)) + data)
-    r = subprocess.run([BIN, "sign", "--region", "us-east-1", "--service", "s3", "--no-imds"],
-                       input=raw, capture_output=True, timeout=30)
-    check(r.returncode == 0, "retraind sign failed: %r" % r.stderr)
-    head, _, body = r.stdout.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    method, path, _ = lines[0].split(" ", 2)
-    headers = dict(ln.split(": ", 1) for ln in lines[1:])
-    c = http.client.HTTPConnection("127.0.0.1", twin.port, timeout=10)
-    c.request(method, path, body=body, headers=headers)
-    reply = c.getresponse()
-    check(reply.status == 200, "PUT %s: %d %r" % (key, reply.status, reply.read()[:300]))
-    c.close()
+    setuplib.s3_put(twin, BUCKET, key, data)
 
 
 def aws_config(env, path="/retraind-test/", project="rt-project", flow="rt-flow-definition"):

@@ -4,3 +4,6 @@
 if(TARGET rt_aws)
   rt_integration_test(bootstrap bootstrap.py TIMEOUT 300)
 endif()
+if(TARGET rt_aws)
+  rt_integration_test(doctor doctor.py TIMEOUT 300)
+endif()
