@@ -793,7 +793,7 @@ int rt_cmd_doctor(int argc, char **argv)
         check_credentials(&d);
         check_region(&d);
     }
-    if (!aws || d.aws_ok)
+    if (cfg->store.driver != RT_STORE_S3 || d.aws_ok)
         check_store(&d);
     if (d.aws_ok) {
         if (cfg->parameters.driver == RT_PARAMS_SSM)

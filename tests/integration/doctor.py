@@ -9,7 +9,8 @@ every AWS driver configured and an SMTP notifier pointing at a greeter this test
    the disk.
 2. Each permission denied in turn (AccessDenied from the twin, as IAM answers): exit 1 and
    exactly one FAIL line, naming the action, with "-> fix: allow <action> ...".
-3. The SMTP notifier on a port where nothing listens: that line fails, exit 1.
+3. The SMTP notifier on a port where nothing listens: that line fails, exit 1. No credentials
+   anywhere: the credentials line fails, saying where credentials come from.
 4. The twin's clock an hour ahead: the clock line fails (and every call still works: the client
    corrects the offset).
 5. The embedded default: exit 0.
@@ -148,6 +149,16 @@ try:
     fails = [ln for ln in lines if ln.startswith("FAIL ")]
     check(len(fails) == 1 and fails[0].startswith("FAIL smtp 127.0.0.1:") and
           "-> fix: check notify[2].url" in fails[0], "smtp: %r" % fails)
+
+    # no credentials anywhere: the credentials line fails and says where they come from
+    env.set_config(cfg)
+    keys = {k: os.environ.pop(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    lines, r = doctor(env, 1)
+    os.environ.update(keys)
+    fails = [ln for ln in lines if ln.startswith("FAIL ")]
+    check(len(fails) == 1 and fails[0].startswith("FAIL credentials: ")
+          and "-> fix: give retraind credentials: AWS_ACCESS_KEY_ID" in fails[0],
+          "no credentials: %r\n%s" % (fails, r.stdout))
 
     # 4. the twin's clock an hour ahead
     env.set_config(cfg)
