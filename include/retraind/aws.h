@@ -392,4 +392,17 @@ extern const struct rt_aws_service rt_aws_a2i, rt_aws_sagemaker;
 extern const struct rt_aws_op rt_aws_a2i_start_human_loop_op, rt_aws_a2i_describe_human_loop_op,
     rt_aws_a2i_stop_human_loop_op, rt_aws_sagemaker_describe_flow_definition_op;
 
+/* ---- setup calls (retraind bootstrap and doctor, src/cli/cmd_bootstrap.c, cmd_doctor.c) ---- */
+
+/* Rekognition's project calls (json 1.1): the service is the engine's, under its own name so
+ * the aws library does not reach into the engine. */
+extern const struct rt_aws_service rt_aws_rekognition_projects;
+extern const struct rt_aws_op rt_aws_rekognition_create_project_op,
+    rt_aws_rekognition_describe_projects_op;
+/* SageMaker (json 1.1) CreateHumanTaskUi, DescribeHumanTaskUi, CreateFlowDefinition. */
+extern const struct rt_aws_op rt_aws_sagemaker_create_human_task_ui_op,
+    rt_aws_sagemaker_describe_human_task_ui_op, rt_aws_sagemaker_create_flow_definition_op;
+/* SNS (query) GetTopicAttributes: body "TopicArn=<form-encoded ARN>". */
+extern const struct rt_aws_op rt_aws_sns_get_topic_attributes_op;
+
 #endif

@@ -54,6 +54,9 @@ int rt_journal_schema_version(struct rt_journal *j);
 /* Returns: a number that changes whenever another connection commits (PRAGMA data_version),
  * so the daemon can tell that the CLI changed something. */
 int64_t rt_journal_data_version(struct rt_journal *j);
+/* Runs PRAGMA quick_check (reads only; `retraind doctor`). Returns: 0 when the journal is sound,
+ * the number of problems found (the first written into first), or RT_EJOURNAL with err. */
+int rt_journal_quick_check(struct rt_journal *j, char *first, size_t size, struct rt_error *err);
 
 /*
  * Transactions nest by depth: only the outermost begin issues BEGIN IMMEDIATE and only the

@@ -32,3 +32,10 @@ const struct rt_aws_op rt_aws_a2i_stop_human_loop_op = {&rt_aws_a2i, "StopHumanL
                                                         "/human-loops/stop", 0};
 const struct rt_aws_op rt_aws_sagemaker_describe_flow_definition_op = {
     &rt_aws_sagemaker, "DescribeFlowDefinition", "POST", "/", 0};
+/* The setup calls of `retraind bootstrap` (aws-wire.md 4.2). */
+const struct rt_aws_op rt_aws_sagemaker_create_human_task_ui_op = {
+    &rt_aws_sagemaker, "CreateHumanTaskUi", "POST", "/", 0};
+const struct rt_aws_op rt_aws_sagemaker_describe_human_task_ui_op = {
+    &rt_aws_sagemaker, "DescribeHumanTaskUi", "POST", "/", 0};
+const struct rt_aws_op rt_aws_sagemaker_create_flow_definition_op = {
+    &rt_aws_sagemaker, "CreateFlowDefinition", "POST", "/", 0};

@@ -77,6 +77,7 @@ rt_cmd_fn rt_cmd_history;
 rt_cmd_fn rt_cmd_review;
 rt_cmd_fn rt_cmd_label_job;
 rt_cmd_fn rt_cmd_bootstrap;
+rt_cmd_fn rt_cmd_doctor;
 rt_cmd_fn rt_cmd_sign;
 rt_cmd_fn rt_cmd_passwd;
 

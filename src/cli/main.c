@@ -14,13 +14,6 @@
 #include "cli.h"
 #include "retraind/log.h"
 
-static int not_built(int argc, char **argv)
-{
-    (void)argc;
-    fprintf(stderr, "retraind %s: not built yet (see retraind --help)\n", argv[1]);
-    return RT_EXIT_FAIL;
-}
-
 static const struct {
     const char *name;
     rt_cmd_fn *fn;
@@ -54,11 +47,12 @@ static const struct {
     /* Named in DESIGN.md; each says "not built yet" and exits 1. */
     {"label-job", rt_cmd_label_job, false, false, "label-job create|status -c FILE",
      "label unlabeled images with people (cold start)"},
-    {"bootstrap", rt_cmd_bootstrap, false, false, "bootstrap -c FILE",
-     "create the AWS resources a config names"},
+    {"bootstrap", rt_cmd_bootstrap, true, false, "bootstrap -c FILE [--labels a,b]",
+     "create what the config names and is missing (store prefixes, parameters, AWS resources)"},
     {"passwd", rt_cmd_passwd, true, false, "passwd < PASSWORD  (or asks twice at a terminal)",
      "print the argon2id hash of a password, for review.users[].password_hash"},
-    {"doctor", not_built, false, false, "doctor", "check a setup and say what is wrong"},
+    {"doctor", rt_cmd_doctor, true, false, "doctor -c FILE",
+     "check a setup and say what is wrong: a checklist with a fix per failed line"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -632,6 +632,28 @@ int64_t rt_journal_data_version(struct rt_journal *j)
     return v;
 }
 
+int rt_journal_quick_check(struct rt_journal *j, char *first, size_t size, struct rt_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (size)
+        first[0] = '\0';
+    int rc = sqlite3_prepare_v2(j->db, "PRAGMA quick_check", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rt_error_set(err, RT_EJOURNAL, "journal %s: quick_check: %s", j->path,
+                            sqlite3_errmsg(j->db));
+    int problems = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        if (t && strcmp(t, "ok") != 0 && problems++ == 0 && size)
+            rt_strlcpy(first, t, size);
+    }
+    if (rc != SQLITE_DONE)
+        rt_error_set(err, RT_EJOURNAL, "journal %s: quick_check: %s", j->path,
+                     sqlite3_errmsg(j->db));
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? problems : RT_EJOURNAL;
+}
+
 /* ---- transactions ---- */
 
 static int run_simple(struct rt_journal *j, enum stmt_id id, const char *op)

@@ -55,6 +55,7 @@ const ctx = {
   secretKey: opts.secretKey,
   region: opts.region,
   state: {},
+  ssm, // the SSM parameters, Name -> {Name, Type, Value, Version, ...} (routes/setup.js reads them)
   keys: new Map([[opts.accessKey, opts.secretKey]]), // access key -> secret accepted
   addKey(ak, sk) {
     ctx.keys.set(ak, sk);

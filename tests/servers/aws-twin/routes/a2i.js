@@ -87,8 +87,9 @@ module.exports = {
                  { "Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": rid });
         return true;
       }
-      jsonError(ctx, res, "UnknownOperationException", "unknown operation " + op, rid);
-      return true;
+      // Other SageMaker operations (CreateFlowDefinition, the task UIs: routes/setup.js) are
+      // left to later modules; none answering gives the server's UnknownOperationException.
+      return false;
     }
     if (!url.startsWith("/human-loops")) return false;
     const reply = (obj) => ctx.json(res, 200, obj, { "x-amzn-RequestId": rid });
