@@ -396,7 +396,7 @@ extern const struct rt_aws_op rt_aws_a2i_start_human_loop_op, rt_aws_a2i_describ
 
 /* Rekognition's project calls (json 1.1): the service is the engine's, under its own name so
  * the aws library does not reach into the engine. */
-extern const struct rt_aws_service rt_aws_rekognition_projects;
+extern const struct rt_aws_service rt_aws_rekognition;
 extern const struct rt_aws_op rt_aws_rekognition_create_project_op,
     rt_aws_rekognition_describe_projects_op;
 /* SageMaker (json 1.1) CreateHumanTaskUi, DescribeHumanTaskUi, CreateFlowDefinition. */

@@ -244,7 +244,7 @@ static void check_region(struct doc *d)
     if (cfg->parameters.driver == RT_PARAMS_SSM)
         uses[n++] = (struct svc_use){&rt_aws_ssm, cfg->aws.endpoints.ssm, "aws.endpoints.ssm"};
     if (cfg->engine.driver == RT_ENGINE_REKOGNITION)
-        uses[n++] = (struct svc_use){&rt_aws_rekognition_projects, cfg->aws.endpoints.rekognition,
+        uses[n++] = (struct svc_use){&rt_aws_rekognition, cfg->aws.endpoints.rekognition,
                                      "aws.endpoints.rekognition"};
     if (cfg->review.driver == RT_REVIEW_A2I) {
         uses[n++] = (struct svc_use){&rt_aws_sagemaker, cfg->aws.endpoints.sagemaker,

@@ -23,18 +23,8 @@
 #include "retraind/log.h"
 #include "retraind/loop.h"
 
-const struct rt_aws_service rt_aws_rekognition = {
-    .id = "rekognition",
-    .env_id = "REKOGNITION",
-    .endpoint_prefix = "rekognition",
-    .signing_name = "rekognition",
-    .protocol = RT_AWS_JSON_11,
-    .target_prefix = "RekognitionService",
-};
-
 #define OP(var, name)                                                                              \
     static const struct rt_aws_op var = {&rt_aws_rekognition, name, "POST", "/", 0}
-OP(op_describe_projects, "DescribeProjects");
 OP(op_create_version, "CreateProjectVersion");
 OP(op_describe_versions, "DescribeProjectVersions");
 OP(op_start, "StartProjectVersion");
@@ -289,7 +279,7 @@ static cJSON *build(struct call *c, const struct rt_aws_op **op)
     if (!o)
         return NULL;
     if (c->stage == ST_PROJECT) {
-        *op = &op_describe_projects;
+        *op = &rt_aws_rekognition_describe_projects_op;
         cJSON *names = cJSON_AddArrayToObject(o, "ProjectNames");
         cJSON_AddItemToArray(names, cJSON_CreateString(e->project));
         return o;
