@@ -208,6 +208,19 @@ static const char *const migrations[] = {
     "  expires_at INTEGER NOT NULL,"
     "  PRIMARY KEY (task_id, worker)) STRICT;"
     "CREATE INDEX review_assignments_worker ON review_assignments(worker);",
+    /* 4: labeling jobs (issue #10). A job's images are review tasks with review_tasks.job set;
+     * the job's own row says what was asked for and how it ended. */
+    "CREATE TABLE label_jobs ("
+    "  name TEXT PRIMARY KEY,"
+    "  kind TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  spec TEXT NOT NULL," /* JSON: prefix, labels, instructions, examples, counts, flags */
+    "  exec_id TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  finished_at INTEGER,"
+    "  output_manifest TEXT,"
+    "  stats TEXT) STRICT;"
+    "CREATE INDEX review_tasks_job ON review_tasks(job, state) WHERE job IS NOT NULL;",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))

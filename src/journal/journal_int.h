@@ -75,6 +75,7 @@ enum stmt_id {
 enum rt__ext_slots {
     RT__EXT_DETECT = 0,  /* detections.c: 0..31 */
     RT__EXT_REVIEW = 32, /* reviews.c: 32..63 */
+    RT__EXT_LABEL = 64,  /* label_jobs.c: 64..95 */
     RT__EXT_SLOTS = 96
 };
 

@@ -92,7 +92,7 @@ RT_TEST(open_creates_file_in_wal_mode)
     char dir_copy[512];
     snprintf(dir_copy, sizeof(dir_copy), "%s", dir);
     struct rt_journal *j = open_rw(dir_copy);
-    RT_ASSERT_INT_EQ(rt_journal_schema_version(j), 3);
+    RT_ASSERT_INT_EQ(rt_journal_schema_version(j), 4);
 
     struct stat sb;
     RT_ASSERT(stat(dir_copy, &sb) == 0);
@@ -139,8 +139,8 @@ RT_TEST(migration_v1_creates_tables)
     sqlite3 *db = raw_open(dir);
     char v[32];
     raw_text(db, "PRAGMA user_version", v, sizeof(v));
-    RT_ASSERT_STR_EQ(v, "3");
-    static const char *tables[] = {
+    RT_ASSERT_STR_EQ(v, "4");
+    static const char *tables[] = {"label_jobs",
         "params",         "system_state",       "executions", "steps",
         "models",         "requests",           "detections", "review_tasks",
         "review_answers", "review_assignments", "outbox",     "manifest_keys"};
@@ -179,13 +179,13 @@ RT_TEST(older_schema_refused_readonly_and_upgraded_readwrite)
     struct rt_error err;
     rt_error_clear(&err);
     RT_ASSERT_INT_EQ(rt_journal_open(dir, RT_JOURNAL_READONLY, &j, &err), RT_EJOURNAL);
-    RT_ASSERT_CONTAINS(err.msg, "journal schema 0 is older than 3: start the daemon once");
+    RT_ASSERT_CONTAINS(err.msg, "journal schema 0 is older than 4: start the daemon once");
 
     j = open_rw(dir);
-    RT_ASSERT_INT_EQ(rt_journal_schema_version(j), 3);
+    RT_ASSERT_INT_EQ(rt_journal_schema_version(j), 4);
     rt_journal_close(j);
     j = open_ro(dir);
-    RT_ASSERT_INT_EQ(rt_journal_schema_version(j), 3);
+    RT_ASSERT_INT_EQ(rt_journal_schema_version(j), 4);
     rt_journal_close(j);
 }
 

@@ -460,6 +460,7 @@ RT_TEST(schema_1_journal_is_upgraded_keeping_its_rows)
     sqlite3 *db = NULL;
     RT_ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
     RT_ASSERT(sqlite3_exec(db,
+                           "DROP TABLE label_jobs;"
                            "DROP TABLE outbox; DROP TABLE manifest_keys;"
                            "DROP TABLE review_assignments; DROP TABLE review_answers;"
                            "DROP TABLE review_tasks;"
@@ -469,7 +470,7 @@ RT_TEST(schema_1_journal_is_upgraded_keeping_its_rows)
                            NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
     j = open_rw(dir);
-    RT_ASSERT_INT_EQ(rt_journal_schema_version(j), 3);
+    RT_ASSERT_INT_EQ(rt_journal_schema_version(j), 4);
     struct rt_journal_exec e;
     RT_ASSERT_OK(rt_journal_exec_get(j, "tr-old", &e));
     RT_ASSERT_INT_EQ(e.checks, 1);
