@@ -652,6 +652,8 @@ static void req_deliver(struct rt_httpc_req *r)
         r->easy = NULL;
     }
     rt_httpc_req_free(r);
+    if (h->closing)
+        arm_wake(h); /* a deferred close, or the last request gone: on_wake finishes the close */
 }
 
 /* Ends r with status (0 or an error already in r->err). now: deliver at once, else via wake. */
