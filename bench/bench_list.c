@@ -1,18 +1,22 @@
 /*
  * bench_list.c - client CPU and peak memory to list and count 100,000 keys through the s3 store
- * driver against the Node twin + s3rver on 127.0.0.1, beside boto3 listing the same bucket.
+ * driver against a local server, beside boto3 listing the same bucket.
  *
  *   bench_list [KEYS]        (default 100000; the twin's npm packages in $AWS_TWIN_DIR or
- *                             <build>/aws-twin, e.g. after ctest -R aws_live)
+ *                             <build>/aws-twin, e.g. after ctest -R store_s3_live)
  *
- * Puts KEYS/10 keys under small/ and KEYS under big/ (names with spaces, unicode and '+'), then
- * lists each prefix with ops->list and counts: CPU (user + system of this process only; the twin
- * is another process), wall time, peak RSS growth, and the most live allocations seen in a page
- * callback — memory is flat when the big listing needs no more than the small one. Then runs
- * python3 + boto3's list_objects_v2 paginator over big/ and prints its CPU (the whole process,
- * and the listing loop alone) and peak RSS. Target: the driver's CPU <= 1/5 of boto3's, memory
- * flat in the key count. Prints figures; never fails on them.
+ * The server is the Node aws-twin on 127.0.0.1 with its listgen route (routes/listgen.js): bucket
+ * "listgen-N" holds N generated keys (spaces, unicode, '+', '%', '=', '&'), served like S3 (every
+ * signature checked, encoding-type=url, pages of 1,000, continuation tokens), so no bucket has to
+ * be filled first. Lists listgen-KEYS/10 and listgen-KEYS with ops->list and counts: CPU (user +
+ * system of this process only; the twin is another process), wall time, peak RSS, the most live
+ * allocations and heap bytes in use (mallinfo2) seen in a callback — memory is flat when the big
+ * listing needs no more than the small one. Then runs python3 + boto3's list_objects_v2 paginator
+ * over the same big bucket and prints its CPU (the whole process, and the listing loop alone) and
+ * peak RSS. Target: the driver's CPU <= 1/5 of boto3's, memory flat in the key count. Prints
+ * figures; never fails on them.
  */
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,10 +38,14 @@
 
 #define AK "AKIDEXAMPLE"
 #define SK "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-#define BUCKET "bench-list"
 
 static uv_loop_t loop;
-static struct rt_store *st;
+static struct rt_aws_client *aws;
+
+static void set_flag(void *ud)
+{
+    *(int *)ud = 1;
+}
 
 static pid_t twin_pid;
 static int twin_in = -1;
@@ -59,8 +67,7 @@ static int twin_start(const char *mods, char *endpoint, size_t size)
         close(in[1]);
         close(out[0]);
         setenv("NODE_PATH", node_path, 1);
-        execlp("node", "node", "--openssl-legacy-provider", script, "--s3rver", "--bucket", BUCKET,
-               (char *)NULL);
+        execlp("node", "node", script, (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -94,46 +101,11 @@ static void twin_stop(void)
     twin_pid = 0;
 }
 
-/* ---- filling ---- */
-
-struct bulk {
-    int inflight, failed;
-};
-
-static void on_put(int status, const struct rt_error *err, void *ud)
-{
-    struct bulk *b = ud;
-    b->inflight--;
-    if (status && b->failed++ < 3)
-        fprintf(stderr, "put failed: %s\n", err ? err->msg : "");
-}
-
-static void fill(const char *prefix, long n)
-{
-    struct bulk b = {0};
-    char key[256];
-    int64_t t0 = rt_mono_ms();
-    for (long i = 0; i < n; i++) {
-        while (b.inflight >= 64)
-            uv_run(&loop, UV_RUN_ONCE);
-        snprintf(key, sizeof(key), "%s%s/img %06ld+é.png", prefix,
-                 (const char *[]){"cat s", "Ünïcödé", "a+b", "dog"}[i % 4], i);
-        if (st->ops->put(st, key, "x", 1, "image/png", on_put, &b) != 0) {
-            fprintf(stderr, "put refused\n");
-            exit(1);
-        }
-        b.inflight++;
-    }
-    while (b.inflight)
-        uv_run(&loop, UV_RUN_ONCE);
-    printf("filled %-7s %7ld keys in %.1f s (%d failed)\n", prefix, n,
-           (double)(rt_mono_ms() - t0) / 1000.0, b.failed);
-}
-
 /* ---- listing ---- */
 
 struct count {
-    long keys, pages, live_max;
+    long keys, calls, live0, live_max;
+    size_t heap0, heap_max;
     int status;
     bool last;
 };
@@ -148,7 +120,7 @@ static int on_page(const struct rt_store_entry *e,
     (void)e;
     struct count *c = ud;
     c->keys += (long)n;
-    c->pages++;
+    c->calls++;
     c->last = last;
     c->status = status;
     if (status)
@@ -156,6 +128,11 @@ static int on_page(const struct rt_store_entry *e,
     long live = rt_alloc_live();
     if (live > c->live_max)
         c->live_max = live;
+    if (c->calls % 251 == 0 || last) { /* mallinfo2 walks the arenas: sampled */
+        size_t heap = mallinfo2().uordblks;
+        if (heap > c->heap_max)
+            c->heap_max = heap;
+    }
     return 0;
 }
 
@@ -165,13 +142,26 @@ static double cpu_s(const struct rusage *r)
            (double)r->ru_stime.tv_sec + (double)r->ru_stime.tv_usec / 1e6;
 }
 
-static double list_count(const char *prefix)
+/* Lists and counts every key of listgen-<n> through the s3 store driver. */
+static double list_count(long n)
 {
+    char bucket[64];
+    rt_snprintf(bucket, sizeof(bucket), "listgen-%ld", n);
+    struct rt_store_s3_opts so = {.aws = aws, .bucket = bucket};
+    struct rt_store *st;
+    struct rt_error err;
+    rt_error_clear(&err);
+    if (rt_store_s3_new(&loop, &so, &st, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(1);
+    }
     struct rusage r0, r1;
     struct count c = {0};
+    c.live0 = c.live_max = rt_alloc_live();
+    c.heap0 = c.heap_max = mallinfo2().uordblks;
     getrusage(RUSAGE_SELF, &r0);
     int64_t t0 = rt_mono_ms();
-    if (st->ops->list(st, prefix, 0, RT_STORE_LIST_KEYS_ONLY, on_page, &c) != 0) {
+    if (st->ops->list(st, "", 0, RT_STORE_LIST_KEYS_ONLY, on_page, &c) != 0) {
         fprintf(stderr, "list refused\n");
         exit(1);
     }
@@ -180,10 +170,15 @@ static double list_count(const char *prefix)
     int64_t wall = rt_mono_ms() - t0;
     getrusage(RUSAGE_SELF, &r1);
     double cpu = cpu_s(&r1) - cpu_s(&r0);
-    printf("driver  %-7s %7ld keys, %4ld pages: CPU %.3f s (%.1f us/key), wall %.1f s, "
-           "peak RSS %ld kB (+%ld kB during the listing), live allocations <= %ld\n",
-           prefix, c.keys, c.pages, cpu, cpu * 1e6 / (double)(c.keys ? c.keys : 1),
-           (double)wall / 1000.0, r1.ru_maxrss, r1.ru_maxrss - r0.ru_maxrss, c.live_max);
+    printf("driver  %-15s %7ld keys (%s): CPU %.3f s (%.2f us/key), wall %.1f s, peak RSS %ld kB "
+           "(+%ld kB during the listing), live allocations +%ld, heap in use +%zu kB at most\n",
+           bucket, c.keys, c.keys == n && c.status == 0 ? "exact" : "WRONG COUNT", cpu,
+           cpu * 1e6 / (double)(c.keys ? c.keys : 1), (double)wall / 1000.0, r1.ru_maxrss,
+           r1.ru_maxrss - r0.ru_maxrss, c.live_max - c.live0, (c.heap_max - c.heap0) / 1024);
+    int closed = 0;
+    st->ops->close(st, set_flag, &closed);
+    while (!closed)
+        uv_run(&loop, UV_RUN_ONCE);
     return cpu;
 }
 
@@ -197,13 +192,12 @@ static const char boto3_script[] =
     "    config=Config(s3={'addressing_style': 'path'}))\n"
     "t1 = time.process_time()\n"
     "n = 0\n"
-    "for page in s3.get_paginator('list_objects_v2').paginate(Bucket=sys.argv[2], "
-    "Prefix=sys.argv[3]):\n"
+    "for page in s3.get_paginator('list_objects_v2').paginate(Bucket=sys.argv[2]):\n"
     "    n += len(page.get('Contents', []))\n"
     "t2 = time.process_time()\n"
     "print('%d %.3f %.3f' % (n, t1 - t0, t2 - t1))\n";
 
-static void boto3_list(const char *endpoint, const char *prefix, double driver_cpu)
+static void boto3_list(const char *endpoint, long keys, double driver_cpu)
 {
     char path[] = "/tmp/bench_list_boto3_XXXXXX";
     int fd = mkstemp(path);
@@ -220,7 +214,9 @@ static void boto3_list(const char *endpoint, const char *prefix, double driver_c
     if (pid == 0) {
         dup2(out[1], 1);
         close(out[0]);
-        execlp("python3", "python3", path, endpoint, BUCKET, prefix, (char *)NULL);
+        char bucket[64];
+        rt_snprintf(bucket, sizeof(bucket), "listgen-%ld", keys);
+        execlp("python3", "python3", path, endpoint, bucket, (char *)NULL);
         _exit(127);
     }
     close(out[1]);
@@ -242,17 +238,12 @@ static void boto3_list(const char *endpoint, const char *prefix, double driver_c
         return;
     }
     double cpu = cpu_s(&ru);
-    printf("boto3   %-7s %7ld keys: CPU %.3f s for the process (%.3f s importing and making the "
-           "client, %.3f s listing), peak RSS %ld kB\n",
-           prefix, n, cpu, imp, loop_cpu, ru.ru_maxrss);
+    printf("boto3   listgen-%-7ld %7ld keys (%s): CPU %.3f s for the process (%.3f s importing and "
+           "making the client, %.3f s listing), peak RSS %ld kB\n",
+           keys, n, n == keys ? "exact" : "WRONG COUNT", cpu, imp, loop_cpu, ru.ru_maxrss);
     printf("driver CPU / boto3 CPU: %.3f of the whole process, %.3f of its listing loop (target "
            "<= 0.2)\n",
            driver_cpu / cpu, driver_cpu / (loop_cpu > 0 ? loop_cpu : 1));
-}
-
-static void set_flag(void *ud)
-{
-    *(int *)ud = 1;
 }
 
 int main(int argc, char **argv)
@@ -278,7 +269,6 @@ int main(int argc, char **argv)
     struct rt_error err;
     rt_error_clear(&err);
     struct rt_httpc *hc;
-    struct rt_aws_client *aws;
     if (rt_httpc_new(&loop, NULL, &hc, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
@@ -288,22 +278,16 @@ int main(int argc, char **argv)
                                    .s3_path_style = true,
                                    .access_key = AK,
                                    .secret_key = SK};
-    struct rt_store_s3_opts so = {.bucket = BUCKET};
-    if (rt_aws_client_new(&loop, hc, &o, &aws, &err) ||
-        (so.aws = aws, rt_store_s3_new(&loop, &so, &st, &err))) {
+    if (rt_aws_client_new(&loop, hc, &o, &aws, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    printf("bench_list: %ld keys through the s3 store driver against the twin + s3rver\n", n);
-    fill("small/", n / 10);
-    fill("big/", n);
-    list_count("small/");
-    double cpu = list_count("big/");
-    boto3_list(endpoint, "big/", cpu);
-    int closed = 0;
-    st->ops->close(st, set_flag, &closed);
-    while (!closed)
-        uv_run(&loop, UV_RUN_ONCE);
+    printf("bench_list: %ld keys through the s3 store driver against the twin's generated "
+           "buckets\n",
+           n);
+    list_count(n / 10);
+    double cpu = list_count(n);
+    boto3_list(endpoint, n, cpu);
     rt_aws_client_destroy(aws);
     rt_httpc_close(hc, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -88,6 +88,26 @@ struct rt_aws_header {
     const char *value;
 };
 
+/*
+ * A 2xx reply body streamed to a consumer as it arrives instead of being kept whole (httpc's
+ * rt_httpc_stream_fn): a ListObjectsV2 page is parsed while it downloads. Error replies are still
+ * read whole and classified as usual. The callbacks run on the loop thread; data runs inside
+ * curl's write callback (see rt_httpc_stream_fn for what it may do).
+ */
+struct rt_aws_stream {
+    /* Before every attempt (1, 2, ...): each attempt streams its body from the first byte. */
+    void (*begin)(void *ud, int attempt);
+    /* The next piece of a 2xx body. Returns: 0, or a negative code that ends the call at once
+     * with that code (not retried). */
+    int (*data)(void *ud, const char *p, size_t len);
+    /* A 2xx reply is complete. Returns: 0 (the call succeeds); RT_EAWS with err->aws_code and
+     * err->msg filled when the body is an error document; RT_EPARSE with err->msg when it is
+     * malformed. Both are retried like a 500 (aws-wire.md 2.2, 2.4); after the last attempt the
+     * call fails with that code. */
+    int (*end)(void *ud, struct rt_error *err);
+    void *ud;
+};
+
 /* What one call sends. Every pointer is borrowed only during rt_aws_call() (copied). */
 struct rt_aws_params {
     const char *bucket; /* S3: bucket; the client picks virtual-host or path style */
@@ -101,10 +121,12 @@ struct rt_aws_params {
     const char *content_type; /* NULL: the protocol's default (none for a rest body-less call) */
     const struct rt_aws_header *headers; /* extra headers (Range, x-amz-copy-source, ...) */
     size_t n_headers;
-    int64_t timeout_ms;         /* per attempt; 0: httpc's default (60 s) */
-    int64_t connect_timeout_ms; /* 0: httpc's default (10 s) */
-    size_t max_body;            /* response cap; 0: 16 MiB */
-    int max_attempts;           /* 0: the client's */
+    int64_t timeout_ms;                 /* per attempt; 0: httpc's default (60 s) */
+    int64_t connect_timeout_ms;         /* 0: httpc's default (10 s) */
+    size_t max_body;                    /* response cap; 0: 16 MiB */
+    int max_attempts;                   /* 0: the client's */
+    const struct rt_aws_stream *stream; /* stream 2xx bodies (copied; its ud must live until the
+                                         * completion), or NULL: resp->body */
 };
 
 /*
@@ -357,6 +379,68 @@ int rt_aws_s3_parse_list(struct rt_str xml,
                          struct rt_error *err);
 /* Frees what a list owns; the struct itself is the caller's. NULL is fine. */
 void rt_aws_s3_list_free(struct rt_aws_s3_list *list);
+
+/* ---- ListObjectsV2 streamed: each entry handed over as it is parsed (src/aws/s3list.c) ---- */
+
+/* An object as soon as its <Contents> closed: key decoded, etag with its quotes; both borrowed
+ * (writable) for the call only. Returns: 0 to go on, non-zero to stop the listing. */
+typedef int rt_aws_s3_object_fn(const struct rt_aws_s3_object *o, void *ud);
+/* A CommonPrefixes prefix (with a delimiter), decoded, borrowed. Returns: as above. */
+typedef int rt_aws_s3_prefix_fn(const char *prefix, void *ud);
+struct rt_aws_s3_list_cbs {
+    rt_aws_s3_object_fn *object; /* may be NULL */
+    rt_aws_s3_prefix_fn *prefix; /* may be NULL */
+    void *ud;
+};
+/* What a page said once it ended. next_token is borrowed for the completion only. */
+struct rt_aws_s3_page {
+    bool truncated;
+    const char *next_token;     /* NULL unless truncated */
+    uint64_t objects, prefixes; /* handed over from this page */
+    bool stopped;               /* a callback returned non-zero: nothing more was parsed */
+};
+/* Completion of a streamed page: status 0 and page, or status < 0 with err (page NULL). */
+typedef void rt_aws_s3_page_fn(int status,
+                               const struct rt_aws_s3_page *page,
+                               const struct rt_error *err,
+                               void *ud);
+/*
+ * Lists one page with encoding-type=url, parsing the reply while it downloads: cbs get every
+ * entry as soon as its element closed (from inside httpc's write callback, on the loop thread),
+ * then done runs once. Memory is one entry, whatever the page holds. A retried attempt (reset,
+ * truncated or malformed body, an <Error> in a 200) parses the body again and skips what was
+ * handed over already, so each entry is handed over once. A malformed body fails with RT_EPARSE
+ * and a 200 <Error> document with RT_EAWS after the last attempt; S3 errors as rt_aws_call.
+ * Returns: as rt_aws_call.
+ */
+int rt_aws_s3_list_objects_v2_stream(struct rt_aws_client *c,
+                                     const char *bucket,
+                                     const struct rt_aws_s3_list_opts *opts,
+                                     const struct rt_aws_s3_list_cbs *cbs,
+                                     rt_aws_s3_page_fn *done,
+                                     void *ud,
+                                     struct rt_error *err);
+
+/* The push parser under it, on its own (tests, fuzzing). url_requested: the request asked for
+ * encoding-type=url (keys are decoded when the reply says <EncodingType>url). */
+struct rt_aws_s3_list_parser;
+/* Returns: 0 and *out (free with rt_aws_s3_list_parser_free), or RT_ENOMEM. */
+int rt_aws_s3_list_parser_new(bool url_requested,
+                              const struct rt_aws_s3_list_cbs *cbs,
+                              struct rt_aws_s3_list_parser **out);
+/* Feeds the next piece of the body (any split). Returns: 0 (a malformed body is reported by
+ * finish), RT_ECANCELED once a callback stopped, or RT_ENOMEM. */
+int rt_aws_s3_list_parser_feed(struct rt_aws_s3_list_parser *p, const char *data, size_t len);
+/* The body ended. Returns: 0 with *page filled (page->next_token borrowed from p), RT_EAWS for an
+ * <Error> document (err's aws_code, msg, request_id), RT_EPARSE for a malformed one, RT_ENOMEM. */
+int rt_aws_s3_list_parser_finish(struct rt_aws_s3_list_parser *p,
+                                 struct rt_aws_s3_page *page,
+                                 struct rt_error *err);
+/* A new attempt of the same page: parses a body from its start again and skips the entries
+ * handed over before (keys up to the last one, prefixes by count). Returns: 0 or RT_ENOMEM. */
+int rt_aws_s3_list_parser_restart(struct rt_aws_s3_list_parser *p);
+/* NULL is fine. */
+void rt_aws_s3_list_parser_free(struct rt_aws_s3_list_parser *p);
 
 /* ---- SNS (query): the notifier builds the form body (TopicArn, Subject, Message) ---- */
 

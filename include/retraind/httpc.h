@@ -131,6 +131,18 @@ rt_httpc_classify_fn(const struct rt_httpc_resp *resp, void *ud, struct rt_error
 typedef int rt_httpc_sink_fn(void *ud, const char *p, size_t len);
 
 /*
+ * Streams the body of a 2xx reply as it arrives: resp has the status and every header (its body
+ * stays empty); p/len is the next piece. The body of any other reply is kept in resp->body as
+ * usual, so classify and the completion can read an error document. Runs on the loop thread from
+ * inside curl's write callback: it may send requests (they are queued), and rt_httpc_close called
+ * from it takes effect once it has returned. Each attempt streams from the first byte again
+ * (reset the consumer in prepare when attempt > 1).
+ * Returns: 0, or a negative code that aborts the request with that code (not retried).
+ */
+typedef int
+rt_httpc_stream_fn(void *ud, const struct rt_httpc_resp *resp, const char *p, size_t len);
+
+/*
  * Streams the request body like pread: fills up to size bytes of the body from offset.
  * Returns: bytes written (0 at the end), or a negative code to abort. Each attempt starts at 0.
  */
@@ -177,6 +189,8 @@ void rt_httpc_req_set_source(struct rt_httpc_req *req,
                              int64_t len);
 /* Streams the response body to fn instead of resp->body (max_body still bounds it). */
 void rt_httpc_req_set_sink(struct rt_httpc_req *req, rt_httpc_sink_fn *fn, void *ud);
+/* Streams 2xx response bodies to fn (see rt_httpc_stream_fn; max_body still bounds them). */
+void rt_httpc_req_set_stream(struct rt_httpc_req *req, rt_httpc_stream_fn *fn, void *ud);
 /* Timeouts in ms, per attempt; 0 keeps the default. */
 void rt_httpc_req_set_timeouts(struct rt_httpc_req *req, int64_t connect_ms, int64_t total_ms);
 /* Aborts an attempt slower than bytes_per_s for secs seconds (a timeout). 0 secs disables. */

@@ -35,8 +35,9 @@ struct rt_store_entry {
 /*
  * Called once per page of a listing, in key order within a page (drivers list in lexicographic
  * order where they can; the local store lists in directory order). entries/n: this page (may be
- * 0 entries). last: no page follows. status: 0, or the error that ended the listing (then last is
- * true and err says why). Return non-zero to stop: no further call follows.
+ * 0 entries; the s3 driver hands each key over as it is parsed, one entry per call, then a last
+ * call with none). last: no page follows. status: 0, or the error that ended the listing (then last
+ * is true and err says why). Return non-zero to stop: no further call follows.
  */
 typedef int rt_store_page_fn(const struct rt_store_entry *entries,
                              size_t n,

@@ -51,6 +51,8 @@ struct call {
     int64_t sent_ms;       /* when the current attempt was signed */
     int64_t signed_skew;   /* offset that attempt was signed with */
     bool skew_retried;
+    bool streamed;               /* stream below is set */
+    struct rt_aws_stream stream; /* params->stream, copied */
     rt_aws_done_fn *cb;
     void *ud;
 };
@@ -191,7 +193,8 @@ static int prepare(struct rt_httpc_req *req, int attempt, void *ud, struct rt_er
 {
     struct call *k = ud;
     struct rt_aws_client *c = k->c;
-    (void)attempt;
+    if (k->streamed && k->stream.begin)
+        k->stream.begin(k->stream.ud, attempt);
     static const char *const old[] = {"Authorization", "X-Amz-Date", "X-Amz-Security-Token",
                                       "x-amz-content-sha256"};
     for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++)
@@ -285,6 +288,18 @@ classify(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err)
     int st = resp->status;
     struct rt_str body = {resp->body.data, resp->body.len};
     if (st >= 200 && st < 300) {
+        if (k->streamed) {
+            /* The consumer parsed the body as it came: it says whether it was an error document
+             * or malformed, both retried like a 500 (aws-wire.md 2.2, 2.4). */
+            int rc = k->stream.end ? k->stream.end(k->stream.ud, err) : 0;
+            if (!rc)
+                return RT_HTTPC_OK;
+            if (rc == RT_EAWS && !err->aws_code[0])
+                rt_strlcpy(err->aws_code, "InternalError", sizeof(err->aws_code));
+            err->code = 0;
+            set_failure(k, err, rc);
+            return RT_HTTPC_RETRY;
+        }
         if ((op->flags & RT_AWS_OP_ERROR_IN_200) && error_in_200(resp)) {
             rt_aws_parse_error(op->service->protocol, st, body, resp_hdr, (void *)resp, err);
             if (strcmp(err->aws_code, "200") == 0)
@@ -353,6 +368,13 @@ static void on_done(int status, struct rt_httpc_resp *resp, const struct rt_erro
                k->op->service->id, k->op->name, resp->status, resp->attempts);
     k->cb(status, resp, err, k->ud);
     call_free(k);
+}
+
+static int call_stream(void *ud, const struct rt_httpc_resp *resp, const char *p, size_t len)
+{
+    struct call *k = ud;
+    (void)resp;
+    return k->stream.data ? k->stream.data(k->stream.ud, p, len) : 0;
 }
 
 /* ---- building ---- */
@@ -475,6 +497,11 @@ static int build(struct call *k, const struct rt_aws_params *p, struct rt_error 
     if (attempts > 0)
         rt_httpc_req_set_max_attempts(k->req, attempts);
     rt_httpc_req_set_hooks(k->req, prepare, classify, k);
+    if (p->stream) {
+        k->streamed = true;
+        k->stream = *p->stream;
+        rt_httpc_req_set_stream(k->req, call_stream, k);
+    }
     return 0;
 }
 

@@ -303,6 +303,22 @@ static int add_q(struct rt_buf *q, const char *name, const char *value)
     return rc ? rc : rt_sigv4_uri_encode(rt_str_c(value), false, q);
 }
 
+int rt_aws_s3__list_query(const struct rt_aws_s3_list_opts *o, struct rt_buf *q)
+{
+    int rc = rt_buf_append_str(q, "list-type=2&encoding-type=url");
+    if (!rc)
+        rc = add_q(q, "prefix", o->prefix);
+    if (!rc)
+        rc = add_q(q, "delimiter", o->delimiter);
+    if (!rc)
+        rc = add_q(q, "continuation-token", o->continuation_token);
+    if (!rc)
+        rc = add_q(q, "start-after", o->start_after);
+    if (!rc && o->max_keys > 0)
+        rc = rt_buf_printf(q, "&max-keys=%d", o->max_keys);
+    return rc;
+}
+
 int rt_aws_s3_list_objects_v2(struct rt_aws_client *c,
                               const char *bucket,
                               const struct rt_aws_s3_list_opts *opts,
@@ -311,20 +327,9 @@ int rt_aws_s3_list_objects_v2(struct rt_aws_client *c,
                               struct rt_error *err)
 {
     static const struct rt_aws_s3_list_opts none;
-    const struct rt_aws_s3_list_opts *o = opts ? opts : &none;
     struct rt_buf q;
     rt_buf_init(&q, 8192);
-    int rc = rt_buf_append_str(&q, "list-type=2&encoding-type=url");
-    if (!rc)
-        rc = add_q(&q, "prefix", o->prefix);
-    if (!rc)
-        rc = add_q(&q, "delimiter", o->delimiter);
-    if (!rc)
-        rc = add_q(&q, "continuation-token", o->continuation_token);
-    if (!rc)
-        rc = add_q(&q, "start-after", o->start_after);
-    if (!rc && o->max_keys > 0)
-        rc = rt_buf_printf(&q, "&max-keys=%d", o->max_keys);
+    int rc = rt_aws_s3__list_query(opts ? opts : &none, &q);
     struct list_call *lc = rc ? NULL : rt_malloc(sizeof(*lc));
     if (!lc) {
         rt_buf_cleanup(&q);

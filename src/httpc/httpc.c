@@ -65,6 +65,8 @@ struct rt_httpc {
     CURL *pool[EASY_POOL];
     int n_pool;
     bool closing;
+    bool close_deferred; /* rt_httpc_close ran inside a stream callback: cancel in on_wake */
+    int in_stream;       /* > 0 while a stream callback runs (inside curl's write callback) */
     bool torn_down;
     int pending_closes;
     void (*close_cb)(void *ud);
@@ -73,6 +75,7 @@ struct rt_httpc {
 
 static void check_done(struct rt_httpc *h);
 static void arm_wake(struct rt_httpc *h);
+static void cancel_all(struct rt_httpc *h);
 
 /* ---- small helpers ---- */
 
@@ -272,6 +275,12 @@ void rt_httpc_req_set_sink(struct rt_httpc_req *r, rt_httpc_sink_fn *fn, void *u
     r->sink_ud = ud;
 }
 
+void rt_httpc_req_set_stream(struct rt_httpc_req *r, rt_httpc_stream_fn *fn, void *ud)
+{
+    r->stream = fn;
+    r->stream_ud = ud;
+}
+
 void rt_httpc_req_set_timeouts(struct rt_httpc_req *r, int64_t connect_ms, int64_t total_ms)
 {
     if (connect_ms > 0)
@@ -380,7 +389,30 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         r->abort_code = RT_ETOOBIG;
         return 0;
     }
-    int rc = r->sink ? r->sink(r->sink_ud, p, len) : rt_buf_append(&r->resp.body, p, len);
+    int rc;
+    if (r->stream) {
+        struct rt_httpc *h = r->h;
+        if (h->closing) {
+            r->abort_code = RT_ECANCELED;
+            return 0;
+        }
+        if (!r->status_known) {
+            /* The status line and headers are complete once the body starts. */
+            long status = 0;
+            curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+            r->resp.status = (int)status;
+            r->status_known = true;
+        }
+        if (r->resp.status >= 200 && r->resp.status < 300) {
+            h->in_stream++;
+            rc = r->stream(r->stream_ud, &r->resp, p, len);
+            h->in_stream--;
+        } else {
+            rc = rt_buf_append(&r->resp.body, p, len); /* an error reply: for classify */
+        }
+    } else {
+        rc = r->sink ? r->sink(r->sink_ud, p, len) : rt_buf_append(&r->resp.body, p, len);
+    }
     if (rc) {
         r->abort_code = rc;
         return 0;
@@ -620,6 +652,8 @@ static void req_deliver(struct rt_httpc_req *r)
         r->easy = NULL;
     }
     rt_httpc_req_free(r);
+    if (h->closing)
+        arm_wake(h); /* a deferred close, or the last request gone: on_wake finishes the close */
 }
 
 /* Ends r with status (0 or an error already in r->err). now: deliver at once, else via wake. */
@@ -719,7 +753,7 @@ static void setup_http(struct rt_httpc_req *r)
      * its signature. */
     SETOPT(r, LONG, CURLOPT_PATH_AS_IS, 1L);
     /* A cap beyond curl_off_t is no cap (on_write still enforces max_body). */
-    if (!r->sink && r->max_body <= (size_t)INT64_MAX)
+    if (!r->sink && !r->stream && r->max_body <= (size_t)INT64_MAX)
         SETOPT(r, OFF, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
     bool has_body = r->src || r->body;
     const char *m = r->method;
@@ -793,6 +827,7 @@ static void start_attempt(struct rt_httpc_req *r)
     if (r->attempt > 1)
         h->stats.retries++;
     r->resp.status = 0;
+    r->status_known = false;
     r->resp.date_ms = 0;
     rt_buf_reset(&r->resp.body);
     rt_buf_reset(&r->resp.headers);
@@ -1069,6 +1104,10 @@ static void teardown(struct rt_httpc *h)
 static void on_wake(uv_timer_t *t)
 {
     struct rt_httpc *h = t->data;
+    if (h->close_deferred) {
+        h->close_deferred = false;
+        cancel_all(h);
+    }
     uint64_t now = uv_now(h->loop);
     struct rt_httpc_req *r = h->reqs;
     bool started = false;
@@ -1211,6 +1250,18 @@ void rt_httpc_close(struct rt_httpc *h, void (*cb)(void *ud), void *ud)
     h->closing = true;
     h->close_cb = cb;
     h->close_ud = ud;
+    if (h->in_stream) {
+        /* Inside curl's write callback curl refuses to remove a handle: the transfer aborts when
+         * the callback returns (on_write sees closing), and on_wake cancels the rest. */
+        h->close_deferred = true;
+        arm_wake(h);
+        return;
+    }
+    cancel_all(h);
+}
+
+static void cancel_all(struct rt_httpc *h)
+{
     for (struct rt_httpc_req *r = h->reqs; r; r = r->next) {
         if (r->state == RT__REQ_FINISH)
             continue;

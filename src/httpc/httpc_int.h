@@ -36,6 +36,9 @@ struct rt_httpc_req {
 
     rt_httpc_sink_fn *sink;
     void *sink_ud;
+    rt_httpc_stream_fn *stream; /* 2xx bodies only; others go to resp.body */
+    void *stream_ud;
+    bool status_known; /* resp.status holds this attempt's status (read at the first byte) */
     uint64_t received;
 
     int64_t connect_ms, total_ms;

@@ -3,12 +3,14 @@
  *
  * Design: every operation is one AWS call (a listing is one call per page) whose completion runs
  * on the loop thread; rt_aws_call never calls back from inside itself, so neither does the
- * driver. A listing holds one page at a time: ListObjectsV2 with encoding-type=url and at most
- * 1,000 keys, parsed by aws/s3.c's page parser once the page has arrived, handed to the caller,
- * freed, and only then is the next page asked for with the continuation token — memory is one
- * page whatever the bucket holds. Keys are checked with rt_store_key_check before any request,
- * and keys that come back in a listing are checked too (a key this daemon would refuse is
- * skipped with a debug line, as the local store skips such names).
+ * driver. A listing asks for one page at a time (ListObjectsV2 with encoding-type=url, at most
+ * 1,000 keys) and aws/s3list.c parses each page while it downloads: every key goes to the caller
+ * as soon as its <Contents> has closed, one entry per callback, and nothing of the page is kept —
+ * memory is one key whatever the page or the bucket holds. Once a page has ended the next is asked
+ * for with its continuation token; the last callback (no entry, last true) follows the last page.
+ * Keys are checked with rt_store_key_check before any request, and keys that come back in a
+ * listing are checked too (a key this daemon would refuse is skipped with a debug line, as the
+ * local store skips such names).
  *
  * Closing: AWS calls in flight cannot be cancelled one by one, so close marks the store closing
  * (no page callback runs from then on; single operations still report their result), and frees
@@ -63,8 +65,7 @@ struct listing {
     int page_size;
     rt_store_page_fn *cb;
     void *ud;
-    struct rt_store_entry *entries; /* owned, cap slots, reused by every page */
-    size_t cap;
+    bool stopped; /* the callback stopped it (or the store is closing): no further call */
     uint64_t pages, keys;
 };
 
@@ -387,70 +388,71 @@ static int s3_head(struct rt_store *base, const char *key, rt_store_head_fn *cb,
 static void listing_free(struct listing *l)
 {
     rt_free(l->prefix);
-    rt_free(l->entries);
     rt_free(l);
 }
 
 static int list_page(struct listing *l, const char *token, struct rt_error *err);
 
-static void on_page(int status, struct rt_aws_s3_list *page, const struct rt_error *err, void *ud)
+/* One object, as soon as the page parser has it (inside httpc's write callback). */
+static int on_object(const struct rt_aws_s3_object *ob, void *ud)
+{
+    struct listing *l = ud;
+    struct s3_store *s = l->s;
+    if (s->closing || l->stopped) {
+        l->stopped = true;
+        return 1;
+    }
+    if (rt_store_key_check(ob->key, strlen(ob->key), false, NULL) != 0) {
+        RT_LOG(RT_LOG_DEBUG, "store", "event=list_skip driver=s3 key=%s", rt_q(ob->key));
+        return 0;
+    }
+    /* The ETag without its quotes (the string is the parser's, writable during the call). */
+    char *etag = ob->etag;
+    if (etag) {
+        size_t el = strlen(etag);
+        if (el >= 2 && etag[0] == '"' && etag[el - 1] == '"') {
+            etag[el - 1] = '\0';
+            etag++;
+        }
+    }
+    struct rt_store_entry e = {
+        .key = ob->key, .size = ob->size, .mtime_ms = ob->last_modified_ms, .etag = etag};
+    l->keys++;
+    int stop = l->cb(&e, 1, false, 0, NULL, l->ud);
+    if (stop || s->closing) {
+        l->stopped = true; /* no further call, not even the last one */
+        return 1;
+    }
+    return 0;
+}
+
+static void
+on_page(int status, const struct rt_aws_s3_page *page, const struct rt_error *err, void *ud)
 {
     struct listing *l = ud;
     struct s3_store *s = l->s;
     s->inflight--;
-    if (s->closing) { /* no page callback after close began */
+    if (s->closing || l->stopped || (page && page->stopped)) {
+        /* no callback after close began or after the caller stopped */
         listing_free(l);
         maybe_finish(s);
         return;
     }
     if (status) {
-        RT_LOG(RT_LOG_WARNING, "store", "event=s3_list_failed prefix=%s pages=%llu error=%s",
-               rt_q(l->prefix), (unsigned long long)l->pages, rt_q(err ? err->msg : ""));
+        RT_LOG(RT_LOG_WARNING, "store",
+               "event=s3_list_failed prefix=%s pages=%llu keys=%llu error=%s", rt_q(l->prefix),
+               (unsigned long long)l->pages, (unsigned long long)l->keys,
+               rt_q(err ? err->msg : ""));
         l->cb(NULL, 0, true, status, err, l->ud);
         listing_free(l);
         maybe_finish(s); /* the callback may have closed the store */
         return;
     }
-    if (page->n_objects > l->cap) {
-        /* A clone that ignores max-keys: take the page as it came rather than drop keys. */
-        void *p = rt_realloc(l->entries, page->n_objects * sizeof(*l->entries));
-        if (!p) {
-            struct rt_error e;
-            rt_error_clear(&e);
-            rt_error_set(&e, RT_ENOMEM, "s3 list of %s: out of memory", rt_q(l->prefix));
-            l->cb(NULL, 0, true, RT_ENOMEM, &e, l->ud);
-            listing_free(l);
-            maybe_finish(s);
-            return;
-        }
-        l->entries = p;
-        l->cap = page->n_objects;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < page->n_objects; i++) {
-        struct rt_aws_s3_object *ob = &page->objects[i];
-        if (rt_store_key_check(ob->key, strlen(ob->key), false, NULL) != 0) {
-            RT_LOG(RT_LOG_DEBUG, "store", "event=list_skip driver=s3 key=%s", rt_q(ob->key));
-            continue;
-        }
-        /* Strip the ETag's quotes in place: the page is ours until it is freed. */
-        if (ob->etag) {
-            size_t el = strlen(ob->etag);
-            if (el >= 2 && ob->etag[0] == '"' && ob->etag[el - 1] == '"') {
-                memmove(ob->etag, ob->etag + 1, el - 2);
-                ob->etag[el - 2] = '\0';
-            }
-        }
-        l->entries[n++] = (struct rt_store_entry){
-            .key = ob->key, .size = ob->size, .mtime_ms = ob->last_modified_ms, .etag = ob->etag};
-    }
     l->pages++;
-    l->keys += n;
-    bool last = !page->truncated;
-    int stop = l->cb(l->entries, n, last, 0, NULL, l->ud);
-    if (s->closing || stop || last) {
+    if (!page->truncated) {
         RT_LOG(RT_LOG_DEBUG, "store", "event=s3_list_done prefix=%s pages=%llu keys=%llu",
                rt_q(l->prefix), (unsigned long long)l->pages, (unsigned long long)l->keys);
+        l->cb(NULL, 0, true, 0, NULL, l->ud);
         listing_free(l);
         maybe_finish(s);
         return;
@@ -470,7 +472,8 @@ static int list_page(struct listing *l, const char *token, struct rt_error *err)
     struct rt_aws_s3_list_opts o = {.prefix = l->prefix[0] ? l->prefix : NULL,
                                     .continuation_token = token,
                                     .max_keys = l->page_size};
-    int rc = rt_aws_s3_list_objects_v2(l->s->aws, l->s->bucket, &o, on_page, l, err);
+    struct rt_aws_s3_list_cbs cbs = {.object = on_object, .ud = l};
+    int rc = rt_aws_s3_list_objects_v2_stream(l->s->aws, l->s->bucket, &o, &cbs, on_page, l, err);
     if (!rc)
         l->s->inflight++;
     return rc;
@@ -502,9 +505,7 @@ static int s3_list(struct rt_store *base,
     l->ud = ud;
     l->page_size = page_size == 0 || page_size > PAGE_MAX ? PAGE_MAX : (int)page_size;
     l->prefix = rt_strdup(prefix);
-    l->entries = rt_calloc((size_t)l->page_size, sizeof(*l->entries));
-    l->cap = (size_t)l->page_size;
-    if (!l->prefix || !l->entries) {
+    if (!l->prefix) {
         listing_free(l);
         return RT_ENOMEM;
     }

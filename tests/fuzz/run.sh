@@ -11,7 +11,7 @@ src_root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${RETRAIND_BUILD:-$src_root/build}/fuzz
 mkdir -p "$out/$name-corpus"
 cp -r "$corpus"/. "$out/$name-corpus/" 2>/dev/null || true
-libs=$(pkg-config --cflags --libs yaml-0.1 libcjson libcrypto libpng libjpeg libuv)
+libs=$(pkg-config --cflags --libs yaml-0.1 libcjson libcrypto libpng libjpeg libuv expat)
 common=(-std=c11 -D_GNU_SOURCE -DRETRAIND_VERSION='"fuzz"' -I"$src_root/include" -g -O1)
 if command -v clang >/dev/null 2>&1; then
   clang "${common[@]}" -fsanitize=fuzzer,address,undefined "$@" $libs -lm -o "$out/$name"

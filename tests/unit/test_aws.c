@@ -326,6 +326,160 @@ RT_TEST(list_objects_v2_parse)
     RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
 }
 
+/* ---- ListObjectsV2 parsed while it downloads (s3list.c) ---- */
+
+struct got {
+    int n;
+    char keys[8][64];
+    char etags[8][16];
+    long sizes[8];
+    int stop_at; /* return 1 at this entry (1-based), 0: never */
+};
+
+static int got_object(const struct rt_aws_s3_object *o, void *ud)
+{
+    struct got *g = ud;
+    if (g->n < 8) {
+        rt_strlcpy(g->keys[g->n], o->key, sizeof(g->keys[0]));
+        rt_strlcpy(g->etags[g->n], o->etag ? o->etag : "-", sizeof(g->etags[0]));
+        g->sizes[g->n] = (long)o->size;
+    }
+    g->n++;
+    return g->stop_at && g->n >= g->stop_at;
+}
+
+static int got_prefix(const char *prefix, void *ud)
+{
+    struct got *g = ud;
+    if (g->n < 8)
+        rt_snprintf(g->keys[g->n], sizeof(g->keys[0]), "P:%s", prefix);
+    g->n++;
+    return 0;
+}
+
+/* Feeds text one byte at a time. */
+static int feed_bytes(struct rt_aws_s3_list_parser *p, const char *text)
+{
+    int rc = 0;
+    for (size_t i = 0; text[i] && !rc; i++)
+        rc = rt_aws_s3_list_parser_feed(p, text + i, 1);
+    return rc;
+}
+
+/* Feeds text in one piece. */
+static int feed_all(struct rt_aws_s3_list_parser *p, const char *text)
+{
+    return rt_aws_s3_list_parser_feed(p, text, strlen(text));
+}
+
+#define LIST_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"x\">"
+#define ONE                                                                                        \
+    "<Contents><Key>a+b%2Bc%25.jpg</Key><ETag>&quot;abc&quot;</ETag><Size>12</Size></Contents>"
+#define TWO "<Contents><Key>%E7%8C%AB/x y.png</Key><Size>0</Size></Contents>"
+
+RT_TEST(list_stream_hands_each_key_over_as_it_arrives)
+{
+    struct got g = {0};
+    struct rt_aws_s3_list_cbs cbs = {.object = got_object, .prefix = got_prefix, .ud = &g};
+    struct rt_aws_s3_list_parser *p;
+    struct rt_aws_s3_page page;
+    struct rt_error err;
+    rt_error_clear(&err);
+    /* S3's order: <EncodingType> first, so each key goes out when its <Contents> closes. */
+    RT_ASSERT_OK(rt_aws_s3_list_parser_new(true, &cbs, &p));
+    RT_ASSERT_OK(feed_bytes(p, LIST_HEAD "<EncodingType>url</EncodingType>"
+                                         "<IsTruncated>true</IsTruncated>" ONE));
+    RT_ASSERT_INT_EQ(g.n, 1); /* before the page has ended */
+    RT_ASSERT_STR_EQ(g.keys[0], "a b+c%.jpg");
+    RT_ASSERT_STR_EQ(g.etags[0], "\"abc\"");
+    RT_ASSERT_INT_EQ((int)g.sizes[0], 12);
+    RT_ASSERT_OK(feed_bytes(p, TWO "<CommonPrefixes><Prefix>p+q%2B/</Prefix></CommonPrefixes>"
+                                   "<NextContinuationToken>1ue+/X=</NextContinuationToken>"
+                                   "</ListBucketResult>"));
+    RT_ASSERT_OK(rt_aws_s3_list_parser_finish(p, &page, &err));
+    RT_ASSERT_INT_EQ(g.n, 3);
+    RT_ASSERT_STR_EQ(g.keys[1], "\xe7\x8c\xab/x y.png");
+    RT_ASSERT_STR_EQ(g.keys[2], "P:p q+/");
+    RT_ASSERT(page.truncated);
+    RT_ASSERT_STR_EQ(page.next_token, "1ue+/X="); /* opaque: never decoded */
+    RT_ASSERT_INT_EQ((int)page.objects, 2);
+    /* A retry of the same page: what went out is not handed over again. */
+    RT_ASSERT_OK(rt_aws_s3_list_parser_restart(p));
+    RT_ASSERT_OK(
+        feed_all(p, LIST_HEAD "<EncodingType>url</EncodingType>" ONE TWO "</ListBucketResult>"));
+    RT_ASSERT_OK(rt_aws_s3_list_parser_finish(p, &page, &err));
+    RT_ASSERT_INT_EQ(g.n, 3);
+    RT_ASSERT(!page.truncated && !page.next_token);
+    rt_aws_s3_list_parser_free(p);
+
+    /* <EncodingType> after the keys (some clones): they wait for it, then go out decoded. */
+    memset(&g, 0, sizeof(g));
+    RT_ASSERT_OK(rt_aws_s3_list_parser_new(true, &cbs, &p));
+    RT_ASSERT_OK(feed_bytes(p, LIST_HEAD ONE TWO));
+    RT_ASSERT_INT_EQ(g.n, 0);
+    RT_ASSERT_OK(feed_bytes(p, "<EncodingType>url</EncodingType></ListBucketResult>"));
+    RT_ASSERT_OK(rt_aws_s3_list_parser_finish(p, &page, &err));
+    RT_ASSERT_INT_EQ(g.n, 2);
+    RT_ASSERT_STR_EQ(g.keys[0], "a b+c%.jpg");
+    rt_aws_s3_list_parser_free(p);
+    /* None at all (encoding-type ignored, s3rver): the keys are as sent. */
+    memset(&g, 0, sizeof(g));
+    RT_ASSERT_OK(rt_aws_s3_list_parser_new(true, &cbs, &p));
+    RT_ASSERT_OK(feed_bytes(p, LIST_HEAD ONE "</ListBucketResult>"));
+    RT_ASSERT_OK(rt_aws_s3_list_parser_finish(p, &page, &err));
+    RT_ASSERT_INT_EQ(g.n, 1);
+    RT_ASSERT_STR_EQ(g.keys[0], "a+b%2Bc%25.jpg");
+    rt_aws_s3_list_parser_free(p);
+
+    /* A callback that stops: nothing more is handed over. */
+    memset(&g, 0, sizeof(g));
+    g.stop_at = 1;
+    RT_ASSERT_OK(rt_aws_s3_list_parser_new(true, &cbs, &p));
+    RT_ASSERT_INT_EQ(feed_all(p, LIST_HEAD "<EncodingType>url</EncodingType>" ONE TWO),
+                     RT_ECANCELED);
+    RT_ASSERT_INT_EQ(g.n, 1);
+    rt_aws_s3_list_parser_finish(p, &page, &err);
+    RT_ASSERT(page.stopped);
+    rt_aws_s3_list_parser_free(p);
+
+    /* Errors: an <Error> document, cut or garbled XML, a DOCTYPE, a missing token. */
+    struct {
+        const char *body;
+        int code;
+        const char *msg;
+    } bad[] = {
+        {"<Error><Code>SlowDown</Code><Message>Reduce</Message><RequestId>r1</RequestId></Error>",
+         RT_EAWS, "Reduce"},
+        {LIST_HEAD "<EncodingType>url</EncodingType>" ONE "<Contents><Key>x", RT_EPARSE,
+         "malformed ListBucketResult"},
+        {LIST_HEAD "<Contents>\x01</Contents></ListBucketResult>", RT_EPARSE, "at byte"},
+        {"<!DOCTYPE a [<!ENTITY e \"x\">]><ListBucketResult/>", RT_EPARSE, "DOCTYPE"},
+        {LIST_HEAD "<IsTruncated>true</IsTruncated></ListBucketResult>", RT_EPARSE,
+         "NextContinuationToken"},
+        {"<Other/>", RT_EPARSE, "not a ListBucketResult"},
+        {"", RT_EPARSE, "no element found"},
+        {LIST_HEAD "<EncodingType>url</EncodingType><Contents><Key>a%zz</Key></Contents>"
+                   "</ListBucketResult>",
+         RT_EPARSE, "escape"},
+        {LIST_HEAD "<Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>", RT_EPARSE,
+         "Size"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&g, 0, sizeof(g));
+        rt_error_clear(&err);
+        RT_ASSERT_OK(rt_aws_s3_list_parser_new(true, &cbs, &p));
+        RT_ASSERT_OK(feed_bytes(p, bad[i].body));
+        RT_ASSERT_INT_EQ(rt_aws_s3_list_parser_finish(p, &page, &err), bad[i].code);
+        RT_ASSERT_CONTAINS(err.msg, bad[i].msg);
+        if (bad[i].code == RT_EAWS) {
+            RT_ASSERT_STR_EQ(err.aws_code, "SlowDown");
+            RT_ASSERT_STR_EQ(err.request_id, "r1");
+        }
+        rt_aws_s3_list_parser_free(p);
+    }
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
 /* ---- region and endpoints ---- */
 
 static void clear_env(void)

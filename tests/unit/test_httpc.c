@@ -283,6 +283,98 @@ RT_TEST(streamed_bodies)
     finish();
 }
 
+/* ---- streamed 2xx bodies (rt_httpc_req_set_stream) ---- */
+
+struct st_state {
+    size_t seen;
+    int calls, status_seen;
+    int fail_with;   /* return this from the first call (0: never) */
+    bool close_from; /* close the client from inside the first call */
+    int closed;
+};
+
+static int stream_fn(void *ud, const struct rt_httpc_resp *resp, const char *p, size_t len)
+{
+    struct st_state *s = ud;
+    (void)p;
+    s->calls++;
+    s->seen += len;
+    s->status_seen = resp->status;
+    if (s->close_from && s->calls == 1)
+        rt_httpc_close(hc, on_closed, &s->closed);
+    return s->calls == 1 ? s->fail_with : 0;
+}
+
+RT_TEST(stream_gets_2xx_bodies_in_pieces_and_keeps_error_bodies)
+{
+    start(NULL);
+    /* A 2xx body arrives in pieces, with the status known; nothing is kept in memory. */
+    struct st_state s = {0};
+    struct rt_httpc_req *r = new_req("GET", "/big?huge=3000000&chunked=1");
+    rt_httpc_req_set_stream(r, stream_fn, &s);
+    rt_httpc_req_set_max_body(r, 4u << 20);
+    struct result res;
+    run(r, &res);
+    RT_ASSERT_INT_EQ(res.status, 0);
+    RT_ASSERT_INT_EQ((int)s.seen, 3000000);
+    RT_ASSERT(s.calls > 1);
+    RT_ASSERT_INT_EQ(s.status_seen, 200);
+    RT_ASSERT_INT_EQ(res.body_len, 0);
+    /* max_body still bounds it. */
+    s = (struct st_state){0};
+    r = new_req("GET", "/big?huge=3000000");
+    rt_httpc_req_set_stream(r, stream_fn, &s);
+    rt_httpc_req_set_max_body(r, 1u << 20);
+    run(r, &res);
+    RT_ASSERT_INT_EQ(res.status, RT_ETOOBIG);
+    /* An error reply's body is kept for classify and the completion, never streamed. */
+    s = (struct st_state){0};
+    r = new_req("GET", "/x?status=404&body=nope");
+    rt_httpc_req_set_stream(r, stream_fn, &s);
+    run(r, &res);
+    RT_ASSERT_INT_EQ(res.status, RT_EIO);
+    RT_ASSERT_STR_EQ(res.body, "nope");
+    RT_ASSERT_INT_EQ(s.calls, 0);
+    /* A 503 then a 200: only the 200's body is streamed. */
+    s = (struct st_state){0};
+    r = new_req("GET", "/x?key=st1&fail=1&body=hello");
+    rt_httpc_req_set_stream(r, stream_fn, &s);
+    run(r, &res);
+    RT_ASSERT_INT_EQ(res.status, 0);
+    RT_ASSERT_INT_EQ(res.attempts, 2);
+    RT_ASSERT_INT_EQ((int)s.seen, 5);
+    /* A stream error aborts with its code and is not retried. */
+    s = (struct st_state){.fail_with = RT_EPARSE};
+    r = new_req("GET", "/x?key=st2&body=hello");
+    rt_httpc_req_set_stream(r, stream_fn, &s);
+    run(r, &res);
+    RT_ASSERT_INT_EQ(res.status, RT_EPARSE);
+    RT_ASSERT_INT_EQ(server_count("st2"), 1);
+    finish();
+}
+
+/* rt_httpc_close from inside a stream callback (inside curl's write callback) is deferred: the
+ * transfer aborts with RT_ECANCELED, the client closes, the loop closes, nothing leaks. */
+RT_TEST(stream_callback_may_close_the_client)
+{
+    start(NULL);
+    struct st_state s = {.close_from = true};
+    struct rt_httpc_req *r = new_req("GET", "/big?huge=3000000");
+    rt_httpc_req_set_stream(r, stream_fn, &s);
+    rt_httpc_req_set_max_body(r, 4u << 20);
+    struct result res;
+    memset(&res, 0, sizeof(res));
+    RT_ASSERT_OK(rt_httpc_send(hc, r, on_done, &res));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    RT_ASSERT_INT_EQ(res.done, 1);
+    RT_ASSERT_INT_EQ(res.status, RT_ECANCELED);
+    RT_ASSERT_INT_EQ(s.calls, 1);
+    RT_ASSERT_INT_EQ(s.closed, 1);
+    RT_ASSERT_INT_EQ(uv_loop_close(&loop), 0);
+    rt_test_server_stop(&srv);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
 /* ---- retries ---- */
 
 RT_TEST(retry_5xx_then_success)

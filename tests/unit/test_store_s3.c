@@ -7,6 +7,7 @@
  * Each case starts its own twin, and checks what the server received where it matters.
  */
 #include <cjson/cJSON.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -265,9 +266,10 @@ static void head(const char *key, struct headr *h)
     wait_calls(&h->calls);
 }
 
-/* A listing collected into a list of keys ("\n"-joined) with page statistics. */
+/* A listing collected into a list of keys ("\n"-joined) with callback statistics (the s3 store
+ * calls back once per key, then once with last). */
 struct lst {
-    int pages, status;
+    int pages, status; /* pages: callbacks */
     bool last;
     long keys;
     struct rt_buf all;         /* key\n... */
@@ -383,7 +385,7 @@ RT_TEST(store_s3_every_op)
     RT_ASSERT_STR_EQ(l.all.data, "a/b/one.txt\nc/two.txt\n");
     rt_buf_cleanup(&l.all);
     list("", 1, &l, true); /* page_size 1: one key per page, through the continuation token */
-    RT_ASSERT_INT_EQ(l.pages, 2);
+    RT_ASSERT_INT_EQ(l.pages, 3); /* one callback per key, then the last */
     RT_ASSERT_STR_EQ(l.all.data, "a/b/one.txt\nc/two.txt\n");
     rt_buf_cleanup(&l.all);
     list("a/", 0, &l, true);
@@ -523,7 +525,7 @@ RT_TEST(store_s3_list_20000_census_flat_memory)
     getrusage(RUSAGE_SELF, &ru);
     RT_ASSERT_INT_EQ(l.status, 0);
     RT_ASSERT_INT_EQ((int)l.keys, n + 1);
-    RT_ASSERT_INT_EQ(l.pages, 21);
+    RT_ASSERT_INT_EQ(l.pages, n + 2); /* one callback per key, then the last */
     fprintf(stderr, "live allocations at page 2: %ld, max later: %ld; peak RSS +%ld kB\n",
             l.live_first, l.live_max, ru.ru_maxrss - rss0);
     RT_ASSERT(l.live_max <= l.live_first + 16);
@@ -577,7 +579,7 @@ RT_TEST(store_s3_faults_retried)
     list("images_labeled_by_folder/", 1000, &l, true);
     RT_ASSERT_INT_EQ(l.status, 0);
     RT_ASSERT_INT_EQ((int)l.keys, 2500);
-    RT_ASSERT_INT_EQ(l.pages, 3);
+    RT_ASSERT_INT_EQ(l.pages, 2501);
     rt_buf_cleanup(&l.all);
     /* get through a truncated body and a 500 */
     RT_ASSERT_INT_EQ(put("f/one.txt", "payload"), 0);
@@ -683,5 +685,201 @@ RT_TEST(store_s3_missing_bucket_is_not_a_missing_key)
     while (!closed)
         uv_run(&loop, UV_RUN_ONCE);
     st = good;
+    finish();
+}
+
+/* ---- generated buckets (routes/listgen.js): S3's encoding-type=url, any number of keys ---- */
+
+/* The generator of routes/listgen.js, keyOf(i). */
+static const char *const gen_tails[] = {"cat s/img +é.png", "Ünïcödé/a b%20c.png",
+                                        "a+b/x=1&y=2.png",  "dog/100%.png",
+                                        "é/\"q\" <lt>.png", "plain.png"};
+
+static void gen_key(long i, char *out, size_t size)
+{
+    rt_snprintf(out, size, "k/%07ld %s", i, gen_tails[i % 6]);
+}
+
+struct gen {
+    long n, next; /* keys expected, index of the next one */
+    long mismatches;
+    int calls, status;
+    bool last;
+    char msg[512];
+    long live0, live_max;   /* rt_alloc_live() before the listing and the most seen */
+    size_t heap0, heap_max; /* mallinfo2 bytes in use before the listing and the most seen */
+};
+
+static int on_gen(const struct rt_store_entry *e,
+                  size_t n,
+                  bool last,
+                  int status,
+                  const struct rt_error *err,
+                  void *ud)
+{
+    struct gen *g = ud;
+    RT_ASSERT(!g->last);
+    g->calls++;
+    g->last = last;
+    g->status = status;
+    if (err)
+        rt_strlcpy(g->msg, err->msg, sizeof(g->msg));
+    for (size_t i = 0; i < n; i++) {
+        char want[256];
+        gen_key(g->next, want, sizeof(want));
+        if (strcmp(e[i].key, want) != 0 && g->mismatches++ < 3)
+            fprintf(stderr, "key %ld: got \"%s\", want \"%s\"\n", g->next, e[i].key, want);
+        RT_ASSERT(e[i].etag && strlen(e[i].etag) == 32); /* the MD5, quotes stripped */
+        RT_ASSERT_INT_EQ((int)e[i].size, (int)((g->next % 1000) % 7));
+        g->next++;
+    }
+    long live = rt_alloc_live();
+    if (live > g->live_max)
+        g->live_max = live;
+    if (g->calls % 97 == 0 || last) {
+        size_t heap = mallinfo2().uordblks;
+        if (heap > g->heap_max)
+            g->heap_max = heap;
+    }
+    return 0;
+}
+
+/* Lists all of listgen-<n> through a store on that bucket into *g. */
+static void list_gen(long n, struct gen *g)
+{
+    struct rt_store *gs;
+    struct rt_error err;
+    rt_error_clear(&err);
+    char bucket[64];
+    rt_snprintf(bucket, sizeof(bucket), "listgen-%ld", n);
+    struct rt_store_s3_opts so = {.aws = aws, .bucket = bucket};
+    RT_ASSERT_OK(rt_store_s3_new(&loop, &so, &gs, &err));
+    memset(g, 0, sizeof(*g));
+    g->n = n;
+    g->live0 = g->live_max = rt_alloc_live();
+    g->heap0 = g->heap_max = mallinfo2().uordblks;
+    RT_ASSERT_OK(gs->ops->list(gs, "k/", 0, RT_STORE_LIST_FULL, on_gen, g));
+    while (!g->last)
+        uv_run(&loop, UV_RUN_ONCE);
+    int closed = 0;
+    gs->ops->close(gs, set_flag, &closed);
+    while (!closed)
+        uv_run(&loop, UV_RUN_ONCE);
+}
+
+static cJSON *listgen_stats(void)
+{
+    char *text = control("POST", "/__control/listgen/stats", "{}");
+    cJSON *j = cJSON_Parse(text);
+    rt_free(text);
+    RT_ASSERT(cJSON_IsObject(j));
+    return j;
+}
+
+static int stat_int(cJSON *j, const char *name)
+{
+    return (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, name));
+}
+
+/* issue 9: a listing of 20,000 keys (spaces, unicode, '+', '%', '=', '&') counts exactly and in
+ * constant memory: every key arrives once, in order, exactly as generated, and the memory used
+ * while listing 20,000 keys is that of listing 2,000 - one key's worth, never a page. */
+RT_TEST(store_s3_list_generated_20000_exact_in_constant_memory)
+{
+    start();
+    /* The generator agrees with the server's (a check of this test's own copy). */
+    char *text = control("POST", "/__control/listgen/tail", "{\"i\": 4}");
+    char want[256], json[300];
+    gen_key(4, want, sizeof(want));
+    cJSON *j = cJSON_Parse(text);
+    rt_free(text);
+    rt_snprintf(json, sizeof(json), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(j, "key")));
+    cJSON_Delete(j);
+    RT_ASSERT_STR_EQ(json, want);
+
+    struct gen small, big;
+    list_gen(2000, &small);
+    list_gen(20000, &big);
+    struct gen *gs[] = {&small, &big};
+    for (int i = 0; i < 2; i++) {
+        struct gen *g = gs[i];
+        fprintf(stderr,
+                "listgen-%ld: %ld keys, %d callbacks, live allocations +%ld at most, heap in use "
+                "+%zu bytes at most\n",
+                g->n, g->next, g->calls, g->live_max - g->live0, g->heap_max - g->heap0);
+        RT_ASSERT_INT_EQ(g->status, 0);
+        RT_ASSERT_INT_EQ((int)g->mismatches, 0);
+        RT_ASSERT_INT_EQ((int)g->next, (int)g->n); /* exact count, every key once, in order */
+        RT_ASSERT_INT_EQ(g->calls, (int)g->n + 1);
+        /* One key at a time: the call, the request, expat's blocks (about 64 allocations), never
+         * a page's worth (a page of 1,000 keys kept would be 2,000 more: key and ETag each). */
+        RT_ASSERT(g->live_max - g->live0 < 160);
+#if !RT_TEST_ASAN
+        /* ... and in bytes: curl's and expat's buffers (about 55 kB), not a page of 1,000 keys
+         * (about 110 kB more when a page is kept until it ends). */
+        RT_ASSERT(g->heap_max - g->heap0 < 112 * 1024);
+#endif
+    }
+    /* Flat in the key count: ten times the keys, no more memory. */
+    RT_ASSERT(big.live_max - big.live0 <= small.live_max - small.live0 + 4);
+#if !RT_TEST_ASAN
+    RT_ASSERT(big.heap_max - big.heap0 <= small.heap_max - small.heap0 + 16384);
+#endif
+    cJSON *stats = listgen_stats();
+    RT_ASSERT_INT_EQ(stat_int(stats, "bad_signatures"), 0);
+    RT_ASSERT_INT_EQ(stat_int(stats, "pages"), 2 + 20);
+    cJSON_Delete(stats);
+    finish();
+}
+
+/* A page cut by a reset, a truncated or garbled body, a 200 <Error> or a 503 is asked for again;
+ * the keys handed over before the cut are not handed over twice and none is lost. More failures
+ * than attempts end the listing once with RT_EPARSE (a clear message) after the keys that were
+ * good, and a DOCTYPE is refused. */
+RT_TEST(store_s3_list_generated_faults_lose_nothing)
+{
+    start_opts(4);
+    rt_free(control("POST", "/__control/listgen/faults",
+                    "[{\"reset_after\": 120}, {\"truncate_after\": 300}, {\"garbage_after\": 700},"
+                    " {}, {\"error_200\": true}, {\"status\": 503, \"code\": \"SlowDown\"}]"));
+    struct gen g;
+    list_gen(2500, &g);
+    RT_ASSERT_INT_EQ(g.status, 0);
+    RT_ASSERT_INT_EQ((int)g.mismatches, 0);
+    RT_ASSERT_INT_EQ((int)g.next, 2500);
+    cJSON *stats = listgen_stats();
+    RT_ASSERT_INT_EQ(stat_int(stats, "faults_used"), 5);
+    RT_ASSERT_INT_EQ(stat_int(stats, "bad_signatures"), 0);
+    cJSON_Delete(stats);
+
+    /* Four garbled answers for four attempts: RT_EPARSE, after the 10 good keys of the page. */
+    rt_free(control("POST", "/__control/listgen/faults",
+                    "[{\"garbage_after\": 10}, {\"garbage_after\": 10}, {\"garbage_after\": 10},"
+                    " {\"garbage_after\": 10}]"));
+    list_gen(2500, &g);
+    RT_ASSERT_INT_EQ(g.status, RT_EPARSE);
+    RT_ASSERT_CONTAINS(g.msg, "malformed ListBucketResult");
+    RT_ASSERT_CONTAINS(g.msg, "at byte");
+    RT_ASSERT_INT_EQ((int)g.mismatches, 0);
+    RT_ASSERT_INT_EQ((int)g.next, 10);
+    RT_ASSERT_INT_EQ(g.calls, 11);
+
+    /* An <Error> in every 200: RT_EAWS with S3's code and message. */
+    rt_free(control("POST", "/__control/listgen/faults",
+                    "[{\"error_200\": true}, {\"error_200\": true}, {\"error_200\": true},"
+                    " {\"error_200\": true}]"));
+    list_gen(100, &g);
+    RT_ASSERT_INT_EQ(g.status, RT_EAWS);
+    RT_ASSERT_CONTAINS(g.msg, "internal error");
+    RT_ASSERT_INT_EQ((int)g.next, 0);
+
+    /* A DOCTYPE is refused (no entity is ever declared), every attempt. */
+    rt_free(control("POST", "/__control/listgen/faults",
+                    "[{\"doctype\": true}, {\"doctype\": true}, {\"doctype\": true},"
+                    " {\"doctype\": true}]"));
+    list_gen(100, &g);
+    RT_ASSERT_INT_EQ(g.status, RT_EPARSE);
+    RT_ASSERT_CONTAINS(g.msg, "DOCTYPE");
+    RT_ASSERT_INT_EQ((int)g.next, 0);
     finish();
 }

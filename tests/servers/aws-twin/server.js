@@ -204,6 +204,10 @@ async function verify(req, body, s3) {
   return { ok: true, auth };
 }
 
+// Route modules that answer signed requests of their own before the pipeline (listgen.js) check
+// them with the same rules: await ctx.verify(req, body, s3) gives {ok, status, code, message}.
+ctx.verify = verify;
+
 // ---- SSM-like service ----
 function ssmHandle(op, input, rid, res) {
   const reply = (obj) => ctx.json(res, 200, obj, { "Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": rid, Date: new Date(serverNow()).toUTCString() });
