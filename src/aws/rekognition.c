@@ -15,7 +15,7 @@ const struct rt_aws_service rt_aws_rekognition = {
     .target_prefix = "RekognitionService",
 };
 
-const struct rt_aws_op rt_aws_rekognition_create_project_op = {&rt_aws_rekognition,
-                                                               "CreateProject", "POST", "/", 0};
+const struct rt_aws_op rt_aws_rekognition_create_project_op = {&rt_aws_rekognition, "CreateProject",
+                                                               "POST", "/", 0};
 const struct rt_aws_op rt_aws_rekognition_describe_projects_op = {
     &rt_aws_rekognition, "DescribeProjects", "POST", "/", 0};

@@ -140,10 +140,11 @@ RT_TEST(migration_v1_creates_tables)
     char v[32];
     raw_text(db, "PRAGMA user_version", v, sizeof(v));
     RT_ASSERT_STR_EQ(v, "4");
-    static const char *tables[] = {"label_jobs",
-        "params",         "system_state",       "executions", "steps",
-        "models",         "requests",           "detections", "review_tasks",
-        "review_answers", "review_assignments", "outbox",     "manifest_keys"};
+    static const char *tables[] = {
+        "label_jobs",   "params",         "system_state",       "executions",
+        "steps",        "models",         "requests",           "detections",
+        "review_tasks", "review_answers", "review_assignments", "outbox",
+        "manifest_keys"};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         char sql[200], n[16];
         snprintf(sql, sizeof(sql),
