@@ -98,11 +98,12 @@ struct rt_config {
     struct {
         enum rt_store_driver driver;
         struct rt_config_pos driver_pos;
-        char *root;      /* local: owned absolute path */
-        char *name;      /* local: bucket part of s3:// URIs, default "local" */
-        char *bucket;    /* s3: owned */
-        bool path_style; /* s3 */
-        int64_t scan_ms; /* default 10000 */
+        char *root;         /* local: owned absolute path */
+        char *name;         /* local: bucket part of s3:// URIs, default "local" */
+        char *bucket;       /* s3: owned */
+        bool path_style;    /* s3 */
+        int64_t scan_ms;    /* default 10000 */
+        char *events_queue; /* s3: SQS queue URL of S3 event notifications, owned or NULL */
         struct rt_config_prefixes prefixes;
     } store;
 
@@ -159,7 +160,7 @@ struct rt_config {
         char *ca_file;    /* owned or NULL */
         int max_attempts; /* default 3 */
         struct {
-            char *s3, *rekognition, *sagemaker, *ssm, *sns, *sts; /* owned or NULL */
+            char *s3, *rekognition, *sagemaker, *ssm, *sns, *sts, *sqs; /* owned or NULL */
         } endpoints;
     } aws;
 };
