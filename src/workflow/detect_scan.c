@@ -55,6 +55,7 @@
 #define FLUSH_CHUNK 100
 #define SAMPLE_MAX 1000
 #define LABELS_TTL_MS 60000
+#define EVENTS_TICK_MS 1000 /* the dispatcher's tick when listings are rare (store events) */
 
 struct pending {
     struct pending *next;
@@ -91,6 +92,7 @@ struct rt_detect {
     struct rt_store_watch *watch;
     struct rt_store_events *events; /* the store's event source (s3: SQS), or NULL */
     int event_writes;               /* event batches with the writer */
+    int64_t scan_ms, last_scan_ms;  /* store.scan; mono ms of the last periodic listing */
     bool listing, rescan_wanted, overflow;
     uint32_t gen;
     struct pending *buckets[PENDING_BUCKETS];
@@ -456,7 +458,13 @@ static void idle_tick(struct rt_detect *d);
 static void on_scan_timer(uv_timer_t *t)
 {
     struct rt_detect *d = t->data;
-    scan_start(d);
+    /* With store events the timer ticks every EVENTS_TICK_MS for the dispatcher and idle_stop,
+     * and the listing, the safety net, runs only every store.scan. */
+    int64_t now = rt_mono_ms();
+    if (!d->events || d->last_scan_ms == 0 || now - d->last_scan_ms >= d->scan_ms) {
+        d->last_scan_ms = now;
+        scan_start(d);
+    }
     idle_tick(d);
     kick_dispatch(d); /* a version deployed since the last tick */
 }
@@ -1211,7 +1219,9 @@ int rt_detect_start(struct rt_detect *d)
                    rt_q(e->cfg->store.prefixes.detection), rt_q(rt_strerror(rc)));
     }
     uint64_t scan = (uint64_t)(e->cfg->store.scan_ms > 0 ? e->cfg->store.scan_ms : 10000);
-    uv_timer_start(&d->scan_timer, on_scan_timer, 0, scan);
+    d->scan_ms = (int64_t)scan;
+    uv_timer_start(&d->scan_timer, on_scan_timer, 0,
+                   d->events && scan > EVENTS_TICK_MS ? EVENTS_TICK_MS : scan);
     uint64_t flush =
         (uint64_t)(e->cfg->detection.results_flush_ms > 0 ? e->cfg->detection.results_flush_ms
                                                           : 60000);
