@@ -122,6 +122,7 @@ RT_TEST(sqs_receive_reply_parsed_md5_checked)
         RT_EPARSE);
     RT_ASSERT_INT_EQ(rt_aws_sqs_parse_receive(rt_str_c("<xml/>"), &m, &err), RT_EPARSE);
     size_t failed = 0;
+    rt_error_clear(&err);
     RT_ASSERT_OK(rt_aws_sqs_parse_delete_batch(rt_str_c(""), &failed, &err));
     RT_ASSERT_OK(rt_aws_sqs_parse_delete_batch(rt_str_c("{\"Successful\":[{\"Id\":\"m0\"}],"
                                                         "\"Failed\":[]}"),
