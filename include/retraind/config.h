@@ -98,13 +98,13 @@ struct rt_config {
     struct {
         enum rt_store_driver driver;
         struct rt_config_pos driver_pos;
-        char *root;         /* local: owned absolute path */
-        char *name;         /* local: bucket part of s3:// URIs, default "local" */
-        char *bucket;       /* s3: owned */
-        bool path_style;    /* s3 */
-        int64_t scan_ms;    /* default 10000 */
-        char *events_queue; /* s3: SQS queue URL of S3 event notifications, owned or NULL */
+        char *root;      /* local: owned absolute path */
+        char *name;      /* local: bucket part of s3:// URIs, default "local" */
+        char *bucket;    /* s3: owned */
+        bool path_style; /* s3 */
+        int64_t scan_ms; /* default 10000 */
         struct rt_config_prefixes prefixes;
+        char *events_queue; /* s3: SQS queue URL of the S3 event notifications, owned or NULL */
     } store;
 
     struct {
