@@ -109,7 +109,8 @@ def det_listings():
 try:
     for label in ("stripes", "circles"):
         for i in range(6):
-            put("images_labeled_by_folder/%s/%s-%d.png" % (label, label, i), b"png %s %d" % (label.encode(), i))
+            put("images_labeled_by_folder/%s/%s-%d.png" % (label, label, i),
+                b"png %s %d" % (label.encode(), i))
     pre = DET + "pre.jpg"
     put(pre, b"pre image")  # announced by an event (already in the queue) and listed at start
     env.start()
