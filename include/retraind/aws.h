@@ -41,6 +41,7 @@
 
 struct uv_loop_s;
 struct rt_aws_client;
+struct rt_aws_call;
 struct rt_config;
 
 /* ---- protocols, services, operations ---- */
@@ -127,6 +128,9 @@ struct rt_aws_params {
     int max_attempts;                   /* 0: the client's */
     const struct rt_aws_stream *stream; /* stream 2xx bodies (copied; its ud must live until the
                                          * completion), or NULL: resp->body */
+    /* Not copied: when set, *handle receives the call (for rt_aws_call_cancel), valid until its
+     * callback runs. */
+    struct rt_aws_call **handle;
 };
 
 /*
@@ -142,7 +146,7 @@ rt_aws_done_fn(int status, struct rt_httpc_resp *resp, const struct rt_error *er
 
 /* Per-service endpoint URLs from the config's aws.endpoints (NULL: none). Borrowed, copied. */
 struct rt_aws_endpoints {
-    const char *s3, *rekognition, *sagemaker, *a2i, *ssm, *sns, *sts;
+    const char *s3, *rekognition, *sagemaker, *a2i, *ssm, *sns, *sts, *sqs;
 };
 
 struct rt_aws_client_opts {
@@ -204,6 +208,13 @@ int rt_aws_call(struct rt_aws_client *c,
                 rt_aws_done_fn *cb,
                 void *ud,
                 struct rt_error *err);
+
+/*
+ * Cancels a call started with params.handle whose callback has not run yet: a request in flight
+ * is dropped (a long poll does not hold up a shutdown) and the callback runs on a later loop turn
+ * with RT_ECANCELED.
+ */
+void rt_aws_call_cancel(struct rt_aws_call *call);
 
 /* ---- region and endpoints (pure; environment read through getenv) ---- */
 
@@ -488,5 +499,78 @@ extern const struct rt_aws_op rt_aws_sagemaker_create_human_task_ui_op,
     rt_aws_sagemaker_describe_human_task_ui_op, rt_aws_sagemaker_create_flow_definition_op;
 /* SNS (query) GetTopicAttributes: body "TopicArn=<form-encoded ARN>". */
 extern const struct rt_aws_op rt_aws_sns_get_topic_attributes_op;
+/* ---- SQS (json 1.0, AmazonSQS.<Op>): S3 event notifications for the s3 store ---- */
+
+extern const struct rt_aws_service rt_aws_sqs;
+extern const struct rt_aws_op rt_aws_sqs_receive_message_op, rt_aws_sqs_delete_message_op,
+    rt_aws_sqs_delete_message_batch_op, rt_aws_sqs_change_message_visibility_op;
+
+struct rt_aws_sqs_receive_opts {
+    const char *queue_url;
+    int max_messages; /* 1..10 */
+    int wait_s;       /* long polling, 0..20; the HTTP timeout is set 10 s above it */
+    int visibility_s; /* 0: the queue's */
+};
+/* ReceiveMessage (asks for ApproximateReceiveCount). handle: as params.handle (may be NULL). */
+int rt_aws_sqs_receive(struct rt_aws_client *c,
+                       const struct rt_aws_sqs_receive_opts *o,
+                       rt_aws_done_fn *cb,
+                       void *ud,
+                       struct rt_aws_call **handle,
+                       struct rt_error *err);
+/* DeleteMessage of one receipt handle, DeleteMessageBatch of 2 to 10 (ids m0..m9; check the
+ * reply with rt_aws_sqs_parse_delete_batch: a partial failure is a 200). */
+int rt_aws_sqs_delete(struct rt_aws_client *c,
+                      const char *queue_url,
+                      const char *const *receipts,
+                      size_t n,
+                      rt_aws_done_fn *cb,
+                      void *ud,
+                      struct rt_error *err);
+
+struct rt_aws_sqs_message {
+    char *id, *receipt, *body; /* owned */
+    size_t body_len;
+    bool has_body;
+    bool md5_ok;       /* MD5OfBody matches (or is absent) */
+    int receive_count; /* ApproximateReceiveCount, 0 when absent */
+};
+struct rt_aws_sqs_messages {
+    struct rt_aws_sqs_message *items; /* owned */
+    size_t n;
+};
+/* Parses a ReceiveMessage reply (no Messages: n 0). Returns: 0, or RT_EPARSE / RT_ENOMEM with
+ * err (out empty). Free with rt_aws_sqs_messages_free. */
+int rt_aws_sqs_parse_receive(struct rt_str json,
+                             struct rt_aws_sqs_messages *out,
+                             struct rt_error *err);
+void rt_aws_sqs_messages_free(struct rt_aws_sqs_messages *m);
+/* A DeleteMessage(Batch) reply: 0, or RT_EAWS with *failed and the first failure in err. */
+int rt_aws_sqs_parse_delete_batch(struct rt_str json, size_t *failed, struct rt_error *err);
+
+/* One record of an S3 event notification (aws-wire.md 7.2). Strings owned. */
+struct rt_s3_event_record {
+    char *event_name; /* "ObjectCreated:Put" (no s3: prefix) */
+    char *bucket;
+    char *key;       /* form-decoded: '+' is a space, %2B a '+' */
+    char *etag;      /* without quotes, or NULL (ObjectRemoved) */
+    int64_t size;    /* -1 when absent */
+    char *sequencer; /* or NULL */
+};
+struct rt_s3_event {
+    bool test; /* s3:TestEvent: nothing to do but delete it */
+    struct rt_s3_event_record *records;
+    size_t n;
+};
+/*
+ * Parses an SQS message body holding an S3 event notification: {"Records": [...]} with
+ * eventVersion 2.x, S3's s3:TestEvent, or either inside an SNS envelope (Type Notification,
+ * Message). Unknown fields are ignored. Returns: 0, or RT_EPARSE (err names the cause) /
+ * RT_ENOMEM; out is empty on failure. Free with rt_s3_event_free.
+ */
+int rt_s3_event_parse(struct rt_str body, struct rt_s3_event *out, struct rt_error *err);
+void rt_s3_event_free(struct rt_s3_event *ev);
+/* Returns: true for ObjectCreated:* event names. */
+bool rt_s3_event_is_created(const char *event_name);
 
 #endif

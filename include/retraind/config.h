@@ -104,6 +104,7 @@ struct rt_config {
         bool path_style; /* s3 */
         int64_t scan_ms; /* default 10000 */
         struct rt_config_prefixes prefixes;
+        char *events_queue; /* s3: SQS queue URL of the S3 event notifications, owned or NULL */
     } store;
 
     struct {
@@ -159,7 +160,7 @@ struct rt_config {
         char *ca_file;    /* owned or NULL */
         int max_attempts; /* default 3 */
         struct {
-            char *s3, *rekognition, *sagemaker, *a2i, *ssm, *sns, *sts; /* owned or NULL */
+            char *s3, *rekognition, *sagemaker, *a2i, *ssm, *sns, *sts, *sqs; /* owned or NULL */
         } endpoints;
     } aws;
 };

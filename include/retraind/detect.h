@@ -6,8 +6,10 @@
  * Design (src/workflow/detect_scan.c): the scanner lists the prefix every store.scan_ms, and
  * ~300 ms after the store's watch (when the driver has one) reports a change. A file is queued
  * only once it was seen with the same size and ETag on two looks, so a file still being written
- * is never read. Queued rows live in the journal only; the dispatcher reads the first few by seq
- * when a slot is free, so memory holds the in-flight detections, not the queue. Without an
+ * is never read. With a store event source (the s3 store's store.events_queue: S3 event
+ * notifications through SQS) new images are queued as their events arrive, and the listing is
+ * the slow safety net. Queued rows live in the journal only; the dispatcher reads the first few by
+ * seq when a slot is free, so memory holds the in-flight detections, not the queue. Without an
  * active model nothing is dispatched; each tick looks again.
  */
 #ifndef RETRAIND_DETECT_H
@@ -47,6 +49,7 @@ struct rt_detect_stats {
     int64_t flushed;    /* result lines written */
     int64_t scans;      /* listings finished */
     int64_t sampled;    /* sampling executions started */
+    int64_t events;     /* rows queued from the store's events (s3: SQS), also in queued */
 };
 void rt_detect_stats(const struct rt_detect *d, struct rt_detect_stats *out);
 

@@ -225,6 +225,11 @@ const void *rt_httpc_req_body(const struct rt_httpc_req *req, size_t *len);
  * runs and req is freed).
  */
 int rt_httpc_send(struct rt_httpc *h, struct rt_httpc_req *req, rt_httpc_done_fn *cb, void *ud);
+/*
+ * Cancels a request sent with rt_httpc_send whose callback has not run yet (req is valid until
+ * then): a transfer in progress is dropped and cb runs on a later loop turn with RT_ECANCELED.
+ */
+void rt_httpc_cancel(struct rt_httpc_req *req);
 
 /* ---- SMTP ---- */
 

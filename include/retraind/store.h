@@ -65,6 +65,22 @@ typedef void rt_store_head_fn(int status,
 /* Something changed under a watched prefix (no detail: the caller lists to see what). */
 typedef void rt_store_watch_fn(void *ud);
 
+/* One object created under a subscribed prefix, as the store's event source reported it. */
+struct rt_store_event {
+    const char *key;  /* borrowed for the callback; decoded and checked with rt_store_key_check */
+    const char *etag; /* borrowed; without quotes, the same string listings give */
+    int64_t size;     /* bytes, -1 when the source did not say */
+};
+struct rt_store_events;
+/*
+ * A batch of events (n >= 1), on the loop thread. The subscriber records them durably and then
+ * calls ops->events_done(s, sub, status) once, possibly from inside this callback: status 0 lets
+ * the source forget them, an error leaves them to be delivered again later. No further batch
+ * comes before that. Events are at-least-once: the same object may come again, also after a
+ * restart.
+ */
+typedef void rt_store_events_fn(const struct rt_store_event *ev, size_t n, void *ud);
+
 struct rt_store_ops {
     const char *name; /* "local", "s3" */
     /* Lists every key under prefix (recursively), a page at a time. Never loads everything. */
@@ -112,6 +128,23 @@ struct rt_store_ops {
     /* Stops and frees w: cb is never called after this. Every watch must be stopped before close
      * (close stops the ones left, logging them). */
     void (*unwatch)(struct rt_store *s, struct rt_store_watch *w);
+    /*
+     * Optional (NULL, or RT_ENOTIMPL when the store has no event source configured). Subscribes
+     * to objects created under prefix (the s3 store: S3 event notifications read from the SQS
+     * queue store.events_queue). One subscription per store. Events are a faster path, never a
+     * replacement for listing: callers still list now and then.
+     * Returns: 0 and *out, or an error (cb never runs).
+     */
+    int (*events)(struct rt_store *s,
+                  const char *prefix,
+                  rt_store_events_fn *cb,
+                  void *ud,
+                  struct rt_store_events **out);
+    /* The batch delivered to sub is recorded (status 0) or not (status < 0). */
+    void (*events_done)(struct rt_store *s, struct rt_store_events *sub, int status);
+    /* Ends sub (a receive in flight is cancelled): cb is never called after this. Close stops a
+     * subscription left open. */
+    void (*unevents)(struct rt_store *s, struct rt_store_events *sub);
 };
 
 /* Every driver's object starts with this header so the generic wrappers below work. */

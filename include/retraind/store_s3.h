@@ -17,11 +17,15 @@ struct rt_store_s3_opts {
     const char *bucket_name;   /* the bucket part of s3:// URIs; NULL: bucket. Copied */
     /* Read-only (the CLI's read commands): put, copy and del return -EROFS at once. */
     bool read_only;
+    /* SQS queue URL of the bucket's S3 event notifications (store.events_queue), or NULL:
+     * ops->events then says RT_ENOTIMPL. Copied. */
+    const char *events_queue;
 };
 
 /*
  * Creates an s3 store on loop. Nothing is sent until the first operation. watch/unwatch are NULL:
- * callers rescan on a timer.
+ * callers rescan on a timer; with events_queue, ops->events reads new objects from SQS
+ * (s3_events.c).
  * Returns: 0 and *out (close with ops->close), or RT_EINVAL / RT_ENOMEM with err filled.
  */
 int rt_store_s3_new(struct uv_loop_s *loop,

@@ -29,7 +29,7 @@ struct rt_aws_client {
     uv_loop_t *loop;        /* borrowed */
     struct rt_httpc *httpc; /* borrowed */
     char *region;           /* owned */
-    char *endpoints[7];     /* owned config URLs, indexed like struct rt_aws_endpoints */
+    char *endpoints[8];     /* owned config URLs, indexed like struct rt_aws_endpoints */
     bool s3_path_style;
     int max_attempts;
     struct rt_credentials_provider *creds; /* borrowed, may be NULL (static keys) */
@@ -53,17 +53,19 @@ struct call {
     bool skew_retried;
     bool streamed;               /* stream below is set */
     struct rt_aws_stream stream; /* params->stream, copied */
+    struct rt_httpc_req *sent; /* borrowed from httpc while in flight (rt_aws_call_cancel) */
+    bool cancelled;            /* cancelled before it was sent */
     rt_aws_done_fn *cb;
     void *ud;
 };
 
-static const char *const endpoint_ids[7] = {"s3",  "rekognition", "sagemaker", "a2i",
-                                            "ssm", "sns",         "sts"};
+static const char *const endpoint_ids[8] = {"s3",  "rekognition", "sagemaker", "a2i",
+                                            "ssm", "sns",         "sts",       "sqs"};
 
 static void client_free(struct rt_aws_client *c)
 {
     rt_free(c->region);
-    for (size_t i = 0; i < 7; i++)
+    for (size_t i = 0; i < 8; i++)
         rt_free(c->endpoints[i]);
     rt_free(c->ak);
     rt_free_secret_str(c->sk);
@@ -104,12 +106,12 @@ int rt_aws_client_new(struct uv_loop_s *loop,
     c->s3_path_style = opts->s3_path_style;
     c->max_attempts = opts->max_attempts;
     c->creds = opts->credentials;
-    const char *eps[7] = {opts->endpoints.s3,        opts->endpoints.rekognition,
+    const char *eps[8] = {opts->endpoints.s3,        opts->endpoints.rekognition,
                           opts->endpoints.sagemaker, opts->endpoints.a2i,
                           opts->endpoints.ssm,       opts->endpoints.sns,
-                          opts->endpoints.sts};
+                          opts->endpoints.sts,       opts->endpoints.sqs};
     bool oom = !(c->region = rt_strdup(region));
-    for (size_t i = 0; i < 7; i++)
+    for (size_t i = 0; i < 8; i++)
         if (eps[i] && eps[i][0] && !(c->endpoints[i] = rt_strdup(eps[i])))
             oom = true;
     if (!opts->credentials) {
@@ -137,6 +139,7 @@ void rt_aws_client_opts_from_config(struct rt_aws_client_opts *o, const struct r
     o->endpoints.ssm = cfg->aws.endpoints.ssm;
     o->endpoints.sns = cfg->aws.endpoints.sns;
     o->endpoints.sts = cfg->aws.endpoints.sts;
+    o->endpoints.sqs = cfg->aws.endpoints.sqs;
     o->max_attempts = cfg->aws.max_attempts;
     o->s3_path_style = cfg->store.path_style;
 }
@@ -167,7 +170,7 @@ void rt_aws_client_set_skew_ms(struct rt_aws_client *c, int64_t ms)
 
 static const char *config_endpoint(const struct rt_aws_client *c, const char *id)
 {
-    for (size_t i = 0; i < 7; i++)
+    for (size_t i = 0; i < 8; i++)
         if (strcmp(endpoint_ids[i], id) == 0)
             return c->endpoints[i];
     return NULL;
@@ -356,6 +359,7 @@ static void on_done(int status, struct rt_httpc_resp *resp, const struct rt_erro
 {
     struct call *k = ud;
     k->req = NULL; /* httpc frees it */
+    k->sent = NULL;
     if (status)
         RT_LOG(RT_LOG_INFO, "aws",
                "event=call_failed service=%s op=%s code=%s aws_code=%s http=%d attempts=%d "
@@ -523,6 +527,8 @@ static int send_call(struct call *k, struct rt_error *err)
     struct rt_httpc_req *req = k->req;
     k->req = NULL;
     int rc = rt_httpc_send(k->c->httpc, req, on_done, k);
+    if (!rc)
+        k->sent = req;
     if (rc)
         rt_error_set(err, rc, "%s %s: cannot send: %s", k->op->service->id, k->op->name,
                      rt_strerror(rc));
@@ -560,9 +566,9 @@ on_creds(int status, const struct rt_credentials *creds, const struct rt_error *
         fail_unsent(k, rc, &err);
         return;
     }
-    if (k->c->destroyed) {
-        rt_error_set(&err, RT_ECANCELED, "%s %s: client destroyed", k->op->service->id,
-                     k->op->name);
+    if (k->c->destroyed || k->cancelled) {
+        rt_error_set(&err, RT_ECANCELED, "%s %s: %s", k->op->service->id, k->op->name,
+                     k->cancelled ? "cancelled" : "client destroyed");
         fail_unsent(k, RT_ECANCELED, &err);
         return;
     }
@@ -615,12 +621,27 @@ int rt_aws_call(struct rt_aws_client *c,
             return rt_error_set(err, rc, "%s %s: credentials: %s", op->service->id, op->name,
                                 cerr.msg[0] ? cerr.msg : rt_strerror(rc));
         }
+        if (p->handle)
+            *p->handle = (struct rt_aws_call *)k;
         return 0;
     }
     rc = send_call(k, err);
     if (rc) {
         k->req = NULL;
         call_free(k);
+    } else if (p->handle) {
+        *p->handle = (struct rt_aws_call *)k;
     }
     return rc;
+}
+
+void rt_aws_call_cancel(struct rt_aws_call *h)
+{
+    struct call *k = (struct call *)h;
+    if (!k)
+        return;
+    if (k->sent)
+        rt_httpc_cancel(k->sent);
+    else
+        k->cancelled = true; /* waiting for credentials: failed when they come */
 }

@@ -752,6 +752,28 @@ static int check_smtp_url(struct ctx *c, const struct node *n, const char *path,
                             "an smtp://host:port or smtps://host:port URL");
 }
 
+/* An SQS queue URL: http(s)://host/<account>/<name> (the URL SQS's GetQueueUrl gives). */
+static int check_queue_url(struct ctx *c, const struct node *n, const char *path, const char *t)
+{
+    int rc = check_http_url(c, n, path, t);
+    if (rc)
+        return rc;
+    const char *host = strstr(t, "://") + 3;
+    const char *slash = strchr(host, '/');
+    bool bad = !slash || !slash[1] || strpbrk(t, "?#\"\\") != NULL;
+    for (const char *q = t; !bad && *q; q++)
+        bad = (unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f;
+    if (bad) {
+        char shown[72];
+        printable(shown, sizeof(shown), t);
+        return fail(c, n, path,
+                    "\"%s\" is not an SQS queue URL "
+                    "(https://sqs.<region>.amazonaws.com/<account>/<queue>)",
+                    shown);
+    }
+    return 0;
+}
+
 static int check_mail(struct ctx *c, const struct node *n, const char *path, const char *t)
 {
     if (!strchr(t, '@')) {
@@ -984,6 +1006,11 @@ static int store_post(struct ctx *c, const struct node *where, const char *path,
             }
         }
     }
+    if (cfg->store.driver == RT_STORE_LOCAL && cfg->store.events_queue) {
+        char kp[KEY_PATH_BYTES];
+        rt_snprintf(kp, sizeof(kp), "%s.events_queue", path);
+        return fail(c, where, kp, "needs driver s3 (S3 event notifications through SQS)");
+    }
     if (cfg->store.driver == RT_STORE_LOCAL)
         return require(c, where, path, "root", cfg->store.root, "local");
     return require(c, where, path, "bucket", cfg->store.bucket, "s3");
@@ -1107,6 +1134,8 @@ static const struct key store_keys[] = {
     {.name = "path_style", .type = K_BOOL, .off = CFG(store.path_style), .def = "false"},
     {.name = "scan", .type = K_DURATION, .off = CFG(store.scan_ms), .def = "10s", .min = 100,
      .max = DAY_MS},
+    {.name = "events_queue", .type = K_STRING, .off = CFG(store.events_queue),
+     .check = check_queue_url},
     {.name = "prefixes", .type = K_SECTION, .sub = prefix_keys},
     {0},
 };
@@ -1214,6 +1243,7 @@ static const struct key endpoint_keys[] = {
     {.name = "ssm", .type = K_STRING, .off = CFG(aws.endpoints.ssm), .check = check_http_url},
     {.name = "sns", .type = K_STRING, .off = CFG(aws.endpoints.sns), .check = check_http_url},
     {.name = "sts", .type = K_STRING, .off = CFG(aws.endpoints.sts), .check = check_http_url},
+    {.name = "sqs", .type = K_STRING, .off = CFG(aws.endpoints.sqs), .check = check_http_url},
     {0},
 };
 
@@ -1603,7 +1633,9 @@ void rt_config_destroy(struct rt_config *cfg)
                      &cfg->aws.endpoints.a2i,
                      &cfg->aws.endpoints.ssm,
                      &cfg->aws.endpoints.sns,
-                     &cfg->aws.endpoints.sts};
+                     &cfg->aws.endpoints.sts,
+                     &cfg->store.events_queue,
+                     &cfg->aws.endpoints.sqs};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         free_str_secret(*strs[i]);
     for (int i = 0; cfg->review.users && i < cfg->review.n_users; i++) {
@@ -1815,6 +1847,7 @@ int rt_config_restart_changes(const struct rt_config *a,
         str_differs(a->store.name, b->store.name) ||
         str_differs(a->store.bucket, b->store.bucket) ||
         a->store.path_style != b->store.path_style || a->store.scan_ms != b->store.scan_ms ||
+        str_differs(a->store.events_queue, b->store.events_queue) ||
         str_differs(pa->labeled, pb->labeled) || str_differs(pa->detection, pb->detection) ||
         str_differs(pa->results, pb->results) || str_differs(pa->manifests, pb->manifests) ||
         str_differs(pa->evaluation, pb->evaluation) ||
@@ -1867,7 +1900,8 @@ int rt_config_restart_changes(const struct rt_config *a,
         str_differs(a->aws.endpoints.a2i, b->aws.endpoints.a2i) ||
         str_differs(a->aws.endpoints.ssm, b->aws.endpoints.ssm) ||
         str_differs(a->aws.endpoints.sns, b->aws.endpoints.sns) ||
-        str_differs(a->aws.endpoints.sts, b->aws.endpoints.sts))
+        str_differs(a->aws.endpoints.sts, b->aws.endpoints.sts) ||
+        str_differs(a->aws.endpoints.sqs, b->aws.endpoints.sqs))
         add_key(out, size, &n, "aws");
     return n;
 }

@@ -138,7 +138,9 @@ static int store_s3(struct rt_driver_env *env, int index, void **out, struct rt_
     struct rt_store_s3_opts o = {.aws = env->aws,
                                  .bucket = env->cfg->store.bucket,
                                  .bucket_name = env->cfg->store.bucket,
-                                 .read_only = env->read_only};
+                                 .read_only = env->read_only,
+                                 .events_queue =
+                                     env->read_only ? NULL : env->cfg->store.events_queue};
     return rt_store_s3_new(env->loop, &o, (struct rt_store **)out, err);
 }
 

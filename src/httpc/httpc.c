@@ -1276,6 +1276,20 @@ static void cancel_all(struct rt_httpc *h)
     arm_wake(h);
 }
 
+void rt_httpc_cancel(struct rt_httpc_req *r)
+{
+    struct rt_httpc *h = r ? r->h : NULL;
+    if (!h || r->state == RT__REQ_FINISH)
+        return;
+    if (r->state == RT__REQ_RUNNING)
+        curl_multi_remove_handle(h->multi, r->easy);
+    rt_error_clear(&r->err);
+    rt_error_set(&r->err, RT_ECANCELED, "request cancelled");
+    r->final_status = RT_ECANCELED;
+    r->state = RT__REQ_FINISH;
+    arm_wake(h); /* delivered on a later turn, never from inside this call */
+}
+
 void rt_httpc_get_stats(const struct rt_httpc *h, struct rt_httpc_stats *out)
 {
     *out = h->stats;

@@ -29,6 +29,7 @@
 #include "retraind/log.h"
 #include "retraind/loop.h"
 #include "retraind/store_s3.h"
+#include "s3_int.h"
 
 #define PAGE_MAX 1000 /* S3's own maximum per ListObjectsV2 page */
 
@@ -39,6 +40,8 @@ struct s3_store {
     char *bucket;              /* owned */
     char *bucket_name;         /* owned */
     bool read_only;
+    char *events_queue;       /* owned, or NULL: no event source */
+    struct s3_events *events; /* the subscription, or NULL */
     bool closing;
     bool finishing; /* rt_defer_close called */
     int inflight;   /* AWS calls started and not yet completed */
@@ -76,6 +79,7 @@ static void store_free(void *ud)
     void *cud = s->close_ud;
     rt_free(s->bucket);
     rt_free(s->bucket_name);
+    rt_free(s->events_queue);
     rt_free(s);
     if (cb)
         cb(cud);
@@ -517,6 +521,60 @@ static int s3_list(struct rt_store *base,
     return 0;
 }
 
+/* ---- events (s3_events.c) ---- */
+
+static void events_gone(void *ud)
+{
+    call_ended(ud); /* a subscription counts as a call in flight until it is gone */
+}
+
+static int s3_events(struct rt_store *base,
+                     const char *prefix,
+                     rt_store_events_fn *cb,
+                     void *ud,
+                     struct rt_store_events **out)
+{
+    struct s3_store *s = (struct s3_store *)base;
+    if (s->closing)
+        return RT_ECANCELED;
+    if (!s->events_queue)
+        return RT_ENOTIMPL;
+    if (s->events || !cb)
+        return RT_EINVAL;
+    struct s3_events_opts o = {.aws = s->aws,
+                               .queue_url = s->events_queue,
+                               .bucket = s->bucket,
+                               .prefix = prefix,
+                               .cb = cb,
+                               .ud = ud,
+                               .gone = events_gone,
+                               .gone_ud = s};
+    struct rt_error err;
+    rt_error_clear(&err);
+    int rc = rt__s3_events_new(s->loop, &o, &s->events, &err);
+    if (rc)
+        return rc;
+    s->inflight++;
+    *out = (struct rt_store_events *)s->events;
+    return 0;
+}
+
+static void s3_events_done(struct rt_store *base, struct rt_store_events *sub, int status)
+{
+    struct s3_store *s = (struct s3_store *)base;
+    if (sub && (struct s3_events *)sub == s->events)
+        rt__s3_events_done(s->events, status);
+}
+
+static void s3_unevents(struct rt_store *base, struct rt_store_events *sub)
+{
+    struct s3_store *s = (struct s3_store *)base;
+    if (!sub || (struct s3_events *)sub != s->events)
+        return;
+    s->events = NULL;
+    rt__s3_events_close((struct s3_events *)sub);
+}
+
 /* ---- close ---- */
 
 static void s3_close(struct rt_store *base, void (*cb)(void *ud), void *ud)
@@ -524,6 +582,10 @@ static void s3_close(struct rt_store *base, void (*cb)(void *ud), void *ud)
     struct s3_store *s = (struct s3_store *)base;
     if (s->closing)
         return;
+    if (s->events) {
+        RT_LOG(RT_LOG_DEBUG, "store", "event=s3_events_left_open");
+        s3_unevents(base, (struct rt_store_events *)s->events);
+    }
     s->closing = true;
     s->close_cb = cb;
     s->close_ud = ud;
@@ -542,6 +604,9 @@ static const struct rt_store_ops s3_ops = {
     .close = s3_close,
     .watch = NULL,
     .unwatch = NULL,
+    .events = s3_events,
+    .events_done = s3_events_done,
+    .unevents = s3_unevents,
 };
 
 int rt_store_s3_new(struct uv_loop_s *loop,
@@ -563,7 +628,10 @@ int rt_store_s3_new(struct uv_loop_s *loop,
     s->bucket = rt_strdup(opts->bucket);
     s->bucket_name =
         rt_strdup(opts->bucket_name && opts->bucket_name[0] ? opts->bucket_name : opts->bucket);
-    if (!s->bucket || !s->bucket_name || rt_defer_init(&s->defer, loop) != 0) {
+    bool oom = opts->events_queue && opts->events_queue[0] &&
+               !(s->events_queue = rt_strdup(opts->events_queue));
+    if (oom || !s->bucket || !s->bucket_name || rt_defer_init(&s->defer, loop) != 0) {
+        rt_free(s->events_queue);
         rt_free(s->bucket);
         rt_free(s->bucket_name);
         rt_free(s);

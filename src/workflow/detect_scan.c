@@ -55,6 +55,7 @@
 #define FLUSH_CHUNK 100
 #define SAMPLE_MAX 1000
 #define LABELS_TTL_MS 60000
+#define EVENTS_TICK_MS 1000 /* the dispatcher's tick when listings are rare (store events) */
 
 struct pending {
     struct pending *next;
@@ -89,6 +90,9 @@ struct rt_detect {
     uv_timer_t sample_timer;
     int timers_open;
     struct rt_store_watch *watch;
+    struct rt_store_events *events; /* the store's event source (s3: SQS), or NULL */
+    int event_writes;               /* event batches with the writer */
+    int64_t scan_ms, last_scan_ms;  /* store.scan; mono ms of the last periodic listing */
     bool listing, rescan_wanted, overflow;
     uint32_t gen;
     struct pending *buckets[PENDING_BUCKETS];
@@ -328,6 +332,97 @@ static int scan_page(const struct rt_store_entry *e,
     return 0;
 }
 
+/* ---- store events (the s3 store: S3 event notifications through SQS) ---- */
+
+struct event_write {
+    struct rt_detect *d;
+    struct rt_store_events *sub; /* the subscription the batch came from */
+};
+
+static void events_written(int status, const struct rt_error *err, void *ud)
+{
+    struct event_write *w = ud;
+    struct rt_detect *d = w->d;
+    d->event_writes--;
+    if (status)
+        RT_LOG(RT_LOG_WARNING, "workflow", "event=queue_write_failed source=events error=%s",
+               rt_q(err ? err->msg : rt_strerror(status)));
+    /* After a stop the subscription is gone: the messages stay in the queue and come back. */
+    if (d->events && d->events == w->sub)
+        env(d)->store->ops->events_done(env(d)->store, d->events, status);
+    rt_free(w);
+    if (!status)
+        kick_dispatch(d);
+    maybe_closed(d);
+}
+
+/*
+ * Objects created under the detection prefix, from the store's event source. S3 reports an
+ * object once it is complete, so an image is queued at once (no second look); the same
+ * (key, etag) rule as the scanner's applies, so an event delivered twice, or an event for an
+ * image a listing queued already, adds no row. The source forgets the batch (SQS DeleteMessage)
+ * only once the rows are committed.
+ */
+static void on_events(const struct rt_store_event *ev, size_t n, void *ud)
+{
+    struct rt_detect *d = ud;
+    struct rt_store *s = env(d)->store;
+    struct rt_journal *j = env(d)->journal;
+    struct rt_jbatch *b = NULL;
+    size_t queued = 0;
+    int rc = 0;
+    int64_t now = rt_now_ms();
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!ev[i].etag || !is_image(ev[i].key))
+            continue;
+        int known = rt_journal_detection_known(j, ev[i].key, ev[i].etag);
+        if (known < 0) {
+            rc = known;
+            break;
+        }
+        struct pending **p = pending_slot(d, ev[i].key);
+        if (*p)
+            pending_remove(d, p); /* the scanner's second look is not needed any more */
+        if (known)
+            continue;
+        if (!b)
+            rc = rt_jbatch_new(&b);
+        if (!rc)
+            rc = rt_jbatch_detection_queue(b, ev[i].key, ev[i].etag,
+                                           ev[i].size > 0 ? ev[i].size : 0, now);
+        if (!rc) {
+            queued++;
+            RT_LOG(RT_LOG_DEBUG, "workflow", "event=queued source=events key=%s etag=%s",
+                   rt_q(ev[i].key), rt_q(ev[i].etag));
+        }
+    }
+    if (rc || !queued) {
+        rt_jbatch_free(b);
+        if (rc)
+            RT_LOG(RT_LOG_WARNING, "workflow", "event=queue_write_failed source=events error=%s",
+                   rt_q(rt_strerror(rc)));
+        s->ops->events_done(s, d->events, rc);
+        return;
+    }
+    struct event_write *w = rt_malloc(sizeof(*w));
+    if (!w) {
+        rt_jbatch_free(b);
+        s->ops->events_done(s, d->events, RT_ENOMEM);
+        return;
+    }
+    *w = (struct event_write){d, d->events};
+    d->event_writes++;
+    rc = rt_journal_submit(j, b, events_written, w);
+    if (rc) {
+        d->event_writes--;
+        rt_free(w);
+        s->ops->events_done(s, d->events, rc);
+        return;
+    }
+    d->stats.queued += (int64_t)queued;
+    d->stats.events += (int64_t)queued;
+}
+
 static void scan_start(struct rt_detect *d)
 {
     if (d->stopped)
@@ -363,7 +458,13 @@ static void idle_tick(struct rt_detect *d);
 static void on_scan_timer(uv_timer_t *t)
 {
     struct rt_detect *d = t->data;
-    scan_start(d);
+    /* With store events the timer ticks every EVENTS_TICK_MS for the dispatcher and idle_stop,
+     * and the listing, the safety net, runs only every store.scan. */
+    int64_t now = rt_mono_ms();
+    if (!d->events || d->last_scan_ms == 0 || now - d->last_scan_ms >= d->scan_ms) {
+        d->last_scan_ms = now;
+        scan_start(d);
+    }
     idle_tick(d);
     kick_dispatch(d); /* a version deployed since the last tick */
 }
@@ -1111,8 +1212,16 @@ int rt_detect_start(struct rt_detect *d)
             RT_LOG(RT_LOG_WARNING, "workflow", "event=watch_failed key=%s error=%s",
                    rt_q(e->cfg->store.prefixes.detection), rt_q(rt_strerror(rc)));
     }
+    if (s->ops->events) {
+        int rc = s->ops->events(s, e->cfg->store.prefixes.detection, on_events, d, &d->events);
+        if (rc && rc != RT_ENOTIMPL)
+            RT_LOG(RT_LOG_WARNING, "workflow", "event=events_failed key=%s error=%s",
+                   rt_q(e->cfg->store.prefixes.detection), rt_q(rt_strerror(rc)));
+    }
     uint64_t scan = (uint64_t)(e->cfg->store.scan_ms > 0 ? e->cfg->store.scan_ms : 10000);
-    uv_timer_start(&d->scan_timer, on_scan_timer, 0, scan);
+    d->scan_ms = (int64_t)scan;
+    uv_timer_start(&d->scan_timer, on_scan_timer, 0,
+                   d->events && scan > EVENTS_TICK_MS ? EVENTS_TICK_MS : scan);
     uint64_t flush =
         (uint64_t)(e->cfg->detection.results_flush_ms > 0 ? e->cfg->detection.results_flush_ms
                                                           : 60000);
@@ -1123,9 +1232,10 @@ int rt_detect_start(struct rt_detect *d)
     arm_sampling(d);
     kick_dispatch(d);
     RT_LOG(RT_LOG_NOTICE, "workflow",
-           "event=detection_started key=%s concurrency=%d scan_ms=%llu flush_ms=%llu watch=%s",
+           "event=detection_started key=%s concurrency=%d scan_ms=%llu flush_ms=%llu watch=%s "
+           "events=%s",
            rt_q(e->cfg->store.prefixes.detection), d->n_slots, (unsigned long long)scan,
-           (unsigned long long)flush, d->watch ? "yes" : "no");
+           (unsigned long long)flush, d->watch ? "yes" : "no", d->events ? "yes" : "no");
     return 0;
 }
 
@@ -1146,6 +1256,11 @@ void rt_detect_stop(struct rt_detect *d)
         env(d)->store->ops->unwatch(env(d)->store, d->watch);
         d->watch = NULL;
     }
+    if (d->events) {
+        /* Cancels the long poll in flight; a batch being written stays in the queue. */
+        env(d)->store->ops->unevents(env(d)->store, d->events);
+        d->events = NULL;
+    }
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -1165,8 +1280,8 @@ static void timer_closed(uv_handle_t *h)
 
 static void maybe_closed(struct rt_detect *d)
 {
-    if (!d->closing || d->listing || d->flushing || d->queue_writes > 0 || d->sampling ||
-        uv_is_closing((uv_handle_t *)&d->scan_timer))
+    if (!d->closing || d->listing || d->flushing || d->queue_writes > 0 || d->event_writes > 0 ||
+        d->sampling || uv_is_closing((uv_handle_t *)&d->scan_timer))
         return;
     uv_timer_t *timers[] = {&d->scan_timer,  &d->settle_timer, &d->dispatch_timer,
                             &d->flush_timer, &d->sample_timer, &d->build_timer};

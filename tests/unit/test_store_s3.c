@@ -883,3 +883,193 @@ RT_TEST(store_s3_list_generated_faults_lose_nothing)
     RT_ASSERT_INT_EQ((int)g.next, 0);
     finish();
 }
+
+/* ---- events: S3 event notifications through SQS (s3_events.c, twin routes/sqs.js) ---- */
+
+#define QUEUE_PATH "/000000000000/"
+
+/* Starts the twin, a client with the twin as S3 and SQS endpoint, creates queue `q` there and
+ * opens the store with events_queue = the URL of queue (which may not exist). */
+static void start_events(const char *queue)
+{
+    unsetenv("AWS_REGION");
+    unsetenv("AWS_DEFAULT_REGION");
+    unsetenv("AWS_ENDPOINT_URL");
+    unsetenv("AWS_ENDPOINT_URL_S3");
+    unsetenv("AWS_ENDPOINT_URL_SQS");
+    twin_start();
+    RT_ASSERT_OK(uv_loop_init(&loop));
+    struct rt_error err;
+    rt_error_clear(&err);
+    struct rt_httpc_opts ho = {.backoff_base_ms = 10, .backoff_max_ms = 100};
+    RT_ASSERT_OK(rt_httpc_new(&loop, &ho, &hc, &err));
+    struct rt_aws_client_opts o = {.region = "us-east-1",
+                                   .endpoints = {.s3 = base, .sqs = base},
+                                   .s3_path_style = true,
+                                   .access_key = AK,
+                                   .secret_key = SK};
+    RT_ASSERT_OK(rt_aws_client_new(&loop, hc, &o, &aws, &err));
+    rt_free(control("POST", "/__control/sqs/create", "{\"name\":\"q\"}"));
+    char url[128];
+    rt_snprintf(url, sizeof(url), "%s" QUEUE_PATH "%s", base, queue);
+    struct rt_store_s3_opts so = {.aws = aws, .bucket = BUCKET, .events_queue = url};
+    RT_ASSERT_OK(rt_store_s3_new(&loop, &so, &st, &err));
+}
+
+struct evs {
+    int batches;
+    size_t n;
+    char keys[8][128], etags[8][64];
+    int64_t sizes[8];
+};
+
+static void on_evs(const struct rt_store_event *ev, size_t n, void *ud)
+{
+    struct evs *e = ud;
+    e->batches++;
+    for (size_t i = 0; i < n && e->n < 8; i++, e->n++) {
+        rt_strlcpy(e->keys[e->n], ev[i].key, sizeof(e->keys[0]));
+        rt_strlcpy(e->etags[e->n], ev[i].etag, sizeof(e->etags[0]));
+        e->sizes[e->n] = ev[i].size;
+    }
+}
+
+/* A number field of a control verb's JSON reply. */
+static int64_t control_num(const char *path, const char *json, const char *field)
+{
+    char *text = control("POST", path, json);
+    cJSON *j = cJSON_Parse(text);
+    rt_free(text);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, field);
+    RT_ASSERT(cJSON_IsNumber(v));
+    int64_t out = (int64_t)v->valuedouble;
+    cJSON_Delete(j);
+    return out;
+}
+
+static int64_t queue_total(void)
+{
+    return control_num("/__control/sqs/depth", "{\"queue\":\"q\"}", "total");
+}
+
+/* Runs the loop for about ms. */
+static void run_for(int64_t ms)
+{
+    uv_update_time(&loop);
+    uint64_t end = uv_now(&loop) + (uint64_t)ms;
+    while (uv_now(&loop) < end) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        usleep(5000);
+        uv_update_time(&loop);
+    }
+}
+
+/* Waits (running the loop) until the queue holds want messages. */
+static void wait_total(int64_t want)
+{
+    for (int i = 0; i < 400 && queue_total() != want; i++)
+        run_for(25);
+    RT_ASSERT_INT_EQ(queue_total(), want);
+}
+
+/* Closes the store, timing it, then everything else as finish() does. Returns: the ms the
+ * store's close took (the HTTP client still open: nothing but the driver ends the long poll). */
+static int64_t finish_timed(void)
+{
+    uv_update_time(&loop);
+    uint64_t t0 = uv_now(&loop);
+    int closed = 0;
+    st->ops->close(st, set_flag, &closed);
+    while (!closed)
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_update_time(&loop);
+    int64_t took = (int64_t)(uv_now(&loop) - t0);
+    rt_aws_client_destroy(aws);
+    int hclosed = 0;
+    rt_httpc_close(hc, set_flag, &hclosed);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    RT_ASSERT_INT_EQ(hclosed, 1);
+    RT_ASSERT_INT_EQ(uv_loop_close(&loop), 0);
+    twin_reap(&twin);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+    return took;
+}
+
+/* Events under the prefix are delivered decoded; their messages are deleted only after
+ * events_done(0); ignorable messages at once; a garbage message stays; unevents cancels the long
+ * poll so the store closes at once. */
+RT_TEST(store_s3_events_delivered_then_deleted_after_done)
+{
+    start_events("q");
+    const char *sends[][2] = {
+        {"s3_event", "{\"queue\":\"q\",\"bucket\":\"" BUCKET
+                     "\",\"key\":\"images_for_detection/a b+c%.jpg\",\"etag\":\"e1\",\"size\":5}"},
+        {"s3_event", "{\"queue\":\"q\",\"bucket\":\"" BUCKET
+                     "\",\"key\":\"images_for_detection/\xc3\xbc.png\",\"etag\":\"e2\"}"},
+        {"s3_event",
+         "{\"queue\":\"q\",\"bucket\":\"" BUCKET
+         "\",\"key\":\"images_for_detection/x.jpg\",\"event\":\"ObjectRemoved:Delete\"}"},
+        {"s3_event", "{\"queue\":\"q\",\"bucket\":\"" BUCKET "\",\"key\":\"other/y.jpg\"}"},
+        {"s3_event",
+         "{\"queue\":\"q\",\"bucket\":\"another\",\"key\":\"images_for_detection/z.jpg\"}"},
+        {"s3_event",
+         "{\"queue\":\"q\",\"bucket\":\"" BUCKET "\",\"key\":\"images_for_detection/a//b.jpg\"}"},
+        {"test_event", "{\"queue\":\"q\",\"bucket\":\"" BUCKET "\"}"},
+        {"send", "{\"queue\":\"q\",\"body\":\"{\\\"Records\\\": 5}\"}"},
+    };
+    for (size_t i = 0; i < sizeof(sends) / sizeof(sends[0]); i++) {
+        char path[64];
+        rt_snprintf(path, sizeof(path), "/__control/sqs/%s", sends[i][0]);
+        rt_free(control("POST", path, sends[i][1]));
+    }
+    RT_ASSERT_INT_EQ(queue_total(), 8);
+    struct evs e = {0};
+    struct rt_store_events *sub = NULL;
+    RT_ASSERT_OK(st->ops->events(st, "images_for_detection/", on_evs, &e, &sub));
+    RT_ASSERT_INT_EQ(e.batches, 0); /* never from inside the call */
+    struct rt_store_events *second = NULL;
+    RT_ASSERT_INT_EQ(st->ops->events(st, "x/", on_evs, &e, &second), RT_EINVAL);
+    for (int i = 0; i < 400 && !e.batches; i++)
+        run_for(25);
+    RT_ASSERT_INT_EQ(e.batches, 1);
+    RT_ASSERT_INT_EQ((int64_t)e.n, 2);
+    RT_ASSERT_STR_EQ(e.keys[0], "images_for_detection/a b+c%.jpg");
+    RT_ASSERT_STR_EQ(e.etags[0], "e1");
+    RT_ASSERT_INT_EQ(e.sizes[0], 5);
+    RT_ASSERT_STR_EQ(e.keys[1], "images_for_detection/\xc3\xbc.png");
+    /* The ignorable five are deleted at once; the two events wait for done; garbage stays. */
+    wait_total(3);
+    run_for(300);
+    RT_ASSERT_INT_EQ(queue_total(), 3);
+    RT_ASSERT_INT_EQ(e.batches, 1); /* no new batch before done */
+    st->ops->events_done(st, sub, 0);
+    wait_total(1);
+    /* The next long poll is in flight now: unevents cancels it, the close is immediate. */
+    run_for(300);
+    st->ops->unevents(st, sub);
+    int64_t dropped_before = control_num("/__control/sqs/counts", "{}", "dropped_polls");
+    int64_t took = finish_timed();
+    fprintf(stderr, "store close with a long poll in flight: %lld ms (dropped before %lld)\n",
+            (long long)took, (long long)dropped_before);
+    RT_ASSERT(took < 2000);
+}
+
+/* A missing queue is logged and retried with a backoff (no tight loop), never a crash; a store
+ * without events_queue says RT_ENOTIMPL. */
+RT_TEST(store_s3_events_errors_back_off)
+{
+    start_events("missing");
+    struct evs e = {0};
+    struct rt_store_events *sub = NULL;
+    RT_ASSERT_OK(st->ops->events(st, "images_for_detection/", on_evs, &e, &sub));
+    run_for(1500);
+    int64_t receives = control_num("/__control/sqs/counts", "{}", "ReceiveMessage");
+    RT_ASSERT(receives >= 1 && receives <= 3); /* 0 s, then 1 s later: not a tight loop */
+    RT_ASSERT_INT_EQ(e.batches, 0);
+    int64_t took = finish_timed(); /* the subscription left open is closed by close */
+    RT_ASSERT(took < 2000);
+
+    start();
+    RT_ASSERT_INT_EQ(st->ops->events(st, "images_for_detection/", on_evs, &e, &sub), RT_ENOTIMPL);
+    finish();
+}
