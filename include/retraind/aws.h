@@ -503,7 +503,7 @@ extern const struct rt_aws_op rt_aws_sns_get_topic_attributes_op;
 
 extern const struct rt_aws_service rt_aws_sqs;
 extern const struct rt_aws_op rt_aws_sqs_receive_message_op, rt_aws_sqs_delete_message_op,
-    rt_aws_sqs_delete_message_batch_op, rt_aws_sqs_change_message_visibility_op;
+    rt_aws_sqs_delete_message_batch_op;
 
 struct rt_aws_sqs_receive_opts {
     const char *queue_url;

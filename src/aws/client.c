@@ -53,8 +53,8 @@ struct call {
     bool skew_retried;
     bool streamed;               /* stream below is set */
     struct rt_aws_stream stream; /* params->stream, copied */
-    struct rt_httpc_req *sent; /* borrowed from httpc while in flight (rt_aws_call_cancel) */
-    bool cancelled;            /* cancelled before it was sent */
+    struct rt_httpc_req *sent;   /* borrowed from httpc while in flight (rt_aws_call_cancel) */
+    bool cancelled;              /* cancelled before it was sent */
     rt_aws_done_fn *cb;
     void *ud;
 };

@@ -31,8 +31,6 @@ const struct rt_aws_op rt_aws_sqs_delete_message_op = {&rt_aws_sqs, "DeleteMessa
                                                        0};
 const struct rt_aws_op rt_aws_sqs_delete_message_batch_op = {&rt_aws_sqs, "DeleteMessageBatch",
                                                              "POST", "/", 0};
-const struct rt_aws_op rt_aws_sqs_change_message_visibility_op = {
-    &rt_aws_sqs, "ChangeMessageVisibility", "POST", "/", 0};
 
 /* Sends op with the JSON object obj (consumed). */
 static int call_json(struct rt_aws_client *c,

@@ -18,6 +18,8 @@ PREFIX = {"s3": "s3", "ssm": "ssm", "rekognition": "rekognition", "a2i": "sagema
 S3 = {"ListObjectsV2": ["ListBucket"], "GetObject": ["GetObject"], "HeadObject": ["GetObject"],
       "PutObject": ["PutObject"], "DeleteObject": ["DeleteObject"],
       "CopyObject": ["GetObject", "PutObject"]}
+# SQS's batch calls are authorised by the single call's permission.
+SQS = {"DeleteMessageBatch": "DeleteMessage"}
 # Calls made as another identity, not granted by the daemon's policy: STS AssumeRole is allowed
 # on the role's side (its trust policy) and the source identity's sts:AssumeRole, which the page
 # says in words.
@@ -60,7 +62,7 @@ def main():
         if svc not in PREFIX:
             print("FAIL: operation %s of service %r: no IAM prefix known here" % (op, svc))
             return 1
-        for a in S3.get(op, [op]) if svc == "s3" else [op]:
+        for a in S3.get(op, [op]) if svc == "s3" else [SQS.get(op, op) if svc == "sqs" else op]:
             needed.setdefault("%s:%s" % (PREFIX[svc], a), []).append("%s %s" % (svc, op))
     bad = 0
     for action, users in sorted(needed.items()):
