@@ -245,11 +245,14 @@ int rt_aws_parse_error(enum rt_aws_protocol protocol,
 
 /* What a reply's AWS code means for retrying (aws-wire.md 11.1 and 1.4). */
 enum rt_aws_error_class {
-    RT_AWS_ERR_FAIL = 0,  /* not retried */
-    RT_AWS_ERR_TRANSIENT, /* retried with backoff */
-    RT_AWS_ERR_THROTTLE,  /* retried with backoff, RT_ETHROTTLED at the end */
-    RT_AWS_ERR_SKEW,      /* clock skew for sure: fix the offset, retry once */
-    RT_AWS_ERR_MAYBE_SKEW /* a signature error that is skew only if the clock is off */
+    RT_AWS_ERR_FAIL = 0,   /* not retried */
+    RT_AWS_ERR_TRANSIENT,  /* retried with backoff */
+    RT_AWS_ERR_THROTTLE,   /* retried with backoff, RT_ETHROTTLED at the end */
+    RT_AWS_ERR_SKEW,       /* clock skew for sure: fix the offset, retry once */
+    RT_AWS_ERR_MAYBE_SKEW, /* a signature error that is skew only if the clock is off */
+    RT_AWS_ERR_EXPIRED     /* ExpiredToken(Exception), InvalidToken, TokenRefreshRequired: the
+                            * credentials are refreshed and the call retried once (RequestExpired
+                            * too, when it is not a clock skew) */
 };
 /* Returns: the class of (aws_code, http_status, message). */
 enum rt_aws_error_class

@@ -129,6 +129,8 @@ static const char *class_name(enum rt_aws_error_class c)
         return "skew";
     case RT_AWS_ERR_MAYBE_SKEW:
         return "maybe_skew";
+    case RT_AWS_ERR_EXPIRED:
+        return "expired";
     }
     return "?";
 }
@@ -189,6 +191,9 @@ RT_TEST(classify_status_fallbacks)
     RT_ASSERT_INT_EQ(rt_aws_classify_code("SignatureDoesNotMatch", 403, NULL),
                      RT_AWS_ERR_MAYBE_SKEW);
     RT_ASSERT_INT_EQ(rt_aws_classify_code("RequestInTheFuture", 403, NULL), RT_AWS_ERR_SKEW);
+    RT_ASSERT_INT_EQ(rt_aws_classify_code("ExpiredToken", 400, NULL), RT_AWS_ERR_EXPIRED);
+    RT_ASSERT_INT_EQ(rt_aws_classify_code("ExpiredTokenException", 400, NULL), RT_AWS_ERR_EXPIRED);
+    RT_ASSERT_INT_EQ(rt_aws_classify_code("TokenRefreshRequired", 400, NULL), RT_AWS_ERR_EXPIRED);
 }
 
 RT_TEST(skew_offset_recipe)
