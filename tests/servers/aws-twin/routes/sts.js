@@ -22,7 +22,11 @@
 //   config {role_arn (expected; null: any), external_id (expected; null: any), expires_in
 //           (seconds; null: DurationSeconds or 3600), error ({status, code, message}: answer
 //           every AssumeRole with it; null: none), secret_prefix}
-//   expire {count}   the next count signed requests (AssumeRole itself excepted) answer expired
+//   expire {count}   the next count signed requests (AssumeRole itself excepted) made with
+//                    credentials the twin had already seen before this call (or with no session
+//                    token) answer expired; credentials fetched afterwards are not affected, so
+//                    a retry with fresh ones succeeds whatever the order requests arrive in;
+//                    with "any": true every signed request counts (fresh credentials refused too)
 //   revoke {}        every key set handed out so far answers expired from now on
 //   counts {}        -> {assume_role, expired_answers, bad_token, issued}
 //   requests {}      -> [{RoleArn, RoleSessionName, ExternalId, DurationSeconds, source_key}]
@@ -40,6 +44,8 @@ function st(ctx) {
       error: null,
       secret_prefix: "twin-secret",
       expire_next: 0,
+      seen: new Set(), // session tokens of every signed request so far ("" for none)
+      stale: new Set(), // the tokens seen before the last expire call
       issued: new Map(), // access key -> {token, revoked}
       counts: { assume_role: 0, expired_answers: 0, bad_token: 0 },
       requests: [],
@@ -145,9 +151,11 @@ module.exports = {
     const s = st(ctx);
     if (a.service === "sts" && /(^|&)Action=AssumeRole(&|$)/.test(body.toString("utf8"))) return false;
     const issued = s.issued.get(a.ak);
+    const token = req.headers["x-amz-security-token"] || "";
+    s.seen.add(token);
     let why = null;
     if (issued && issued.revoked) why = "revoked";
-    else if (s.expire_next > 0) {
+    else if (s.expire_next > 0 && (s.expire_any || token === "" || s.stale.has(token))) {
       s.expire_next -= 1;
       why = "expire";
     }
@@ -183,6 +191,8 @@ module.exports = {
     }
     if (verb === "expire") {
       s.expire_next += Number(args.count || 1);
+      s.stale = new Set(s.seen);
+      s.expire_any = !!args.any;
       return { ok: true, pending: s.expire_next };
     }
     if (verb === "revoke") {
