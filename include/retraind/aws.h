@@ -123,12 +123,17 @@ struct rt_aws_endpoints {
     const char *s3, *rekognition, *sagemaker, *a2i, *ssm, *sns, *sts;
 };
 
+/* aws.retry_mode: standard (httpc's retries) or adaptive (standard plus a client-side rate
+ * limiter per service that slows sending down after throttling, aws-wire.md 11.2). */
+enum rt_aws_retry_mode { RT_AWS_RETRY_STANDARD = 0, RT_AWS_RETRY_ADAPTIVE = 1 };
+
 struct rt_aws_client_opts {
     const char *region;         /* the config's aws.region, or NULL (see rt_aws_region) */
     const char *profile_region; /* the profile's region (credentials helper), or NULL */
     struct rt_aws_endpoints endpoints;
     bool s3_path_style; /* always path-style S3 addressing */
     int max_attempts;   /* 0: httpc's (3) */
+    enum rt_aws_retry_mode retry_mode;
     /* Credentials: a provider, or else the static triple below. */
     struct rt_credentials_provider *credentials; /* borrowed; must outlive the client (close it
                                                   * after destroying the client) */
@@ -227,6 +232,31 @@ int rt_aws_s3_url(const char *endpoint,
                   const char *key,
                   const char *query,
                   struct rt_buf *out);
+
+/* ---- the adaptive mode's rate limiter (pure; exposed for tests) ---- */
+
+/*
+ * botocore's ClientRateLimiter (retries/adaptive.py, bucket.py, throttling.py): a token bucket
+ * that is off until the first throttling reply; each reply measures the send rate (0.5 s buckets,
+ * smoothed 0.8 new / 0.2 old) and sets the bucket's fill rate with CUBIC: a throttle sets it to
+ * 0.7 x min(measured, current) and remembers that rate as w_max; successes grow it as
+ * 0.4 (t - t_fail - K)^3 + w_max, K = cbrt(w_max x 0.3 / 0.4); never above 2 x the measured rate,
+ * never below 0.5 tokens/s. Each attempt takes one token; the client waits instead of blocking.
+ * Times are seconds on any monotonic clock.
+ */
+struct rt_aws_rate_limiter {
+    bool enabled;
+    double fill_rate, max_capacity, capacity, last_refill; /* the token bucket */
+    double measured_rate, last_bucket;                     /* the rate clocker */
+    double count;
+    double w_max, k, last_fail; /* CUBIC */
+};
+void rt_aws_rate_limiter_init(struct rt_aws_rate_limiter *l, double now_s);
+/* Takes a token. Returns: the seconds to wait before sending (0 while off or when one is there);
+ * the token is reserved, so concurrent callers queue behind each other at the fill rate. */
+double rt_aws_rate_limiter_reserve(struct rt_aws_rate_limiter *l, double now_s);
+/* Records a reply (throttled or not) and adjusts the fill rate. */
+void rt_aws_rate_limiter_update(struct rt_aws_rate_limiter *l, bool throttled, double now_s);
 
 /* ---- error parsing (pure; exposed for tests and fuzzing) ---- */
 

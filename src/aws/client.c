@@ -24,6 +24,7 @@
 
 #define SKEW_THRESHOLD_MS (4 * 60 * 1000) /* a signature error is skew only past this (1.4) */
 #define MAX_SIGNED_HEADERS 64
+#define MAX_LIMITERS 16
 
 struct rt_aws_client {
     uv_loop_t *loop;        /* borrowed */
@@ -40,6 +41,13 @@ struct rt_aws_client {
                        * per key, however many calls in flight meet the refusal) */
     int inflight;
     bool destroyed;
+    /* The adaptive retry mode: one rate limiter per service, as each botocore client has one. */
+    bool adaptive;
+    struct {
+        const struct rt_aws_service *svc;
+        struct rt_aws_rate_limiter lim;
+    } limiters[MAX_LIMITERS];
+    size_t n_limiters;
 };
 
 struct call {
@@ -110,6 +118,7 @@ int rt_aws_client_new(struct uv_loop_s *loop,
     c->httpc = httpc;
     c->s3_path_style = opts->s3_path_style;
     c->max_attempts = opts->max_attempts;
+    c->adaptive = opts->retry_mode == RT_AWS_RETRY_ADAPTIVE;
     c->creds = opts->credentials;
     const char *eps[7] = {opts->endpoints.s3,        opts->endpoints.rekognition,
                           opts->endpoints.sagemaker, opts->endpoints.a2i,
@@ -144,6 +153,7 @@ void rt_aws_client_opts_from_config(struct rt_aws_client_opts *o, const struct r
     o->endpoints.sns = cfg->aws.endpoints.sns;
     o->endpoints.sts = cfg->aws.endpoints.sts;
     o->max_attempts = cfg->aws.max_attempts;
+    o->retry_mode = cfg->aws.retry_mode_adaptive ? RT_AWS_RETRY_ADAPTIVE : RT_AWS_RETRY_STANDARD;
     o->s3_path_style = cfg->store.path_style;
 }
 
@@ -248,6 +258,53 @@ static void call_free(struct call *k)
     rt_free(k);
     if (--c->inflight == 0 && c->destroyed)
         client_free(c);
+}
+
+/* ---- the adaptive mode ---- */
+
+/* Returns: the rate limiter of svc (made on first use), or NULL in standard mode. */
+static struct rt_aws_rate_limiter *limiter(struct rt_aws_client *c,
+                                           const struct rt_aws_service *svc)
+{
+    if (!c->adaptive)
+        return NULL;
+    for (size_t i = 0; i < c->n_limiters; i++)
+        if (c->limiters[i].svc == svc)
+            return &c->limiters[i].lim;
+    size_t i = c->n_limiters < MAX_LIMITERS ? c->n_limiters++ : MAX_LIMITERS - 1;
+    c->limiters[i].svc = svc;
+    rt_aws_rate_limiter_init(&c->limiters[i].lim, (double)rt_mono_ms() / 1000.0);
+    return &c->limiters[i].lim;
+}
+
+/* httpc's gate: every attempt of an adaptive client takes a token of its service's limiter. */
+static int64_t gate(void *ud, int attempt)
+{
+    struct call *k = ud;
+    struct rt_aws_rate_limiter *l = limiter(k->c, k->op->service);
+    if (!l)
+        return 0;
+    double wait = rt_aws_rate_limiter_reserve(l, (double)rt_mono_ms() / 1000.0);
+    int64_t ms = (int64_t)(wait * 1000.0 + 0.5);
+    if (ms > 0)
+        RT_LOG(RT_LOG_DEBUG, "aws",
+               "event=rate_limited service=%s op=%s attempt=%d wait_ms=%lld rate=%.2f",
+               k->op->service->id, k->op->name, attempt, (long long)ms, l->fill_rate);
+    return ms;
+}
+
+/* Feeds a reply to the service's limiter (adaptive mode only). */
+static void adapt(struct call *k, bool throttled)
+{
+    struct rt_aws_rate_limiter *l = limiter(k->c, k->op->service);
+    if (!l)
+        return;
+    bool was = l->enabled;
+    rt_aws_rate_limiter_update(l, throttled, (double)rt_mono_ms() / 1000.0);
+    if (throttled)
+        RT_LOG(was ? RT_LOG_DEBUG : RT_LOG_NOTICE, "aws",
+               "event=rate_limit_throttled service=%s op=%s rate=%.2f measured=%.2f",
+               k->op->service->id, k->op->name, l->fill_rate, l->measured_rate);
 }
 
 /* ---- hooks ---- */
@@ -368,6 +425,8 @@ classify(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err)
     const struct rt_aws_op *op = k->op;
     int st = resp->status;
     struct rt_str body = {resp->body.data, resp->body.len};
+    if (st >= 200 && st < 300 && !((op->flags & RT_AWS_OP_ERROR_IN_200) && error_in_200(resp)))
+        adapt(k, false);
     if (st >= 200 && st < 300) {
         if ((op->flags & RT_AWS_OP_ERROR_IN_200) && error_in_200(resp)) {
             rt_aws_parse_error(op->service->protocol, st, body, resp_hdr, (void *)resp, err);
@@ -384,6 +443,7 @@ classify(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err)
         body.len = 0;
     rt_aws_parse_error(op->service->protocol, st, body, resp_hdr, (void *)resp, err);
     enum rt_aws_error_class cls = rt_aws_classify_code(err->aws_code, st, err->msg);
+    adapt(k, cls == RT_AWS_ERR_THROTTLE);
     switch (cls) {
     case RT_AWS_ERR_THROTTLE:
         set_failure(k, err, RT_ETHROTTLED);
@@ -571,6 +631,7 @@ static int build(struct call *k, const struct rt_aws_params *p, struct rt_error 
     if (attempts > 0)
         rt_httpc_req_set_max_attempts(k->req, attempts);
     rt_httpc_req_set_hooks(k->req, prepare, classify, k);
+    rt_httpc_req_set_gate(k->req, c->adaptive ? gate : NULL);
     return 0;
 }
 

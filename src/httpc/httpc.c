@@ -307,6 +307,18 @@ void rt_httpc_req_set_hooks(struct rt_httpc_req *r,
     r->hook_ud = ud;
 }
 
+void rt_httpc_req_set_gate(struct rt_httpc_req *r, rt_httpc_gate_fn *gate)
+{
+    r->gate = gate;
+}
+
+/* Extra wait the gate asks for before attempt (0 without a gate). */
+static uint64_t gate_ms(struct rt_httpc_req *r, int attempt)
+{
+    int64_t ms = r->gate ? r->gate(r->hook_ud, attempt) : 0;
+    return ms > 0 ? (uint64_t)ms : 0;
+}
+
 const char *rt_httpc_req_method(const struct rt_httpc_req *r)
 {
     return r->method;
@@ -1017,7 +1029,7 @@ static void attempt_done(struct rt_httpc_req *r, CURLcode rc)
     int64_t delay = 0;
     if (retry && !h->closing && take_retry(r, timeout, &quota, &delay)) {
         r->state = RT__REQ_WAIT;
-        r->due = uv_now(h->loop) + (uint64_t)delay;
+        r->due = uv_now(h->loop) + (uint64_t)delay + gate_ms(r, r->attempt + 1);
         RT_LOG(RT_LOG_DEBUG, "httpc",
                "event=retry method=%s url=%s attempt=%d delay_ms=%lld throttled=%s tokens=%d", what,
                rt_q(u), r->attempt, (long long)delay, throttle ? "yes" : "no", h->tokens);
@@ -1239,7 +1251,7 @@ int rt__httpc_enqueue(struct rt_httpc *h, struct rt_httpc_req *r)
     }
     r->h = h;
     r->state = RT__REQ_WAIT;
-    r->due = uv_now(h->loop);
+    r->due = uv_now(h->loop) + (r->is_mail ? 0 : gate_ms(r, 1));
     r->prev = h->reqs_tail;
     r->next = NULL;
     if (h->reqs_tail)

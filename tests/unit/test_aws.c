@@ -578,3 +578,51 @@ RT_TEST(client_needs_region_and_creds)
     rt_aws_client_destroy(c);
     RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
 }
+
+RT_TEST(adaptive_rate_limiter_arithmetic)
+{
+    struct rt_aws_rate_limiter l;
+    rt_aws_rate_limiter_init(&l, 100.0);
+    /* Off until the first throttle: no waiting however fast the calls come. */
+    for (int i = 0; i < 50; i++) {
+        double t = 100.0 + i * 0.05; /* 20 replies a second */
+        RT_ASSERT(rt_aws_rate_limiter_reserve(&l, t) == 0);
+        rt_aws_rate_limiter_update(&l, false, t);
+    }
+    RT_ASSERT(!l.enabled);
+    double measured = l.measured_rate;
+    RT_ASSERT(measured > 10 && measured < 25);
+    /* A throttle: on, and the rate drops to 0.7 x the measured rate. */
+    rt_aws_rate_limiter_update(&l, true, 102.5);
+    RT_ASSERT(l.enabled);
+    double after_throttle = l.fill_rate;
+    RT_ASSERT(after_throttle > 0.69 * l.w_max && after_throttle < 0.71 * l.w_max);
+    RT_ASSERT(after_throttle < measured);
+    /* Tokens are spaced at the fill rate: a burst of calls queues, the n-th waits about
+     * n / rate (the bucket held at most max_capacity tokens). */
+    double t = 102.5;
+    double last = 0;
+    for (int i = 0; i < 30; i++) {
+        double w = rt_aws_rate_limiter_reserve(&l, t);
+        RT_ASSERT(w >= last);
+        last = w;
+    }
+    RT_ASSERT(last > 25.0 / after_throttle && last < 31.0 / after_throttle);
+    /* Successes after the throttle raise the rate again (CUBIC): back to w_max after K s. */
+    double w_max = l.w_max, k = l.k;
+    double now = 102.5;
+    for (; now < 102.5 + k / 2; now += 0.05) /* replies keep coming at 20 a second */
+        rt_aws_rate_limiter_update(&l, false, now);
+    double mid = l.fill_rate;
+    RT_ASSERT(mid > after_throttle);
+    for (; now < 102.5 + k + 2; now += 0.05)
+        rt_aws_rate_limiter_update(&l, false, now);
+    RT_ASSERT(l.fill_rate > mid);
+    RT_ASSERT(l.fill_rate >= 0.99 * w_max || l.fill_rate >= 1.99 * l.measured_rate);
+    /* Never above twice the measured rate, never below 0.5 tokens a second. */
+    RT_ASSERT(l.fill_rate <= 2 * l.measured_rate + 1e-9);
+    for (int i = 0; i < 20; i++)
+        rt_aws_rate_limiter_update(&l, true, 110.0 + i * 3.0); /* slow replies, all throttled */
+    RT_ASSERT(l.fill_rate >= 0.5);
+    RT_ASSERT(l.fill_rate < after_throttle);
+}
