@@ -252,9 +252,9 @@ struct rt_aws_rate_limiter {
     double w_max, k, last_fail; /* CUBIC */
 };
 void rt_aws_rate_limiter_init(struct rt_aws_rate_limiter *l, double now_s);
-/* Takes a token. Returns: the seconds to wait before sending (0 while off or when one is there);
- * the token is reserved, so concurrent callers queue behind each other at the fill rate. */
-double rt_aws_rate_limiter_reserve(struct rt_aws_rate_limiter *l, double now_s);
+/* Takes a token if one is there. Returns: 0 (taken, or the limiter is off), else the seconds
+ * until one will be (nothing taken: ask again then; the rate may have changed meanwhile). */
+double rt_aws_rate_limiter_acquire(struct rt_aws_rate_limiter *l, double now_s);
 /* Records a reply (throttled or not) and adjusts the fill rate. */
 void rt_aws_rate_limiter_update(struct rt_aws_rate_limiter *l, bool throttled, double now_s);
 

@@ -128,9 +128,10 @@ typedef enum rt_httpc_verdict
 rt_httpc_classify_fn(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err);
 
 /*
- * Called when an attempt is scheduled (attempt 1 when the request is sent, each retry once its
- * backoff is chosen), on the loop thread, with the hooks' ud. Returns: how many ms more the
- * attempt must wait (a client-side rate limiter's token; 0 or less: none). Added to the backoff.
+ * Called when an attempt is due (attempt 1 once sent, each retry after its backoff), on the loop
+ * thread, with the hooks' ud: a client-side rate limiter. Returns: 0 (or less) to start the
+ * attempt now, or the ms after which to ask again (no token yet). Waiting requests are asked in
+ * the order they were sent.
  */
 typedef int64_t rt_httpc_gate_fn(void *ud, int attempt);
 

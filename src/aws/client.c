@@ -284,8 +284,8 @@ static int64_t gate(void *ud, int attempt)
     struct rt_aws_rate_limiter *l = limiter(k->c, k->op->service);
     if (!l)
         return 0;
-    double wait = rt_aws_rate_limiter_reserve(l, (double)rt_mono_ms() / 1000.0);
-    int64_t ms = (int64_t)(wait * 1000.0 + 0.5);
+    double wait = rt_aws_rate_limiter_acquire(l, (double)rt_mono_ms() / 1000.0);
+    int64_t ms = wait > 0 ? (int64_t)(wait * 1000.0) + 1 : 0;
     if (ms > 0)
         RT_LOG(RT_LOG_DEBUG, "aws",
                "event=rate_limited service=%s op=%s attempt=%d wait_ms=%lld rate=%.2f",

@@ -45,13 +45,16 @@ void rt_aws_rate_limiter_init(struct rt_aws_rate_limiter *l, double now_s)
     set_max_rate(l, 1, now_s);
 }
 
-double rt_aws_rate_limiter_reserve(struct rt_aws_rate_limiter *l, double now_s)
+double rt_aws_rate_limiter_acquire(struct rt_aws_rate_limiter *l, double now_s)
 {
     if (!l->enabled)
         return 0;
     refill(l, now_s);
-    l->capacity -= 1;
-    return l->capacity >= 0 ? 0 : -l->capacity / l->fill_rate;
+    if (l->capacity >= 1 - 1e-9) { /* float rounding of a refill that was exact */
+        l->capacity -= 1;
+        return 0;
+    }
+    return (1 - l->capacity) / l->fill_rate;
 }
 
 static double measure(struct rt_aws_rate_limiter *l, double now)

@@ -1029,7 +1029,7 @@ static void attempt_done(struct rt_httpc_req *r, CURLcode rc)
     int64_t delay = 0;
     if (retry && !h->closing && take_retry(r, timeout, &quota, &delay)) {
         r->state = RT__REQ_WAIT;
-        r->due = uv_now(h->loop) + (uint64_t)delay + gate_ms(r, r->attempt + 1);
+        r->due = uv_now(h->loop) + (uint64_t)delay;
         RT_LOG(RT_LOG_DEBUG, "httpc",
                "event=retry method=%s url=%s attempt=%d delay_ms=%lld throttled=%s tokens=%d", what,
                rt_q(u), r->attempt, (long long)delay, throttle ? "yes" : "no", h->tokens);
@@ -1089,6 +1089,12 @@ static void on_wake(uv_timer_t *t)
         if (r->state == RT__REQ_FINISH) {
             req_deliver(r);
         } else if (r->state == RT__REQ_WAIT && r->due <= now && !h->closing) {
+            uint64_t wait = gate_ms(r, r->attempt + 1);
+            if (wait) {
+                r->due = now + wait; /* no token yet: ask again then */
+                r = next;
+                continue;
+            }
             start_attempt(r);
             started = started || r->state == RT__REQ_RUNNING;
         }
@@ -1251,7 +1257,7 @@ int rt__httpc_enqueue(struct rt_httpc *h, struct rt_httpc_req *r)
     }
     r->h = h;
     r->state = RT__REQ_WAIT;
-    r->due = uv_now(h->loop) + (r->is_mail ? 0 : gate_ms(r, 1));
+    r->due = uv_now(h->loop);
     r->prev = h->reqs_tail;
     r->next = NULL;
     if (h->reqs_tail)

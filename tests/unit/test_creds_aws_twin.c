@@ -370,3 +370,95 @@ RT_TEST(expired_token_with_static_keys_says_so)
     rt_aws_client_destroy(c);
     finish(NULL);
 }
+
+/* ---- the adaptive retry mode ---- */
+
+struct load {
+    struct rt_aws_client *c;
+    uv_timer_t timer;
+    int sent, total;
+    struct done d[40];
+};
+
+static void send_one(uv_timer_t *t)
+{
+    struct load *l = t->data;
+    struct rt_error err;
+    rt_error_clear(&err);
+    char name[32];
+    snprintf(name, sizeof(name), "/t/load%d", l->sent);
+    RT_ASSERT_OK(rt_aws_ssm_put_parameter(l->c, name, "v", true, on_done, &l->d[l->sent], &err));
+    if (++l->sent == l->total)
+        uv_timer_stop(t);
+}
+
+static int ratelimit_count(const char *name)
+{
+    const char *out = control("/__control/ratelimit/counts", "{}");
+    char key[64];
+    snprintf(key, sizeof(key), "\"%s\":", name);
+    const char *p = strstr(out, key);
+    RT_ASSERT(p != NULL);
+    return (int)strtol(p + strlen(key), NULL, 10);
+}
+
+/* Offers 20 calls a second for 2 s to a twin that takes 5 a second. Returns: the failures. */
+static int run_load(enum rt_aws_retry_mode mode, double *seconds)
+{
+    control("/__control/ratelimit/config", "{\"rate\": 5, \"burst\": 5}");
+    struct rt_aws_client_opts o = {
+        .region = "us-east-1",
+        .endpoints = {.ssm = base},
+        .access_key = AK,
+        .secret_key = SK,
+        .retry_mode = mode,
+    };
+    static struct load l;
+    memset(&l, 0, sizeof(l));
+    l.total = 40;
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt_aws_client_new(&fx_loop, fx_http, &o, &l.c, &err));
+    uint64_t t0 = uv_hrtime();
+    uv_timer_init(&fx_loop, &l.timer);
+    l.timer.data = &l;
+    uv_timer_start(&l.timer, send_one, 0, 50);
+    while (l.sent < l.total)
+        uv_run(&fx_loop, UV_RUN_ONCE);
+    wait_all(l.d, l.total);
+    *seconds = (double)(uv_hrtime() - t0) / 1e9;
+    uv_close((uv_handle_t *)&l.timer, NULL);
+    uv_run(&fx_loop, UV_RUN_NOWAIT);
+    rt_aws_client_destroy(l.c);
+    int failed = 0;
+    for (int i = 0; i < l.total; i++)
+        failed += l.d[i].status != 0;
+    for (int i = 0; i < l.total; i++)
+        if (l.d[i].status)
+            RT_ASSERT_INT_EQ(l.d[i].status, RT_ETHROTTLED);
+    return failed;
+}
+
+RT_TEST(adaptive_mode_waits_instead_of_failing)
+{
+    start(false);
+    fx_log_capture();
+    double secs;
+    /* Standard mode: the calls over the limit fail once their three attempts are throttled. */
+    int failed = run_load(RT_AWS_RETRY_STANDARD, &secs);
+    fprintf(stderr, "standard: %d of 40 failed in %.1f s, %d throttled\n", failed, secs,
+            ratelimit_count("throttled"));
+    RT_ASSERT(failed >= 5);
+    /* Adaptive: after the first throttles the client sends at the rate the twin takes, and the
+     * later calls wait for a token instead of failing. */
+    failed = run_load(RT_AWS_RETRY_ADAPTIVE, &secs);
+    int throttled = ratelimit_count("throttled");
+    fprintf(stderr, "adaptive: %d of 40 failed in %.1f s, %d throttled\n", failed, secs, throttled);
+    RT_ASSERT_INT_EQ(failed, 0);
+    RT_ASSERT(throttled >= 1);            /* the limiter was woken by real throttling */
+    RT_ASSERT(secs > 40.0 / 5.0 - 5 - 1); /* the calls waited: 40 at 5 a second, 5 burst */
+    finish(NULL);
+    const char *log = fx_log_text();
+    RT_ASSERT_CONTAINS(log, "event=rate_limit_throttled service=ssm");
+    RT_ASSERT_CONTAINS(log, "event=rate_limited service=ssm op=PutParameter");
+}
