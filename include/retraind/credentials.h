@@ -46,7 +46,7 @@ struct rt_credentials {
     char *session_token;   /* owned, wiped on free, NULL when none; never logged */
     int64_t expiration_ms; /* epoch ms when they stop working; 0 = never (static keys) */
     char source[32];       /* where they came from: "static", "environment", "profile",
-                            * "web-identity", "container", "imds" */
+                            * "web-identity", "container", "imds", "assume-role", "process" */
 };
 
 /*
