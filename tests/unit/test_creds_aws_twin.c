@@ -196,6 +196,30 @@ RT_TEST(assume_role_refusal_reported_with_its_code)
     finish(p);
 }
 
+RT_TEST(credential_process_as_the_source_of_a_role)
+{
+    start(false);
+    fx_log_capture();
+    const char *tool = fx_write("src tool.sh", "#!/bin/sh\n"
+                                               "printf '{\"Version\": 1, \"AccessKeyId\": \"" AK
+                                               "\", \"SecretAccessKey\": \"" SK "\"}'\n");
+    RT_ASSERT_OK(chmod(tool, 0755));
+    char cfg[1024];
+    snprintf(cfg, sizeof(cfg),
+             "[profile viaproc]\nrole_arn = " ROLE "\nsource_profile = proc\n"
+             "[profile proc]\ncredential_process = \"%s\"\n",
+             tool);
+    fx_write("config", cfg);
+    struct rt_credentials_provider *p = provider("viaproc");
+    struct fx_result r = {0};
+    RT_ASSERT_OK(fx_get(p, &r));
+    RT_ASSERT_STR_EQ(r.creds->access_key, "ASIAROLE1");
+    RT_ASSERT_CONTAINS(control("/__control/sts/requests", "{}"), "\"source_key\":\"" AK "\"");
+    fx_result_cleanup(&r);
+    finish(p);
+    RT_ASSERT(strstr(fx_log_text(), "EXAMPLEKEY") == NULL);
+}
+
 /* ---- the aws client meeting expired credentials ---- */
 
 struct done {
