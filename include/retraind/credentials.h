@@ -5,15 +5,15 @@
  * chain of aws-wire.md 10.1 (botocore's order).
  *
  * Design: as aws-c-auth's credentials.h, a provider is a vtable (get, close) plus its impl, one
- * source per file (src/creds/creds_<source>.c, a module of its own that uses httpc and core
- * only; aws/ takes a provider through this header). get() is asynchronous: its callback runs once
- * on the loop thread, never from inside get(), even when the answer is known at once (a cached
- * set, environment keys): such answers are deferred to the next loop turn with core's
- * struct rt_defer_queue, not through the thread pool. Files are read on the libuv thread pool and
- * network sources go through httpc on the loop, so no get() ever blocks the loop. A source that is
- * not configured answers RT_ENOTFOUND (the chain goes on to the next source); a source that is
- * configured but broken answers another code (the chain stops there: a named profile that does not
- * exist, a container endpoint that fails, an STS refusal).
+ * source per file (src/creds/creds_<source>.c, a module of its own that uses httpc, sigv4 (to
+ * sign STS AssumeRole) and core only; aws/ takes a provider through this header). get() is
+ * asynchronous: its callback runs once on the loop thread, never from inside get(), even when the
+ * answer is known at once (a cached set, environment keys): such answers are deferred to the next
+ * loop turn with core's struct rt_defer_queue, not through the thread pool. Files are read on the
+ * libuv thread pool and network sources go through httpc on the loop, so no get() ever blocks the
+ * loop. A source that is not configured answers RT_ENOTFOUND (the chain goes on to the next
+ * source); a source that is configured but broken answers another code (the chain stops there: a
+ * named profile that does not exist, a container endpoint that fails, an STS refusal).
  *
  * Secrets (secret key, session token, web identity and container authorization tokens, the IMDS
  * session token) are kept only in memory that is wiped when freed and are never logged: log lines
