@@ -3,7 +3,7 @@
 # core uses nothing of ours above it; only journal includes sqlite3.h; only httpc includes curl;
 # workflow sees driver interfaces only (no httpc, sigv4, aws, sqlite, or a driver's private header);
 # the CLI uses include/retraind/ only (no private headers of other folders); creds (the credential
-# providers) uses httpc and core, never aws; aws reaches creds only through
+# providers) uses httpc, sigv4 and core, never aws; aws reaches creds only through
 # include/retraind/credentials.h, never through src/creds/ itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."

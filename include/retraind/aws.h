@@ -149,12 +149,17 @@ struct rt_aws_endpoints {
     const char *s3, *rekognition, *sagemaker, *a2i, *ssm, *sns, *sts, *sqs;
 };
 
+/* aws.retry_mode: standard (httpc's retries) or adaptive (standard plus a client-side rate
+ * limiter per service that slows sending down after throttling, aws-wire.md 11.2). */
+enum rt_aws_retry_mode { RT_AWS_RETRY_STANDARD = 0, RT_AWS_RETRY_ADAPTIVE = 1 };
+
 struct rt_aws_client_opts {
     const char *region;         /* the config's aws.region, or NULL (see rt_aws_region) */
     const char *profile_region; /* the profile's region (credentials helper), or NULL */
     struct rt_aws_endpoints endpoints;
     bool s3_path_style; /* always path-style S3 addressing */
     int max_attempts;   /* 0: httpc's (3) */
+    enum rt_aws_retry_mode retry_mode;
     /* Credentials: a provider, or else the static triple below. */
     struct rt_credentials_provider *credentials; /* borrowed; must outlive the client (close it
                                                   * after destroying the client) */
@@ -261,6 +266,31 @@ int rt_aws_s3_url(const char *endpoint,
                   const char *query,
                   struct rt_buf *out);
 
+/* ---- the adaptive mode's rate limiter (pure; exposed for tests) ---- */
+
+/*
+ * botocore's ClientRateLimiter (retries/adaptive.py, bucket.py, throttling.py): a token bucket
+ * that is off until the first throttling reply; each reply measures the send rate (0.5 s buckets,
+ * smoothed 0.8 new / 0.2 old) and sets the bucket's fill rate with CUBIC: a throttle sets it to
+ * 0.7 x min(measured, current) and remembers that rate as w_max; successes grow it as
+ * 0.4 (t - t_fail - K)^3 + w_max, K = cbrt(w_max x 0.3 / 0.4); never above 2 x the measured rate,
+ * never below 0.5 tokens/s. Each attempt takes one token; the client waits instead of blocking.
+ * Times are seconds on any monotonic clock.
+ */
+struct rt_aws_rate_limiter {
+    bool enabled;
+    double fill_rate, max_capacity, capacity, last_refill; /* the token bucket */
+    double measured_rate, last_bucket;                     /* the rate clocker */
+    double count;
+    double w_max, k, last_fail; /* CUBIC */
+};
+void rt_aws_rate_limiter_init(struct rt_aws_rate_limiter *l, double now_s);
+/* Takes a token if one is there. Returns: 0 (taken, or the limiter is off), else the seconds
+ * until one will be (nothing taken: ask again then; the rate may have changed meanwhile). */
+double rt_aws_rate_limiter_acquire(struct rt_aws_rate_limiter *l, double now_s);
+/* Records a reply (throttled or not) and adjusts the fill rate. */
+void rt_aws_rate_limiter_update(struct rt_aws_rate_limiter *l, bool throttled, double now_s);
+
 /* ---- error parsing (pure; exposed for tests and fuzzing) ---- */
 
 /*
@@ -278,11 +308,14 @@ int rt_aws_parse_error(enum rt_aws_protocol protocol,
 
 /* What a reply's AWS code means for retrying (aws-wire.md 11.1 and 1.4). */
 enum rt_aws_error_class {
-    RT_AWS_ERR_FAIL = 0,  /* not retried */
-    RT_AWS_ERR_TRANSIENT, /* retried with backoff */
-    RT_AWS_ERR_THROTTLE,  /* retried with backoff, RT_ETHROTTLED at the end */
-    RT_AWS_ERR_SKEW,      /* clock skew for sure: fix the offset, retry once */
-    RT_AWS_ERR_MAYBE_SKEW /* a signature error that is skew only if the clock is off */
+    RT_AWS_ERR_FAIL = 0,   /* not retried */
+    RT_AWS_ERR_TRANSIENT,  /* retried with backoff */
+    RT_AWS_ERR_THROTTLE,   /* retried with backoff, RT_ETHROTTLED at the end */
+    RT_AWS_ERR_SKEW,       /* clock skew for sure: fix the offset, retry once */
+    RT_AWS_ERR_MAYBE_SKEW, /* a signature error that is skew only if the clock is off */
+    RT_AWS_ERR_EXPIRED     /* ExpiredToken(Exception), InvalidToken, TokenRefreshRequired: the
+                            * credentials are refreshed and the call retried once (RequestExpired
+                            * too, when it is not a clock skew) */
 };
 /* Returns: the class of (aws_code, http_status, message). */
 enum rt_aws_error_class

@@ -155,10 +155,12 @@ struct rt_config {
     } detection;
 
     struct {
-        char *region;     /* owned or NULL */
-        char *profile;    /* owned or NULL */
-        char *ca_file;    /* owned or NULL */
-        int max_attempts; /* default 3 */
+        char *region;             /* owned or NULL */
+        char *profile;            /* owned or NULL */
+        char *ca_file;            /* owned or NULL */
+        int max_attempts;         /* default 3 */
+        bool retry_mode_adaptive; /* aws.retry_mode: adaptive (client-side rate limiting after
+                                   * throttling); default standard */
         struct {
             char *s3, *rekognition, *sagemaker, *a2i, *ssm, *sns, *sts, *sqs; /* owned or NULL */
         } endpoints;

@@ -5,15 +5,15 @@
  * chain of aws-wire.md 10.1 (botocore's order).
  *
  * Design: as aws-c-auth's credentials.h, a provider is a vtable (get, close) plus its impl, one
- * source per file (src/creds/creds_<source>.c, a module of its own that uses httpc and core
- * only; aws/ takes a provider through this header). get() is asynchronous: its callback runs once
- * on the loop thread, never from inside get(), even when the answer is known at once (a cached
- * set, environment keys): such answers are deferred to the next loop turn with core's
- * struct rt_defer_queue, not through the thread pool. Files are read on the libuv thread pool and
- * network sources go through httpc on the loop, so no get() ever blocks the loop. A source that is
- * not configured answers RT_ENOTFOUND (the chain goes on to the next source); a source that is
- * configured but broken answers another code (the chain stops there: a named profile that does not
- * exist, a container endpoint that fails, an STS refusal).
+ * source per file (src/creds/creds_<source>.c, a module of its own that uses httpc, sigv4 (to
+ * sign STS AssumeRole) and core only; aws/ takes a provider through this header). get() is
+ * asynchronous: its callback runs once on the loop thread, never from inside get(), even when the
+ * answer is known at once (a cached set, environment keys): such answers are deferred to the next
+ * loop turn with core's struct rt_defer_queue, not through the thread pool. Files are read on the
+ * libuv thread pool and network sources go through httpc on the loop, so no get() ever blocks the
+ * loop. A source that is not configured answers RT_ENOTFOUND (the chain goes on to the next
+ * source); a source that is configured but broken answers another code (the chain stops there: a
+ * named profile that does not exist, a container endpoint that fails, an STS refusal).
  *
  * Secrets (secret key, session token, web identity and container authorization tokens, the IMDS
  * session token) are kept only in memory that is wiped when freed and are never logged: log lines
@@ -46,7 +46,7 @@ struct rt_credentials {
     char *session_token;   /* owned, wiped on free, NULL when none; never logged */
     int64_t expiration_ms; /* epoch ms when they stop working; 0 = never (static keys) */
     char source[32];       /* where they came from: "static", "environment", "profile",
-                            * "web-identity", "container", "imds" */
+                            * "web-identity", "container", "imds", "assume-role", "process" */
 };
 
 /*
@@ -127,6 +127,8 @@ struct rt_credentials_opts {
     int64_t imds_timeout_ms;         /* per IMDS request (connect and total); default 1000 */
     int64_t ecs_timeout_ms;          /* per container request; default 2000 (3 attempts) */
     int64_t sts_timeout_ms;          /* per STS request; default 10000 */
+    int64_t process_timeout_ms;      /* a profile's credential_process is killed after this;
+                                      * default 60000 */
     int64_t refresh_before_ms;       /* cache: refresh in the background when fewer ms than
                                       * this remain; default 5 min */
     int64_t mandatory_before_ms;     /* cache: callers wait for a refresh when fewer ms than
@@ -190,10 +192,14 @@ int rt_credentials_provider_new_environment(const struct rt_credentials_opts *o,
  * credentials file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, sections [name]) and the
  * config file (AWS_CONFIG_FILE or ~/.aws/config, sections [default] / [profile name]): static
  * keys aws_access_key_id, aws_secret_access_key, aws_session_token; a profile with role_arn and
- * web_identity_token_file goes through STS AssumeRoleWithWebIdentity (needs httpc).
+ * web_identity_token_file goes through STS AssumeRoleWithWebIdentity (needs httpc); role_arn with
+ * source_profile (chained, loops refused) or credential_source (Environment, Ec2InstanceMetadata,
+ * EcsContainer) assumes the role through a signed STS AssumeRole (external_id,
+ * role_session_name, duration_seconds; mfa_serial is refused: nobody is there to type a code);
+ * credential_process runs the command without a shell on the thread pool and reads its JSON.
  * RT_ENOTFOUND: the default profile is absent or has no keys. RT_ECREDENTIALS: a profile named
- * explicitly does not exist. RT_ENOTIMPL: the profile uses source_profile / credential_source /
- * credential_process (assume-role with signed STS calls is not built yet).
+ * explicitly does not exist, or a configured source fails. RT_ECONFIG: a role profile that cannot
+ * work (mfa_serial, a loop, a missing source profile, an unknown credential_source).
  */
 int rt_credentials_provider_new_profile(const struct rt_credentials_opts *o,
                                         struct rt_credentials_provider **out,

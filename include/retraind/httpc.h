@@ -127,6 +127,14 @@ rt_httpc_prepare_fn(struct rt_httpc_req *req, int attempt, void *ud, struct rt_e
 typedef enum rt_httpc_verdict
 rt_httpc_classify_fn(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err);
 
+/*
+ * Called when an attempt is due (attempt 1 once sent, each retry after its backoff), on the loop
+ * thread, with the hooks' ud: a client-side rate limiter. Returns: 0 (or less) to start the
+ * attempt now, or the ms after which to ask again (no token yet). Waiting requests are asked in
+ * the order they were sent.
+ */
+typedef int64_t rt_httpc_gate_fn(void *ud, int attempt);
+
 /* Streams the response body: returns 0, or a negative code to abort (no retry). */
 typedef int rt_httpc_sink_fn(void *ud, const char *p, size_t len);
 
@@ -204,6 +212,9 @@ void rt_httpc_req_set_hooks(struct rt_httpc_req *req,
                             rt_httpc_prepare_fn *prepare,
                             rt_httpc_classify_fn *classify,
                             void *ud);
+
+/* Sets the gate (NULL: none); it gets the ud of rt_httpc_req_set_hooks. */
+void rt_httpc_req_set_gate(struct rt_httpc_req *req, rt_httpc_gate_fn *gate);
 
 /* Accessors for hooks (signing): borrowed strings valid until the next change. */
 const char *rt_httpc_req_method(const struct rt_httpc_req *req);

@@ -24,6 +24,7 @@
 
 #define SKEW_THRESHOLD_MS (4 * 60 * 1000) /* a signature error is skew only past this (1.4) */
 #define MAX_SIGNED_HEADERS 64
+#define MAX_LIMITERS 16
 
 struct rt_aws_client {
     uv_loop_t *loop;        /* borrowed */
@@ -36,8 +37,17 @@ struct rt_aws_client {
     char *ak, *sk, *token;        /* owned static credentials; sk and token wiped on free */
     struct rt_sigv4_cache *cache; /* owned */
     int64_t skew_ms;
+    char *expired_ak; /* owned, wiped: the access key last refused as expired (one invalidation
+                       * per key, however many calls in flight meet the refusal) */
     int inflight;
     bool destroyed;
+    /* The adaptive retry mode: one rate limiter per service, as each botocore client has one. */
+    bool adaptive;
+    struct {
+        const struct rt_aws_service *svc;
+        struct rt_aws_rate_limiter lim;
+    } limiters[MAX_LIMITERS];
+    size_t n_limiters;
 };
 
 struct call {
@@ -55,6 +65,12 @@ struct call {
     struct rt_aws_stream stream; /* params->stream, copied */
     struct rt_httpc_req *sent;   /* borrowed from httpc while in flight (rt_aws_call_cancel) */
     bool cancelled;              /* cancelled before it was sent */
+    /* An expired-credentials refusal: the call is built again from saved and sent once more
+     * with credentials fetched anew (only with a provider; aws-wire.md 10.3). */
+    bool expired;               /* the last reply refused the credentials as expired */
+    bool refreshed;             /* the one fresh-credentials retry was made */
+    struct rt_aws_params saved; /* owned deep copy of the call's params (strings, body, headers) */
+    struct rt_aws_header *saved_hdrs;
     rt_aws_done_fn *cb;
     void *ud;
 };
@@ -68,6 +84,7 @@ static void client_free(struct rt_aws_client *c)
     for (size_t i = 0; i < 8; i++)
         rt_free(c->endpoints[i]);
     rt_free(c->ak);
+    rt_free_secret_str(c->expired_ak);
     rt_free_secret_str(c->sk);
     rt_free_secret_str(c->token);
     rt_sigv4_cache_destroy(c->cache);
@@ -105,6 +122,7 @@ int rt_aws_client_new(struct uv_loop_s *loop,
     c->httpc = httpc;
     c->s3_path_style = opts->s3_path_style;
     c->max_attempts = opts->max_attempts;
+    c->adaptive = opts->retry_mode == RT_AWS_RETRY_ADAPTIVE;
     c->creds = opts->credentials;
     const char *eps[8] = {opts->endpoints.s3,        opts->endpoints.rekognition,
                           opts->endpoints.sagemaker, opts->endpoints.a2i,
@@ -141,6 +159,7 @@ void rt_aws_client_opts_from_config(struct rt_aws_client_opts *o, const struct r
     o->endpoints.sts = cfg->aws.endpoints.sts;
     o->endpoints.sqs = cfg->aws.endpoints.sqs;
     o->max_attempts = cfg->aws.max_attempts;
+    o->retry_mode = cfg->aws.retry_mode_adaptive ? RT_AWS_RETRY_ADAPTIVE : RT_AWS_RETRY_STANDARD;
     o->s3_path_style = cfg->store.path_style;
 }
 
@@ -176,8 +195,73 @@ static const char *config_endpoint(const struct rt_aws_client *c, const char *id
     return NULL;
 }
 
+static void saved_free(struct call *k)
+{
+    struct rt_aws_params *p = &k->saved;
+    rt_free((char *)p->bucket);
+    rt_free((char *)p->key);
+    rt_free((char *)p->path);
+    rt_free((char *)p->query);
+    rt_free((char *)p->content_type);
+    rt_free((void *)p->body);
+    for (size_t i = 0; i < p->n_headers; i++) {
+        rt_free((char *)k->saved_hdrs[i].name);
+        rt_free((char *)k->saved_hdrs[i].value);
+    }
+    rt_free(k->saved_hdrs);
+    memset(p, 0, sizeof(*p));
+    k->saved_hdrs = NULL;
+}
+
+static bool dup_opt(const char **dst, const char *src)
+{
+    *dst = src ? rt_strdup(src) : NULL;
+    return !src || *dst;
+}
+
+/* Copies p into k->saved, so the request can be built again. Returns: 0 or RT_ENOMEM. */
+static int saved_take(struct call *k, const struct rt_aws_params *p)
+{
+    struct rt_aws_params *s = &k->saved;
+    *s = *p;
+    /* The stream is copied into the call (the caller's struct may be gone when the request is
+     * built again after expired credentials); the handle is only used by rt_aws_call. */
+    if (p->stream) {
+        k->streamed = true;
+        k->stream = *p->stream;
+    }
+    s->stream = NULL;
+    s->handle = NULL;
+    s->bucket = s->key = s->path = s->query = s->content_type = NULL;
+    s->body = NULL;
+    s->headers = NULL;
+    s->n_headers = 0;
+    bool ok = dup_opt(&s->bucket, p->bucket) && dup_opt(&s->key, p->key) &&
+              dup_opt(&s->path, p->path) && dup_opt(&s->query, p->query) &&
+              dup_opt(&s->content_type, p->content_type);
+    if (ok && p->body) {
+        void *b = rt_malloc(p->body_len ? p->body_len : 1);
+        ok = b != NULL;
+        if (b && p->body_len)
+            memcpy(b, p->body, p->body_len);
+        s->body = b;
+    }
+    if (ok && p->n_headers) {
+        k->saved_hdrs = rt_calloc(p->n_headers, sizeof(*k->saved_hdrs));
+        ok = k->saved_hdrs != NULL;
+        for (size_t i = 0; ok && i < p->n_headers; i++) {
+            s->n_headers = i + 1;
+            ok = dup_opt(&k->saved_hdrs[i].name, p->headers[i].name) &&
+                 dup_opt(&k->saved_hdrs[i].value, p->headers[i].value);
+        }
+        s->headers = k->saved_hdrs;
+    }
+    return ok ? 0 : RT_ENOMEM;
+}
+
 static void call_free(struct call *k)
 {
+    saved_free(k);
     rt_httpc_req_free(k->req);
     rt_free(k->path);
     rt_free(k->query);
@@ -188,6 +272,53 @@ static void call_free(struct call *k)
     rt_free(k);
     if (--c->inflight == 0 && c->destroyed)
         client_free(c);
+}
+
+/* ---- the adaptive mode ---- */
+
+/* Returns: the rate limiter of svc (made on first use), or NULL in standard mode. */
+static struct rt_aws_rate_limiter *limiter(struct rt_aws_client *c,
+                                           const struct rt_aws_service *svc)
+{
+    if (!c->adaptive)
+        return NULL;
+    for (size_t i = 0; i < c->n_limiters; i++)
+        if (c->limiters[i].svc == svc)
+            return &c->limiters[i].lim;
+    size_t i = c->n_limiters < MAX_LIMITERS ? c->n_limiters++ : MAX_LIMITERS - 1;
+    c->limiters[i].svc = svc;
+    rt_aws_rate_limiter_init(&c->limiters[i].lim, (double)rt_mono_ms() / 1000.0);
+    return &c->limiters[i].lim;
+}
+
+/* httpc's gate: every attempt of an adaptive client takes a token of its service's limiter. */
+static int64_t gate(void *ud, int attempt)
+{
+    struct call *k = ud;
+    struct rt_aws_rate_limiter *l = limiter(k->c, k->op->service);
+    if (!l)
+        return 0;
+    double wait = rt_aws_rate_limiter_acquire(l, (double)rt_mono_ms() / 1000.0);
+    int64_t ms = wait > 0 ? (int64_t)(wait * 1000.0) + 1 : 0;
+    if (ms > 0)
+        RT_LOG(RT_LOG_DEBUG, "aws",
+               "event=rate_limited service=%s op=%s attempt=%d wait_ms=%lld rate=%.2f",
+               k->op->service->id, k->op->name, attempt, (long long)ms, l->fill_rate);
+    return ms;
+}
+
+/* Feeds a reply to the service's limiter (adaptive mode only). */
+static void adapt(struct call *k, bool throttled)
+{
+    struct rt_aws_rate_limiter *l = limiter(k->c, k->op->service);
+    if (!l)
+        return;
+    bool was = l->enabled;
+    rt_aws_rate_limiter_update(l, throttled, (double)rt_mono_ms() / 1000.0);
+    if (throttled)
+        RT_LOG(was ? RT_LOG_DEBUG : RT_LOG_NOTICE, "aws",
+               "event=rate_limit_throttled service=%s op=%s rate=%.2f measured=%.2f",
+               k->op->service->id, k->op->name, l->fill_rate, l->measured_rate);
 }
 
 /* ---- hooks ---- */
@@ -282,6 +413,25 @@ static bool error_in_200(const struct rt_httpc_resp *resp)
     return rc != 1 || rt_str_eq_c(name, "Error");
 }
 
+/* An expired-credentials refusal ends this request; on_done builds it again and sends it once
+ * with fresh credentials when a provider can give them. */
+static enum rt_httpc_verdict expired_verdict(struct call *k, struct rt_error *err)
+{
+    if (k->c->creds && !k->refreshed) {
+        k->expired = true;
+        set_failure(k, err, RT_EAWS);
+        return RT_HTTPC_FAIL;
+    }
+    char msg[sizeof(err->msg)];
+    rt_snprintf(msg, sizeof(msg), "%s: %s (%s)", err->aws_code,
+                err->msg[0] ? err->msg : "no message",
+                k->c->creds ? "refused again with credentials fetched anew"
+                            : "static keys cannot be refreshed");
+    rt_strlcpy(err->msg, msg, sizeof(err->msg));
+    set_failure(k, err, RT_EAWS);
+    return RT_HTTPC_FAIL;
+}
+
 static enum rt_httpc_verdict
 classify(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err)
 {
@@ -290,6 +440,8 @@ classify(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err)
     const struct rt_aws_op *op = k->op;
     int st = resp->status;
     struct rt_str body = {resp->body.data, resp->body.len};
+    if (st >= 200 && st < 300 && !((op->flags & RT_AWS_OP_ERROR_IN_200) && error_in_200(resp)))
+        adapt(k, false);
     if (st >= 200 && st < 300) {
         if (k->streamed) {
             /* The consumer parsed the body as it came: it says whether it was an error document
@@ -318,6 +470,7 @@ classify(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err)
         body.len = 0;
     rt_aws_parse_error(op->service->protocol, st, body, resp_hdr, (void *)resp, err);
     enum rt_aws_error_class cls = rt_aws_classify_code(err->aws_code, st, err->msg);
+    adapt(k, cls == RT_AWS_ERR_THROTTLE);
     switch (cls) {
     case RT_AWS_ERR_THROTTLE:
         set_failure(k, err, RT_ETHROTTLED);
@@ -345,9 +498,13 @@ classify(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err)
                 return RT_HTTPC_SKEW;
             }
         }
+        if (!skewed && strcmp(err->aws_code, "RequestExpired") == 0)
+            return expired_verdict(k, err); /* the clock is right: the credentials are not */
         set_failure(k, err, cls == RT_AWS_ERR_MAYBE_SKEW ? RT_ESIGNATURE : RT_EAWS);
         return RT_HTTPC_FAIL;
     }
+    case RT_AWS_ERR_EXPIRED:
+        return expired_verdict(k, err);
     case RT_AWS_ERR_FAIL:
         break;
     }
@@ -355,11 +512,15 @@ classify(const struct rt_httpc_resp *resp, void *ud, struct rt_error *err)
     return RT_HTTPC_FAIL;
 }
 
+static bool retry_with_fresh_credentials(struct call *k, const struct rt_error *err);
+
 static void on_done(int status, struct rt_httpc_resp *resp, const struct rt_error *err, void *ud)
 {
     struct call *k = ud;
     k->req = NULL; /* httpc frees it */
     k->sent = NULL;
+    if (status && k->expired && retry_with_fresh_credentials(k, err))
+        return;
     if (status)
         RT_LOG(RT_LOG_INFO, "aws",
                "event=call_failed service=%s op=%s code=%s aws_code=%s http=%d attempts=%d "
@@ -404,6 +565,8 @@ static int take_url(struct call *k, const char *url, struct rt_error *err)
         host[n - dl] = '\0';
     const char *path = slash ? slash : "/";
     const char *q = strchr(path, '?');
+    rt_free(k->path);
+    rt_free(k->query);
     k->path = q ? rt_strndup(path, (size_t)(q - path)) : rt_strdup(path);
     k->query = rt_strdup(q ? q + 1 : "");
     if (!k->path || !k->query || rt_httpc_req_set_header(k->req, "Host", host))
@@ -480,8 +643,10 @@ static int build(struct call *k, const struct rt_aws_params *p, struct rt_error 
         rc = rt_httpc_req_set_header(k->req, "Content-Type", ctype);
     for (size_t i = 0; !rc && i < p->n_headers; i++)
         rc = rt_httpc_req_set_header(k->req, p->headers[i].name, p->headers[i].value);
+    /* The call's own saved body is lent (it lives as long as the call); anything built here
+     * is copied. */
     if (!rc && bp)
-        rc = rt_httpc_req_set_body(k->req, bp, blen, true);
+        rc = rt_httpc_req_set_body(k->req, bp, blen, bp != p->body);
     if (!rc)
         rt_sigv4_sha256_hex(bp ? bp : "", bp ? blen : 0, k->payload_hash);
     if (!rc)
@@ -501,11 +666,9 @@ static int build(struct call *k, const struct rt_aws_params *p, struct rt_error 
     if (attempts > 0)
         rt_httpc_req_set_max_attempts(k->req, attempts);
     rt_httpc_req_set_hooks(k->req, prepare, classify, k);
-    if (p->stream) {
-        k->streamed = true;
-        k->stream = *p->stream;
+    if (k->streamed) /* saved_take copied the stream */
         rt_httpc_req_set_stream(k->req, call_stream, k);
-    }
+    rt_httpc_req_set_gate(k->req, c->adaptive ? gate : NULL);
     return 0;
 }
 
@@ -576,6 +739,51 @@ on_creds(int status, const struct rt_credentials *creds, const struct rt_error *
         fail_unsent(k, err.code, &err);
 }
 
+/*
+ * After an expired-credentials refusal: drops the provider's cached set (once per refused access
+ * key, however many calls in flight meet the refusal), builds the request again from the saved
+ * params and sends it with credentials fetched anew. It is a new httpc request, so it has its own
+ * attempts and the refusal costs no retry of the call's budget.
+ * Returns: true when the call goes on (on_creds finishes it), false to report the refusal.
+ */
+static bool retry_with_fresh_credentials(struct call *k, const struct rt_error *err)
+{
+    struct rt_aws_client *c = k->c;
+    k->expired = false;
+    if (k->refreshed || !c->creds || c->destroyed)
+        return false;
+    k->refreshed = true;
+    bool same = c->expired_ak && k->ak && strcmp(c->expired_ak, k->ak) == 0;
+    RT_LOG(RT_LOG_NOTICE, "aws",
+           "event=credentials_expired service=%s op=%s aws_code=%s req_id=%s invalidate=%s",
+           k->op->service->id, k->op->name, rt_q(err ? err->aws_code : ""),
+           rt_q(err ? err->request_id : ""), same ? "already" : "yes");
+    if (!same) {
+        rt_free_secret_str(c->expired_ak);
+        c->expired_ak = k->ak ? rt_strdup(k->ak) : NULL;
+        rt_credentials_provider_invalidate(c->creds);
+    }
+    rt_free(k->ak);
+    rt_free_secret_str(k->sk);
+    rt_free_secret_str(k->token);
+    k->ak = k->sk = k->token = NULL;
+    struct rt_error e;
+    rt_error_clear(&e);
+    int rc = rt_httpc_req_new(k->op->method, "http://invalid/", &k->req);
+    if (!rc)
+        rc = build(k, &k->saved, &e);
+    if (!rc)
+        rc = rt_credentials_provider_get(c->creds, on_creds, k, &e);
+    if (rc) {
+        RT_LOG(RT_LOG_WARNING, "aws", "event=credentials_retry_failed service=%s op=%s error=%s",
+               k->op->service->id, k->op->name, rt_q(e.msg));
+        rt_httpc_req_free(k->req);
+        k->req = NULL;
+        return false;
+    }
+    return true;
+}
+
 int rt_aws_call(struct rt_aws_client *c,
                 const struct rt_aws_op *op,
                 const struct rt_aws_params *params,
@@ -602,7 +810,11 @@ int rt_aws_call(struct rt_aws_client *c,
         call_free(k);
         return rt_error_set(err, rc, "aws: out of memory");
     }
-    rc = build(k, p, err);
+    rc = saved_take(k, p);
+    if (rc)
+        rt_error_set(err, rc, "aws: out of memory");
+    else
+        rc = build(k, &k->saved, err);
     if (!rc && !c->creds) {
         rc = take_creds(k, c->ak, c->sk, c->token);
         if (rc)

@@ -210,6 +210,9 @@ rt_aws_classify_code(const char *aws_code, int http_status, const char *message)
                                        "RequestInTheFuture", NULL};
     static const char *const maybe_skew[] = {"SignatureDoesNotMatch", "AuthFailure",
                                              "InvalidSignatureException", NULL};
+    /* aws-wire.md 10.3: refresh the credentials, then retry once. */
+    static const char *const expired[] = {"ExpiredToken", "ExpiredTokenException", "InvalidToken",
+                                          "TokenRefreshRequired", NULL};
     const char *c = aws_code ? aws_code : "";
     if (in_list(c, throttling))
         return RT_AWS_ERR_THROTTLE;
@@ -220,6 +223,8 @@ rt_aws_classify_code(const char *aws_code, int http_status, const char *message)
         return RT_AWS_ERR_SKEW;
     if (in_list(c, maybe_skew))
         return RT_AWS_ERR_MAYBE_SKEW;
+    if (in_list(c, expired))
+        return RT_AWS_ERR_EXPIRED;
     if (in_list(c, transient))
         return RT_AWS_ERR_TRANSIENT;
     if (http_status == 429)

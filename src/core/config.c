@@ -869,6 +869,20 @@ set_log_level(struct ctx *c, const struct node *n, const char *path, const char 
     return fail(c, n, path, "\"%s\" is not a log level (err, warning, notice, info, debug)", shown);
 }
 
+/* aws.retry_mode: standard or adaptive (aws-wire.md 11). */
+static int
+set_retry_mode(struct ctx *c, const struct node *n, const char *path, const char *t, void *base)
+{
+    struct rt_config *cfg = base;
+    if (strcmp(t, "standard") == 0 || strcmp(t, "adaptive") == 0) {
+        cfg->aws.retry_mode_adaptive = strcmp(t, "adaptive") == 0;
+        return 0;
+    }
+    char shown[72];
+    printable(shown, sizeof(shown), t);
+    return fail(c, n, path, "\"%s\" is not a retry mode (standard, adaptive)", shown);
+}
+
 /* http.listen: "host:port" or "[v6]:port"; port 0 means any free port. */
 static int
 set_listen(struct ctx *c, const struct node *n, const char *path, const char *t, void *base)
@@ -1253,6 +1267,7 @@ static const struct key aws_keys[] = {
     {.name = "ca_file", .type = K_PATH, .off = CFG(aws.ca_file)},
     {.name = "max_attempts", .type = K_INT, .off = CFG(aws.max_attempts), .def = "3", .min = 1,
      .max = 10},
+    {.name = "retry_mode", .type = K_SCALAR_FN, .set = set_retry_mode, .def = "standard"},
     {.name = "endpoints", .type = K_SECTION, .sub = endpoint_keys},
     {0},
 };
@@ -1894,6 +1909,7 @@ int rt_config_restart_changes(const struct rt_config *a,
         add_key(out, size, &n, "detection");
     if (str_differs(a->aws.region, b->aws.region) || str_differs(a->aws.profile, b->aws.profile) ||
         str_differs(a->aws.ca_file, b->aws.ca_file) || a->aws.max_attempts != b->aws.max_attempts ||
+        a->aws.retry_mode_adaptive != b->aws.retry_mode_adaptive ||
         str_differs(a->aws.endpoints.s3, b->aws.endpoints.s3) ||
         str_differs(a->aws.endpoints.rekognition, b->aws.endpoints.rekognition) ||
         str_differs(a->aws.endpoints.sagemaker, b->aws.endpoints.sagemaker) ||

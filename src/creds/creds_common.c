@@ -218,6 +218,18 @@ int rt__creds_op_new(struct rt__creds_base *b,
     return 0;
 }
 
+int rt__creds_subop_new(struct rt__creds_base *b,
+                        rt_credentials_get_fn *cb,
+                        void *ud,
+                        struct rt__creds_op **out,
+                        struct rt_error *err)
+{
+    int rc = rt__creds_op_new(b, sizeof(struct rt__creds_op), cb, ud, out, err);
+    if (rc == 0)
+        b->inflight++; /* rt__creds_op_finish ends it */
+    return rc;
+}
+
 static void op_free(struct rt__creds_op *op)
 {
     if (op->free_fn)
@@ -484,21 +496,23 @@ static bool sts_field(struct rt_str doc, const char *path, struct rt_buf *b)
     return rt_xml_path_text(doc, path, b) == 1 && b->len > 0;
 }
 
-int rt__creds_parse_sts(const char *body,
-                        size_t len,
-                        struct rt_credentials **out,
-                        struct rt_error *err)
+int rt__creds_parse_sts_reply(const char *body,
+                              size_t len,
+                              const char *action,
+                              const char *source,
+                              struct rt_credentials **out,
+                              struct rt_error *err)
 {
     *out = NULL;
-    static const char creds[] = "AssumeRoleWithWebIdentityResponse/AssumeRoleWithWebIdentityResult/"
-                                "Credentials/";
+    char creds[160];
+    rt_snprintf(creds, sizeof(creds), "%sResponse/%sResult/Credentials/", action, action);
     struct rt_str doc = {body ? body : "", body ? len : 0};
     struct rt_buf ak, sk, tok, exp;
     rt_buf_init(&ak, 1024);
     rt_buf_init(&sk, 1024);
     rt_buf_init(&tok, 16384);
     rt_buf_init(&exp, 64);
-    char path[160];
+    char path[240];
     int rc = 0;
     bool have_ak =
         rt_snprintf(path, sizeof(path), "%sAccessKeyId", creds) == 0 && sts_field(doc, path, &ak);
@@ -511,17 +525,27 @@ int rt__creds_parse_sts(const char *body,
     int64_t exp_ms = 0;
     if (!have_ak || !have_sk || !have_tok)
         rc = rt_error_set(err, RT_EPARSE,
-                          "web identity: the STS reply lacks AccessKeyId, SecretAccessKey or "
-                          "SessionToken");
+                          "%s: the STS reply lacks AccessKeyId, SecretAccessKey or "
+                          "SessionToken",
+                          source);
     else if (!have_exp || rt__creds_parse_time(exp.data, &exp_ms) != 0)
-        rc = rt_error_set(err, RT_EPARSE, "web identity: the STS reply has no valid Expiration");
-    else if (rt_credentials_new(ak.data, sk.data, tok.data, exp_ms, "web-identity", out) != 0)
+        rc = rt_error_set(err, RT_EPARSE, "%s: the STS reply has no valid Expiration", source);
+    else if (rt_credentials_new(ak.data, sk.data, tok.data, exp_ms, source, out) != 0)
         rc = rt_error_set(err, RT_ENOMEM, "out of memory");
     rt_buf_cleanup_secret(&ak);
     rt_buf_cleanup_secret(&sk);
     rt_buf_cleanup_secret(&tok);
     rt_buf_cleanup(&exp);
     return rc;
+}
+
+int rt__creds_parse_sts(const char *body,
+                        size_t len,
+                        struct rt_credentials **out,
+                        struct rt_error *err)
+{
+    return rt__creds_parse_sts_reply(body, len, "AssumeRoleWithWebIdentity", "web-identity", out,
+                                     err);
 }
 
 int rt__creds_sts_error(const char *body, size_t len, struct rt_error *err)

@@ -105,6 +105,17 @@ int rt__creds_op_new(struct rt__creds_base *b,
 int rt__creds_op_start(struct rt__creds_op *op, struct rt_error *err);
 /* Calls the op's callback with its status/creds/err, frees it, and lets a pending close go on. */
 void rt__creds_op_finish(struct rt__creds_op *op);
+/*
+ * A step of a get that is an op of its own (a role's source credentials, a role in a chain):
+ * allocated like an op and counted in flight like a started one, but not started: the caller
+ * hands it to a runner (rt__web_identity_run, rt__assume_role_run, rt__process_run) that
+ * finishes it, which calls cb with the result. Returns: 0 and *out, or as rt__creds_op_new.
+ */
+int rt__creds_subop_new(struct rt__creds_base *b,
+                        rt_credentials_get_fn *cb,
+                        void *ud,
+                        struct rt__creds_op **out,
+                        struct rt_error *err);
 /* Sets the op's result to a failure (first failure wins) and finishes it. */
 void rt__creds_op_fail(struct rt__creds_op *op, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -144,6 +155,17 @@ int rt__creds_parse_sts(const char *body,
                         struct rt_credentials **out,
                         struct rt_error *err);
 /*
+ * Parses the reply of STS action ("AssumeRole", "AssumeRoleWithWebIdentity"):
+ * <action>Response/<action>Result/Credentials/{AccessKeyId, SecretAccessKey, SessionToken,
+ * Expiration}. Returns: 0 and *out (its source set to source), or RT_EPARSE / RT_ENOMEM.
+ */
+int rt__creds_parse_sts_reply(const char *body,
+                              size_t len,
+                              const char *action,
+                              const char *source,
+                              struct rt_credentials **out,
+                              struct rt_error *err);
+/*
  * Reads an STS error reply (ErrorResponse/Error/Code and Message, ErrorResponse/RequestId) into
  * err's aws_code, request_id and message. Returns: 1 when a code was found, 0 when none.
  */
@@ -158,6 +180,7 @@ struct rt__profile {
     char *region;
     char *role_arn, *source_profile, *credential_source, *credential_process;
     char *web_identity_token_file, *role_session_name;
+    char *external_id, *mfa_serial, *duration_seconds;
 };
 /* Frees and wipes every field. */
 void rt__profile_cleanup(struct rt__profile *pr);
@@ -206,5 +229,50 @@ int rt__sts_endpoint(const char *config_url,
                      char *out,
                      size_t size,
                      struct rt_error *err);
+
+/* ---- STS AssumeRole (creds_assume_role.c), for role profiles ---- */
+
+/* Parameters of one AssumeRole call; everything borrowed for the call (copied). */
+struct rt__assume_role_call {
+    const char *profile;                 /* the profile naming the role (messages) */
+    const char *role_arn;                /* RoleArn */
+    const char *session_name;            /* NULL: retraind-session-<unix seconds> */
+    const char *external_id;             /* NULL: none */
+    int duration_s;                      /* 0: STS's default (1 h) */
+    const char *endpoint;                /* resolved STS endpoint URL */
+    const char *region;                  /* signing region; NULL: us-east-1 */
+    int64_t timeout_ms;                  /* per attempt; 0: 10 s */
+    const struct rt_credentials *source; /* signs the call */
+};
+/* Signs and sends AssumeRole; finishes op with the role's credentials or the error. */
+void rt__assume_role_run(struct rt__creds_op *op, const struct rt__assume_role_call *c);
+
+/* ---- credential_process (creds_process.c) ---- */
+
+struct rt__process_call {
+    const char *profile; /* for messages */
+    const char *command; /* the profile's credential_process, split without a shell */
+    int64_t timeout_ms;  /* 0: 60 s */
+};
+/* Runs the command on the thread pool and finishes op with the credentials it printed. */
+void rt__process_run(struct rt__creds_op *op, const struct rt__process_call *c);
+/*
+ * Splits a command line into argv as the SDKs do without a shell: words separated by blanks,
+ * double or single quotes group (and are removed), a backslash outside single quotes takes the
+ * next character literally. Returns: 0 and a NULL-terminated *argv (free with
+ * rt__process_argv_free), RT_EINVAL (empty, an unterminated quote) or RT_ENOMEM; err filled.
+ */
+int rt__process_split(const char *cmd, char ***argv, struct rt_error *err);
+void rt__process_argv_free(char **argv);
+/*
+ * Parses the JSON a credential process prints (Version 1, AccessKeyId, SecretAccessKey, optional
+ * SessionToken and Expiration). Returns: 0 and *out (source "process"), RT_EPARSE; err names
+ * fields, never values.
+ */
+int rt__process_parse(const char *out,
+                      size_t len,
+                      const char *profile,
+                      struct rt_credentials **creds,
+                      struct rt_error *err);
 
 #endif

@@ -12,6 +12,7 @@
  * files are read on the thread pool; the text is wiped after parsing since it holds secrets.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
 #include "retraind/clock.h"
+#include "retraind/endpoint.h"
 #include "retraind/log.h"
 
 #define MAX_PROFILE_FILE (1u << 20)
@@ -37,6 +39,9 @@ void rt__profile_cleanup(struct rt__profile *pr)
     rt_free(pr->credential_process);
     rt_free(pr->web_identity_token_file);
     rt_free(pr->role_session_name);
+    rt_free(pr->external_id);
+    rt_free(pr->mfa_serial);
+    rt_free(pr->duration_seconds);
     memset(pr, 0, sizeof(*pr));
 }
 
@@ -159,6 +164,12 @@ static int parse_ini(char *text, const char *profile, bool config, struct rt__pr
             rc = set_key(&pr->web_identity_token_file, val);
         else if (strcasecmp(key, "role_session_name") == 0)
             rc = set_key(&pr->role_session_name, val);
+        else if (strcasecmp(key, "external_id") == 0)
+            rc = set_key(&pr->external_id, val);
+        else if (strcasecmp(key, "mfa_serial") == 0)
+            rc = set_key(&pr->mfa_serial, val);
+        else if (strcasecmp(key, "duration_seconds") == 0)
+            rc = set_key(&pr->duration_seconds, val);
         if (rc)
             return rc;
     }
@@ -228,12 +239,39 @@ int rt_credentials_profile_region(const char *profile, char *out, size_t size, s
 
 /* ---- the provider ---- */
 
+/*
+ * A role profile is resolved on the thread pool into a plan: the base (the credentials the first
+ * role is assumed with: static keys of a source profile, its web identity or credential_process,
+ * or a credential_source) and the roles, outermost first. The loop then runs the plan: the base,
+ * then AssumeRole for each role from the innermost out, each step's credentials signing the next.
+ * As botocore does, a source profile's static keys win over a role it names itself (so
+ * source_profile may name the profile itself when it has keys), and a profile named twice in a
+ * chain is a loop.
+ */
+#define MAX_ROLE_CHAIN 8
+
+enum base_kind {
+    BASE_NONE = 0,
+    BASE_STATIC,
+    BASE_WEB_IDENTITY,
+    BASE_PROCESS,
+    BASE_ENV,  /* credential_source = Environment */
+    BASE_IMDS, /* Ec2InstanceMetadata */
+    BASE_ECS   /* EcsContainer */
+};
+
 struct profile_provider {
     struct rt__creds_base base;
     char *profile;      /* owned, may be NULL */
     char *sts_endpoint; /* owned, may be NULL */
     char *region;       /* owned, may be NULL */
     int64_t sts_timeout_ms;
+    int64_t process_timeout_ms;
+    /* The providers of credential_source, made when first needed. */
+    struct rt_credentials_opts sub_opts;
+    char *imds_endpoint, *ecs_relative_base; /* owned copies for sub_opts */
+    struct rt_credentials_provider *srcs[3]; /* environment, imds, container */
+    int closing_left;
 };
 
 struct profile_op {
@@ -241,21 +279,325 @@ struct profile_op {
     char name[256];
     bool named;
     char cred_path[1024], config_path[1024];
-    struct rt__profile pr;
+    struct rt__profile pr; /* the profile itself (moved into roles[0] for a role profile) */
+    /* the plan of a role profile */
+    struct rt__profile roles[MAX_ROLE_CHAIN];
+    char role_names[MAX_ROLE_CHAIN][256];
+    int n_roles;
+    int durations[MAX_ROLE_CHAIN];
+    enum base_kind kind;
+    struct rt__profile base; /* the source profile giving the base (static, web identity,
+                              * process); for a self-reference, a copy of the keys */
+    char base_name[256];
+    int next;                   /* the next role to assume, counting down to 0 */
+    struct rt_credentials *cur; /* the last step's credentials */
 };
 
 static void profile_op_free(struct rt__creds_op *o)
 {
     struct profile_op *po = (struct profile_op *)o;
     rt__profile_cleanup(&po->pr);
+    for (int i = 0; i < MAX_ROLE_CHAIN; i++)
+        rt__profile_cleanup(&po->roles[i]);
+    rt__profile_cleanup(&po->base);
+    rt_credentials_free(po->cur);
+}
+
+static bool is_role(const struct rt__profile *p)
+{
+    return p->role_arn && (p->source_profile || p->credential_source);
+}
+
+static bool has_static(const struct rt__profile *p)
+{
+    return p->access_key && p->secret_key;
+}
+
+/* The kind of base a (source) profile gives: static keys first, as botocore looks. */
+static enum base_kind source_kind(const struct rt__profile *p)
+{
+    if (has_static(p))
+        return BASE_STATIC;
+    if (p->role_arn && p->web_identity_token_file)
+        return BASE_WEB_IDENTITY;
+    if (p->credential_process)
+        return BASE_PROCESS;
+    return BASE_NONE;
+}
+
+/* Fails the work with an RT_ECONFIG naming the profile. */
+static void plan_fail(struct rt__creds_op *o, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void plan_fail(struct rt__creds_op *o, int code, const char *fmt, ...)
+{
+    char msg[sizeof(o->err.msg)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    o->status = rt_error_set(&o->err, code, "%s", msg);
+}
+
+/* Resolves the chain of a role profile (po->pr) into the plan. Runs on the thread pool. */
+static void plan_roles(struct profile_op *po)
+{
+    struct rt__creds_op *o = &po->op;
+    struct rt__profile cur = po->pr;
+    memset(&po->pr, 0, sizeof(po->pr));
+    po->pr.found = true;
+    char cur_name[256];
+    rt_strlcpy(cur_name, po->name, sizeof(cur_name));
+    for (;;) {
+        const char *n = rt_q(cur_name);
+        if (po->n_roles == MAX_ROLE_CHAIN) {
+            rt__profile_cleanup(&cur);
+            return plan_fail(o, RT_ECONFIG, "profile %s: a chain of more than %d roles",
+                             rt_q(po->name), MAX_ROLE_CHAIN);
+        }
+        int i = po->n_roles++;
+        po->roles[i] = cur;
+        rt_strlcpy(po->role_names[i], cur_name, sizeof(po->role_names[i]));
+        struct rt__profile *r = &po->roles[i];
+        if (r->mfa_serial)
+            return plan_fail(o, RT_ECONFIG,
+                             "profile %s: mfa_serial is set, and retraind runs unattended: nobody "
+                             "can type the MFA code. Use a role whose trust policy does not "
+                             "require MFA for this machine's source credentials",
+                             n);
+        if (r->source_profile && r->credential_source)
+            return plan_fail(o, RT_ECONFIG,
+                             "profile %s has both source_profile and credential_source; keep one",
+                             n);
+        if (r->duration_seconds) {
+            char *end;
+            long d = strtol(r->duration_seconds, &end, 10);
+            if (*end || d < 900 || d > 43200)
+                return plan_fail(o, RT_ECONFIG,
+                                 "profile %s: duration_seconds %s is not a number of seconds "
+                                 "from 900 to 43200",
+                                 n, rt_q(r->duration_seconds));
+            po->durations[i] = (int)d;
+        }
+        if (r->credential_source) {
+            const char *cs = r->credential_source;
+            po->kind = strcmp(cs, "Environment") == 0           ? BASE_ENV
+                       : strcmp(cs, "Ec2InstanceMetadata") == 0 ? BASE_IMDS
+                       : strcmp(cs, "EcsContainer") == 0        ? BASE_ECS
+                                                                : BASE_NONE;
+            if (po->kind == BASE_NONE)
+                return plan_fail(o, RT_ECONFIG,
+                                 "profile %s: credential_source %s is not Environment, "
+                                 "Ec2InstanceMetadata or EcsContainer",
+                                 n, rt_q(cs));
+            return;
+        }
+        const char *src = r->source_profile;
+        if (strcmp(src, cur_name) == 0) {
+            if (!has_static(r))
+                return plan_fail(o, RT_ECONFIG,
+                                 "profile %s names itself as source_profile but has no static "
+                                 "keys",
+                                 n);
+            po->kind = BASE_STATIC;
+            rt_strlcpy(po->base_name, cur_name, sizeof(po->base_name));
+            po->base.access_key = rt_strdup(r->access_key);
+            po->base.secret_key = rt_strdup(r->secret_key);
+            po->base.session_token = r->session_token ? rt_strdup(r->session_token) : NULL;
+            if (!po->base.access_key || !po->base.secret_key ||
+                (r->session_token && !po->base.session_token))
+                return plan_fail(o, RT_ENOMEM, "out of memory");
+            return;
+        }
+        for (int k = 0; k <= i; k++) {
+            if (strcmp(po->role_names[k], src) == 0) {
+                char chain[1024] = "";
+                for (int m = 0; m <= i; m++)
+                    rt_snprintf(chain + strlen(chain), sizeof(chain) - strlen(chain), "%s -> ",
+                                po->role_names[m]);
+                rt_snprintf(chain + strlen(chain), sizeof(chain) - strlen(chain), "%s", src);
+                return plan_fail(o, RT_ECONFIG, "profile %s: source_profile loop: %s",
+                                 rt_q(po->name), rt_q(chain));
+            }
+        }
+        struct rt__profile next;
+        int rc = rt__profile_load(src, po->cred_path, po->config_path, &next, &o->err);
+        if (rc) {
+            o->status = rc;
+            return;
+        }
+        if (!next.found) {
+            rt__profile_cleanup(&next);
+            return plan_fail(o, RT_ECONFIG,
+                             "profile %s: its source_profile %s is in neither %s nor %s", n,
+                             rt_q(src), rt_q(po->cred_path), rt_q(po->config_path));
+        }
+        if (has_static(&next) || !is_role(&next)) {
+            po->kind = source_kind(&next);
+            po->base = next;
+            rt_strlcpy(po->base_name, src, sizeof(po->base_name));
+            if (po->kind == BASE_NONE)
+                return plan_fail(o, RT_ECONFIG,
+                                 "profile %s: its source_profile %s has no credentials (no "
+                                 "keys, role, web identity or credential_process)",
+                                 n, rt_q(src));
+            return;
+        }
+        cur = next;
+        rt_strlcpy(cur_name, src, sizeof(cur_name));
+    }
 }
 
 static void profile_work(struct rt__creds_op *o)
 {
     struct profile_op *po = (struct profile_op *)o;
     int rc = rt__profile_load(po->name, po->cred_path, po->config_path, &po->pr, &o->err);
-    if (rc)
+    if (rc) {
         o->status = rc;
+        return;
+    }
+    if (po->pr.found && is_role(&po->pr))
+        plan_roles(po);
+}
+
+static void role_step(struct profile_op *po);
+
+/* A step's answer: keep it and go on with the next role. */
+static void
+on_step(int status, const struct rt_credentials *creds, const struct rt_error *err, void *ud)
+{
+    struct profile_op *po = ud;
+    struct rt__creds_op *o = &po->op;
+    if (status) {
+        /* A credential_source that is not there is a broken configuration, not a fall-through. */
+        int code = status == RT_ENOTFOUND ? RT_ECREDENTIALS : status;
+        const char *what = po->kind == BASE_ENV    ? "credential_source Environment"
+                           : po->kind == BASE_IMDS ? "credential_source Ec2InstanceMetadata"
+                           : po->kind == BASE_ECS  ? "credential_source EcsContainer"
+                                                   : "source";
+        char msg[sizeof(o->err.msg)];
+        rt_snprintf(msg, sizeof(msg), "%s", err && err->msg[0] ? err->msg : rt_strerror(status));
+        if (err)
+            o->err = *err;
+        o->err.code = 0;
+        if (strstr(msg, "profile ") == msg)
+            rt_error_set(&o->err, code, "%s", msg);
+        else
+            rt_error_set(&o->err, code, "profile %s: %s: %s", rt_q(po->name), what, msg);
+        return rt__creds_op_fail(o, code, "%s", o->err.msg);
+    }
+    rt_credentials_free(po->cur);
+    po->cur = NULL;
+    if (rt_credentials_dup(creds, &po->cur) != 0)
+        return rt__creds_op_fail(o, RT_ENOMEM, "out of memory");
+    role_step(po);
+}
+
+static void role_step(struct profile_op *po)
+{
+    struct rt__creds_op *o = &po->op;
+    struct profile_provider *pp = (struct profile_provider *)o->base;
+    int i = po->next--;
+    const struct rt__profile *r = &po->roles[i];
+    char endpoint[1024];
+    struct rt_error e;
+    rt_error_clear(&e);
+    const char *top_region = po->roles[0].region;
+    if (rt__sts_endpoint(pp->sts_endpoint, pp->region, top_region, endpoint, sizeof(endpoint),
+                         &e) != 0)
+        return rt__creds_op_fail(o, e.code, "profile %s: %s", rt_q(po->role_names[i]), e.msg);
+    const char *region = rt_region_resolve(pp->region, top_region, NULL);
+    struct rt__assume_role_call c = {
+        .profile = po->role_names[i],
+        .role_arn = r->role_arn,
+        .session_name = r->role_session_name,
+        .external_id = r->external_id,
+        .duration_s = po->durations[i],
+        .endpoint = endpoint,
+        .region = region,
+        .timeout_ms = pp->sts_timeout_ms,
+        .source = po->cur,
+    };
+    if (i == 0)
+        return rt__assume_role_run(o, &c); /* the outermost role answers the get */
+    struct rt__creds_op *sub;
+    int rc = rt__creds_subop_new(o->base, on_step, po, &sub, &e);
+    if (rc)
+        return rt__creds_op_fail(o, rc, "%s", e.msg);
+    rt__assume_role_run(sub, &c);
+}
+
+static struct rt_credentials_provider *
+source_provider(struct profile_provider *pp, enum base_kind kind, struct rt_error *err)
+{
+    int i = kind - BASE_ENV;
+    if (pp->srcs[i])
+        return pp->srcs[i];
+    int rc = kind == BASE_ENV
+                 ? rt_credentials_provider_new_environment(&pp->sub_opts, &pp->srcs[i], err)
+             : kind == BASE_IMDS
+                 ? rt_credentials_provider_new_imds(&pp->sub_opts, &pp->srcs[i], err)
+                 : rt_credentials_provider_new_container(&pp->sub_opts, &pp->srcs[i], err);
+    return rc ? NULL : pp->srcs[i];
+}
+
+/* Runs the plan of a role profile: the base, then the roles. */
+static void start_roles(struct profile_op *po)
+{
+    struct rt__creds_op *o = &po->op;
+    struct profile_provider *pp = (struct profile_provider *)o->base;
+    po->next = po->n_roles - 1;
+    RT_LOG(RT_LOG_DEBUG, "creds", "event=credentials_profile_role profile=%s roles=%d base=%s",
+           rt_q(po->name), po->n_roles, po->base_name[0] ? rt_q(po->base_name) : "-");
+    struct rt_error e;
+    rt_error_clear(&e);
+    struct rt__creds_op *sub = NULL;
+    int rc = 0;
+    switch (po->kind) {
+    case BASE_STATIC:
+        rc = rt_credentials_new(po->base.access_key, po->base.secret_key, po->base.session_token, 0,
+                                "profile", &po->cur);
+        if (rc)
+            return rt__creds_op_fail(o, RT_ENOMEM, "out of memory");
+        return role_step(po);
+    case BASE_WEB_IDENTITY: {
+        char endpoint[1024];
+        if (rt__sts_endpoint(pp->sts_endpoint, pp->region, po->base.region, endpoint,
+                             sizeof(endpoint), &e) != 0)
+            return rt__creds_op_fail(o, e.code, "profile %s: %s", rt_q(po->base_name), e.msg);
+        if ((rc = rt__creds_subop_new(o->base, on_step, po, &sub, &e)))
+            return rt__creds_op_fail(o, rc, "%s", e.msg);
+        struct rt__web_identity_call c = {
+            .token_file = po->base.web_identity_token_file,
+            .role_arn = po->base.role_arn,
+            .session_name = po->base.role_session_name,
+            .endpoint = endpoint,
+            .timeout_ms = pp->sts_timeout_ms,
+        };
+        return rt__web_identity_run(sub, &c);
+    }
+    case BASE_PROCESS: {
+        if ((rc = rt__creds_subop_new(o->base, on_step, po, &sub, &e)))
+            return rt__creds_op_fail(o, rc, "%s", e.msg);
+        struct rt__process_call c = {
+            .profile = po->base_name,
+            .command = po->base.credential_process,
+            .timeout_ms = pp->process_timeout_ms,
+        };
+        return rt__process_run(sub, &c);
+    }
+    case BASE_ENV:
+    case BASE_IMDS:
+    case BASE_ECS: {
+        struct rt_credentials_provider *p = source_provider(pp, po->kind, &e);
+        if (!p || (rc = rt_credentials_provider_get(p, on_step, po, &e)) != 0)
+            return rt__creds_op_fail(o, e.code ? e.code : RT_ENOMEM, "profile %s: %s",
+                                     rt_q(po->name), e.msg);
+        return;
+    }
+    case BASE_NONE:
+        break;
+    }
+    rt__creds_op_fail(o, RT_ECONFIG, "profile %s: no source credentials", rt_q(po->name));
 }
 
 static void profile_after(struct rt__creds_op *o)
@@ -271,11 +613,8 @@ static void profile_after(struct rt__creds_op *o)
         return rt__creds_op_fail(o, RT_ENOTFOUND, "profile %s not in %s or %s", n,
                                  rt_q(po->cred_path), rt_q(po->config_path));
     }
-    if (pr->role_arn && (pr->source_profile || pr->credential_source))
-        return rt__creds_op_fail(o, RT_ENOTIMPL,
-                                 "profile %s: role_arn with source_profile/credential_source "
-                                 "(signed STS AssumeRole) is not supported yet",
-                                 n);
+    if (po->n_roles > 0)
+        return start_roles(po);
     if (pr->role_arn && pr->web_identity_token_file) {
         char endpoint[1024];
         struct rt_error e;
@@ -312,9 +651,14 @@ static void profile_after(struct rt__creds_op *o)
                n);
         return rt__creds_op_finish(o);
     }
-    if (pr->credential_process)
-        return rt__creds_op_fail(o, RT_ENOTIMPL,
-                                 "profile %s: credential_process is not supported yet", n);
+    if (pr->credential_process) {
+        struct rt__process_call c = {
+            .profile = po->name,
+            .command = pr->credential_process,
+            .timeout_ms = pp->process_timeout_ms,
+        };
+        return rt__process_run(o, &c);
+    }
     rt__creds_op_fail(o, RT_ENOTFOUND, "profile %s has no credentials", n);
 }
 
@@ -339,19 +683,47 @@ static int profile_get(struct rt_credentials_provider *p,
     return rt__creds_op_start(o, err);
 }
 
-static void profile_teardown(struct rt__creds_base *b)
+static void provider_free(struct profile_provider *pp)
 {
-    struct profile_provider *pp = (struct profile_provider *)b;
     rt_free(pp->profile);
     rt_free(pp->sts_endpoint);
     rt_free(pp->region);
-    rt__creds_base_free(b);
+    rt_free(pp->imds_endpoint);
+    rt_free(pp->ecs_relative_base);
+}
+
+static void src_closed(void *ud)
+{
+    struct profile_provider *pp = ud;
+    if (--pp->closing_left == 0) {
+        provider_free(pp);
+        rt__creds_base_free(&pp->base);
+    }
+}
+
+static void profile_teardown(struct rt__creds_base *b)
+{
+    struct profile_provider *pp = (struct profile_provider *)b;
+    pp->closing_left = 1;
+    for (int i = 0; i < 3; i++) {
+        if (pp->srcs[i]) {
+            pp->closing_left++;
+            rt_credentials_provider_close(pp->srcs[i], src_closed, pp);
+        }
+    }
+    src_closed(pp);
 }
 
 static const struct rt_credentials_provider_vtable profile_vt = {
     .get = profile_get,
     .close = rt__creds_base_close,
 };
+
+static bool dup_opt(char **dst, const char *src)
+{
+    *dst = src ? rt_strdup(src) : NULL;
+    return !src || *dst;
+}
 
 int rt_credentials_provider_new_profile(const struct rt_credentials_opts *o,
                                         struct rt_credentials_provider **out,
@@ -363,23 +735,24 @@ int rt_credentials_provider_new_profile(const struct rt_credentials_opts *o,
     struct profile_provider *pp = rt_calloc(1, sizeof(*pp));
     if (!pp)
         return rt_error_set(err, RT_ENOMEM, "credentials: out of memory");
-    pp->profile = o->profile ? rt_strdup(o->profile) : NULL;
-    pp->sts_endpoint = o->sts_endpoint ? rt_strdup(o->sts_endpoint) : NULL;
-    pp->region = o->region ? rt_strdup(o->region) : NULL;
     pp->sts_timeout_ms = o->sts_timeout_ms;
-    if ((o->profile && !pp->profile) || (o->sts_endpoint && !pp->sts_endpoint) ||
-        (o->region && !pp->region)) {
-        rt_free(pp->profile);
-        rt_free(pp->sts_endpoint);
-        rt_free(pp->region);
+    pp->process_timeout_ms = o->process_timeout_ms;
+    if (!dup_opt(&pp->profile, o->profile) || !dup_opt(&pp->sts_endpoint, o->sts_endpoint) ||
+        !dup_opt(&pp->region, o->region) || !dup_opt(&pp->imds_endpoint, o->imds_endpoint) ||
+        !dup_opt(&pp->ecs_relative_base, o->ecs_relative_base)) {
+        provider_free(pp);
         rt_free(pp);
         return rt_error_set(err, RT_ENOMEM, "credentials: out of memory");
     }
+    pp->sub_opts = *o;
+    pp->sub_opts.profile = NULL;
+    pp->sub_opts.imds_endpoint = pp->imds_endpoint;
+    pp->sub_opts.ecs_relative_base = pp->ecs_relative_base;
+    pp->sub_opts.region = pp->region;
+    pp->sub_opts.sts_endpoint = pp->sts_endpoint;
     int rc = rt__creds_base_init(&pp->base, o, &profile_vt, "profile", profile_teardown, err);
     if (rc) {
-        rt_free(pp->profile);
-        rt_free(pp->sts_endpoint);
-        rt_free(pp->region);
+        provider_free(pp);
         rt_free(pp);
         return rc;
     }

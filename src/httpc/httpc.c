@@ -316,6 +316,18 @@ void rt_httpc_req_set_hooks(struct rt_httpc_req *r,
     r->hook_ud = ud;
 }
 
+void rt_httpc_req_set_gate(struct rt_httpc_req *r, rt_httpc_gate_fn *gate)
+{
+    r->gate = gate;
+}
+
+/* Extra wait the gate asks for before attempt (0 without a gate). */
+static uint64_t gate_ms(struct rt_httpc_req *r, int attempt)
+{
+    int64_t ms = r->gate ? r->gate(r->hook_ud, attempt) : 0;
+    return ms > 0 ? (uint64_t)ms : 0;
+}
+
 const char *rt_httpc_req_method(const struct rt_httpc_req *r)
 {
     return r->method;
@@ -1116,6 +1128,12 @@ static void on_wake(uv_timer_t *t)
         if (r->state == RT__REQ_FINISH) {
             req_deliver(r);
         } else if (r->state == RT__REQ_WAIT && r->due <= now && !h->closing) {
+            uint64_t wait = gate_ms(r, r->attempt + 1);
+            if (wait) {
+                r->due = now + wait; /* no token yet: ask again then */
+                r = next;
+                continue;
+            }
             start_attempt(r);
             started = started || r->state == RT__REQ_RUNNING;
         }

@@ -48,6 +48,7 @@ struct rt_httpc_req {
     rt_httpc_prepare_fn *prepare;
     rt_httpc_classify_fn *classify;
     void *hook_ud;
+    rt_httpc_gate_fn *gate; /* client-side rate limiting before each attempt, or NULL */
 
     rt_httpc_done_fn *done;
     rt_httpc_mail_done_fn *mail_done;

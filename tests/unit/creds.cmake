@@ -17,3 +17,14 @@ if(TARGET rt_creds)
     endforeach()
   endif()
 endif()
+# Credentials, finished (issue #9): role profiles through the twin's signed STS AssumeRole
+# (routes/sts.js), credential_process, and the aws client refreshing expired credentials; needs
+# rt_aws. Cases exit 77 (skipped; rt_unit_test sets SKIP_RETURN_CODE) when node or the twin's
+# packages are missing.
+if(TARGET rt_creds AND TARGET rt_aws)
+  rt_unit_test(creds ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_creds_aws_twin.c LIBS rt_aws rt_creds)
+  if(TARGET test_creds_aws_twin)
+    target_compile_definitions(test_creds_aws_twin PRIVATE RT_SRC_DIR="${CMAKE_SOURCE_DIR}"
+                               RT_BUILD_DIR="${CMAKE_BINARY_DIR}")
+  endif()
+endif()

@@ -129,6 +129,8 @@ static const char *class_name(enum rt_aws_error_class c)
         return "skew";
     case RT_AWS_ERR_MAYBE_SKEW:
         return "maybe_skew";
+    case RT_AWS_ERR_EXPIRED:
+        return "expired";
     }
     return "?";
 }
@@ -189,6 +191,9 @@ RT_TEST(classify_status_fallbacks)
     RT_ASSERT_INT_EQ(rt_aws_classify_code("SignatureDoesNotMatch", 403, NULL),
                      RT_AWS_ERR_MAYBE_SKEW);
     RT_ASSERT_INT_EQ(rt_aws_classify_code("RequestInTheFuture", 403, NULL), RT_AWS_ERR_SKEW);
+    RT_ASSERT_INT_EQ(rt_aws_classify_code("ExpiredToken", 400, NULL), RT_AWS_ERR_EXPIRED);
+    RT_ASSERT_INT_EQ(rt_aws_classify_code("ExpiredTokenException", 400, NULL), RT_AWS_ERR_EXPIRED);
+    RT_ASSERT_INT_EQ(rt_aws_classify_code("TokenRefreshRequired", 400, NULL), RT_AWS_ERR_EXPIRED);
 }
 
 RT_TEST(skew_offset_recipe)
@@ -726,4 +731,56 @@ RT_TEST(client_needs_region_and_creds)
     RT_ASSERT_INT_EQ(rt_aws_client_skew_ms(c), 0);
     rt_aws_client_destroy(c);
     RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
+RT_TEST(adaptive_rate_limiter_arithmetic)
+{
+    struct rt_aws_rate_limiter l;
+    rt_aws_rate_limiter_init(&l, 100.0);
+    /* Off until the first throttle: no waiting however fast the calls come. */
+    for (int i = 0; i < 50; i++) {
+        double t = 100.0 + i * 0.05; /* 20 replies a second */
+        RT_ASSERT(rt_aws_rate_limiter_acquire(&l, t) == 0);
+        rt_aws_rate_limiter_update(&l, false, t);
+    }
+    RT_ASSERT(!l.enabled);
+    double measured = l.measured_rate;
+    RT_ASSERT(measured > 10 && measured < 25);
+    /* A throttle: on, and the rate drops to 0.7 x the measured rate. */
+    rt_aws_rate_limiter_update(&l, true, 102.5);
+    RT_ASSERT(l.enabled);
+    double after_throttle = l.fill_rate;
+    RT_ASSERT(after_throttle > 0.69 * l.w_max && after_throttle < 0.71 * l.w_max);
+    RT_ASSERT(after_throttle < measured);
+    /* Tokens come at the fill rate: 30 calls that each wait what they are told take about
+     * 30 / rate (less the tokens the bucket held, at most max_capacity). */
+    double t = 102.5;
+    int got = 0;
+    for (int guard = 0; got < 30; guard++) {
+        RT_ASSERT(guard < 1000);
+        double w = rt_aws_rate_limiter_acquire(&l, t);
+        if (w == 0)
+            got++;
+        else
+            t += w;
+    }
+    RT_ASSERT(t - 102.5 > (30.0 - l.max_capacity - 1) / after_throttle);
+    RT_ASSERT(t - 102.5 < 31.0 / after_throttle);
+    /* Successes after the throttle raise the rate again (CUBIC): back to w_max after K s. */
+    double w_max = l.w_max, k = l.k;
+    double now = 102.5;
+    for (; now < 102.5 + k / 2; now += 0.05) /* replies keep coming at 20 a second */
+        rt_aws_rate_limiter_update(&l, false, now);
+    double mid = l.fill_rate;
+    RT_ASSERT(mid > after_throttle);
+    for (; now < 102.5 + k + 2; now += 0.05)
+        rt_aws_rate_limiter_update(&l, false, now);
+    RT_ASSERT(l.fill_rate > mid);
+    RT_ASSERT(l.fill_rate >= 0.99 * w_max || l.fill_rate >= 1.99 * l.measured_rate);
+    /* Never above twice the measured rate, never below 0.5 tokens a second. */
+    RT_ASSERT(l.fill_rate <= 2 * l.measured_rate + 1e-9);
+    for (int i = 0; i < 20; i++)
+        rt_aws_rate_limiter_update(&l, true, 110.0 + i * 3.0); /* slow replies, all throttled */
+    RT_ASSERT(l.fill_rate >= 0.5);
+    RT_ASSERT(l.fill_rate < after_throttle);
 }

@@ -797,3 +797,19 @@ RT_TEST(tab_indentation_named_at_its_place)
     struct rt_config *cfg = load_ok("data_dir:\t./data\nstore:\n  driver:\tlocal\n  root: ./b\n");
     rt_config_destroy(cfg);
 }
+
+RT_TEST(aws_retry_mode)
+{
+    struct rt_config *cfg = load_ok(MIN_YAML);
+    RT_ASSERT(!cfg->aws.retry_mode_adaptive); /* standard by default */
+    rt_config_destroy(cfg);
+    cfg = load_ok(MIN_YAML "aws:\n  retry_mode: adaptive\n");
+    RT_ASSERT(cfg->aws.retry_mode_adaptive);
+    rt_config_destroy(cfg);
+    cfg = load_ok(MIN_YAML "aws:\n  retry_mode: standard\n");
+    RT_ASSERT(!cfg->aws.retry_mode_adaptive);
+    rt_config_destroy(cfg);
+    const char *msg = load_bad(MIN_YAML "aws:\n  retry_mode: legacy\n");
+    RT_ASSERT_CONTAINS(msg, "t.yaml:6");
+    RT_ASSERT_CONTAINS(msg, "\"legacy\" is not a retry mode (standard, adaptive)");
+}

@@ -65,7 +65,8 @@ static void write_profiles(void)
                        "region = ap-south-1\n"
                        "[profile roled]\n"
                        "role_arn = arn:aws:iam::123456789012:role/x\n"
-                       "source_profile = default\n");
+                       "source_profile = default\n"
+                       "mfa_serial = arn:aws:iam::123456789012:mfa/u\n");
 }
 
 /* ---- record ---- */
@@ -175,10 +176,11 @@ RT_TEST(profile_named_by_aws_profile)
     /* A named profile with only a region has no keys: not found, the chain goes on. */
     setenv("AWS_PROFILE", "regiononly", 1);
     RT_ASSERT_INT_EQ(fx_get(p, &r), RT_ENOTFOUND);
-    /* source_profile needs signed STS AssumeRole: said plainly, not skipped. */
+    /* A role behind MFA cannot be assumed unattended: said plainly, naming the profile, and
+     * nothing is sent. */
     setenv("AWS_PROFILE", "roled", 1);
-    RT_ASSERT_INT_EQ(fx_get(p, &r), RT_ENOTIMPL);
-    RT_ASSERT_CONTAINS(r.err.msg, "source_profile");
+    RT_ASSERT_INT_EQ(fx_get(p, &r), RT_ECONFIG);
+    RT_ASSERT_CONTAINS(r.err.msg, "profile roled: mfa_serial is set");
     fx_result_cleanup(&r);
     fx_finish(p);
 }
@@ -742,4 +744,185 @@ RT_TEST(form_encoding_of_sts_fields)
     rt_buf_cleanup(&small);
     rt_buf_cleanup(&b);
     RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
+/* ---- role profiles that cannot work: refused before anything is sent ---- */
+
+RT_TEST(role_profile_refusals_name_the_profile)
+{
+    fx_start();
+    fx_write("credentials", "[base]\naws_access_key_id = AKIDBASE\n"
+                            "aws_secret_access_key = base-secret\n");
+    fx_write("config", "[profile loop-a]\nrole_arn = arn:aws:iam::123456789012:role/a\n"
+                       "source_profile = loop-b\n"
+                       "[profile loop-b]\nrole_arn = arn:aws:iam::123456789012:role/b\n"
+                       "source_profile = loop-a\n"
+                       "[profile orphan]\nrole_arn = arn:aws:iam::123456789012:role/o\n"
+                       "source_profile = nosuch\n"
+                       "[profile both]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+                       "source_profile = base\ncredential_source = Environment\n"
+                       "[profile badsource]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+                       "credential_source = Laptop\n"
+                       "[profile baddur]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+                       "source_profile = base\nduration_seconds = 60\n"
+                       "[profile selfnokeys]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+                       "source_profile = selfnokeys\n"
+                       "[profile emptysource]\nrole_arn = arn:aws:iam::123456789012:role/x\n"
+                       "source_profile = regiononly\n"
+                       "[profile regiononly]\nregion = eu-west-1\n"
+                       "[profile mfa-inner]\nrole_arn = arn:aws:iam::123456789012:role/y\n"
+                       "source_profile = mfa\n"
+                       "[profile mfa]\nrole_arn = arn:aws:iam::123456789012:role/m\n"
+                       "source_profile = base\nmfa_serial = arn:aws:iam::123456789012:mfa/u\n");
+    struct {
+        const char *profile, *want;
+    } cases[] = {
+        {"loop-a", "source_profile loop: \"loop-a -> loop-b -> loop-a\""},
+        {"orphan", "profile orphan: its source_profile nosuch is in neither"},
+        {"both", "profile both has both source_profile and credential_source"},
+        {"badsource", "credential_source Laptop is not Environment"},
+        {"baddur", "duration_seconds 60 is not a number of seconds from 900 to 43200"},
+        {"selfnokeys", "profile selfnokeys names itself as source_profile but has no static"},
+        {"emptysource", "its source_profile regiononly has no credentials"},
+        {"mfa-inner", "profile mfa: mfa_serial is set"},
+    };
+    struct rt_credentials_provider *p = new_profile();
+    struct fx_result r = {0};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        setenv("AWS_PROFILE", cases[i].profile, 1);
+        RT_ASSERT_INT_EQ(fx_get(p, &r), RT_ECONFIG);
+        RT_ASSERT_CONTAINS(r.err.msg, cases[i].want);
+    }
+    fx_result_cleanup(&r);
+    fx_finish(p);
+}
+
+/* ---- credential_process ---- */
+
+RT_TEST(process_split_like_the_sdks)
+{
+    char **argv;
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt__process_split("  /bin/tool --a \"two words\" 'single q' x\\ y \"q\\\"d\"  ",
+                                   &argv, &err));
+    const char *want[] = {"/bin/tool", "--a", "two words", "single q", "x y", "q\"d", NULL};
+    for (int i = 0; want[i]; i++)
+        RT_ASSERT_STR_EQ(argv[i], want[i]);
+    RT_ASSERT(argv[6] == NULL);
+    rt__process_argv_free(argv);
+    RT_ASSERT_OK(rt__process_split("\"/path with space/t\"", &argv, &err));
+    RT_ASSERT_STR_EQ(argv[0], "/path with space/t");
+    RT_ASSERT(argv[1] == NULL);
+    rt__process_argv_free(argv);
+    RT_ASSERT_INT_EQ(rt__process_split("tool \"open", &argv, &err), RT_EINVAL);
+    RT_ASSERT_CONTAINS(err.msg, "unterminated");
+    RT_ASSERT_INT_EQ(rt__process_split("   ", &argv, &err), RT_EINVAL);
+    /* No shell: a semicolon or a pipe is just a character of a word. */
+    RT_ASSERT_OK(rt__process_split("tool;rm -rf x|y", &argv, &err));
+    RT_ASSERT_STR_EQ(argv[0], "tool;rm");
+    RT_ASSERT_STR_EQ(argv[2], "x|y");
+    rt__process_argv_free(argv);
+}
+
+RT_TEST(process_parse_json)
+{
+    struct rt_credentials *c;
+    struct rt_error err;
+    rt_error_clear(&err);
+    const char *ok =
+        "{\"Version\": 1, \"AccessKeyId\": \"AKIDP\", \"SecretAccessKey\": \"p-secret\","
+        " \"SessionToken\": \"p-token\", \"Expiration\": \"2030-01-02T03:04:05Z\"}";
+    RT_ASSERT_OK(rt__process_parse(ok, strlen(ok), "p", &c, &err));
+    RT_ASSERT_STR_EQ(c->access_key, "AKIDP");
+    RT_ASSERT_STR_EQ(c->session_token, "p-token");
+    RT_ASSERT_STR_EQ(c->source, "process");
+    RT_ASSERT(c->expiration_ms == 1893553445000LL);
+    rt_credentials_free(c);
+    const char *noexp = "{\"Version\":1,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\"}";
+    RT_ASSERT_OK(rt__process_parse(noexp, strlen(noexp), "p", &c, &err));
+    RT_ASSERT(c->expiration_ms == 0 && c->session_token == NULL);
+    rt_credentials_free(c);
+    const char *v2 = "{\"Version\":2,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"hidden-S\"}";
+    RT_ASSERT_INT_EQ(rt__process_parse(v2, strlen(v2), "p", &c, &err), RT_EPARSE);
+    RT_ASSERT_CONTAINS(err.msg, "Version");
+    RT_ASSERT(strstr(err.msg, "hidden-S") == NULL);
+    const char *badexp = "{\"Version\":1,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\","
+                         "\"Expiration\":\"tomorrow\"}";
+    RT_ASSERT_INT_EQ(rt__process_parse(badexp, strlen(badexp), "p", &c, &err), RT_EPARSE);
+    RT_ASSERT_INT_EQ(rt__process_parse("not json", 8, "p", &c, &err), RT_EPARSE);
+}
+
+/* Writes an executable script into the case's folder. Returns its path. */
+static const char *script(const char *name, const char *body)
+{
+    const char *p = fx_write(name, body);
+    RT_ASSERT_OK(chmod(p, 0755));
+    return p;
+}
+
+#define PROC_SECRET "proc-secret-Wq7u"
+
+RT_TEST(process_runs_without_a_shell_and_reads_json)
+{
+    fx_start();
+    fx_log_capture();
+    const char *dir = rt_test_tmpdir();
+    /* The script sees its arguments exactly as split: "two words" is one, $HOME is not expanded. */
+    script("creds tool.sh",
+           "#!/bin/sh\n"
+           "[ \"$#\" = 2 ] && [ \"$1\" = 'two words' ] && [ \"$2\" = '$HOME' ] || "
+           "{ echo \"bad args: $#\" >&2; exit 3; }\n"
+           "n=$(cat \"$(dirname \"$0\")/count\" 2>/dev/null || echo 0); n=$((n+1)); "
+           "echo $n > \"$(dirname \"$0\")/count\"\n"
+           "printf '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC%s\", \"SecretAccessKey\": "
+           "\"" PROC_SECRET "\", \"SessionToken\": \"tok\", \"Expiration\": "
+           "\"2099-01-01T00:00:00Z\"}' $n\n");
+    char cfg[2048];
+    snprintf(cfg, sizeof(cfg),
+             "[profile proc]\ncredential_process = \"%s/creds tool.sh\" \"two words\" $HOME\n"
+             "[profile fails]\ncredential_process = \"%s/creds tool.sh\" one\n"
+             "[profile missing]\ncredential_process = %s/no-such-tool\n"
+             "[profile slow]\ncredential_process = /bin/sleep 5\n"
+             "[profile quote]\ncredential_process = \"%s/creds tool.sh\n",
+             dir, dir, dir, dir);
+    fx_write("config", cfg);
+    struct rt_credentials_opts o = fx_opts();
+    o.process_timeout_ms = 300;
+    struct rt_credentials_provider *p;
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt_credentials_provider_new_profile(&o, &p, &err));
+    struct fx_result r = {0};
+    setenv("AWS_PROFILE", "proc", 1);
+    RT_ASSERT_OK(fx_get(p, &r));
+    RT_ASSERT_STR_EQ(r.creds->access_key, "AKIDPROC1");
+    RT_ASSERT_STR_EQ(r.creds->secret_key, PROC_SECRET);
+    RT_ASSERT_STR_EQ(r.creds->source, "process");
+    RT_ASSERT(r.creds->expiration_ms > 0);
+    RT_ASSERT_OK(fx_get(p, &r)); /* run again: the provider itself does not cache */
+    RT_ASSERT_STR_EQ(r.creds->access_key, "AKIDPROC2");
+    /* A non-zero exit: the status and the first line of stderr, never stdout. */
+    setenv("AWS_PROFILE", "fails", 1);
+    RT_ASSERT_INT_EQ(fx_get(p, &r), RT_ECREDENTIALS);
+    RT_ASSERT_CONTAINS(r.err.msg, "exited with status 3: bad args: 1");
+    RT_ASSERT_CONTAINS(r.err.msg, "profile fails");
+    setenv("AWS_PROFILE", "missing", 1);
+    RT_ASSERT_INT_EQ(fx_get(p, &r), RT_ECREDENTIALS);
+    RT_ASSERT_CONTAINS(r.err.msg, "cannot run");
+    /* Past the timeout the command is killed. */
+    setenv("AWS_PROFILE", "slow", 1);
+    uint64_t t0 = uv_hrtime();
+    RT_ASSERT_INT_EQ(fx_get(p, &r), RT_ETIMEDOUT);
+    RT_ASSERT_CONTAINS(r.err.msg, "did not finish within 300 ms and was killed");
+    RT_ASSERT((uv_hrtime() - t0) / 1000000 < 4000);
+    setenv("AWS_PROFILE", "quote", 1);
+    RT_ASSERT_INT_EQ(fx_get(p, &r), RT_ECONFIG);
+    RT_ASSERT_CONTAINS(r.err.msg, "unterminated");
+    fx_result_cleanup(&r);
+    fx_finish(p);
+    const char *log = fx_log_text();
+    RT_ASSERT_CONTAINS(log, "source=process");
+    RT_ASSERT(strstr(log, "Wq7u") == NULL);
+    RT_ASSERT(strstr(log, "two words") == NULL); /* arguments are never logged */
 }
