@@ -40,6 +40,43 @@ int rt__sts_endpoint(const char *config_url,
     __builtin_trap();
 }
 
+/* Role profiles start other providers and runners; loading a profile file never does. */
+void rt__assume_role_run(struct rt__creds_op *op, const struct rt__assume_role_call *c)
+{
+    (void)op;
+    (void)c;
+    __builtin_trap();
+}
+
+void rt__process_run(struct rt__creds_op *op, const struct rt__process_call *c)
+{
+    (void)op;
+    (void)c;
+    __builtin_trap();
+}
+
+#define RT_FUZZ_NO_PROVIDER(name)                                                                  \
+    int name(const struct rt_credentials_opts *o, struct rt_credentials_provider **out,            \
+             struct rt_error *err)                                                                 \
+    {                                                                                              \
+        (void)o;                                                                                   \
+        (void)out;                                                                                 \
+        (void)err;                                                                                 \
+        __builtin_trap();                                                                          \
+    }
+RT_FUZZ_NO_PROVIDER(rt_credentials_provider_new_environment)
+RT_FUZZ_NO_PROVIDER(rt_credentials_provider_new_imds)
+RT_FUZZ_NO_PROVIDER(rt_credentials_provider_new_container)
+
+const char *
+rt_region_resolve(const char *config_region, const char *profile_region, const char **from)
+{
+    (void)config_region;
+    (void)profile_region;
+    (void)from;
+    __builtin_trap();
+}
+
 static void parse_profile(const uint8_t *data, size_t size)
 {
     int fd = memfd_create("fuzz-profile", 0);
