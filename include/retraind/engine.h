@@ -115,6 +115,10 @@ struct rt_engine_ops {
                       double min_confidence,
                       rt_engine_detect_fn *cb,
                       void *ud);
+    /* Optional (NULL: the version name is all there is): the provider's identifier of version
+     * (Rekognition's ProjectVersionArn), or of the project when version is NULL; NULL while not
+     * known. Valid until the next call into the engine. */
+    const char *(*arn)(struct rt_engine *e, const char *version);
     /* Cancels what it can, waits for thread-pool work, frees e; cb (may be NULL) runs at the end.
      */
     void (*close)(struct rt_engine *e, void (*cb)(void *ud), void *ud);

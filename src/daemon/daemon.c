@@ -457,9 +457,13 @@ static void on_watchdog(uv_timer_t *t)
 
 /* ---- start-up ---- */
 
+static void mirror_system_state(struct daemon *d);
+
 static void engine_active_started(int status, const struct rt_error *err, void *ud)
 {
-    (void)ud;
+    struct daemon *d = ud;
+    if (!status && !d->stopping)
+        mirror_system_state(d); /* the engine knows the active version's ARN now */
     if (status) {
         char msg[600];
         RT_LOG(RT_LOG_ERR, "daemon", "event=active_model_start_failed error=%s",
@@ -474,15 +478,23 @@ static void mirror_system_state(struct daemon *d)
 {
     if (strcmp(d->params->ops->name, "ssm") != 0)
         return;
-    char v[160];
+    char v[700]; /* an ARN names the project and the version (255 each) */
     int64_t images = 0;
     if (rt_journal_state_get_i64(d->journal, RT_STATE_PREVIOUS_TRAINED, 0, &images) == 0 &&
         rt_snprintf(v, sizeof(v), "%lld", (long long)images) == 0)
         rt_params_ssm_system_put(d->params, "previous_trained_images", v);
+    /* An engine with ARNs (rekognition) mirrors them, as the reference solution does, once it
+     * knows them (after a restart: once the active version was started again). */
+    const char *(*arn)(struct rt_engine *, const char *) = d->engine ? d->engine->ops->arn : NULL;
+    const char *project = arn ? arn(d->engine, NULL) : NULL;
+    if (project && rt_snprintf(v, sizeof(v), "\"%s\"", project) == 0)
+        rt_params_ssm_system_put(d->params, "rekognition_project_arn", v);
     struct rt_journal_model active;
-    if (rt_journal_model_get_active(d->journal, &active) == 0 &&
-        rt_snprintf(v, sizeof(v), "\"%s\"", active.version) == 0)
-        rt_params_ssm_system_put(d->params, "rekognition_project_version_arn", v);
+    if (rt_journal_model_get_active(d->journal, &active) == 0) {
+        const char *ref = arn ? arn(d->engine, active.version) : active.version;
+        if (ref && rt_snprintf(v, sizeof(v), "\"%s\"", ref) == 0)
+            rt_params_ssm_system_put(d->params, "rekognition_project_version_arn", v);
+    }
 }
 
 static void transitioned(void *ud, const struct rt_transition *t)

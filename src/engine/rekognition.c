@@ -856,6 +856,12 @@ static void r_close(struct rt_engine *eng, void (*cb)(void *ud), void *ud)
     rt_defer_close(&e->defer, defer_closed, e);
 }
 
+static const char *r_arn(struct rt_engine *base, const char *version)
+{
+    struct rek *e = (struct rek *)base;
+    return version ? varn_get(e, version) : e->project_arn;
+}
+
 static const struct rt_engine_ops rek_ops = {
     .name = "rekognition",
     .train = r_train,
@@ -864,6 +870,7 @@ static const struct rt_engine_ops rek_ops = {
     .stop = r_stop,
     .detect = r_detect,
     .detect_key = r_detect_key,
+    .arn = r_arn,
     .close = r_close,
 };
 
