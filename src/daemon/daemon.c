@@ -56,6 +56,7 @@
 #include "retraind/fsutil.h"
 #include "retraind/journal.h"
 #include "retraind/log.h"
+#include "retraind/model_meter.h"
 #include "retraind/notify.h"
 #include "retraind/params.h"
 #include "retraind/registry.h"
@@ -678,6 +679,9 @@ static int open_drivers(struct daemon *d, struct rt_error *err)
         return rc;
     d->env.store = d->store;
     rc = rt_registry_new_engine(&d->env, &d->engine, &d->engine_poll_ms, err);
+    struct rt_engine *metered = NULL; /* the model's running hours (model_meter.h) */
+    if (!rc && (rc = rt_model_meter_new(d->engine, d->journal, &metered, err)) == 0)
+        d->engine = metered;
     if (!rc)
         rc = rt_registry_new_params(&d->env, &d->params, err);
     if (!rc)
