@@ -121,16 +121,18 @@ class Scenario:
             return {}
 
     # ---- the daemon ----
-    def make_env(self):
-        env = Env(poll="1s", min_untrained=10, min_f1=0.8)
+    def make_env(self, scan="1s", flush="1s", poll="1s", concurrency=4, refresh="1s"):
+        """The daemon's config (bench/bench_aws_calls.py and bench_detect_throttled.py choose
+        the periods and the concurrency)."""
+        env = Env(poll=poll, min_untrained=10, min_f1=0.8)
         env.set_config("""data_dir: data
-store: { driver: s3, bucket: %(bucket)s, path_style: true, scan: 1s }
+store: { driver: s3, bucket: %(bucket)s, path_style: true, scan: %(scan)s }
 parameters:
   driver: ssm
   path: %(path)s
-  refresh: 1s
+  refresh: %(refresh)s
   defaults:
-    Automatic-Training-Poll-Frequency: 1s
+    Automatic-Training-Poll-Frequency: %(poll)s
     Minimum-Untrained-Images: 10
     Minimum-F1-Score: 0.8
     Enable-A2I-Workflow: true
@@ -140,13 +142,14 @@ notify: [ { driver: log }, { driver: sns, topic_arn: %(topic)s } ]
 log: { level: info }
 engine: { driver: rekognition, project: %(project)s, status_poll: 1s }
 review: { driver: a2i, flow_definition: %(flow)s, poll: 1s }
-detection: { concurrency: 4, results_flush: 1s }
+detection: { concurrency: %(concurrency)d, results_flush: %(flush)s }
 aws:
   region: us-east-1
   max_attempts: 3
   endpoints: { s3: %(base)s, ssm: %(base)s, sns: %(base)s, rekognition: %(base)s, sagemaker: %(base)s }
 """ % {"bucket": BUCKET, "path": PATH, "topic": TOPIC, "project": PROJECT, "flow": FLOW,
-       "base": self.base})
+       "base": self.base, "scan": scan, "flush": flush, "poll": poll, "concurrency": concurrency,
+       "refresh": refresh})
         return env
 
     def daemon_env(self):
@@ -156,7 +159,9 @@ aws:
                 "AWS_ENDPOINT_URL_SAGEMAKER_A2I_RUNTIME": self.base}
 
     # ---- the run ----
-    def run(self):
+    def setup(self):
+        """The twin's project, versions' timing and F1s, flow definition, the reference
+        solution's For-System-Use-Only, and the fault rate."""
         for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
                   "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SSM",
                   "AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_REKOGNITION"):
@@ -173,6 +178,10 @@ aws:
                                Value=json.dumps({"s3_bucket": "b-ref", "sns-topic": TOPIC,
                                                  "previous_trained_images": 0}))
         c("chaos/config", {"rate": self.fault_rate, "seed": self.seed, "agent": "retraind/"})
+
+    def run(self):
+        self.setup()
+        c = self.control
 
         env = self.env = self.make_env()
         env.start(env=self.daemon_env())
