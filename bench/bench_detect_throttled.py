@@ -10,8 +10,9 @@ The daemon runs on every AWS driver against the aws-twin, whose Rekognition admi
 calls per second per version (a token bucket with one second of burst; above it
 ThrottlingException) and answers each admitted call LATENCY_MS later, as a model takes time.
 After a first version is deployed (with Minimum-Inference-Units UNITS), N x UNITS x SECONDS
-images are put into images_for_detection/; the rate is the admitted calls over the time from
-the first to the last admitted DetectCustomLabels (the twin's log), beside N x UNITS. Printed:
+images are put into images_for_detection/; the rate is the admitted calls, less the bucket's
+initial second of burst, over the time from the first to the last DetectCustomLabels (the
+twin's log), beside N x UNITS. Printed:
 that rate and its share of the allowance, the throttled answers, the failed detections.
 Prints figures; never passes or fails.
 """
