@@ -21,6 +21,7 @@ engine rekognition, review a2i, notify log + sns. The scenario:
 6. SNS recorded the notifications (started x3, finished x3, deployed x2, not deployed x1, review
    requested x3, review answered), and For-System-Use-Only mirrors previous_trained_images 30
    and the active version's ARN, keeping the reference solution's keys it does not know.
+7. After a restart the active version's ARN (not its name) is mirrored again.
 
 The end state (summary()) is compared with END_STATE in both runs. Skips (77) without node/npm,
 the twin's packages or python3-boto3.
@@ -295,6 +296,16 @@ aws:
                      == self.versions()[v3]["arn"], tmo, "the active version's ARN mirrored")
         time.sleep(3)  # a late copy or a duplicate would show now
         self.want_copies = want
+
+        # 7. After a restart the mirror names the active version by its ARN again (not by its
+        # name, which is all the journal has until the engine was asked).
+        env.stop()
+        st = self.system_state()
+        del st["rekognition_project_version_arn"]
+        self.ssm.put_parameter(Name=SYSTEM, Type="String", Overwrite=True, Value=json.dumps(st))
+        env.start(env=self.daemon_env())
+        env.wait_for(lambda: "rekognition_project_version_arn" in self.system_state(), tmo,
+                     "the active version mirrored after the restart")
         return self.summary()
 
     def result_lines(self):
