@@ -28,6 +28,7 @@ the twin's packages or python3-boto3.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -356,9 +357,12 @@ aws:
         }
 
     def close(self):
-        if getattr(self, "env", None):
-            self.env.stop()
-        self.twin.close()
+        try:
+            if getattr(self, "env", None):
+                self.env.stop()
+        finally:
+            self.twin.close()
+            shutil.rmtree(self.stage, ignore_errors=True)
 
 
 def main(fault_rate=0.0, seed=1):
