@@ -47,7 +47,6 @@ struct rt_label_metric {
 
 struct rt_model_info {
     char version[128];
-    char arn[256]; /* the service's name for the version (ProjectVersionArn); "" when none */
     enum rt_model_status status;
     char message[256];   /* status message / failure reason */
     double f1;           /* macro F1 on the test split, 0..1; valid once training completed */
@@ -116,6 +115,10 @@ struct rt_engine_ops {
                       double min_confidence,
                       rt_engine_detect_fn *cb,
                       void *ud);
+    /* Optional (NULL: the version name is all there is): the provider's identifier of version
+     * (Rekognition's ProjectVersionArn), or of the project when version is NULL; NULL while not
+     * known. Valid until the next call into the engine. */
+    const char *(*arn)(struct rt_engine *e, const char *version);
     /* Cancels what it can, waits for thread-pool work, frees e; cb (may be NULL) runs at the end.
      */
     void (*close)(struct rt_engine *e, void (*cb)(void *ud), void *ud);

@@ -140,7 +140,11 @@ static void print_text(const cJSON *st)
                cJSON_GetNumberValue(cJSON_GetObjectItem(am, "f1")),
                cJSON_GetNumberValue(cJSON_GetObjectItem(am, "images")),
                cJSON_GetStringValue(cJSON_GetObjectItem(am, "deployed_at")));
-    else
+    const cJSON *hours = cJSON_GetObjectItem(am, "running_hours");
+    if (cJSON_IsNumber(hours))
+        printf("running hours: %.3f  (time in RUNNING; %s)\n", hours->valuedouble,
+               cJSON_IsTrue(cJSON_GetObjectItem(am, "running")) ? "running now" : "stopped now");
+    if (!cJSON_IsObject(am))
         printf("\nactive model: none\n");
     printf("\nin flight:\n");
     const cJSON *fl = cJSON_GetObjectItem(st, "in_flight");

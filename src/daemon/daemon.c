@@ -57,6 +57,7 @@
 #include "retraind/fsutil.h"
 #include "retraind/journal.h"
 #include "retraind/log.h"
+#include "retraind/model_meter.h"
 #include "retraind/notify.h"
 #include "retraind/params.h"
 #include "retraind/registry.h"
@@ -458,30 +459,18 @@ static void on_watchdog(uv_timer_t *t)
 
 /* ---- start-up ---- */
 
+static void mirror_system_state(struct daemon *d);
+
 static void engine_active_started(int status, const struct rt_error *err, void *ud)
 {
-    (void)ud;
+    struct daemon *d = ud;
+    if (!status && !d->stopping)
+        mirror_system_state(d); /* the engine knows the active version's ARN now */
     if (status) {
         char msg[600];
         RT_LOG(RT_LOG_ERR, "daemon", "event=active_model_start_failed error=%s",
                rt_q(err ? rt_error_format(err, msg, sizeof(msg)) : rt_strerror(status)));
     }
-}
-
-/* The active version under the name the reference solution keeps: its ARN when the engine has
- * one (Rekognition), else the version name. Names and ARNs need no JSON escaping. */
-static void mirror_active_described(int status,
-                                    const struct rt_model_info *info,
-                                    const struct rt_error *err,
-                                    void *ud)
-{
-    struct daemon *d = ud;
-    (void)err;
-    char v[400];
-    if (status || d->stopping || !info)
-        return; /* the next SWITCH or start mirrors it again */
-    if (rt_snprintf(v, sizeof(v), "\"%s\"", info->arn[0] ? info->arn : info->version) == 0)
-        rt_params_ssm_system_put(d->params, "rekognition_project_version_arn", v);
 }
 
 /* Mirrors the journal's system state (the journal stays the source of truth) into the params
@@ -492,16 +481,23 @@ static void mirror_system_state(struct daemon *d)
 {
     if (strcmp(d->params->ops->name, "ssm") != 0)
         return;
-    char v[160];
+    char v[700]; /* an ARN names the project and the version (255 each) */
     int64_t images = -1;
     if (rt_journal_state_get_i64(d->journal, RT_STATE_PREVIOUS_TRAINED, -1, &images) == 0 &&
         images >= 0 && rt_snprintf(v, sizeof(v), "%lld", (long long)images) == 0)
         rt_params_ssm_system_put(d->params, "previous_trained_images", v);
+    /* An engine with ARNs (rekognition) mirrors them, as the reference solution does, once it
+     * knows them (after a restart: once the active version was started again). */
+    const char *(*arn)(struct rt_engine *, const char *) = d->engine ? d->engine->ops->arn : NULL;
+    const char *project = arn ? arn(d->engine, NULL) : NULL;
+    if (project && rt_snprintf(v, sizeof(v), "\"%s\"", project) == 0)
+        rt_params_ssm_system_put(d->params, "rekognition_project_arn", v);
     struct rt_journal_model active;
-    if (rt_journal_model_get_active(d->journal, &active) == 0 &&
-        d->engine->ops->describe(d->engine, active.version, mirror_active_described, d) != 0 &&
-        rt_snprintf(v, sizeof(v), "\"%s\"", active.version) == 0)
-        rt_params_ssm_system_put(d->params, "rekognition_project_version_arn", v);
+    if (rt_journal_model_get_active(d->journal, &active) == 0) {
+        const char *ref = arn ? arn(d->engine, active.version) : active.version;
+        if (ref && rt_snprintf(v, sizeof(v), "\"%s\"", ref) == 0)
+            rt_params_ssm_system_put(d->params, "rekognition_project_version_arn", v);
+    }
 }
 
 static void transitioned(void *ud, const struct rt_transition *t)
@@ -817,6 +813,9 @@ static int open_drivers(struct daemon *d, struct rt_error *err)
         return rc;
     d->env.store = d->store;
     rc = rt_registry_new_engine(&d->env, &d->engine, &d->engine_poll_ms, err);
+    struct rt_engine *metered = NULL; /* the model's running hours (model_meter.h) */
+    if (!rc && (rc = rt_model_meter_new(d->engine, d->journal, &metered, err)) == 0)
+        d->engine = metered;
     if (!rc)
         rc = rt_registry_new_params(&d->env, &d->params, err);
     if (!rc)

@@ -26,6 +26,7 @@
 #include "retraind/journal_detections.h"
 #include "retraind/journal_reviews.h"
 #include "retraind/log.h"
+#include "retraind/model_meter.h"
 #include "retraind/params.h"
 #include "retraind/report.h"
 #include "retraind/review_local.h"
@@ -567,6 +568,19 @@ static int write_metrics(struct rt_daemon_http *h, struct rt_buf *b)
                            "# TYPE retraind_active_model_f1 gauge\n"
                            "retraind_active_model_f1 %g\n",
                            m.f1);
+    int64_t run_ms = 0;
+    bool running = false;
+    if (!rc && rt_journal_model_get_active(h->env.journal, &m) == 0 &&
+        rt_model_meter_read(h->env.journal, m.version, rt_now_ms(), &run_ms, &running) == 0)
+        rc = rt_buf_printf(b,
+                           "# HELP retraind_active_model_running_hours Time the deployed version "
+                           "spent RUNNING (billed by the hour), idle stops left out.\n"
+                           "# TYPE retraind_active_model_running_hours counter\n"
+                           "retraind_active_model_running_hours %.6f\n"
+                           "# HELP retraind_active_model_running The deployed version runs now.\n"
+                           "# TYPE retraind_active_model_running gauge\n"
+                           "retraind_active_model_running %d\n",
+                           (double)run_ms / 3600000.0, running ? 1 : 0);
     if (!rc)
         rc = rt_buf_printf(
             b,

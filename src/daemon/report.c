@@ -21,6 +21,7 @@
 #include "retraind/journal.h"
 #include "retraind/journal_detections.h"
 #include "retraind/journal_reviews.h"
+#include "retraind/model_meter.h"
 #include "retraind/params.h"
 #include "retraind/registry.h"
 #include "retraind/store.h"
@@ -456,6 +457,13 @@ cJSON *rt_report_status(const struct rt_config *cfg,
         cJSON_AddNumberToObject(am, "images", (double)m.images);
         cJSON_AddItemToObject(am, "deployed_at", time_or_null(m.deployed_ms));
         cJSON_AddStringToObject(am, "status", m.status);
+        /* Time in RUNNING, what the provider bills (model_meter.h). */
+        int64_t run_ms = 0;
+        bool running = false;
+        if (rt_model_meter_read(j, m.version, rt_now_ms(), &run_ms, &running) == 0) {
+            cJSON_AddNumberToObject(am, "running_hours", (double)run_ms / 3600000.0);
+            cJSON_AddBoolToObject(am, "running", running);
+        }
     } else {
         cJSON_AddNullToObject(o, "active_model");
     }

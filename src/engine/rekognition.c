@@ -422,9 +422,7 @@ static void described(struct call *c, const cJSON *root)
     struct rt_model_info info = {.f1 = 0};
     rt_strlcpy(info.version, c->version, sizeof(info.version));
     if (v) {
-        const char *arn = str_of(v, "ProjectVersionArn");
-        varn_put(c->e, c->version, arn);
-        rt_strlcpy(info.arn, arn ? arn : "", sizeof(info.arn));
+        varn_put(c->e, c->version, str_of(v, "ProjectVersionArn"));
         info.status = rt_engine_rekognition_status(str_of(v, "Status"));
         const char *msg = str_of(v, "StatusMessage");
         rt_strlcpy(info.message, msg ? msg : "", sizeof(info.message));
@@ -848,6 +846,12 @@ static void r_close(struct rt_engine *eng, void (*cb)(void *ud), void *ud)
     rt_defer_close(&e->defer, defer_closed, e);
 }
 
+static const char *r_arn(struct rt_engine *base, const char *version)
+{
+    struct rek *e = (struct rek *)base;
+    return version ? varn_get(e, version) : e->project_arn;
+}
+
 static const struct rt_engine_ops rek_ops = {
     .name = "rekognition",
     .train = r_train,
@@ -856,6 +860,7 @@ static const struct rt_engine_ops rek_ops = {
     .stop = r_stop,
     .detect = r_detect,
     .detect_key = r_detect_key,
+    .arn = r_arn,
     .close = r_close,
 };
 

@@ -12,12 +12,20 @@ engine names; the twin does not read images).
    objects with MinConfidence 0, the labels the twin was told to answer per key; throttled
    calls (ThrottlingException, ProvisionedThroughputExceededException) slow detection down and
    no detection fails.
+5. engine.idle_stop: the idle version is stopped and started again for new images, all of
+   them detected once, none failed; the active model's running hours (status --json and text,
+   /metrics) match the twin's time in RUNNING, stand still while it is stopped, and survive a
+   restart.
 Skips (77) when node/npm or the twin's npm packages are unavailable.
 """
+import hashlib
 import os
+import re
 import subprocess
+import time
 
 from rtlib import SYNTH, Env, check, step_output
+from metricslib import TOKEN, base_url, get
 from twinlib import Twin
 
 AK, SK = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -152,14 +160,50 @@ try:
     check(env.log_count(r"event=detect_slowdown") >= 1, "detection did not slow down")
     env.stop()
 
+    # The active version's running hours (status --json), journaled: the version still runs
+    # at the twin while the daemon is down, and that time counts (it is billed).
+    def hours():
+        am = env.status()["active_model"]
+        check(am["version"] == v3 and "running_hours" in am, "active model %r" % am)
+        return am["running_hours"] * 3600000.0, am["running"]
+
+    def twin_ms():
+        return versions()[v3]["running_ms"]
+
+    ms0, running = hours()
+    check(running and ms0 > 0, "running hours after the deploy: %r %r" % (ms0, running))
+    check(abs(ms0 - twin_ms()) < 3000, "running %d ms, the twin says %d" % (ms0, twin_ms()))
+
     # 5. engine.idle_stop: the idle version is stopped, and started again for new images, whose
-    # detections wait for it (none fails); it stays the active version.
+    # detections wait for it (none fails); it stays the active version. Running hours advance
+    # only while it runs (status, /metrics), and survive a restart.
     env.set_config(env.config().replace("max_inference_units: 4 }",
-                                        "max_inference_units: 4, idle_stop: 3s }"))
+                                        "max_inference_units: 4, idle_stop: 3s }")
+                   + "http:\n  listen: 127.0.0.1:0\n  tokens:\n    - { name: it, role: admin, "
+                   "token_sha256: %s }\n" % hashlib.sha256(TOKEN.encode()).hexdigest())
     env.start(env=DAEMON_ENV)
+    base = base_url(env)
     env.wait_log(r"event=model_idle_stop version=\"?%s" % v3, 30, "the idle stop")
     env.wait_for(lambda: versions()[v3]["status"] == "STOPPED", 30, "the idle version to stop")
     check(versions()[v3]["stops"] == 1, "stops %r" % versions()[v3])
+    env.wait_for(lambda: not hours()[1], 10, "status to say the version is stopped")
+    ms1, _ = hours()
+    check(abs(ms1 - twin_ms()) < 3000, "running %d ms at the idle stop, the twin says %d"
+          % (ms1, twin_ms()))
+
+    def metric(name):
+        code, text = get(base, "/metrics")
+        check(code == 200, "/metrics: %d" % code)
+        m = re.search(r"^%s ([0-9.e+-]+)$" % name, text, re.M)
+        check(m, "no %s in /metrics" % name)
+        return float(m.group(1))
+
+    time.sleep(2.5)
+    ms2, _ = hours()
+    check(ms2 == ms1, "running hours advanced while stopped: %r -> %r" % (ms1, ms2))
+    check(metric("retraind_active_model_running") == 0, "/metrics says running")
+    check(abs(metric("retraind_active_model_running_hours") * 3600000.0 - ms1) < 10,
+          "/metrics running hours differ from status")
     subprocess.run([SYNTH, "--labels", "stripes,circles", "--count", "3", "--start", "50",
                     "--size", "64", "--dir", stage], check=True, timeout=120)
     for label in ("stripes", "circles"):
@@ -175,7 +219,17 @@ try:
     check(versions()[v3]["starts"] == 2 and versions()[v3]["status"] == "RUNNING",
           "the idle version was not started again: %r" % versions()[v3])
     check(env.log_count(r"event=model_resumed") == 1, "model_resumed not logged once")
+    ms3, running = hours()
+    check(running and ms3 > ms1, "running hours after the restart: %r -> %r" % (ms1, ms3))
+    check(abs(ms3 - twin_ms()) < 3000, "running %d ms, the twin says %d" % (ms3, twin_ms()))
+    check(metric("retraind_active_model_running") == 1, "/metrics says stopped")
     env.stop()
+    # A daemon restart keeps the sum (the version still runs: it keeps growing).
+    ms4, running = hours()
+    check(running and ms4 >= ms3, "running hours after the daemon stopped: %r -> %r" % (ms3, ms4))
+    text = env.cli("status").stdout
+    check(re.search(r"running hours: \d+\.\d{3}  \(time in RUNNING; running now\)", text),
+          "status text without the running hours:\n" + text)
 finally:
     twin.close()
 print("ok")

@@ -302,6 +302,10 @@ function control(req, res, body) {
   if (m) {
     const r = routes.find((x) => x.name === m[1]);
     const out = r && typeof r.control === "function" ? r.control(m[2], args, ctx) : undefined;
+    // A module's control may answer a Promise (e.g. it writes into s3rver first).
+    if (out && typeof out.then === "function")
+      return out.then((v) => (v !== undefined ? ctx.json(res, 200, v) : ctx.json(res, 404, { error: "no such control " + url })),
+                      (e) => ctx.json(res, 500, { error: String(e) }));
     if (out !== undefined) return ctx.json(res, 200, out);
   }
   return ctx.json(res, 404, { error: "no such control " + url });
@@ -410,6 +414,7 @@ async function main() {
                          configureBuckets: opts.buckets.map((name) => ({ name })) });
     const addr = await s3srv.run();
     s3rverPort = addr.port;
+    ctx.s3rverPort = addr.port; // route modules may write objects straight into s3rver
   }
   server.listen(0, "127.0.0.1", () => {
     ctx.port = server.address().port;

@@ -11,13 +11,15 @@
 //
 // Control verbs (POST /__control/a2i/<verb>, JSON body):
 //   flow     {name, output ("s3://bucket/prefix/"), status?}  -> {arn}   a flow definition
-//   config   {output_dir}                                      -> {}      where output JSON goes
+//   config   {output_dir, output_s3}                           -> {}      where output JSON goes
+//            (output_s3 true: into the twin's s3rver, the flow output's bucket; needs --s3rver)
 //   complete {name, answers: [{label, worker, at_ms?}]}        -> {uri, key}
 //   fail     {name, status ("Failed"|"Stopped"), reason?, code?} -> {}
 //   loops    {}                                                -> [{name, status, flow, input}]
 //   counts   {}                                                -> {StartHumanLoop: n, ...}
 "use strict";
 const fs = require("fs");
+const http = require("http");
 const path = require("path");
 
 const NAME_RE = /^[a-z0-9](-*[a-z0-9])*$/;
@@ -156,6 +158,7 @@ module.exports = {
     }
     if (verb === "config") {
       if (args.output_dir !== undefined) s.outputDir = args.output_dir;
+      if (args.output_s3 !== undefined) s.outputS3 = !!args.output_s3;
       return {};
     }
     if (verb === "complete") {
@@ -180,15 +183,33 @@ module.exports = {
           };
         }),
       };
+      const done = () => {
+        loop.status = "Completed";
+        loop.outputUri = where.uri;
+        return { uri: where.uri, key: where.key };
+      };
+      if (s.outputS3 && ctx.s3rverPort) {
+        // The bucket is s3rver's (the twin runs with --s3rver): PUT the object there as A2I
+        // would, then mark the loop Completed.
+        const data = Buffer.from(JSON.stringify(doc));
+        return new Promise((resolve, reject) => {
+          const up = http.request({ host: "127.0.0.1", port: ctx.s3rverPort, method: "PUT",
+                                    path: "/" + where.bucket + "/" + where.key.split("/").map(encodeURIComponent).join("/"),
+                                    headers: { "Content-Type": "application/json", "Content-Length": data.length } }, (r) => {
+            r.resume();
+            r.on("end", () => (r.statusCode === 200 ? resolve(done()) : reject(new Error("s3rver PUT " + r.statusCode))));
+          });
+          up.on("error", reject);
+          up.end(data);
+        });
+      }
       if (s.outputDir) {
         const file = path.join(s.outputDir, where.key);
         fs.mkdirSync(path.dirname(file), { recursive: true });
         fs.writeFileSync(file + ".tmp", JSON.stringify(doc));
         fs.renameSync(file + ".tmp", file);
       }
-      loop.status = "Completed";
-      loop.outputUri = where.uri;
-      return { uri: where.uri, key: where.key };
+      return done();
     }
     if (verb === "fail") {
       const loop = s.loops.get(args.name);

@@ -22,7 +22,10 @@
 //           f1_by_version: {name: f1}, fail_versions: {name: message}, labels: {key: [{Name,
 //           Confidence}]}, bytes_labels: {sha256: [...]}, default_labels: [...],
 //           throttle_detect: N (the next N DetectCustomLabels of a RUNNING version answer
-//           ProvisionedThroughputExceededException)}  merges
+//           ProvisionedThroughputExceededException), detect_rate: N (DetectCustomLabels per
+//           second per inference unit, a token bucket; above it ThrottlingException, counted
+//           as counts.DetectThrottled), detect_latency_ms: ms (each admitted detection answers
+//           that much later; counts.DetectAnswered)}  merges
 //   project {name}      -> {arn}: creates a project (as CreateProject)
 //   version {project, name, status, f1} -> {arn}: a version made elsewhere (a reference-solution
 //                          deployment's), in that status from the start
@@ -234,6 +237,39 @@ function signed(req, res, body, ctx, info) {
       s.cfg.throttle_detect -= 1;
       return fail("ProvisionedThroughputExceededException", "model capacity exceeded");
     }
+    // Capacity per inference unit (bench/bench_detect_throttled.py): a token bucket of
+    // detect_rate x units calls per second (one second of burst); above it ThrottlingException.
+    // detect_latency_ms delays every answer that got through, as a real model takes time.
+    if (s.cfg.detect_rate > 0) {
+      const rate = s.cfg.detect_rate * Math.max(1, v.min_units || 1);
+      const now = Date.now();
+      if (v.bucket_at === undefined) {
+        v.bucket = rate;
+        v.bucket_at = now;
+      }
+      v.bucket = Math.min(rate, v.bucket + ((now - v.bucket_at) / 1000) * rate);
+      v.bucket_at = now;
+      if (v.bucket < 1) {
+        s.counts.DetectThrottled = (s.counts.DetectThrottled || 0) + 1;
+        return fail("ThrottlingException", "Rate exceeded");
+      }
+      v.bucket -= 1;
+    }
+    if (s.cfg.detect_latency_ms > 0) {
+      const late = { ...input };
+      setTimeout(() => answerDetect(s, v, late, reply, fail), s.cfg.detect_latency_ms);
+      return true;
+    }
+    return answerDetect(s, v, input, reply, fail);
+  }
+  default:
+    return fail("UnknownOperationException", "unknown operation " + op);
+  }
+}
+
+// DetectCustomLabels' answer once admitted: the labels configured for the object or bytes.
+function answerDetect(s, v, input, reply, fail) {
+  {
     const img = input.Image || {};
     let labels;
     if (img.S3Object && img.S3Object.Bucket && img.S3Object.Name) {
@@ -247,11 +283,9 @@ function signed(req, res, body, ctx, info) {
     }
     if (!labels) labels = s.cfg.default_labels;
     const min = typeof input.MinConfidence === "number" ? input.MinConfidence : 50;
+    s.counts.DetectAnswered = (s.counts.DetectAnswered || 0) + 1;
     reply({ CustomLabels: labels.filter((l) => l.Confidence >= min) });
     return true;
-  }
-  default:
-    return fail("UnknownOperationException", "unknown operation " + op);
   }
 }
 
