@@ -83,6 +83,10 @@ typedef void rt_store_events_fn(const struct rt_store_event *ev, size_t n, void 
 
 struct rt_store_ops {
     const char *name; /* "local", "s3" */
+    /* True when a listed object is always complete (S3 shows an object only once its upload has
+     * finished), so a new image needs no second look before it is queued. A folder can list a
+     * file still being written: false. */
+    bool listed_complete;
     /* Lists every key under prefix (recursively), a page at a time. Never loads everything. */
     int (*list)(struct rt_store *s,
                 const char *prefix,

@@ -595,6 +595,7 @@ static void s3_close(struct rt_store *base, void (*cb)(void *ud), void *ud)
 
 static const struct rt_store_ops s3_ops = {
     .name = "s3",
+    .listed_complete = true,
     .list = s3_list,
     .get = s3_get,
     .put = s3_put,

@@ -5,8 +5,9 @@
  * Scanner. A scan lists the detection prefix page by page. For each image (.jpg/.jpeg/.png,
  * case-insensitive) whose (key, etag) has no row yet, it remembers size and etag in the pending
  * map; when a later scan sees the same size and etag again, the file is stable and its row is
- * queued (one journal batch per page; INSERT OR IGNORE, so a repeat is harmless). A scan that
- * leaves entries pending is followed by another ~300 ms later, and so is a change reported by
+ * queued (one journal batch per page; INSERT OR IGNORE, so a repeat is harmless); a store whose
+ * listings show only complete objects (S3: listed_complete) is queued on the first look. A scan
+ * that leaves entries pending is followed by another ~300 ms later, and so is a change reported by
  * the store's watch, so a file dropped into the folder is queued within about a second while a
  * file still being written keeps changing its etag and waits. The pending map is bounded
  * (PENDING_MAX): what does not fit is seen on a later scan. A row in the journal is never queued
@@ -50,7 +51,7 @@
 #define SETTLE_MS 300
 #define PENDING_MAX 20000
 #define PENDING_BUCKETS 4096
-#define SCAN_PAGE 250
+#define SCAN_PAGE 1000 /* S3's largest page: a listing round costs as few calls as it can */
 #define FLUSH_MAX 1000
 #define FLUSH_CHUNK 100
 #define SAMPLE_MAX 1000
@@ -265,15 +266,18 @@ static int scan_page(const struct rt_store_entry *e,
                 pending_remove(d, p);
             continue;
         }
-        if (*p && (*p)->size == e[i].size && strcmp((*p)->etag, e[i].etag) == 0 &&
-            (*p)->first_gen != d->gen) {
-            /* Same size and etag on two looks: stable. */
+        if (env(d)->store->ops->listed_complete ||
+            (*p && (*p)->size == e[i].size && strcmp((*p)->etag, e[i].etag) == 0 &&
+             (*p)->first_gen != d->gen)) {
+            /* Same size and etag on two looks (or a store that lists only complete objects):
+             * stable. */
             if (!b && rt_jbatch_new(&b) != 0)
                 break;
             if (rt_jbatch_detection_queue(b, e[i].key, e[i].etag, e[i].size, now) != 0)
                 break;
             queued++;
-            pending_remove(d, p);
+            if (*p)
+                pending_remove(d, p);
             continue;
         }
         if (*p) {

@@ -9,7 +9,9 @@
  *
  * Design: the dispatcher (detect_scan.c) starts an execution with the row's seq, key and etag in
  * its context. DETECT reads the image through the store (at most RT__DETECT_MAX_IMAGE bytes),
- * hashes it (SHA-256, on the thread pool), and classifies it with the active version; its
+ * hashes it (SHA-256, on the thread pool), and classifies it with the active version - or, with
+ * an engine that reads the object itself (detect_key: Rekognition), takes the ETag as the
+ * content's identity and reads nothing; its
  * transition marks the row 'detecting' and owned by the execution, so the dispatcher never takes
  * it again, before or after a restart. ROUTE compares the confidence with
  * Minimum-Label-Detection-Confidence and writes the whole result to the row in its transition
@@ -192,6 +194,8 @@ static void hash_work(uv_work_t *req)
     j->hash[64] = '\0';
 }
 
+static void classify_image(struct detect_job *j);
+
 static void hash_after(uv_work_t *req, int status)
 {
     struct detect_job *j = req->data;
@@ -201,6 +205,13 @@ static void hash_after(uv_work_t *req, int status)
         rt__exec_wait(x, RETRY_MS);
         return;
     }
+    classify_image(j);
+}
+
+/* With the content's identity in j->hash: a duplicate ends here, anything else is classified. */
+static void classify_image(struct detect_job *j)
+{
+    struct rt_exec *x = j->x;
     int64_t other = 0;
     int rc = rt_journal_detection_same_content(x->m->env.journal, rt__ctx_str(x, "key"), j->hash,
                                                ctx_seq(x), &other);
@@ -284,6 +295,21 @@ static void step_detect(struct rt_exec *x)
     j->outcome = 1;
     rt_strlcpy(j->version, active.version, sizeof(j->version));
     rt_buf_init(&j->body, RT__DETECT_MAX_IMAGE);
+    /* An engine that reads the object itself (Rekognition's S3Object) needs no bytes from here:
+     * reading them only to hash them doubled the AWS calls per image. The content's identity is
+     * then the ETag (S3's MD5 of the bytes for a single-part upload), written "etag-<etag>". */
+    const char *etag = rt__ctx_str(x, "etag");
+    if (x->m->env.engine->ops->detect_key && etag && etag[0]) {
+        size_t n = 0;
+        n += (size_t)snprintf(j->hash, sizeof(j->hash), "etag-");
+        for (const char *p = etag; *p && n + 1 < sizeof(j->hash); p++)
+            if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                *p == '-')
+                j->hash[n++] = *p;
+        j->hash[n] = '\0';
+        classify_image(j);
+        return;
+    }
     struct rt_store *s = x->m->env.store;
     rc = s->ops->get(s, key, &j->body, image_read, j);
     if (rc) {

@@ -36,14 +36,15 @@ os.environ.update({"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
                    "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"})
 
 # ---- what the reference solution left behind ----
-control("rekognition/project", {"name": "ref-project"})
+project_arn = control("rekognition/project", {"name": "ref-project"})["arn"]
 old_arn = control("rekognition/version", {"project": "ref-project", "name": OLD,
                                           "status": "RUNNING", "f1": 0.91})["arn"]
 control("rekognition/config", {"train_ms": 800, "start_ms": 800, "stop_ms": 500,
                                "f1_queue": [0.95]})
 SYSTEM = {"s3_bucket": "local", "sns-topic": "arn:aws:sns:us-east-1:123456789012:ref",
           "state_machine_arn": "arn:aws:states:us-east-1:123456789012:stateMachine:ref",
-          "previous_trained_images": 20, "rekognition_project_version_arn": old_arn,
+          "previous_trained_images": 20, "rekognition_project_arn": project_arn,
+          "rekognition_project_version_arn": old_arn,
           "dynamodb_table": "ref-table"}
 for name, value in (("Minimum-Untrained-Images", "5"), ("Minimum-F1-Score", "0.8"),
                     ("For-System-Use-Only", json.dumps(SYSTEM))):
@@ -103,7 +104,8 @@ try:
     st_sys = system_state()
     check(st_sys.get("rekognition_project_version_arn") == vs[new[0]]["arn"],
           "the active version is not mirrored as its ARN: %r" % st_sys)
-    for k in ("s3_bucket", "sns-topic", "state_machine_arn", "dynamodb_table"):
+    for k in ("s3_bucket", "sns-topic", "state_machine_arn", "dynamodb_table",
+              "rekognition_project_arn"):
         check(st_sys.get(k) == SYSTEM[k], "key %s lost or changed: %r" % (k, st_sys))
     env.stop()
 
