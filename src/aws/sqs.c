@@ -211,7 +211,7 @@ int rt_aws_sqs_parse_receive(struct rt_str json,
         x->md5_ok = body && (!md5 || md5_matches(body, blen, md5));
         const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(m, "Attributes");
         const char *count = str_item(attrs, "ApproximateReceiveCount");
-        x->receive_count = count ? atoi(count) : 0;
+        x->receive_count = count ? (int)strtol(count, NULL, 10) : 0;
         if (!x->id || !x->receipt || !x->body) {
             rc = rt_error_set(err, RT_ENOMEM, "sqs ReceiveMessage: out of memory");
             break;

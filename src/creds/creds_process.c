@@ -261,7 +261,7 @@ static void run_work(uv_work_t *w)
     int opipe[2] = {-1, -1}, epipe[2] = {-1, -1};
     if (pipe2(opipe, O_CLOEXEC) != 0 || pipe2(epipe, O_CLOEXEC) != 0) {
         j->rc = rt_error_set(&j->err, RT_EIO, "profile %s: credential_process: pipe: %s",
-                             rt_q(j->profile), strerror(errno));
+                             rt_q(j->profile), rt_strerror(-errno));
         goto out;
     }
     posix_spawn_file_actions_t fa;
@@ -294,7 +294,7 @@ static void run_work(uv_work_t *w)
     if (src != 0) {
         j->rc = rt_error_set(&j->err, RT_ECREDENTIALS,
                              "profile %s: credential_process: cannot run %s: %s", rt_q(j->profile),
-                             rt_q(j->argv[0]), strerror(src));
+                             rt_q(j->argv[0]), rt_strerror(-src));
         goto out;
     }
     int64_t deadline = rt_mono_ms() + j->timeout_ms;
