@@ -81,8 +81,9 @@ int rt_manifest_append(struct rt_buf *out,
                        struct rt_error *err);
 
 /*
- * As rt_manifest_append, with the consolidated confidence (0..1, written as a JSON number: 0.94
- * reads back exactly) and human_annotated ("yes", or "no" for a machine label).
+ * As rt_manifest_append, with the consolidated confidence (0..1, a JSON number with up to 17
+ * significant digits: 0.94 is written "0.94", 1 is "1"; it reads back within 1e-15) and
+ * human_annotated ("yes", or "no" for a machine label).
  * Returns: as rt_manifest_append, plus RT_EINVAL for a confidence outside 0..1 or not finite.
  */
 int rt_manifest_append_labeled(struct rt_buf *out,
