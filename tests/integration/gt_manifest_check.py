@@ -154,7 +154,8 @@ def _check_meta(attr, meta, job_name):
     if not _is_number(conf) or not math.isfinite(conf) or not 0 <= conf <= 1:
         raise BadLine(f'"confidence" {json.dumps(conf)} is not a number in 0..1')
     if meta["human-annotated"] not in ("yes", "no"):
-        raise BadLine(f'"human-annotated" {json.dumps(meta["human-annotated"])} is not "yes" or "no"')
+        raise BadLine(f'"human-annotated" {json.dumps(meta["human-annotated"])} is not "yes" '
+                      'or "no"')
     date = meta["creation-date"]
     if not isinstance(date, str) or not _valid_date(date):
         raise BadLine(f'"creation-date" {json.dumps(date)} is not YYYY-MM-DDTHH:MM:SS[.ffffff] '

@@ -26,8 +26,10 @@ def line(key, label, idx, **meta_over):
 
 def good_lines():
     return [line("unlabeled/a.png", "cat", 0),
-            line("unlabeled/b b\"%20\u00fc.jpg", "dog", 1, confidence=1, **{"human-annotated": "no"}),
-            line("unlabeled/c.png", "cat", 0, confidence=0, **{"creation-date": "2019-01-08T06:18:00.123193"}),
+            line("unlabeled/b b\"%20\u00fc.jpg", "dog", 1, confidence=1,
+                 **{"human-annotated": "no"}),
+            line("unlabeled/c.png", "cat", 0, confidence=0,
+                 **{"creation-date": "2019-01-08T06:18:00.123193"}),
             line("unlabeled/d.png", "dog", 1, **{"creation-date": "2024-02-29T23:59:59"})]
 
 
