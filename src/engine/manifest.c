@@ -13,15 +13,103 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "retraind/alloc.h"
 
 static const char type_name[] = "groundtruth/image-classification";
 
+char *rt_manifest_date(int64_t epoch_ms, char *out, size_t size)
+{
+    if (!out || size == 0)
+        return out;
+    out[0] = '\0';
+    if (size < RT_MANIFEST_DATE_MAX)
+        return out;
+    time_t secs = (time_t)(epoch_ms / 1000);
+    int ms = (int)(epoch_ms % 1000);
+    if (ms < 0) {
+        ms += 1000;
+        secs -= 1;
+    }
+    struct tm tm;
+    if (!gmtime_r(&secs, &tm) || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
+        return out;
+    rt_snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03d", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    return out;
+}
+
+/* Restores out to old_len after a failed append and names the cause. */
+static int append_text(struct rt_buf *out, char *text, struct rt_error *err)
+{
+    size_t old_len = out->len;
+    int rc = rt_buf_append_str(out, text);
+    if (rc == 0)
+        rc = rt_buf_append_char(out, '\n');
+    cJSON_free(text);
+    if (rc != 0) {
+        if (out->data) {
+            out->len = old_len;
+            out->data[old_len] = '\0';
+        }
+        return rt_error_set(err, rc, "manifest: buffer full (%s)", rt_err_name(rc));
+    }
+    return 0;
+}
+
+static bool has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+int rt_manifest_append_source(struct rt_buf *out,
+                              const char *bucket,
+                              const char *key,
+                              struct rt_error *err)
+{
+    if (!out || !bucket || !bucket[0] || !key || !key[0])
+        return rt_error_set(err, RT_EINVAL, "input manifest line: bucket or key is missing");
+    if (strchr(bucket, '/'))
+        return rt_error_set(err, RT_EINVAL, "input manifest line: bucket \"%.100s\" holds a '/'",
+                            bucket);
+    if (has_control(key))
+        return rt_error_set(err, RT_EINVAL, "input manifest line: key holds a control character");
+    struct rt_buf ref;
+    rt_buf_init(&ref, (size_t)1 << 20);
+    int rc = rt_buf_printf(&ref, "s3://%s/%s", bucket, key);
+    if (rc != 0) {
+        rt_buf_cleanup(&ref);
+        return rt_error_set(err, rc, "input manifest line: the key is too long");
+    }
+    char *text = NULL;
+    cJSON *root = cJSON_CreateObject();
+    if (root && cJSON_AddStringToObject(root, "source-ref", ref.data))
+        text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    rt_buf_cleanup(&ref);
+    if (!text)
+        return rt_error_set(err, RT_ENOMEM, "input manifest line: out of memory");
+    return append_text(out, text, err);
+}
+
 int rt_manifest_append(struct rt_buf *out,
                        const char *label_attr,
                        const struct rt_manifest_line *line,
                        struct rt_error *err)
+{
+    return rt_manifest_append_labeled(out, label_attr, line, 1, true, err);
+}
+
+int rt_manifest_append_labeled(struct rt_buf *out,
+                               const char *label_attr,
+                               const struct rt_manifest_line *line,
+                               double confidence,
+                               bool human_annotated,
+                               struct rt_error *err)
 {
     if (!out || !line || !label_attr || !label_attr[0] || !line->bucket || !line->bucket[0] ||
         !line->key || !line->key[0] || !line->label || !line->label[0] || !line->creation_date ||
@@ -30,6 +118,9 @@ int rt_manifest_append(struct rt_buf *out,
     if (line->class_index < 0)
         return rt_error_set(err, RT_EINVAL, "manifest line: negative class index %d",
                             line->class_index);
+    if (!isfinite(confidence) || confidence < 0 || confidence > 1)
+        return rt_error_set(err, RT_EINVAL, "manifest line: confidence %g is not in 0..1",
+                            confidence);
     size_t attr_len = strlen(label_attr);
     if (attr_len >= RT_MANIFEST_ATTR_MAX || strcmp(label_attr, "source-ref") == 0)
         return rt_error_set(err, RT_EINVAL, "manifest line: bad label attribute name");
@@ -55,8 +146,8 @@ int rt_manifest_append(struct rt_buf *out,
     bool ok = root && meta && cJSON_AddStringToObject(root, "source-ref", ref.data) &&
               cJSON_AddNumberToObject(root, label_attr, line->class_index) &&
               cJSON_AddStringToObject(meta, "class-name", line->label) &&
-              cJSON_AddNumberToObject(meta, "confidence", 1) &&
-              cJSON_AddStringToObject(meta, "human-annotated", "yes") &&
+              cJSON_AddNumberToObject(meta, "confidence", confidence) &&
+              cJSON_AddStringToObject(meta, "human-annotated", human_annotated ? "yes" : "no") &&
               cJSON_AddStringToObject(meta, "creation-date", line->creation_date) &&
               cJSON_AddStringToObject(meta, "type", type_name) &&
               cJSON_AddStringToObject(meta, "job-name", job.data);
@@ -72,20 +163,7 @@ int rt_manifest_append(struct rt_buf *out,
     rt_buf_cleanup(&job);
     if (!text)
         return rt_error_set(err, RT_ENOMEM, "manifest line: out of memory");
-
-    size_t old_len = out->len;
-    rc = rt_buf_append_str(out, text);
-    if (rc == 0)
-        rc = rt_buf_append_char(out, '\n');
-    cJSON_free(text);
-    if (rc != 0) {
-        if (out->data) {
-            out->len = old_len;
-            out->data[old_len] = '\0';
-        }
-        return rt_error_set(err, rc, "manifest: buffer full (%s)", rt_err_name(rc));
-    }
-    return 0;
+    return append_text(out, text, err);
 }
 
 /* Copies a JSON string member into a fixed field. Returns: 0 or RT_EPARSE. */
@@ -111,14 +189,6 @@ static int copy_string(const cJSON *item,
         return rt_error_set(err, RT_EPARSE, "\"%s\" is longer than %zu bytes", what, size - 1);
     memcpy(out, item->valuestring, n + 1);
     return 0;
-}
-
-static bool has_control(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return true;
-    return false;
 }
 
 /* Splits "s3://bucket/key" into out->bucket and out->key. Returns: 0 or RT_EPARSE. */
@@ -238,6 +308,27 @@ int rt_manifest_parse_line(const char *line,
     if (rc == 0)
         rc = copy_string(cJSON_GetObjectItemCaseSensitive(meta, "job-name"), "job-name",
                          out->job_name, sizeof(out->job_name), false, err);
+    out->confidence = -1;
+    out->human_annotated = -1;
+    if (rc == 0) {
+        const cJSON *conf = cJSON_GetObjectItemCaseSensitive(meta, "confidence");
+        if (conf && (!cJSON_IsNumber(conf) || !isfinite(conf->valuedouble) ||
+                     conf->valuedouble < 0 || conf->valuedouble > 1))
+            rc = rt_error_set(err, RT_EPARSE, "\"confidence\" is not a number in 0..1");
+        else if (conf)
+            out->confidence = conf->valuedouble;
+    }
+    if (rc == 0) {
+        const cJSON *human = cJSON_GetObjectItemCaseSensitive(meta, "human-annotated");
+        if (human && cJSON_IsString(human) && human->valuestring &&
+            strcmp(human->valuestring, "yes") == 0)
+            out->human_annotated = 1;
+        else if (human && cJSON_IsString(human) && human->valuestring &&
+                 strcmp(human->valuestring, "no") == 0)
+            out->human_annotated = 0;
+        else if (human)
+            rc = rt_error_set(err, RT_EPARSE, "\"human-annotated\" is not \"yes\" or \"no\"");
+    }
     if (rc == 0) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(meta, "type");
         if (type && (!cJSON_IsString(type) || !type->valuestring ||

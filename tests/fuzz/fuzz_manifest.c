@@ -1,7 +1,10 @@
 /*
  * fuzz_manifest.c - libFuzzer target for the Ground Truth manifest parser: whole manifests with
- * the label attribute given and found, plus a writer round trip of every entry parsed.
+ * the label attribute given and found, plus a writer round trip of every entry parsed (confidence
+ * and human-annotated included) and an input-manifest line of its source-ref.
  */
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +37,35 @@ static int check(size_t line_no,
                                  (int)e->class_index, e->creation_date, "j"};
     struct rt_error werr;
     rt_error_clear(&werr);
-    if (rt_manifest_append(&out, e->attribute, &l, &werr) == 0) {
+    if (e->confidence != -1 && (!(e->confidence >= 0) || e->confidence > 1))
+        abort();
+    if (e->human_annotated < -1 || e->human_annotated > 1)
+        abort();
+    double conf = e->confidence >= 0 ? e->confidence : 1;
+    if (rt_manifest_append_labeled(&out, e->attribute, &l, conf, e->human_annotated != 0, &werr) ==
+        0) {
         struct rt_manifest_entry back;
         rt_error_clear(&werr);
         if (rt_manifest_parse_line(out.data, out.len, e->attribute, &back, &werr) != 0 ||
             strcmp(back.key, e->key) != 0 || strcmp(back.label, e->label) != 0 ||
-            strcmp(back.bucket, e->bucket) != 0 || back.class_index != e->class_index)
+            strcmp(back.bucket, e->bucket) != 0 || back.class_index != e->class_index ||
+            fabs(back.confidence - conf) > 1e-15 ||
+            back.human_annotated != (e->human_annotated != 0))
             abort();
+    }
+    /* The input-manifest line of the same image holds exactly its source-ref. */
+    rt_buf_reset(&out);
+    if (rt_manifest_append_source(&out, e->bucket, e->key, &werr) != 0)
+        abort(); /* a parsed bucket has no '/', a parsed key no control character */
+    {
+        cJSON *root = cJSON_ParseWithLength(out.data, out.len);
+        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(root, "source-ref");
+        if (!cJSON_IsString(ref) || cJSON_GetArraySize(root) != 1 ||
+            strncmp(ref->valuestring, "s3://", 5) != 0 ||
+            strncmp(ref->valuestring + 5, e->bucket, strlen(e->bucket)) != 0 ||
+            strcmp(ref->valuestring + 5 + strlen(e->bucket) + 1, e->key) != 0)
+            abort();
+        cJSON_Delete(root);
     }
     rt_buf_cleanup(&out);
     return 0;

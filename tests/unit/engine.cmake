@@ -1,5 +1,8 @@
 # Engine module: manifest lines, synthetic images, image decoding, and the builtin engine.
 rt_unit_test(manifest ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_manifest.c LIBS rt_engine)
+# manifest_written_manifests_pass_gt_checker runs tests/integration/gt_manifest_check.py on what
+# the writer wrote (skipped without python3).
+target_compile_definitions(test_manifest PRIVATE RT_SRC_DIR="${CMAKE_SOURCE_DIR}")
 rt_unit_test(synth ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_synth.c LIBS rt_synth rt_engine)
 rt_unit_test(engine ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_engine_image.c LIBS rt_engine rt_synth
              PkgConfig::PNG)

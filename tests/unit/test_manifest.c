@@ -1,5 +1,9 @@
 /* test_manifest.c - Ground Truth manifest lines: exact shape, round trip, and bad lines. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
@@ -197,4 +201,207 @@ RT_TEST(writer_refuses_bad_input)
     RT_ASSERT_INT_EQ(b.len, 0);
     rt_buf_cleanup(&small);
     rt_buf_cleanup(&b);
+}
+
+/* ---- #10: confidence, human-annotated, Ground Truth's creation-date, input manifests ---- */
+
+RT_TEST(labeled_line_shape)
+{
+    struct rt_buf b;
+    rt_buf_init(&b, 1 << 16);
+    char date[RT_MANIFEST_DATE_MAX];
+    struct rt_manifest_line l = {"my-bucket",
+                                 "unlabeled/a.png",
+                                 "dog",
+                                 1,
+                                 rt_manifest_date(1583516799176, date, sizeof(date)),
+                                 "cats-dogs"};
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt_manifest_append_labeled(&b, "cats-dogs", &l, 0.94, false, &err));
+    RT_ASSERT_STR_EQ(b.data, "{\"source-ref\":\"s3://my-bucket/unlabeled/a.png\","
+                             "\"cats-dogs\":1,\"cats-dogs-metadata\":{\"class-name\":\"dog\","
+                             "\"confidence\":0.94,\"human-annotated\":\"no\","
+                             "\"creation-date\":\"2020-03-06T17:46:39.176\","
+                             "\"type\":\"groundtruth/image-classification\","
+                             "\"job-name\":\"labeling-job/cats-dogs\"}}\n");
+    /* 0 and 1 are written as integers, as Ground Truth does. */
+    RT_ASSERT_OK(rt_manifest_append_labeled(&b, "a", &l, 0, true, &err));
+    RT_ASSERT_CONTAINS(b.data, "\"confidence\":0,\"human-annotated\":\"yes\"");
+    rt_buf_cleanup(&b);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
+RT_TEST(confidence_and_human_read_back)
+{
+    struct rt_buf b;
+    rt_buf_init(&b, 1 << 16);
+    struct rt_manifest_line l = {"local", "k1.png", "cat", 0, "2020-03-06T17:46:39.176", "j"};
+    struct rt_error err;
+    rt_error_clear(&err);
+    const double confs[] = {0.94, 0.1 + 0.2, 1.0 / 3.0, 0, 1, 0.999999};
+    for (size_t i = 0; i < sizeof(confs) / sizeof(confs[0]); i++) {
+        char key[16];
+        rt_snprintf(key, sizeof(key), "k%zu.png", i);
+        l.key = key;
+        RT_ASSERT_OK(rt_manifest_append_labeled(&b, "a", &l, confs[i], i % 2 == 0, &err));
+    }
+    struct collected c;
+    memset(&c, 0, sizeof(c));
+    RT_ASSERT_INT_EQ(rt_manifest_parse(b.data, b.len, "a", collect, &c), 0);
+    RT_ASSERT_INT_EQ(c.n, 6);
+    RT_ASSERT(c.e[0].confidence == 0.94); /* as written, "0.94" */
+    for (int i = 0; i < c.n; i++) {
+        /* cJSON prints 15 significant digits when they read back within its epsilon. */
+        if (fabs(c.e[i].confidence - confs[i]) > 1e-15)
+            RT_FAIL("line %d: confidence %.17g read back as %.17g", i + 1, confs[i],
+                    c.e[i].confidence);
+        RT_ASSERT_INT_EQ(c.e[i].human_annotated, i % 2 == 0 ? 1 : 0);
+    }
+    /* Today's lines: confidence 1 and "yes". */
+    rt_buf_reset(&b);
+    append(&b, "k.png", "cat", 0);
+    memset(&c, 0, sizeof(c));
+    RT_ASSERT_INT_EQ(rt_manifest_parse(b.data, b.len, NULL, collect, &c), 0);
+    RT_ASSERT(c.n == 1 && c.e[0].confidence == 1 && c.e[0].human_annotated == 1);
+    /* Lines without them (hand-made, other tools) still parse: -1 says absent. */
+    const char *bare = "{\"source-ref\":\"s3://b/k.png\",\"a\":0,\"a-metadata\":{\"class-name\":"
+                       "\"x\"}}";
+    struct rt_manifest_entry e;
+    RT_ASSERT_OK(rt_manifest_parse_line(bare, strlen(bare), NULL, &e, &err));
+    RT_ASSERT(e.confidence == -1 && e.human_annotated == -1);
+    rt_buf_cleanup(&b);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
+RT_TEST(bad_confidence_and_human_rejected)
+{
+    const char *pre = "{\"source-ref\":\"s3://b/k\",\"a\":0,\"a-metadata\":{\"class-name\":\"x\",";
+    const char *bad[][2] = {
+        {"\"confidence\":1.5}}", "confidence"},     {"\"confidence\":-0.01}}", "confidence"},
+        {"\"confidence\":\"0.9\"}}", "confidence"}, {"\"confidence\":null}}", "confidence"},
+        {"\"confidence\":1e999}}", "confidence"},   {"\"human-annotated\":\"Yes\"}}", "human"},
+        {"\"human-annotated\":true}}", "human"},    {"\"human-annotated\":\"\"}}", "human"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char line[256];
+        rt_snprintf(line, sizeof(line), "%s%s", pre, bad[i][0]);
+        expect_bad(line, bad[i][1]);
+    }
+    /* The writer refuses what the parser would. */
+    struct rt_buf b;
+    rt_buf_init(&b, 1 << 16);
+    struct rt_manifest_line l = {"local", "k.png", "cat", 0, "t", "j"};
+    const double no[] = {1.0000001, -0.5, NAN, INFINITY};
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        struct rt_error err;
+        rt_error_clear(&err);
+        RT_ASSERT_INT_EQ(rt_manifest_append_labeled(&b, "a", &l, no[i], true, &err), RT_EINVAL);
+        RT_ASSERT_CONTAINS(err.msg, "confidence");
+    }
+    RT_ASSERT_INT_EQ(b.len, 0);
+    rt_buf_cleanup(&b);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
+RT_TEST(gt_creation_date)
+{
+    char d[RT_MANIFEST_DATE_MAX];
+    RT_ASSERT_STR_EQ(rt_manifest_date(1583516799176, d, sizeof(d)), "2020-03-06T17:46:39.176");
+    RT_ASSERT_STR_EQ(rt_manifest_date(0, d, sizeof(d)), "1970-01-01T00:00:00.000");
+    RT_ASSERT_STR_EQ(rt_manifest_date(-1, d, sizeof(d)), "1969-12-31T23:59:59.999");
+    RT_ASSERT_STR_EQ(rt_manifest_date(951782400000, d, sizeof(d)), "2000-02-29T00:00:00.000");
+    char small[8] = "x";
+    RT_ASSERT_STR_EQ(rt_manifest_date(0, small, sizeof(small)), "");
+}
+
+RT_TEST(input_manifest_lines)
+{
+    struct rt_buf b;
+    rt_buf_init(&b, 1 << 16);
+    struct rt_error err;
+    rt_error_clear(&err);
+    RT_ASSERT_OK(rt_manifest_append_source(&b, "my-bucket", "unlabeled/a.png", &err));
+    RT_ASSERT_OK(
+        rt_manifest_append_source(&b, "my-bucket", "unlabeled/b b\"c%20\xc3\xbc\\.jpg", &err));
+    RT_ASSERT_STR_EQ(b.data, "{\"source-ref\":\"s3://my-bucket/unlabeled/a.png\"}\n"
+                             "{\"source-ref\":\"s3://my-bucket/unlabeled/b b\\\"c%20\xc3\xbc"
+                             "\\\\.jpg\"}\n");
+    size_t len = b.len;
+    RT_ASSERT_INT_EQ(rt_manifest_append_source(&b, "my-bucket", "", &err), RT_EINVAL);
+    RT_ASSERT_INT_EQ(rt_manifest_append_source(&b, "", "k", &err), RT_EINVAL);
+    RT_ASSERT_INT_EQ(rt_manifest_append_source(&b, "a/b", "k", &err), RT_EINVAL);
+    rt_error_clear(&err);
+    RT_ASSERT_INT_EQ(rt_manifest_append_source(&b, "b", "a\nb", &err), RT_EINVAL);
+    RT_ASSERT_CONTAINS(err.msg, "control character");
+    RT_ASSERT_INT_EQ(b.len, len);
+    struct rt_buf small;
+    rt_buf_init(&small, 20);
+    RT_ASSERT_INT_EQ(rt_manifest_append_source(&small, "my-bucket", "k.png", &err), RT_ETOOBIG);
+    RT_ASSERT_INT_EQ(small.len, 0);
+    rt_buf_cleanup(&small);
+    rt_buf_cleanup(&b);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
+}
+
+/* Runs tests/integration/gt_manifest_check.py on path; returns its exit status. */
+static int gt_check(const char *path, const char *args)
+{
+    char cmd[2048];
+    rt_snprintf(cmd, sizeof(cmd), "python3 '%s/tests/integration/gt_manifest_check.py' '%s' %s",
+                RT_SRC_DIR, path, args);
+    int st = system(cmd);
+    RT_ASSERT(st != -1 && WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+static void write_file(const char *path, const struct rt_buf *b)
+{
+    FILE *f = fopen(path, "wb");
+    RT_ASSERT(f != NULL);
+    RT_ASSERT(fwrite(b->data, 1, b->len, f) == b->len);
+    RT_ASSERT(fclose(f) == 0);
+}
+
+/* What the C writer writes passes the Python checker (and the checker does fail on a Z date). */
+RT_TEST(written_manifests_pass_gt_checker)
+{
+    if (system("python3 -c '' >/dev/null 2>&1") != 0)
+        RT_SKIP("python3 is not installed");
+    const char *keys[] = {"unlabeled/cats-dogs/a.png", "unlabeled/cats-dogs/b b\"c%20.jpg",
+                          "unlabeled/cats-dogs/\xc3\xbc\xe7\x8c\xab.png",
+                          "unlabeled/cats-dogs/back\\slash (1).jpeg"};
+    const char *labels[] = {"cat", "dog", "cat", "bird"};
+    const int idx[] = {0, 1, 0, 2};
+    const double conf[] = {0.94, 1, 0, 2.0 / 3.0};
+    struct rt_buf out, in, today;
+    rt_buf_init(&out, 1 << 16);
+    rt_buf_init(&in, 1 << 16);
+    rt_buf_init(&today, 1 << 16);
+    char date[RT_MANIFEST_DATE_MAX];
+    rt_manifest_date(1764787299123, date, sizeof(date));
+    struct rt_error err;
+    rt_error_clear(&err);
+    for (int i = 0; i < 4; i++) {
+        struct rt_manifest_line l = {"my-bucket", keys[i], labels[i], idx[i], date, "cats-dogs"};
+        RT_ASSERT_OK(rt_manifest_append_labeled(&out, "cats-dogs", &l, conf[i], i != 3, &err));
+        RT_ASSERT_OK(rt_manifest_append_source(&in, "my-bucket", keys[i], &err));
+        l.creation_date = "2024-05-01T10:00:00.000Z"; /* rt_time_rfc3339, as the census writes */
+        RT_ASSERT_OK(rt_manifest_append(&today, "retraind-label", &l, &err));
+    }
+    char out_path[512], in_path[512], today_path[512];
+    rt_snprintf(out_path, sizeof(out_path), "%s/output.manifest", rt_test_tmpdir());
+    rt_snprintf(in_path, sizeof(in_path), "%s/input.manifest", rt_test_tmpdir());
+    rt_snprintf(today_path, sizeof(today_path), "%s/today.manifest", rt_test_tmpdir());
+    write_file(out_path, &out);
+    write_file(in_path, &in);
+    write_file(today_path, &today);
+    RT_ASSERT_INT_EQ(gt_check(out_path, "--attr cats-dogs --job-name cats-dogs"), 0);
+    RT_ASSERT_INT_EQ(gt_check(in_path, "--input"), 0);
+    /* Today's writer with an RFC 3339 "Z" date is not Ground Truth's creation-date form. */
+    RT_ASSERT_INT_EQ(gt_check(today_path, "> /dev/null"), 1);
+    rt_buf_cleanup(&out);
+    rt_buf_cleanup(&in);
+    rt_buf_cleanup(&today);
+    RT_ASSERT_INT_EQ(rt_alloc_live(), 0);
 }
