@@ -328,7 +328,7 @@ int rt_census_start(const struct rt_census_opts *o,
     r->job_name = rt_strdup(o->job_name ? o->job_name : "retraind");
     rt_buf_init(&r->c.manifest, MANIFEST_MAX_BYTES);
     rt_error_clear(&r->err);
-    rt_time_rfc3339(rt_now_ms(), r->created, sizeof(r->created));
+    rt_manifest_date(rt_now_ms(), r->created, sizeof(r->created)); /* as Ground Truth writes it */
     int rc = r->job_name ? load_sets(r) : rt_error_set(&r->err, RT_ENOMEM, "out of memory");
     if (!rc)
         rc = load_next(r);

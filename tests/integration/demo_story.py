@@ -62,6 +62,11 @@ check(states(first) == want, "first training states %r" % states(first))
 check(step_output(first, "MANIFEST")["images"] == 10, "manifest of the first training")
 f1 = step_output(first, "EVALUATE")["f1"]
 check(0.8 <= f1 <= 1.0, "first F1 %r" % f1)
+# The training manifest is in Ground Truth's image-classification format, field by field.
+import gt_manifest_check  # noqa: E402  (tests/integration/gt_manifest_check.py)
+man = step_output(first, "MANIFEST")["key"]
+bad = gt_manifest_check.check_file(os.path.join(env.bucket, man), job_name=first["id"])
+check(not bad, "the training manifest %s is not Ground Truth's format: %r" % (man, bad[:5]))
 # The engine's evaluation is published under evaluation/<execution>/ in the store.
 import json, os
 ev_path = os.path.join(env.bucket, "evaluation", first["id"], "evaluation.json")

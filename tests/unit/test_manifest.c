@@ -386,7 +386,7 @@ RT_TEST(written_manifests_pass_gt_checker)
         struct rt_manifest_line l = {"my-bucket", keys[i], labels[i], idx[i], date, "cats-dogs"};
         RT_ASSERT_OK(rt_manifest_append_labeled(&out, "cats-dogs", &l, conf[i], i != 3, &err));
         RT_ASSERT_OK(rt_manifest_append_source(&in, "my-bucket", keys[i], &err));
-        l.creation_date = "2024-05-01T10:00:00.000Z"; /* rt_time_rfc3339, as the census writes */
+        l.creation_date = "2024-05-01T10:00:00.000Z"; /* RFC 3339 with a zone: not GT's form */
         RT_ASSERT_OK(rt_manifest_append(&today, "retraind-label", &l, &err));
     }
     char out_path[512], in_path[512], today_path[512];
@@ -398,7 +398,8 @@ RT_TEST(written_manifests_pass_gt_checker)
     write_file(today_path, &today);
     RT_ASSERT_INT_EQ(gt_check(out_path, "--attr cats-dogs --job-name cats-dogs"), 0);
     RT_ASSERT_INT_EQ(gt_check(in_path, "--input"), 0);
-    /* Today's writer with an RFC 3339 "Z" date is not Ground Truth's creation-date form. */
+    /* An RFC 3339 "Z" date is not Ground Truth's creation-date form (the census writes
+     * rt_manifest_date's). */
     RT_ASSERT_INT_EQ(gt_check(today_path, "> /dev/null"), 1);
     rt_buf_cleanup(&out);
     rt_buf_cleanup(&in);
