@@ -35,9 +35,10 @@ struct rt_ds_options {
     int max_iterations;               /* 0 = 100 */
     double tolerance;                 /* largest posterior change that ends the EM; 0 = 1e-6 */
     /* Pseudo-answers per confusion row, spread as the worker's overall accuracy says (that much
-     * on the diagonal, the rest over the other labels). 0 = 10. Simulated crowds of 200 images
-     * label best around 5..20; far more (the "one coin" model) misjudges a worker who always
-     * answers the same label. */
+     * on the diagonal, the rest over the other labels). 0 = answers per worker / 15, kept in
+     * 1..10: simulated crowds of 200 images (~150 answers a worker) label best around 10, while
+     * on a few dozen images a prior that strong lets a worker who always answers the same label
+     * pull every image to that label. Far more (the "one coin" model) misjudges that worker. */
     double prior_strength;
     /* Optional model opinion: n_items * n_labels probabilities (rows summing to ~1), or NULL. A
      * row of zeros means "no prediction for this image". */

@@ -100,6 +100,7 @@ int rt_journal_label_job_counts(struct rt_journal *j,
 struct rt_label_job_answer {
     const char *task_id, *key, *worker, *label;
     int64_t at_ms;
+    bool task_answered; /* the task has all the answers it needs */
 };
 typedef int rt_label_job_answer_fn(const struct rt_label_job_answer *a, void *ud);
 /* Calls cb for every answer to the job's tasks, ordered by task id then time (the order the

@@ -51,7 +51,8 @@ static const char *const sql_counts =
     "SELECT count(*), ifnull(sum(state = 'answered'), 0), ifnull(sum(answers), 0) FROM "
     "review_tasks WHERE job = ?1";
 static const char *const sql_answers =
-    "SELECT t.id, t.key, a.worker, a.label, a.answered_at FROM review_tasks t JOIN review_answers "
+    "SELECT t.id, t.key, a.worker, a.label, a.answered_at, t.state = 'answered' FROM "
+    "review_tasks t JOIN review_answers "
     "a ON a.task_id = t.id WHERE t.job = ?1 ORDER BY t.id, a.answered_at, a.rowid";
 
 void rt_label_job_cleanup(struct rt_label_job *job)
@@ -486,7 +487,8 @@ int rt_journal_label_job_answers(struct rt_journal *j,
                                         .key = (const char *)sqlite3_column_text(st, 1),
                                         .worker = (const char *)sqlite3_column_text(st, 2),
                                         .label = (const char *)sqlite3_column_text(st, 3),
-                                        .at_ms = sqlite3_column_int64(st, 4)};
+                                        .at_ms = sqlite3_column_int64(st, 4),
+                                        .task_answered = sqlite3_column_int(st, 5) != 0};
         rc = cb(&a, ud);
     }
     if (!rc && s != SQLITE_DONE)

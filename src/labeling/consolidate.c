@@ -238,7 +238,11 @@ int rt_ds_consolidate(const struct rt_ds_answer *answers,
         return RT_EINVAL;
     int K = opts->n_labels, N = opts->n_items, W = opts->n_workers;
     struct work w = {.a = answers, .o = opts, .K = K};
-    w.strength = opts->prior_strength > 0 ? opts->prior_strength : 10;
+    if (opts->prior_strength > 0) {
+        w.strength = opts->prior_strength;
+    } else {
+        w.strength = 0; /* from the answers per worker, once they are counted (below) */
+    }
     out->n_items = N;
     out->n_workers = W;
     out->n_labels = K;
@@ -278,6 +282,13 @@ int rt_ds_consolidate(const struct rt_ds_answer *answers,
         w.order[w.start[i] + fill[i]++] = (int)x;
     }
     rt_free(fill);
+    if (w.strength <= 0) {
+        int active = 0;
+        for (int u = 0; u < W; u++)
+            active += out->answers[u] > 0;
+        double per_worker = active ? (double)n_answers / active : 0;
+        w.strength = per_worker / 15 < 1 ? 1 : per_worker / 15 > 10 ? 10 : per_worker / 15;
+    }
 
     int max_it = opts->max_iterations > 0 ? opts->max_iterations : DEFAULT_ITERATIONS;
     double tol = opts->tolerance > 0 ? opts->tolerance : DEFAULT_TOLERANCE;

@@ -1,2 +1,3 @@
 # labeling: consolidation of several workers' answers (Dawid-Skene EM) against majority vote.
 rt_unit_test(labeling ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_consolidate.c LIBS rt_labeling)
+rt_unit_test(labeling ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_label_report.c LIBS rt_labeling rt_journal)
