@@ -120,12 +120,27 @@ def synth(out, label, index, blend=None, tmp_dir=None):
     os.rename(tmp, out)  # an uploader's atomic put
 
 
-def add_images(label, count, start):
+def add_images(label, count, start, stage=None):
+    """Writes count images of label into its folder; with stage (a list), draws them beside and
+    leaves the renames to put_staged, so several labels land together."""
     folder = os.path.join(LABELED, label)
     os.makedirs(folder, exist_ok=True)
     for i in range(start, start + count):
-        synth(os.path.join(folder, "%s-%04d.png" % (label, i)), label, i)
+        final = os.path.join(folder, "%s-%04d.png" % (label, i))
+        if stage is None:
+            synth(final, label, i)
+            continue
+        tmp = os.path.join(DEMO, ".stage-%s-%04d.png" % (label, i))
+        synth(tmp, label, i)
+        stage.append((tmp, final))
     line("put %d images of '%s' into images_labeled_by_folder/%s/" % (count, label, label))
+
+
+def put_staged(stage):
+    """Renames the staged images into place at once (drawn one by one, a check in between could
+    start a training on part of them)."""
+    for tmp, final in stage:
+        os.rename(tmp, final)
 
 
 show_log = threading.Event()
@@ -296,8 +311,10 @@ def training_story():
     # then costs that training less than the Minimum-F1-Score's margin.
     say("3. Twenty more images: a second training; the new version takes over, the first is"
         " stopped")
-    add_images("stripes", 10, 5)
-    add_images("circles", 10, 5)
+    stage = []
+    add_images("stripes", 10, 5, stage)
+    add_images("circles", 10, 5, stage)
+    put_staged(stage)
     cli("trigger", "training")
     second = wait_exec(lambda e: e["id"] != first["id"] and e["state"] in TERMINAL
                        and e["state"] != "NOT_MET", "the second training")
