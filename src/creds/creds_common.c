@@ -437,20 +437,19 @@ int rt__creds_parse_time(const char *s, int64_t *epoch_ms)
     return 0;
 }
 
-static const char *json_str(const cJSON *o, const char *name)
+const char *rt__json_str(const cJSON *o, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     return cJSON_IsString(v) && v->valuestring && *v->valuestring ? v->valuestring : NULL;
 }
 
-/* Wipes every string of a parsed JSON tree before it is freed (it held secrets). */
-static void json_wipe(cJSON *o)
+void rt__json_wipe(cJSON *o)
 {
     for (cJSON *c = o; c; c = c->next) {
         if (c->valuestring)
             memset(c->valuestring, 0, strlen(c->valuestring));
         if (c->child)
-            json_wipe(c->child);
+            rt__json_wipe(c->child);
     }
 }
 
@@ -468,10 +467,10 @@ int rt__creds_parse_json(const char *body,
                             source);
     }
     int rc = 0;
-    const char *code = json_str(j, "Code");
-    const char *ak = json_str(j, "AccessKeyId"), *sk = json_str(j, "SecretAccessKey");
-    const char *tok = json_str(j, "Token");
-    const char *exp = json_str(j, "Expiration");
+    const char *code = rt__json_str(j, "Code");
+    const char *ak = rt__json_str(j, "AccessKeyId"), *sk = rt__json_str(j, "SecretAccessKey");
+    const char *tok = rt__json_str(j, "Token");
+    const char *exp = rt__json_str(j, "Expiration");
     int64_t exp_ms = 0;
     if (code && strcmp(code, "Success") != 0)
         rc = rt_error_set(err, RT_EAWS, "%s: the credentials reply says Code=%s", source,
@@ -484,7 +483,7 @@ int rt__creds_parse_json(const char *body,
                           source, rt_q(exp));
     else if (rt_credentials_new(ak, sk, tok, exp_ms, source, out) != 0)
         rc = rt_error_set(err, RT_ENOMEM, "out of memory");
-    json_wipe(j);
+    rt__json_wipe(j);
     cJSON_Delete(j);
     return rc;
 }

@@ -133,6 +133,11 @@ bool rt__creds_env_true(const char *name);
 int rt__creds_read_file(const char *path, size_t max_bytes, char **out, struct rt_error *err);
 /* Parses an ISO-8601 time "YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM)". Returns: 0 or RT_EINVAL. */
 int rt__creds_parse_time(const char *s, int64_t *epoch_ms);
+struct cJSON;
+/* Returns: the non-empty string member name of o, or NULL. */
+const char *rt__json_str(const struct cJSON *o, const char *name);
+/* Wipes every string of a parsed JSON tree before it is freed (it held secrets). */
+void rt__json_wipe(struct cJSON *o);
 /*
  * Parses the credentials JSON of IMDS and the container endpoint: AccessKeyId, SecretAccessKey,
  * Token, Expiration (and Code, which must be "Success" when present).

@@ -112,22 +112,6 @@ int rt__process_split(const char *cmd, char ***argv_out, struct rt_error *err)
     return 0;
 }
 
-static const char *json_str(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(v) && v->valuestring && *v->valuestring ? v->valuestring : NULL;
-}
-
-static void json_wipe(cJSON *o)
-{
-    for (cJSON *c = o; c; c = c->next) {
-        if (c->valuestring)
-            memset(c->valuestring, 0, strlen(c->valuestring));
-        if (c->child)
-            json_wipe(c->child);
-    }
-}
-
 int rt__process_parse(const char *out,
                       size_t len,
                       const char *profile,
@@ -144,9 +128,9 @@ int rt__process_parse(const char *out,
     }
     int rc = 0;
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(j, "Version");
-    const char *ak = json_str(j, "AccessKeyId"), *sk = json_str(j, "SecretAccessKey");
-    const char *tok = json_str(j, "SessionToken");
-    const char *exp = json_str(j, "Expiration");
+    const char *ak = rt__json_str(j, "AccessKeyId"), *sk = rt__json_str(j, "SecretAccessKey");
+    const char *tok = rt__json_str(j, "SessionToken");
+    const char *exp = rt__json_str(j, "Expiration");
     int64_t exp_ms = 0;
     if (!cJSON_IsNumber(ver) || ver->valuedouble != 1)
         rc = rt_error_set(err, RT_EPARSE,
@@ -165,7 +149,7 @@ int rt__process_parse(const char *out,
                           pn);
     else if (rt_credentials_new(ak, sk, tok, exp_ms, "process", creds) != 0)
         rc = rt_error_set(err, RT_ENOMEM, "out of memory");
-    json_wipe(j);
+    rt__json_wipe(j);
     cJSON_Delete(j);
     return rc;
 }
