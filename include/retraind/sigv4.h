@@ -122,6 +122,15 @@ int rt_sigv4_sign(const struct rt_sigv4_request *req,
  * header signing with the X-Amz-Date/token/content headers it adds, for presigning with the
  * X-Amz-* query parameters. No trailing newline. Returns: 0, or an error as rt_sigv4_sign.
  */
+/*
+ * Calls set(name, value, ud) for every header of res->add, each NUL-terminated (the views in res
+ * are not), through one scratch buffer wiped afterwards (a value may hold the session token).
+ * Returns: 0, the first non-zero return of set, or RT_ENOMEM.
+ */
+int rt_sigv4_each_header(const struct rt_sigv4_result *res,
+                         int (*set)(const char *name, const char *value, void *ud),
+                         void *ud);
+
 int rt_sigv4_canonical_request(const struct rt_sigv4_request *req,
                                const struct rt_sigv4_config *cfg,
                                struct rt_buf *out,

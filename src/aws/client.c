@@ -323,6 +323,12 @@ static void adapt(struct call *k, bool throttled)
 
 /* ---- hooks ---- */
 
+/* rt_sigv4_each_header's callback: one signature header onto the request. */
+static int set_header(const char *name, const char *value, void *ud)
+{
+    return rt_httpc_req_set_header(ud, name, value);
+}
+
 static int prepare(struct rt_httpc_req *req, int attempt, void *ud, struct rt_error *err)
 {
     struct call *k = ud;
@@ -369,21 +375,7 @@ static int prepare(struct rt_httpc_req *req, int attempt, void *ud, struct rt_er
     int rc = rt_sigv4_sign(&sr, &cfg, &res, err);
     if (rc)
         return rc;
-    /* Views in res are not NUL-terminated; copy each through one bounded scratch buffer. */
-    struct rt_buf tmp;
-    rt_buf_init(&tmp, RT_SIGV4_RESULT_TEXT * 2);
-    for (size_t i = 0; i < res.n_add && !rc; i++) {
-        rt_buf_reset(&tmp);
-        size_t nl = res.add[i].name.len;
-        rc = rt_buf_append(&tmp, res.add[i].name.p, nl);
-        if (!rc)
-            rc = rt_buf_append_char(&tmp, '\0');
-        if (!rc)
-            rc = rt_buf_append(&tmp, res.add[i].value.p, res.add[i].value.len);
-        if (!rc)
-            rc = rt_httpc_req_set_header(req, tmp.data, tmp.data + nl + 1);
-    }
-    rt_buf_cleanup_secret(&tmp);
+    rc = rt_sigv4_each_header(&res, set_header, req);
     OPENSSL_cleanse(&res, sizeof(res)); /* holds the session token */
     if (rc)
         return rt_error_set(err, rc, "%s %s: cannot set the signature headers", k->op->service->id,

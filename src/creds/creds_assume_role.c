@@ -55,6 +55,12 @@ static void job_fail(struct ar_job *j, int code, const struct rt_error *err)
     rt__creds_op_fail(op, code, "assume role: %s", rt_strerror(code));
 }
 
+/* rt_sigv4_each_header's callback: one signature header onto the request. */
+static int set_header(const char *name, const char *value, void *ud)
+{
+    return rt_httpc_req_set_header(ud, name, value);
+}
+
 static int prepare(struct rt_httpc_req *req, int attempt, void *ud, struct rt_error *err)
 {
     struct ar_job *j = ud;
@@ -92,20 +98,7 @@ static int prepare(struct rt_httpc_req *req, int attempt, void *ud, struct rt_er
     int rc = rt_sigv4_sign(&sr, &cfg, &res, err);
     if (rc)
         return rc;
-    struct rt_buf tmp;
-    rt_buf_init(&tmp, RT_SIGV4_RESULT_TEXT * 2);
-    for (size_t i = 0; i < res.n_add && !rc; i++) {
-        rt_buf_reset(&tmp);
-        size_t nl = res.add[i].name.len;
-        rc = rt_buf_append(&tmp, res.add[i].name.p, nl);
-        if (!rc)
-            rc = rt_buf_append_char(&tmp, '\0');
-        if (!rc)
-            rc = rt_buf_append(&tmp, res.add[i].value.p, res.add[i].value.len);
-        if (!rc)
-            rc = rt_httpc_req_set_header(req, tmp.data, tmp.data + nl + 1);
-    }
-    rt_buf_cleanup_secret(&tmp);
+    rc = rt_sigv4_each_header(&res, set_header, req);
     OPENSSL_cleanse(&res, sizeof(res));
     if (rc)
         return rt_error_set(err, rc, "assume role: cannot set the signature headers");

@@ -981,3 +981,25 @@ int rt_sigv4_canonical_query(struct rt_str query, struct rt_buf *out)
     rt_buf_cleanup(&cr);
     return rc;
 }
+
+int rt_sigv4_each_header(const struct rt_sigv4_result *res,
+                         int (*set)(const char *name, const char *value, void *ud),
+                         void *ud)
+{
+    struct rt_buf tmp;
+    rt_buf_init(&tmp, RT_SIGV4_RESULT_TEXT * 2);
+    int rc = 0;
+    for (size_t i = 0; i < res->n_add && !rc; i++) {
+        rt_buf_reset(&tmp);
+        size_t nl = res->add[i].name.len;
+        rc = rt_buf_append(&tmp, res->add[i].name.p, nl);
+        if (!rc)
+            rc = rt_buf_append_char(&tmp, '\0');
+        if (!rc)
+            rc = rt_buf_append(&tmp, res->add[i].value.p, res->add[i].value.len);
+        if (!rc)
+            rc = set(tmp.data, tmp.data + nl + 1, ud);
+    }
+    rt_buf_cleanup_secret(&tmp);
+    return rc;
+}
