@@ -120,6 +120,34 @@ static bool label_ok(const char *l)
     return true;
 }
 
+/* A folder of the store given by a person: relative, no '.' or '..' segment, no empty segment,
+ * no control character, ending with '/' (so "cats" never matches "cats-old/"). */
+static const char *folder_problem(const char *p)
+{
+    size_t n = p ? strlen(p) : 0;
+    if (n == 0)
+        return "is empty";
+    if (n > 900)
+        return "is longer than 900 bytes";
+    if (p[n - 1] != '/')
+        return "must end with '/'";
+    if (p[0] == '/')
+        return "must be relative to the store (no leading '/')";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+            return "has a control character";
+    for (const char *seg = p; *seg;) {
+        const char *end = strchr(seg, '/');
+        size_t len = (size_t)(end - seg);
+        if (len == 0)
+            return "has an empty segment (\"//\")";
+        if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return "has a '.' or '..' segment";
+        seg = end + 1;
+    }
+    return NULL;
+}
+
 int rt_label_job_check(const struct rt_label_job *job, struct rt_error *err)
 {
     int rc = rt_label_job_name_check(job ? job->name : NULL, err);
@@ -129,6 +157,13 @@ int rt_label_job_check(const struct rt_label_job *job, struct rt_error *err)
         return fail(err, "job kind \"%s\" is neither label nor verify", job->kind);
     if (!job->prefix || !job->prefix[0])
         return fail(err, "job %s has no prefix", job->name);
+    const char *why = folder_problem(job->prefix);
+    if (why)
+        return fail(err, "job %s: the prefix \"%s\" %s", job->name, job->prefix, why);
+    if (job->output_prefix && (why = folder_problem(job->output_prefix)))
+        return fail(err, "job %s: the output prefix \"%s\" %s", job->name, job->output_prefix, why);
+    if (job->auto_label)
+        return fail(err, "job %s: automated labeling (--auto-label) is not built yet", job->name);
     if (job->n_labels < 2 || job->n_labels > RT_LABEL_JOB_MAX_LABELS || !job->labels)
         return fail(err, "job %s needs 2 to 10 labels", job->name);
     for (int i = 0; i < job->n_labels; i++) {
