@@ -2,7 +2,7 @@
  * label_collect.h - a labeling job's answers gathered for the consolidation (issue #10).
  *
  * The job's workflow (OUTPUT, CONSOLIDATE, MOVE) and `label-job status` consolidate the same
- * answers the same way: items are the job's answered tasks in task-id order, workers are numbered
+ * answers the same way: items are the job's tasks in task-id order, workers are numbered
  * in name order, and each item's answers are ordered by worker. The numbering depends only on
  * the answers, never on when they came, so a job interrupted by a restart writes byte for byte
  * the manifest an uninterrupted run with the same answers writes.
@@ -20,9 +20,17 @@
 
 struct rt_label_item {
     char *task_id, *key; /* owned */
-    bool answered;       /* the task has all the answers it needs */
+    bool answered;       /* the task has all the answers it needs (or the machine labeled it) */
+    bool held;           /* waiting for the machine's pass (automated labeling) */
     int n_answers;       /* answers with one of the job's labels */
     int64_t last_at_ms;  /* the latest answer's time */
+    /* Labeled by the machine (automated labeling): its label; -1 when people label it. */
+    int machine_label;
+    /* The model's prediction recorded on the task: label index (-1: none, or not one of the
+     * job's labels) and confidence 0..1. */
+    int predicted;
+    double predicted_conf;
+    bool has_prediction; /* a model's prediction is recorded (whatever its label) */
 };
 
 struct rt_label_collection {
@@ -47,7 +55,16 @@ void rt_label_collection_free(struct rt_label_collection *c);
 /* Returns: the class index of label among job's labels, or -1. */
 int rt_label_job_label_index(const struct rt_label_job *job, const char *label);
 
-/* Runs the consolidation over c with the job's label count. Returns: as rt_ds_consolidate. */
+/* How much a deployed model's prediction counts in the consolidation, against one calibrated
+ * worker's answer (1): bench/consolidate measured 0.5 as a gain on every worker mix. */
+#define RT_LABEL_MODEL_WEIGHT 0.5
+
+/*
+ * Runs the consolidation over c with the job's label count. The predictions recorded on the
+ * tasks join as the model's opinion (RT_LABEL_MODEL_WEIGHT), except in a job with automated
+ * labeling, whose predictions come from a model trained on these very answers.
+ * Returns: as rt_ds_consolidate.
+ */
 int rt_label_consolidate(const struct rt_label_collection *c,
                          const struct rt_label_job *job,
                          struct rt_ds_result *out);

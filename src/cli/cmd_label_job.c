@@ -4,7 +4,7 @@
  *   label-job create -c FILE --name N --prefix P --labels a,b[,..] --instructions TEXT
  *       [--good-example KEY [--good-text T]] [--bad-example KEY [--bad-text T]]
  *       [--workers-per-image K] [--max-workers M] [--min-confidence C] [--output-prefix P]
- *       [--fold] [--verify]
+ *       [--fold] [--verify] [--auto-label [--target-accuracy A]]
  *   label-job status N -c FILE [--json]
  *   label-job list -c FILE [--json]
  *
@@ -173,6 +173,13 @@ static int build_job(struct rt_cli_opt *opts, struct rt_label_job *job)
     if ((rc = parse_fraction(opts, "min-confidence", &job->min_confidence)))
         return rc;
     job->target_accuracy = DEFAULT_TARGET_ACCURACY;
+    job->auto_label = rt_cli_opt(opts, "auto-label")->present;
+    if (rt_cli_opt(opts, "target-accuracy")->present && !job->auto_label)
+        return usage_error("--target-accuracy applies to --auto-label, which is missing");
+    if ((rc = parse_fraction(opts, "target-accuracy", &job->target_accuracy)))
+        return rc;
+    if (verify && job->auto_label)
+        return usage_error("--auto-label does not apply to --verify");
     job->fold = rt_cli_opt(opts, "fold")->present;
     if (verify && job->fold)
         return usage_error("--fold does not apply to --verify (a verification moves the images "
@@ -273,6 +280,25 @@ static void print_status(const cJSON *s)
            cJSON_GetNumberValue(cJSON_GetObjectItem(s, "labeled")),
            cJSON_GetNumberValue(cJSON_GetObjectItem(s, "total")),
            cJSON_GetNumberValue(cJSON_GetObjectItem(s, "answers")));
+    double machine = cJSON_GetNumberValue(cJSON_GetObjectItem(s, "machine_labeled"));
+    double held = cJSON_GetNumberValue(cJSON_GetObjectItem(s, "held"));
+    if (machine > 0 || held > 0)
+        printf("  labeled by the machine %.0f, waiting for the machine's pass %.0f\n", machine,
+               held);
+    const cJSON *a = cJSON_GetObjectItem(s, "auto_label");
+    const char *skipped = cJSON_GetStringValue(cJSON_GetObjectItem(a, "skipped"));
+    if (skipped)
+        printf("  automated labeling skipped: %s\n", skipped);
+    else if (cJSON_IsNumber(cJSON_GetObjectItem(a, "threshold")))
+        printf("  automated labeling: threshold %.1f, measured accuracy %.1f%% on %.0f held-out "
+               "images (target %.0f%%)\n",
+               cJSON_GetNumberValue(cJSON_GetObjectItem(a, "threshold")),
+               100 * cJSON_GetNumberValue(cJSON_GetObjectItem(a, "measured_accuracy")),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(a, "validation_at_threshold")),
+               100 * cJSON_GetNumberValue(cJSON_GetObjectItem(a, "target_accuracy")));
+    else if (a)
+        printf("  automated labeling: no threshold met the target accuracy; people label the "
+               "rest\n");
     const cJSON *it;
     printf("  labels:\n");
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(s, "labels"))
@@ -425,6 +451,8 @@ int rt_cmd_label_job(int argc, char **argv)
                                 RT_OPT("output-prefix", 0, true),
                                 RT_OPT("fold", 0, false),
                                 RT_OPT("verify", 0, false),
+                                RT_OPT("auto-label", 0, false),
+                                RT_OPT("target-accuracy", 0, true),
                                 RT_OPT_END};
     struct rt_cli_args a;
     int rc = rt_cli_parse("label-job", argc, argv, 2, opts, &a);

@@ -48,7 +48,7 @@ static const struct {
      "label-job create -c FILE --name N --prefix P --labels A,B[,..] --instructions TEXT\n"
      "           [--good-example KEY [--good-text T]] [--bad-example KEY [--bad-text T]]\n"
      "           [--workers-per-image K] [--max-workers M] [--min-confidence C]\n"
-     "           [--output-prefix P] [--fold] [--verify]\n"
+     "           [--output-prefix P] [--fold] [--verify] [--auto-label [--target-accuracy A]]\n"
      "       label-job status NAME -c FILE [--json]\n"
      "       label-job list -c FILE [--json]",
      "label images with several people per image (cold start), or verify labels people have"},

@@ -1,9 +1,10 @@
 /*
  * collect.c - a labeling job's answers gathered for the consolidation (label_collect.h).
  *
- * One pass over the answers (ordered by task, so each task's answers are consecutive) makes the
- * items and records each answer with its worker's name; the names are then sorted, numbered, and
- * the answers renumbered, so the numbering never depends on who answered first.
+ * One pass over the job's tasks makes the items (task-id order); one pass over the answers (also
+ * in task-id order, so a cursor walks the items alongside) records each answer with its worker's
+ * name; the names are then sorted, numbered, and the answers renumbered, so the numbering never
+ * depends on who answered first.
  */
 #include "retraind/label_collect.h"
 
@@ -22,6 +23,7 @@ struct collect {
     const struct rt_label_job *job;
     struct rt_label_collection *out;
     int item_cap;
+    int cursor; /* the item the answers are at */
     struct raw_answer *raw;
     size_t n_raw, raw_cap;
     int rc;
@@ -35,25 +37,38 @@ int rt_label_job_label_index(const struct rt_label_job *job, const char *label)
     return -1;
 }
 
-static int new_item(struct collect *c, const struct rt_label_job_answer *a)
+static int on_task(const struct rt_label_job_task *t, void *ud)
 {
+    struct collect *c = ud;
     struct rt_label_collection *o = c->out;
     if (o->n_items == c->item_cap) {
         int cap = c->item_cap ? c->item_cap * 2 : 256;
         struct rt_label_item *it = rt_realloc(o->items, (size_t)cap * sizeof(*it));
-        if (!it)
-            return RT_ENOMEM;
+        if (!it) {
+            c->rc = RT_ENOMEM;
+            return 1;
+        }
         o->items = it;
         c->item_cap = cap;
     }
     struct rt_label_item *it = &o->items[o->n_items];
     memset(it, 0, sizeof(*it));
-    it->task_id = rt_strdup(a->task_id);
-    it->key = rt_strdup(a->key);
+    it->task_id = rt_strdup(t->id);
+    it->key = rt_strdup(t->key);
     o->n_items++; /* counted now so that free() releases what was copied */
-    if (!it->task_id || !it->key)
-        return RT_ENOMEM;
-    it->answered = a->task_answered;
+    if (!it->task_id || !it->key) {
+        c->rc = RT_ENOMEM;
+        return 1;
+    }
+    bool answered = t->state && strcmp(t->state, "answered") == 0;
+    it->answered = answered;
+    it->held = t->state && strcmp(t->state, "held") == 0;
+    it->machine_label = answered && t->answers_needed == 0 && t->answers == 0
+                            ? rt_label_job_label_index(c->job, t->result)
+                            : -1;
+    it->predicted = t->confidence >= 0 ? rt_label_job_label_index(c->job, t->detected_label) : -1;
+    it->predicted_conf = it->predicted >= 0 ? t->confidence / 100.0 : 0;
+    it->has_prediction = t->confidence >= 0 && t->model_version;
     return 0;
 }
 
@@ -61,10 +76,12 @@ static int on_answer(const struct rt_label_job_answer *a, void *ud)
 {
     struct collect *c = ud;
     struct rt_label_collection *o = c->out;
-    if (!o->n_items || strcmp(o->items[o->n_items - 1].task_id, a->task_id) != 0)
-        if ((c->rc = new_item(c, a)) != 0)
-            return 1;
-    struct rt_label_item *it = &o->items[o->n_items - 1];
+    /* Both reads are in task-id order: walk the items alongside. */
+    while (c->cursor < o->n_items && strcmp(o->items[c->cursor].task_id, a->task_id) < 0)
+        c->cursor++;
+    if (c->cursor >= o->n_items || strcmp(o->items[c->cursor].task_id, a->task_id) != 0)
+        return 0; /* a task created between the two reads: the next consolidation has it */
+    struct rt_label_item *it = &o->items[c->cursor];
     if (a->at_ms > it->last_at_ms)
         it->last_at_ms = a->at_ms;
     int label = rt_label_job_label_index(c->job, a->label);
@@ -85,7 +102,7 @@ static int on_answer(const struct rt_label_job_answer *a, void *ud)
         c->rc = RT_ENOMEM;
         return 1;
     }
-    c->raw[c->n_raw++] = (struct raw_answer){o->n_items - 1, label, w};
+    c->raw[c->n_raw++] = (struct raw_answer){c->cursor, label, w};
     it->n_answers++;
     return 0;
 }
@@ -150,7 +167,9 @@ int rt_label_collect(struct rt_journal *j,
 {
     memset(out, 0, sizeof(*out));
     struct collect c = {.job = job, .out = out};
-    int rc = rt_journal_label_job_answers(j, job->name, on_answer, &c);
+    int rc = rt_journal_label_job_tasks(j, job->name, on_task, &c);
+    if (!rc && !c.rc)
+        rc = rt_journal_label_job_answers(j, job->name, on_answer, &c);
     if (c.rc)
         rc = c.rc;
     if (!rc)
@@ -183,5 +202,27 @@ int rt_label_consolidate(const struct rt_label_collection *c,
 {
     struct rt_ds_options o = {
         .n_items = c->n_items, .n_workers = c->n_workers, .n_labels = job->n_labels};
-    return rt_ds_consolidate(c->answers, c->n_answers, &o, out);
+    double *probs = NULL;
+    for (int i = 0; !job->auto_label && i < c->n_items; i++) {
+        const struct rt_label_item *it = &c->items[i];
+        if (it->predicted < 0)
+            continue;
+        if (!probs &&
+            !(probs = rt_calloc((size_t)c->n_items * (size_t)job->n_labels, sizeof(double))))
+            return RT_ENOMEM;
+        /* The model's top label with its confidence, the rest shared by the other labels. */
+        double p = it->predicted_conf > 0.999   ? 0.999
+                   : it->predicted_conf < 0.001 ? 0.001
+                                                : it->predicted_conf;
+        for (int k = 0; k < job->n_labels; k++)
+            probs[(size_t)i * (size_t)job->n_labels + (size_t)k] =
+                k == it->predicted ? p : (1 - p) / (job->n_labels - 1);
+    }
+    if (probs) {
+        o.model_probs = probs;
+        o.model_weight = RT_LABEL_MODEL_WEIGHT;
+    }
+    int rc = rt_ds_consolidate(c->answers, c->n_answers, &o, out);
+    rt_free(probs);
+    return rc;
 }

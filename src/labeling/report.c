@@ -61,11 +61,18 @@ int rt_label_job_report(struct rt_journal *j,
         cJSON_AddNumberToObject(out, "total", (double)counts.total);
         cJSON_AddNumberToObject(out, "labeled", (double)counts.answered);
         cJSON_AddNumberToObject(out, "answers", (double)counts.answers);
+        cJSON_AddNumberToObject(out, "machine_labeled", (double)counts.machine);
+        cJSON_AddNumberToObject(out, "held", (double)counts.held);
         cJSON *labels = cJSON_AddObjectToObject(out, "labels");
         for (int k = 0; labels && k < job.n_labels; k++) {
             int n = 0;
-            for (int i = 0; have_ds && i < c.n_items; i++)
-                n += c.items[i].answered && ds.label[i] == k;
+            for (int i = 0; i < c.n_items; i++) {
+                const struct rt_label_item *it = &c.items[i];
+                int label = it->machine_label >= 0                     ? it->machine_label
+                            : have_ds && it->answered && it->n_answers ? ds.label[i]
+                                                                       : -1;
+                n += label == k;
+            }
             cJSON_AddNumberToObject(labels, job.labels[k], n);
         }
         cJSON *workers = cJSON_AddObjectToObject(out, "workers");

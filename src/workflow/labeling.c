@@ -1,9 +1,11 @@
 /*
  * labeling.c - the labeling job workflow (issue #10; docs/labeling.md), one execution per job:
  *
- *   LIST -> WAIT_ANSWERS -> CONSOLIDATE -> OUTPUT -> FOLD -> DONE      (a labeling job)
- *                 ^              |     \-> MOVE -> DONE               (a verification job)
- *                 '--------------'  (images below the minimum confidence get one more worker)
+ *   LIST -> PREDICT -> WAIT_ANSWERS -> CONSOLIDATE -> OUTPUT -> FOLD -> DONE   (a labeling job)
+ *                          ^              |     \-> MOVE -> DONE            (a verification job)
+ *                          '--------------'  (below the minimum confidence: one more worker)
+ *   CONSOLIDATE -> AUTO_TRAIN -> AUTO_WAIT_TRAINING -> AUTO_START -> AUTO_WAIT_RUNNING ->
+ *       AUTO_LABEL -> WAIT_ANSWERS                     (automated labeling, labeling_auto.c)
  *   FAILED from any step.
  *
  * Design:
@@ -12,8 +14,11 @@
  *  - LIST turns every image under the prefix into a review task whose id derives from the job's
  *    name and the key (rt_label_task_id): creating them again after a crash finds them (the
  *    journal ignores an existing id), and a task a consolidation reopened keeps its count.
+ *  - PREDICT: when a model is deployed, its prediction for every image is recorded on the task;
+ *    the consolidation takes it as one more opinion (the CROWDLAB idea) and people are served
+ *    the images it is least sure of first.
  *  - WAIT_ANSWERS looks at the job's counts every second (one indexed query, nothing written)
- *    until every task has the answers it needs.
+ *    until every task has the answers it needs (tasks held for the machine's pass excepted).
  *  - CONSOLIDATE, OUTPUT, FOLD and MOVE gather the answers (label_collect.h) and run the
  *    consolidation on the thread pool. It is deterministic for the same answers, so each step
  *    computes it again instead of storing it: a restart writes the same manifests.
@@ -25,11 +30,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "internal.h"
+#include "detect_int.h"
+#include "labeling_int.h"
 #include "retraind/alloc.h"
 #include "retraind/buf.h"
 #include "retraind/clock.h"
 #include "retraind/config.h"
+#include "retraind/engine.h"
 #include "retraind/hash.h"
 #include "retraind/journal_label_jobs.h"
 #include "retraind/journal_reviews.h"
@@ -39,12 +46,11 @@
 #include "retraind/review.h"
 #include "retraind/store.h"
 
-enum { S_LIST, S_WAIT_ANSWERS, S_CONSOLIDATE, S_OUTPUT, S_FOLD, S_MOVE, S_DONE, S_FAILED, S_COUNT };
-
-#define RETRY_MS 5000
+#define RETRY_MS LJ_RETRY_MS
 #define WAIT_POLL_MS 1000
 #define TASKS_PER_BATCH 500
 #define COPIES_IN_FLIGHT 4
+#define PREDICTIONS_IN_FLIGHT 4
 /* Ground Truth's limit on the lines of a manifest. */
 #define MAX_IMAGES 250000
 /* Ground Truth's limit on a manifest's size. */
@@ -71,7 +77,7 @@ static int load_job(struct rt_exec *x, struct rt_label_job *job)
     const char *name = rt__ctx_str(x, "job");
     int rc = name ? rt_journal_label_job_get(x->m->env.journal, name, job) : RT_ENOTFOUND;
     if (rc == RT_ENOTFOUND) {
-        rt__exec_finish(x, S_FAILED, NULL, "the labeling job's row is gone from the journal", NULL,
+        rt__exec_finish(x, LJ_FAILED, NULL, "the labeling job's row is gone from the journal", NULL,
                         NULL);
         return rc;
     }
@@ -107,9 +113,9 @@ static int tx_job_failed(struct rt_exec *x, struct rt_jbatch *b, void *ud)
     return rt_jbatch_label_job_finish(b, rt__ctx_str(x, "job"), "failed", NULL, rt_now_ms());
 }
 
-static void fail(struct rt_exec *x, const char *msg)
+void rt__lj_fail(struct rt_exec *x, const char *msg)
 {
-    rt__exec_finish(x, S_FAILED, NULL, msg, tx_job_failed, NULL);
+    rt__exec_finish(x, LJ_FAILED, NULL, msg, tx_job_failed, NULL);
 }
 
 /* ---- LIST ---- */
@@ -121,6 +127,8 @@ struct list_run {
     size_t n, cap;
     size_t created; /* keys whose tasks are durable */
     bool too_many;
+    /* Automated labeling: tasks whose id sorts after this one wait for the machine's pass. */
+    char cutoff[RT_REVIEW_TASK_ID_MAX + 1];
 };
 
 static void list_free(struct list_run *l)
@@ -210,7 +218,10 @@ static int add_task(struct list_run *l, struct rt_jbatch *b, const char *key, in
         .instructions = job->instructions,
         .answers_needed = job->workers_per_image,
     };
-    return rt_jbatch_review_create(b, &t, now);
+    rc = rt_jbatch_review_create(b, &t, now);
+    if (!rc && l->cutoff[0] && strcmp(id, l->cutoff) > 0)
+        rc = rt_jbatch_label_task_hold(b, id);
+    return rc;
 }
 
 static void create_next_batch(struct list_run *l)
@@ -223,7 +234,7 @@ static void create_next_batch(struct list_run *l)
         cJSON_AddNumberToObject(out, "images", (double)l->n);
         cJSON_AddStringToObject(out, "prefix", l->job.prefix);
         list_free(l);
-        rt__exec_next(x, S_WAIT_ANSWERS, out, tx_started, NULL);
+        rt__exec_next(x, LJ_PREDICT, out, tx_started, NULL);
         return;
     }
     struct rt_jbatch *b = NULL;
@@ -241,6 +252,32 @@ static void create_next_batch(struct list_run *l)
         list_free(l);
         rt__exec_wait(x, RETRY_MS);
     }
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Automated labeling: people label a first sample (the tasks whose ids sort first: ids are
+ * hashes, so the sample is spread over the prefix); the rest wait for the machine's pass. */
+static int choose_cutoff(struct list_run *l)
+{
+    size_t human = rt__lj_auto_human_sample(l->n);
+    if (human >= l->n)
+        return 0; /* too few images to be worth a model: people label them all */
+    char(*ids)[RT_REVIEW_TASK_ID_MAX + 1] = rt_malloc(l->n * sizeof(*ids));
+    if (!ids)
+        return RT_ENOMEM;
+    for (size_t i = 0; i < l->n; i++)
+        if (rt_label_task_id(l->job.name, l->keys[i], ids[i], sizeof(ids[i]))) {
+            rt_free(ids);
+            return RT_ENOMEM;
+        }
+    qsort(ids, l->n, sizeof(*ids), cmp_id);
+    rt_strlcpy(l->cutoff, ids[human - 1], sizeof(l->cutoff));
+    rt_free(ids);
+    return 0;
 }
 
 static int list_page(const struct rt_store_entry *e,
@@ -289,7 +326,7 @@ static int list_page(const struct rt_store_entry *e,
         rt_snprintf(msg, sizeof(msg), "more than %d images under %s (Ground Truth's limit)",
                     MAX_IMAGES, l->job.prefix);
         list_free(l);
-        fail(x, msg);
+        rt__lj_fail(x, msg);
         return 1;
     }
     if (l->n == 0) {
@@ -297,10 +334,15 @@ static int list_page(const struct rt_store_entry *e,
                     strcmp(l->job.kind, "verify") == 0 ? " in folders named after the job's labels"
                                                        : "");
         list_free(l);
-        fail(x, msg);
+        rt__lj_fail(x, msg);
         return 1;
     }
     qsort(l->keys, l->n, sizeof(char *), cmp_str);
+    if (l->job.auto_label && choose_cutoff(l)) {
+        list_free(l);
+        rt__exec_wait(x, RETRY_MS);
+        return 1;
+    }
     create_next_batch(l);
     return 1;
 }
@@ -340,52 +382,46 @@ static void step_wait_answers(struct rt_exec *x)
         rt__exec_wait(x, RETRY_MS);
         return;
     }
-    if (c.total == 0 || c.answered < c.total) {
+    if (c.total == 0 || c.answered + c.held < c.total) {
         rt__exec_wait(x, WAIT_POLL_MS);
         return;
     }
     cJSON *out = cJSON_CreateObject();
     cJSON_AddNumberToObject(out, "labeled", (double)c.answered);
     cJSON_AddNumberToObject(out, "answers", (double)c.answers);
-    rt__exec_next(x, S_CONSOLIDATE, out, NULL, NULL);
+    if (c.held)
+        cJSON_AddNumberToObject(out, "held", (double)c.held);
+    rt__exec_next(x, LJ_CONSOLIDATE, out, NULL, NULL);
 }
 
 /* ---- the consolidation, on the thread pool ---- */
 
-struct consolidation {
-    uv_work_t work;
-    struct rt_exec *x;
-    struct rt_label_job job;
-    struct rt_label_collection c;
-    struct rt_ds_result ds;
-    int rc;
-    void (*done)(struct consolidation *k);
-    /* What the step that asked does with it (FOLD and MOVE copy one image after another). */
-    size_t next, in_flight, done_count, failed;
-    size_t moved;
-    int *order; /* items in key order */
-    struct rt_buf text;
-};
-
-static void consolidation_free(struct consolidation *k)
+void rt__lj_run_free(struct lj_run *k)
 {
-    rt_ds_result_free(&k->ds);
+    if (k->have_ds)
+        rt_ds_result_free(&k->ds);
     rt_label_collection_free(&k->c);
     rt_label_job_cleanup(&k->job);
     rt_free(k->order);
+    rt_free(k->targets);
+    for (size_t i = 0; k->pred_label && i < k->n_targets; i++)
+        rt_free(k->pred_label[i]);
+    rt_free(k->pred_label);
+    rt_free(k->pred_conf);
     rt_buf_cleanup(&k->text);
     rt_free(k);
 }
 
 static void consolidate_work(uv_work_t *w)
 {
-    struct consolidation *k = w->data;
+    struct lj_run *k = w->data;
     k->rc = k->c.n_answers ? rt_label_consolidate(&k->c, &k->job, &k->ds) : RT_EINVAL;
+    k->have_ds = k->rc == 0;
 }
 
 static void consolidate_after(uv_work_t *w, int status)
 {
-    struct consolidation *k = w->data;
+    struct lj_run *k = w->data;
     if (status)
         k->rc = RT_ECANCELED;
     if (k->rc) {
@@ -394,17 +430,16 @@ static void consolidate_after(uv_work_t *w, int status)
                x->id, k->job.name,
                rt_q(k->rc == RT_EINVAL ? "no answers with one of the job's labels"
                                        : rt_strerror(k->rc)));
-        consolidation_free(k);
+        rt__lj_run_free(k);
         rt__exec_wait(x, RETRY_MS);
         return;
     }
     k->done(k);
 }
 
-/* Gathers the answers of x's job and consolidates them off the loop; done runs on the loop. */
-static void consolidate_start(struct rt_exec *x, void (*done)(struct consolidation *k))
+void rt__lj_start(struct rt_exec *x, bool consolidate, void (*done)(struct lj_run *k))
 {
-    struct consolidation *k = rt_calloc(1, sizeof(*k));
+    struct lj_run *k = rt_calloc(1, sizeof(*k));
     if (!k) {
         rt__exec_wait(x, RETRY_MS);
         return;
@@ -412,28 +447,221 @@ static void consolidate_start(struct rt_exec *x, void (*done)(struct consolidati
     k->x = x;
     k->done = done;
     k->work.data = k;
+    rt_buf_init(&k->text, MANIFEST_MAX);
     if (load_job(x, &k->job)) {
+        rt_buf_cleanup(&k->text);
         rt_free(k);
         return;
     }
     int rc = rt_label_collect(x->m->env.journal, &k->job, &k->c);
-    if (!rc)
+    if (!rc && consolidate)
         rc = uv_queue_work(x->m->env.loop, &k->work, consolidate_work, consolidate_after);
     if (rc) {
         RT_LOG(RT_LOG_WARNING, "workflow", "event=label_consolidate_failed exec=%s job=%s error=%s",
                x->id, k->job.name, rt_q(rt_strerror(rc)));
-        consolidation_free(k);
+        rt__lj_run_free(k);
         rt__exec_wait(x, RETRY_MS);
+        return;
+    }
+    if (!consolidate)
+        done(k);
+}
+
+static void consolidate_start(struct rt_exec *x, void (*done)(struct lj_run *k))
+{
+    rt__lj_start(x, true, done);
+}
+
+/* ---- predictions: read each image, classify it, a few at a time ---- */
+
+struct predict_op {
+    struct lj_run *k;
+    size_t target;
+    struct rt_buf body;
+};
+
+static void predict_pump(struct lj_run *k);
+
+static void predict_end(struct predict_op *op)
+{
+    struct lj_run *k = op->k;
+    rt_buf_cleanup(&op->body);
+    rt_free(op);
+    k->in_flight--;
+    k->done_count++;
+    predict_pump(k);
+}
+
+static void predicted(int status,
+                      const struct rt_detection_label *labels,
+                      size_t n,
+                      const struct rt_error *err,
+                      void *ud)
+{
+    struct predict_op *op = ud;
+    struct lj_run *k = op->k;
+    if (status || n == 0) {
+        k->failed++;
+        RT_LOG(RT_LOG_WARNING, "workflow",
+               "event=label_predict_failed exec=%s job=%s key=%s error=%s", k->x->id, k->job.name,
+               rt_q(k->c.items[k->targets[op->target]].key),
+               rt_q(status ? (err ? err->msg : rt_strerror(status)) : "no label"));
+    } else {
+        k->pred_label[op->target] = rt_strdup(labels[0].name);
+        k->pred_conf[op->target] = labels[0].confidence;
+    }
+    predict_end(op);
+}
+
+static void predict_read(int status, const struct rt_error *err, void *ud)
+{
+    struct predict_op *op = ud;
+    struct lj_run *k = op->k;
+    const char *key = k->c.items[k->targets[op->target]].key;
+    struct rt_engine *e = k->x->m->env.engine;
+    int rc = status;
+    if (!rc)
+        rc = e->ops->detect_key
+                 ? e->ops->detect_key(e, k->version, key, op->body.data, op->body.len, 0, predicted,
+                                      op)
+                 : e->ops->detect(e, k->version, op->body.data, op->body.len, 0, predicted, op);
+    if (rc) {
+        k->failed++;
+        RT_LOG(RT_LOG_WARNING, "workflow",
+               "event=label_predict_failed exec=%s job=%s key=%s error=%s", k->x->id, k->job.name,
+               rt_q(key), rt_q(status && err ? err->msg : rt_strerror(rc)));
+        predict_end(op);
     }
 }
 
+static void predict_pump(struct lj_run *k)
+{
+    if (k->pumping)
+        return; /* an image that failed at once, inside the loop below: the loop goes on */
+    k->pumping = true;
+    struct rt_store *s = k->x->m->env.store;
+    while (k->in_flight < PREDICTIONS_IN_FLIGHT && k->next < k->n_targets) {
+        struct predict_op *op = rt_calloc(1, sizeof(*op));
+        if (!op) {
+            k->failed++;
+            k->next++;
+            continue;
+        }
+        op->k = k;
+        op->target = k->next++;
+        rt_buf_init(&op->body, RT__DETECT_MAX_IMAGE);
+        k->in_flight++;
+        int rc =
+            s->ops->get(s, k->c.items[k->targets[op->target]].key, &op->body, predict_read, op);
+        if (rc)
+            predict_read(rc, NULL, op);
+    }
+    k->pumping = false;
+    if (!k->in_flight && k->next >= k->n_targets) {
+        k->next = k->in_flight = 0;
+        void (*done)(struct lj_run *) = k->done;
+        done(k);
+    }
+}
+
+void rt__lj_predict(struct lj_run *k, void (*done)(struct lj_run *k))
+{
+    k->done = done;
+    k->next = k->in_flight = k->done_count = k->failed = 0;
+    k->pred_label = rt_calloc(k->n_targets + 1, sizeof(char *));
+    k->pred_conf = rt_calloc(k->n_targets + 1, sizeof(double));
+    if (!k->pred_label || !k->pred_conf) {
+        struct rt_exec *x = k->x;
+        rt__lj_run_free(k);
+        rt__exec_wait(x, RETRY_MS);
+        return;
+    }
+    predict_pump(k);
+}
+
+/* ---- PREDICT: a deployed model's opinion on every image ---- */
+
+struct predicted_tx {
+    struct lj_run *k;
+};
+
+static int tx_predicted(struct rt_exec *x, struct rt_jbatch *b, void *ud)
+{
+    (void)x;
+    struct lj_run *k = ud;
+    int rc = 0;
+    for (size_t t = 0; !rc && t < k->n_targets; t++)
+        if (k->pred_label[t])
+            rc = rt_jbatch_label_task_predicted(b, k->c.items[k->targets[t]].task_id,
+                                                k->pred_label[t], k->pred_conf[t], k->version);
+    return rc;
+}
+
+static void predictions_done(struct lj_run *k)
+{
+    struct rt_exec *x = k->x;
+    size_t n = 0;
+    for (size_t t = 0; t < k->n_targets; t++)
+        n += k->pred_label[t] != NULL;
+    RT_LOG(RT_LOG_NOTICE, "workflow",
+           "event=label_predicted exec=%s job=%s version=%s images=%zu failed=%zu", x->id,
+           k->job.name, k->version, n, k->failed);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "model", k->version);
+    cJSON_AddNumberToObject(out, "predicted", (double)n);
+    cJSON_AddNumberToObject(out, "failed", (double)k->failed);
+    rt__exec_next(x, LJ_WAIT_ANSWERS, out, tx_predicted, k);
+    rt__lj_run_free(k);
+}
+
+static void predict_targets(struct lj_run *k)
+{
+    struct rt_exec *x = k->x;
+    struct rt_journal_model m;
+    int rc = rt_journal_model_get_active(x->m->env.journal, &m);
+    if (rc == RT_ENOTFOUND || strcmp(k->job.kind, "label") != 0 || k->job.auto_label) {
+        /* No deployed model, or a job whose tasks carry something else: people alone. */
+        rt__lj_run_free(k);
+        cJSON *out = cJSON_CreateObject();
+        cJSON_AddNullToObject(out, "model");
+        rt__exec_next(x, LJ_WAIT_ANSWERS, out, NULL, NULL);
+        return;
+    }
+    if (rc) {
+        rt__lj_run_free(k);
+        rt__exec_wait(x, RETRY_MS);
+        return;
+    }
+    rt_strlcpy(k->version, m.version, sizeof(k->version));
+    k->targets = rt_malloc(((size_t)k->c.n_items + 1) * sizeof(int));
+    if (!k->targets) {
+        rt__lj_run_free(k);
+        rt__exec_wait(x, RETRY_MS);
+        return;
+    }
+    for (int i = 0; i < k->c.n_items; i++)
+        if (!k->c.items[i].has_prediction) /* a repeated step predicts what is left */
+            k->targets[k->n_targets++] = i;
+    rt__lj_predict(k, predictions_done);
+}
+
+static void step_predict(struct rt_exec *x)
+{
+    rt__lj_start(x, false, predict_targets);
+}
+
 /* The job's figures kept on its row (label-job status shows them). */
-static cJSON *stats_of(struct consolidation *k)
+cJSON *rt__lj_stats(struct lj_run *k)
 {
     cJSON *s = cJSON_CreateObject();
     struct rt_exec *x = k->x;
     cJSON_AddNumberToObject(s, "consolidations", (double)rt__ctx_int(x, "round", 0));
     cJSON_AddNumberToObject(s, "extra_asked", (double)rt__ctx_int(x, "extra_asked", 0));
+    /* AUTO_LABEL's figures ride in the context: every later write of the stats keeps them. */
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(x->ctx, "auto_label");
+    cJSON *copy = a ? cJSON_Duplicate(a, true) : NULL;
+    if (copy && !cJSON_AddItemToObject(s, "auto_label", copy))
+        cJSON_Delete(copy);
     return s;
 }
 
@@ -442,8 +670,8 @@ struct stats_tx {
     bool finish;
     const char *manifest;
     size_t n_reopen;
-    struct consolidation *k; /* reopen: items below the confidence */
-    const bool *reopen;      /* per item */
+    struct lj_run *k;   /* reopen: items below the confidence */
+    const bool *reopen; /* per item */
 };
 
 static int tx_stats(struct rt_exec *x, struct rt_jbatch *b, void *ud)
@@ -462,19 +690,21 @@ static int tx_stats(struct rt_exec *x, struct rt_jbatch *b, void *ud)
 
 /* ---- CONSOLIDATE ---- */
 
-static void consolidated(struct consolidation *k)
+static void consolidated(struct lj_run *k)
 {
     struct rt_exec *x = k->x;
     const struct rt_label_job *job = &k->job;
     bool *reopen = rt_calloc((size_t)k->c.n_items + 1, sizeof(bool));
     if (!reopen) {
-        consolidation_free(k);
+        rt__lj_run_free(k);
         rt__exec_wait(x, RETRY_MS);
         return;
     }
-    size_t n_reopen = 0, below = 0;
+    size_t n_reopen = 0, below = 0, held = 0;
     for (int i = 0; i < k->c.n_items; i++) {
-        if (k->ds.confidence[i] >= job->min_confidence)
+        held += k->c.items[i].held;
+        /* Only what people answered is theirs to improve (not the machine's labels). */
+        if (!k->c.items[i].n_answers || k->ds.confidence[i] >= job->min_confidence)
             continue;
         below++;
         if (k->c.items[i].n_answers < job->max_workers) {
@@ -484,7 +714,7 @@ static void consolidated(struct consolidation *k)
     }
     rt__ctx_set_int(x, "round", rt__ctx_int(x, "round", 0) + 1);
     rt__ctx_set_int(x, "extra_asked", rt__ctx_int(x, "extra_asked", 0) + (int64_t)n_reopen);
-    cJSON *stats = stats_of(k);
+    cJSON *stats = rt__lj_stats(k);
     cJSON_AddNumberToObject(stats, "below_confidence", (double)below);
     struct stats_tx t = {.stats = cJSON_PrintUnformatted(stats), .k = k, .reopen = reopen};
     cJSON_Delete(stats);
@@ -496,11 +726,14 @@ static void consolidated(struct consolidation *k)
     RT_LOG(RT_LOG_NOTICE, "workflow",
            "event=label_consolidated exec=%s job=%s images=%d below=%zu asked_more=%zu", x->id,
            job->name, k->c.n_items, below, n_reopen);
-    int next = n_reopen ? S_WAIT_ANSWERS : strcmp(job->kind, "verify") == 0 ? S_MOVE : S_OUTPUT;
+    int next = n_reopen                                  ? LJ_WAIT_ANSWERS
+               : strcmp(job->kind, "verify") == 0        ? LJ_MOVE
+               : held && !rt__ctx_int(x, "auto_done", 0) ? LJ_AUTO_TRAIN
+                                                         : LJ_OUTPUT;
     if (!t.stats) {
         cJSON_Delete(out);
         rt_free(reopen);
-        consolidation_free(k);
+        rt__lj_run_free(k);
         rt__exec_wait(x, RETRY_MS);
         return;
     }
@@ -508,7 +741,7 @@ static void consolidated(struct consolidation *k)
     rt__exec_next(x, next, out, tx_stats, &t);
     cJSON_free(t.stats);
     rt_free(reopen);
-    consolidation_free(k);
+    rt__lj_run_free(k);
 }
 
 static void step_consolidate(struct rt_exec *x)
@@ -518,7 +751,25 @@ static void step_consolidate(struct rt_exec *x)
 
 /* ---- OUTPUT ---- */
 
-static const struct consolidation *sort_ctx;
+/* The label item i ends with: the machine's (automated labeling) or the consolidation of
+ * people's answers. Returns: the class index, or -1 when nobody labeled it; *conf 0..1. */
+static int final_label(const struct lj_run *k, int i, double *conf, bool *human)
+{
+    const struct rt_label_item *it = &k->c.items[i];
+    *human = it->machine_label < 0;
+    if (it->machine_label >= 0) {
+        *conf = it->predicted == it->machine_label ? it->predicted_conf : 0;
+        return it->machine_label;
+    }
+    if (!it->n_answers || !k->have_ds || k->ds.label[i] < 0) {
+        *conf = 0;
+        return -1;
+    }
+    *conf = k->ds.confidence[i] > 1 ? 1 : k->ds.confidence[i];
+    return k->ds.label[i];
+}
+
+static const struct lj_run *sort_ctx;
 
 static int cmp_item_key(const void *a, const void *b)
 {
@@ -527,7 +778,7 @@ static int cmp_item_key(const void *a, const void *b)
 }
 
 /* k->order = the items in key order (manifests and copies go in that order). */
-static int order_by_key(struct consolidation *k)
+static int order_by_key(struct lj_run *k)
 {
     k->order = rt_malloc(((size_t)k->c.n_items + 1) * sizeof(int));
     if (!k->order)
@@ -540,17 +791,15 @@ static int order_by_key(struct consolidation *k)
     return 0;
 }
 
-static void output_key(const struct rt_label_job *job, const char *file, char *out, size_t size)
+void rt__lj_output_key(const struct rt_label_job *job, const char *file, char *out, size_t size)
 {
     size_t n = strlen(job->output_prefix);
     bool slash = n && job->output_prefix[n - 1] == '/';
     rt_snprintf(out, size, "%s%smanifests/%s", job->output_prefix, slash ? "" : "/", file);
 }
 
-static int build_manifests(struct consolidation *k,
-                           struct rt_buf *input,
-                           struct rt_buf *output,
-                           struct rt_error *err)
+static int
+build_manifests(struct lj_run *k, struct rt_buf *input, struct rt_buf *output, struct rt_error *err)
 {
     const struct rt_label_job *job = &k->job;
     const char *bucket = k->x->m->env.store->bucket_name;
@@ -560,7 +809,9 @@ static int build_manifests(struct consolidation *k,
         int rc = rt_manifest_append_source(input, bucket, it->key, err);
         if (rc)
             return rc;
-        int label = k->ds.label[i];
+        double conf;
+        bool human;
+        int label = final_label(k, i, &conf, &human);
         if (label < 0)
             continue; /* no answer with one of the labels: not labeled */
         char date[RT_MANIFEST_DATE_MAX];
@@ -572,10 +823,7 @@ static int build_manifests(struct consolidation *k,
             .creation_date = rt_manifest_date(it->last_at_ms, date, sizeof(date)),
             .job_name = job->name,
         };
-        double conf = k->ds.confidence[i];
-        if (conf > 1)
-            conf = 1;
-        if ((rc = rt_manifest_append_labeled(output, job->name, &line, conf, true, err)))
+        if ((rc = rt_manifest_append_labeled(output, job->name, &line, conf, human, err)))
             return rc;
     }
     return 0;
@@ -583,51 +831,58 @@ static int build_manifests(struct consolidation *k,
 
 static void output_put_done(int status, const struct rt_error *err, void *ud);
 
-static void output_failed(struct consolidation *k, const char *what, const struct rt_error *err)
+static void output_failed(struct lj_run *k, const char *what, const struct rt_error *err)
 {
     struct rt_exec *x = k->x;
     RT_LOG(RT_LOG_WARNING, "workflow", "event=label_output_failed exec=%s job=%s what=%s error=%s",
            x->id, k->job.name, what, rt_q(err ? err->msg : "out of memory"));
-    consolidation_free(k);
+    rt__lj_run_free(k);
     rt__exec_wait(x, RETRY_MS);
 }
 
-static void outputs_written(struct consolidation *k)
+static void outputs_written(struct lj_run *k)
 {
     struct rt_exec *x = k->x;
     char key[RT_STORE_KEY_MAX + 1];
-    output_key(&k->job, "output/output.manifest", key, sizeof(key));
-    size_t labeled = 0;
-    for (int i = 0; i < k->c.n_items; i++)
-        labeled += k->ds.label[i] >= 0;
+    rt__lj_output_key(&k->job, "output/output.manifest", key, sizeof(key));
+    size_t labeled = 0, machine = 0;
+    for (int i = 0; i < k->c.n_items; i++) {
+        double conf;
+        bool human;
+        if (final_label(k, i, &conf, &human) >= 0) {
+            labeled++;
+            machine += !human;
+        }
+    }
     RT_LOG(RT_LOG_NOTICE, "workflow", "event=label_manifests exec=%s job=%s key=%s images=%zu",
            x->id, k->job.name, rt_q(key), labeled);
     rt__ctx_set_str(x, "output_manifest", key);
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "key", key);
     cJSON_AddNumberToObject(out, "images", (double)labeled);
-    cJSON *stats = stats_of(k);
+    cJSON_AddNumberToObject(out, "machine_labeled", (double)machine);
+    cJSON *stats = rt__lj_stats(k);
     struct stats_tx t = {.stats = cJSON_PrintUnformatted(stats), .manifest = key};
     cJSON_Delete(stats);
     if (!t.stats) {
         cJSON_Delete(out);
-        consolidation_free(k);
+        rt__lj_run_free(k);
         rt__exec_wait(x, RETRY_MS);
         return;
     }
     if (k->job.fold) {
-        rt__exec_next(x, S_FOLD, out, tx_stats, &t);
+        rt__exec_next(x, LJ_FOLD, out, tx_stats, &t);
     } else {
         t.finish = true;
-        rt__exec_finish(x, S_DONE, out, NULL, tx_stats, &t);
+        rt__exec_finish(x, LJ_DONE, out, NULL, tx_stats, &t);
     }
     cJSON_free(t.stats);
-    consolidation_free(k);
+    rt__lj_run_free(k);
 }
 
 static void output_put_done(int status, const struct rt_error *err, void *ud)
 {
-    struct consolidation *k = ud;
+    struct lj_run *k = ud;
     if (status) {
         output_failed(k, "put", err);
         return;
@@ -635,7 +890,7 @@ static void output_put_done(int status, const struct rt_error *err, void *ud)
     if (++k->done_count < 2) {
         /* The input manifest is written; now the output manifest. */
         char key[RT_STORE_KEY_MAX + 1];
-        output_key(&k->job, "output/output.manifest", key, sizeof(key));
+        rt__lj_output_key(&k->job, "output/output.manifest", key, sizeof(key));
         struct rt_store *s = k->x->m->env.store;
         int rc = s->ops->put(s, key, k->text.data, k->text.len, "application/x-ndjson",
                              output_put_done, k);
@@ -649,7 +904,7 @@ static void output_put_done(int status, const struct rt_error *err, void *ud)
     outputs_written(k);
 }
 
-static void manifests_ready(struct consolidation *k)
+static void manifests_ready(struct lj_run *k)
 {
     struct rt_error err;
     rt_error_clear(&err);
@@ -667,15 +922,15 @@ static void manifests_ready(struct consolidation *k)
         struct rt_exec *x = k->x;
         char msg[700];
         rt_snprintf(msg, sizeof(msg), "cannot write the manifests: %s", err.msg);
-        consolidation_free(k);
+        rt__lj_run_free(k);
         if (rc == RT_ENOMEM)
             rt__exec_wait(x, RETRY_MS);
         else
-            fail(x, msg);
+            rt__lj_fail(x, msg);
         return;
     }
     char key[RT_STORE_KEY_MAX + 1];
-    output_key(&k->job, "input.manifest", key, sizeof(key));
+    rt__lj_output_key(&k->job, "input.manifest", key, sizeof(key));
     struct rt_store *s = k->x->m->env.store;
     rc = s->ops->put(s, key, input.data, input.len, "application/x-ndjson", output_put_done, k);
     rt_buf_cleanup(&input); /* put copied it */
@@ -694,7 +949,7 @@ static void step_output(struct rt_exec *x)
 
 /* The folded copy's key: <labeled>/<label>/labeling-job-<job>-<path under the prefix, '/' as
  * '-'>, so two images with the same file name in different folders do not collide. */
-static int fold_key(struct consolidation *k, int i, char *out, size_t size)
+static int fold_key(struct lj_run *k, int i, char *out, size_t size)
 {
     const struct rt_label_job *job = &k->job;
     const char *key = k->c.items[i].key;
@@ -712,7 +967,7 @@ static int fold_key(struct consolidation *k, int i, char *out, size_t size)
 }
 
 /* MOVE's destination: the same file name in the right label's folder of the job's prefix. */
-static int move_key(struct consolidation *k, int i, char *out, size_t size)
+static int move_key(struct lj_run *k, int i, char *out, size_t size)
 {
     const char *key = k->c.items[i].key;
     const char *file = strrchr(key, '/');
@@ -723,18 +978,18 @@ static int move_key(struct consolidation *k, int i, char *out, size_t size)
 }
 
 struct copy_op {
-    struct consolidation *k;
+    struct lj_run *k;
     int item;
     char dst[RT_STORE_KEY_MAX + 1];
 };
 
-static void pump(struct consolidation *k);
-static bool pick_fold(struct consolidation *k, int i);
-static bool pick_move(struct consolidation *k, int i);
+static void pump(struct lj_run *k);
+static bool pick_fold(struct lj_run *k, int i);
+static bool pick_move(struct lj_run *k, int i);
 
 static void op_end(struct copy_op *op, int status, const struct rt_error *err)
 {
-    struct consolidation *k = op->k;
+    struct lj_run *k = op->k;
     if (status) {
         RT_LOG(RT_LOG_WARNING, "workflow", "event=label_copy_failed exec=%s job=%s key=%s error=%s",
                k->x->id, k->job.name, rt_q(k->c.items[op->item].key),
@@ -783,7 +1038,7 @@ static void dst_checked(
 static void copied(int status, const struct rt_error *err, void *ud)
 {
     struct copy_op *op = ud;
-    bool move = op->k->x->state == S_MOVE;
+    bool move = op->k->x->state == LJ_MOVE;
     if (move && status == RT_ENOTFOUND) {
         struct rt_store *s = op->k->x->m->env.store;
         int rc = s->ops->head(s, op->dst, dst_checked, op);
@@ -798,11 +1053,11 @@ static void copied(int status, const struct rt_error *err, void *ud)
     op_end(op, status, err);
 }
 
-static void copies_done(struct consolidation *k);
+static void copies_done(struct lj_run *k);
 
-static void pump(struct consolidation *k)
+static void pump(struct lj_run *k)
 {
-    bool move = k->x->state == S_MOVE;
+    bool move = k->x->state == LJ_MOVE;
     while (k->in_flight < COPIES_IN_FLIGHT && k->next < (size_t)k->c.n_items) {
         int i = k->order[k->next++];
         if (!(move ? pick_move(k, i) : pick_fold(k, i)))
@@ -832,14 +1087,16 @@ static void pump(struct consolidation *k)
         copies_done(k);
 }
 
-static bool pick_fold(struct consolidation *k, int i)
+static bool pick_fold(struct lj_run *k, int i)
 {
-    return k->ds.label[i] >= 0;
+    double conf;
+    bool human;
+    return final_label(k, i, &conf, &human) >= 0;
 }
 
 /* A verification moves an image whose consolidated label differs from its folder, when the
  * consolidation is sure enough (an uncertain image stays where it is). */
-static bool pick_move(struct consolidation *k, int i)
+static bool pick_move(struct lj_run *k, int i)
 {
     int label = k->ds.label[i];
     if (label < 0 || k->ds.confidence[i] < k->job.min_confidence)
@@ -855,7 +1112,7 @@ static bool pick_move(struct consolidation *k, int i)
 }
 
 /* Per folder: images checked, and those whose consolidated label is another (error rate). */
-static void add_error_rates(struct consolidation *k, cJSON *stats)
+static void add_error_rates(struct lj_run *k, cJSON *stats)
 {
     cJSON *rates = cJSON_AddObjectToObject(stats, "error_rate");
     cJSON *checked = cJSON_AddObjectToObject(stats, "checked");
@@ -883,21 +1140,21 @@ static void add_error_rates(struct consolidation *k, cJSON *stats)
     cJSON_AddNumberToObject(stats, "uncertain", (double)n_uncertain);
 }
 
-static void copies_done(struct consolidation *k)
+static void copies_done(struct lj_run *k)
 {
     struct rt_exec *x = k->x;
-    bool move = x->state == S_MOVE;
+    bool move = x->state == LJ_MOVE;
     if (k->failed) {
         RT_LOG(RT_LOG_WARNING, "workflow", "event=label_copies_retry exec=%s job=%s failed=%zu",
                x->id, k->job.name, k->failed);
-        consolidation_free(k);
+        rt__lj_run_free(k);
         rt__exec_wait(x, RETRY_MS);
         return;
     }
     cJSON *out = cJSON_CreateObject();
     cJSON_AddNumberToObject(out, move ? "moved" : "copies",
                             (double)(move ? k->moved : k->done_count));
-    cJSON *stats = stats_of(k);
+    cJSON *stats = rt__lj_stats(k);
     if (move) {
         cJSON_AddNumberToObject(stats, "moved", (double)k->moved);
         add_error_rates(k, stats);
@@ -912,20 +1169,20 @@ static void copies_done(struct consolidation *k)
     cJSON_Delete(stats);
     if (!t.stats) {
         cJSON_Delete(out);
-        consolidation_free(k);
+        rt__lj_run_free(k);
         rt__exec_wait(x, RETRY_MS);
         return;
     }
-    rt__exec_finish(x, S_DONE, out, NULL, tx_stats, &t);
+    rt__exec_finish(x, LJ_DONE, out, NULL, tx_stats, &t);
     cJSON_free(t.stats);
-    consolidation_free(k);
+    rt__lj_run_free(k);
 }
 
-static void copies_start(struct consolidation *k)
+static void copies_start(struct lj_run *k)
 {
     if (order_by_key(k)) {
         struct rt_exec *x = k->x;
-        consolidation_free(k);
+        rt__lj_run_free(k);
         rt__exec_wait(x, RETRY_MS);
         return;
     }
@@ -942,27 +1199,48 @@ static void step_move(struct rt_exec *x)
     consolidate_start(x, copies_start);
 }
 
-static const struct rt_state_def states[S_COUNT] = {
-    [S_LIST] = {"LIST", step_list, false, {S_WAIT_ANSWERS, S_FAILED, -1}},
-    [S_WAIT_ANSWERS] = {"WAIT_ANSWERS", step_wait_answers, false, {S_CONSOLIDATE, S_FAILED, -1}},
-    [S_CONSOLIDATE] = {"CONSOLIDATE",
-                       step_consolidate,
+static const struct rt_state_def states[LJ_COUNT] = {
+    [LJ_LIST] = {"LIST", step_list, false, {LJ_PREDICT, LJ_FAILED, -1}},
+    [LJ_PREDICT] = {"PREDICT", step_predict, false, {LJ_WAIT_ANSWERS, LJ_FAILED, -1}},
+    [LJ_WAIT_ANSWERS] = {"WAIT_ANSWERS", step_wait_answers, false, {LJ_CONSOLIDATE, LJ_FAILED, -1}},
+    [LJ_CONSOLIDATE] = {"CONSOLIDATE",
+                        step_consolidate,
+                        false,
+                        {LJ_WAIT_ANSWERS, LJ_AUTO_TRAIN, LJ_OUTPUT, LJ_MOVE, LJ_FAILED, -1}},
+    [LJ_AUTO_TRAIN] = {"AUTO_TRAIN",
+                       rt__lj_step_auto_train,
                        false,
-                       {S_WAIT_ANSWERS, S_OUTPUT, S_MOVE, S_FAILED, -1}},
-    [S_OUTPUT] = {"OUTPUT", step_output, false, {S_FOLD, S_DONE, S_FAILED, -1}},
-    [S_FOLD] = {"FOLD", step_fold, false, {S_DONE, S_FAILED, -1}},
-    [S_MOVE] = {"MOVE", step_move, false, {S_DONE, S_FAILED, -1}},
-    [S_DONE] = {"DONE", NULL, true, {-1}},
-    [S_FAILED] = {"FAILED", NULL, true, {-1}},
+                       {LJ_AUTO_WAIT_TRAINING, LJ_AUTO_LABEL, LJ_FAILED, -1}},
+    [LJ_AUTO_WAIT_TRAINING] = {"AUTO_WAIT_TRAINING",
+                               rt__lj_step_auto_wait_training,
+                               false,
+                               {LJ_AUTO_TRAIN, LJ_AUTO_START, LJ_AUTO_LABEL, LJ_FAILED, -1}},
+    [LJ_AUTO_START] = {"AUTO_START",
+                       rt__lj_step_auto_start,
+                       false,
+                       {LJ_AUTO_WAIT_RUNNING, LJ_AUTO_LABEL, LJ_FAILED, -1}},
+    [LJ_AUTO_WAIT_RUNNING] = {"AUTO_WAIT_RUNNING",
+                              rt__lj_step_auto_wait_running,
+                              false,
+                              {LJ_AUTO_LABEL, LJ_AUTO_START, LJ_FAILED, -1}},
+    [LJ_AUTO_LABEL] = {"AUTO_LABEL",
+                       rt__lj_step_auto_label,
+                       false,
+                       {LJ_WAIT_ANSWERS, LJ_AUTO_START, LJ_AUTO_LABEL, LJ_FAILED, -1}},
+    [LJ_OUTPUT] = {"OUTPUT", step_output, false, {LJ_FOLD, LJ_DONE, LJ_FAILED, -1}},
+    [LJ_FOLD] = {"FOLD", step_fold, false, {LJ_DONE, LJ_FAILED, -1}},
+    [LJ_MOVE] = {"MOVE", step_move, false, {LJ_DONE, LJ_FAILED, -1}},
+    [LJ_DONE] = {"DONE", NULL, true, {-1}},
+    [LJ_FAILED] = {"FAILED", NULL, true, {-1}},
 };
 
 const struct rt_workflow_def rt__labeling_def = {
     .name = "labeling",
     .id_prefix = "lj",
     .states = states,
-    .n_states = S_COUNT,
-    .initial = S_LIST,
-    .failed = S_FAILED,
+    .n_states = LJ_COUNT,
+    .initial = LJ_LIST,
+    .failed = LJ_FAILED,
 };
 
 /* ---- starting jobs ---- */
