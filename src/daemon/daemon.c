@@ -720,7 +720,10 @@ static void start_serving(struct daemon *d)
                                         .values = &d->values,
                                         .review = d->review,
                                         .detect = d->detect,
-                                        .counters = &d->counters};
+                                        .counters = &d->counters,
+                                        /* coordinator: set to start label jobs */
+                                        .label_job_created = NULL,
+                                        .hook_ud = d};
         struct rt_error herr;
         rt_error_clear(&herr);
         rc = rt_daemon_http_start(&he, &d->http, &herr);
