@@ -8,7 +8,11 @@ Chromium (tests/browser/labeljob.mjs) signs in as the reviewer alice, presses St
 for each task, checks the job's instructions, both example images loaded (naturalWidth > 0) with
 their descriptions and marks, then answers with the option's key and Enter; the empty state
 follows. Then both tasks are answered with those labels, and the job's status counts them.
-Screenshots: $RETRAIND_BUILD/artifacts/browser/ (labeljob-task.png, labeljob-end-empty.png).
+Then an admin's dashboard (tests/browser/labeljob-dashboard.mjs) shows the job's state,
+labeled/total, label counts and alice's answers and quality as GET /api/label-jobs/NAME says,
+and its create form refuses one label (reason shown) and creates a job that the API then lists.
+Screenshots: $RETRAIND_BUILD/artifacts/browser/browser_label_job/ (labeljob-task.png,
+labeljob-end-empty.png, labeljob-dashboard.png, labeljob-dashboard-created.png).
 
 RT_LJ_FIXTURE=1 makes the two tasks with review-fixture instead of waiting for the workflow (to
 work on the portal without it); the test is only meaningful for the workflow without it.
@@ -84,5 +88,14 @@ status, st = api(base, "/api/label-jobs/" + JOB)
 check(status == 200 and st["total"] == 2 and st["labeled"] == 2 and st["answers"] == 2,
       "job status: %d %r" % (status, st))
 check(st["workers"].get("alice", {}).get("answers") == 2, "alice's answers: %r" % st["workers"])
+
+# The dashboard shows the job as its status says, and its form creates another one.
+dash = run("labeljob-dashboard.mjs", base, "root", RT_JOB=JOB, RT_NEW_JOB="lj-from-form",
+           RT_NEW_PREFIX="unlabeled/from-form/")
+status, jobs = api(base, "/api/label-jobs")
+check(status == 200 and "lj-from-form" in [j["name"] for j in jobs], "list: %d %r" % (status, jobs))
+status, st = api(base, "/api/label-jobs/lj-from-form")
+check(status == 200 and st["kind"] == "label", "the form's job: %d %r" % (status, st))
 env.stop()
-print("browser label job: ok (%s; screenshots %s)" % (answered, ", ".join(out["screenshots"])))
+print("browser label job: ok (%s; screenshots %s)"
+      % (answered, ", ".join(out["screenshots"] + dash["screenshots"])))
