@@ -99,6 +99,12 @@ refused({"colour": "red"}, "unknown field", "an unknown field")
 for body in ("not json", "[1, 2]", ""):
     r = raw("POST", "/api/label-jobs", body, {"Authorization": "Bearer " + TOKEN})
     check(r.status == 400, "body %r: %r" % (body, r))
+r = raw("POST", "/api/label-jobs", json.dumps(dict(GOOD, name="nul-job")).encode() + b"\x00",
+        {"Authorization": "Bearer " + TOKEN})
+check(r.status == 400, "a body with a NUL: %r" % r)
+r = raw("POST", "/api/label-jobs", json.dumps(dict(GOOD, name="big-job", instructions="x" * 9000)),
+        {"Authorization": "Bearer " + TOKEN})
+check(r.status == 413, "a body over 8 KB: %r" % r)
 status, jobs = api(base, "/api/label-jobs")
 check(status == 200 and jobs == [], "no job was made by the refusals: %d %r" % (status, jobs))
 
