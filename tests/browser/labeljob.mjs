@@ -11,6 +11,7 @@
 //   RT_LABELS        comma-separated labels, one task answered per entry, in order
 //   RT_VERIFY_LABEL  the current label of a verification job's tasks (optional)
 //   RT_EXPECT_END    "empty", "task" or "any" (default), as in portal.mjs
+//   RT_ARTIFACTS_PREFIX   put before the screenshots' names (a second run in one test)
 // RESULT: {"answered": [{"task": ID, "label": L, "key": K}], "end": "task"|"empty",
 //          "screenshots": [...]}
 import { run, signIn, env, check, fail, log } from './lib.mjs';
@@ -24,6 +25,7 @@ await run('labeljob', async ({ page, shot, timeout }) => {
   const verifyLabel = env('RT_VERIFY_LABEL', '');
   const labels = env('RT_LABELS').split(',').map((s) => s.trim()).filter(Boolean);
   const expectEnd = env('RT_EXPECT_END', 'any');
+  const pre = env('RT_ARTIFACTS_PREFIX', '');
 
   await signIn(page, user, env('RT_PASSWORD'), { shot, expectPath: '/review' });
   await page.getByRole('button', { name: 'Start working' }).click();
@@ -96,7 +98,7 @@ await run('labeljob', async ({ page, shot, timeout }) => {
       return c ? c.value : null;
     });
     check(checked === want, `key ${key} chose "${checked}", expected "${want}"`);
-    if (r === 0) await shot('labeljob-task.png');
+    if (r === 0) await shot(`${pre}labeljob-task.png`);
 
     const [resp] = await Promise.all([
       page.waitForResponse((res) => res.url().endsWith(`/api/reviews/${encodeURIComponent(id)}/answer`)
@@ -120,6 +122,6 @@ await run('labeljob', async ({ page, shot, timeout }) => {
 
   const end = (await emptyView.isVisible()) ? 'empty' : 'task';
   if (expectEnd !== 'any') check(end === expectEnd, `after the answers: ${end}, expected ${expectEnd}`);
-  await shot(`labeljob-end-${end}.png`);
+  await shot(`${pre}labeljob-end-${end}.png`);
   return { answered, end };
 }, { viewport: { width: 1280, height: 800 } });

@@ -11,8 +11,11 @@ follows. Then both tasks are answered with those labels, and the job's status co
 Then an admin's dashboard (tests/browser/labeljob-dashboard.mjs) shows the job's state,
 labeled/total, label counts and alice's answers and quality as GET /api/label-jobs/NAME says,
 and its create form refuses one label (reason shown) and creates a job that the API then lists.
+Last, a verification job's task (an image in images_labeled_by_folder/stripes/) shows "Current
+label: stripes" and "Correct (stripes)" as option 1, answered with key 1.
 Screenshots: $RETRAIND_BUILD/artifacts/browser/browser_label_job/ (labeljob-task.png,
-labeljob-end-empty.png, labeljob-dashboard.png, labeljob-dashboard-created.png).
+labeljob-end-empty.png, labeljob-dashboard.png, labeljob-dashboard-created.png, and
+verify-labeljob-task.png, verify-labeljob-end-empty.png).
 
 RT_LJ_FIXTURE=1 makes the two tasks with review-fixture instead of waiting for the workflow (to
 work on the portal without it); the test is only meaningful for the workflow without it.
@@ -96,6 +99,38 @@ status, jobs = api(base, "/api/label-jobs")
 check(status == 200 and "lj-from-form" in [j["name"] for j in jobs], "list: %d %r" % (status, jobs))
 status, st = api(base, "/api/label-jobs/lj-from-form")
 check(status == 200 and st["kind"] == "label", "the form's job: %d %r" % (status, st))
+
+# A verification job: its task shows the image's current label and offers "Correct (stripes)"
+# first (answered with key 1), with the job's good example only.
+vdir = os.path.join(env.bucket, "images_labeled_by_folder", "stripes")
+os.makedirs(vdir, exist_ok=True)
+subprocess.run([SYNTH, "--label", "0", "--index", "21", "-o", os.path.join(vdir, "v.png")],
+               check=True, timeout=30)
+status, body = api(base, "/api/label-jobs", "POST", {
+    "name": "lj-verify", "prefix": "images_labeled_by_folder/", "labels": ["stripes", "circles"],
+    "instructions": "Is the label right?", "good_example": "examples/%s/good.png" % JOB,
+    "good_text": GOOD_TEXT, "verify": True, "workers_per_image": 1, "min_confidence": 0})
+check(status == 201, "POST the verification job: %d %r" % (status, body))
+if os.environ.get("RT_LJ_FIXTURE") == "1":
+    subprocess.run([os.path.join(BUILD, "review-fixture"), env.data, "label-task", "lj-fixture-v",
+                    "lj-verify", "images_labeled_by_folder/stripes/v.png", "stripes"], check=True,
+                   timeout=60)
+
+
+def verify_task():
+    status, tasks = api(base, "/api/reviews?state=open")
+    mine = [t for t in tasks if t["source"] == "labeling-job" and
+            t["key"] == "images_labeled_by_folder/stripes/v.png"] if status == 200 else []
+    return mine[0] if mine else None
+
+
+vt = env.wait_for(verify_task, 90, "the task of verification job lj-verify")
+check(vt["detected_label"] == "stripes" and vt["options"][0] == "stripes",
+      "verification task: %r" % vt)
+vout = run("labeljob.mjs", base, "alice", RT_JOB="lj-verify", RT_INSTRUCTIONS="Is the label right?",
+           RT_GOOD_TEXT=GOOD_TEXT, RT_BAD_TEXT="", RT_VERIFY_LABEL="stripes", RT_LABELS="stripes",
+           RT_EXPECT_END="empty", RT_ARTIFACTS_PREFIX="verify-")
+check(vout["answered"][0]["key"] == "1", "the verification answer: %r" % vout)
 env.stop()
 print("browser label job: ok (%s; screenshots %s)"
-      % (answered, ", ".join(out["screenshots"] + dash["screenshots"])))
+      % (answered, ", ".join(out["screenshots"] + dash["screenshots"] + vout["screenshots"])))
