@@ -663,8 +663,8 @@ static int opt_int(const cJSON *o, const char *k, int *out, struct rt_error *err
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     if (!v || cJSON_IsNull(v))
         return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble ||
-        v->valuedouble < -1e6 || v->valuedouble > 1e6)
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -1e6 && v->valuedouble <= 1e6) ||
+        v->valuedouble != (double)(int)v->valuedouble)
         return rt_error_set(err, RT_EINVAL, "%s must be a whole number", k);
     *out = (int)v->valuedouble;
     return 0;
