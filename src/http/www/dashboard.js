@@ -553,8 +553,17 @@
     const workers = Object.entries(j.workers || {}).sort((a, b) => (b[1].answers || 0) - (a[1].answers || 0));
     const extra = [];
     if (Number.isFinite(j.answers)) extra.push(`${j.answers} answers`);
-    if (Number.isFinite(j.machine_labeled)) extra.push(`${j.machine_labeled} labeled by the model`);
+    if (Number(j.machine_labeled) > 0 || j.auto_label) extra.push(`${j.machine_labeled ?? 0} labeled by the model`);
     if (Number.isFinite(j.moved)) extra.push(`${j.moved} moved`);
+    const a = j.auto_label && typeof j.auto_label === 'object' ? j.auto_label : null;
+    let auto = null;
+    if (a) {
+      const target = Number.isFinite(a.target_accuracy) ? ` (target ${window.RT.rate(a.target_accuracy)})` : '';
+      auto = a.threshold === null || a.threshold === undefined
+        ? `Automated labeling: no model confidence meets the target accuracy${target}.`
+        : `Automated labeling: model confidence ≥ ${window.RT.percent(a.threshold)}, measured accuracy ` +
+          `${window.RT.rate(a.measured_accuracy)} on ${a.validation_images ?? '?'} held-out images${target}.`;
+    }
     const rates = Object.entries(j.error_rate || {});
     return el('article', { class: 'lj-job', dataset: { job: j.name } },
       el('header', { class: 'lj-head' },
@@ -570,6 +579,7 @@
         ? el('p', { class: 'lj-labels' }, el('strong', { text: 'Labels: ' }),
           labels.flatMap(([l, n], i) => [i ? ', ' : '', el('span', { class: 'lj-label', text: `${l} ${n}` })]))
         : null,
+      auto ? el('p', { class: 'lj-labels lj-auto', text: auto }) : null,
       rates.length
         ? el('p', { class: 'lj-labels' }, el('strong', { text: 'Estimated error rate: ' }),
           rates.map(([f, r], i) => `${i ? ', ' : ''}${f} ${window.RT.rate(r)}`).join(''))
