@@ -573,8 +573,8 @@
       el('div', { class: 'lj-progress' },
         el('meter', { min: 0, max: Math.max(total, 1), value: labeled,
           'aria-label': `${j.name}: ${labeled} of ${total} images labeled` }),
-        el('span', { class: 'lj-count', text: `${labeled} / ${total} labeled` }),
-        extra.length ? el('span', { class: 'muted', text: ` · ${extra.join(' · ')}` }) : null),
+        el('span', { class: 'lj-count', text: `${labeled} / ${total} labeled` })),
+      extra.length ? el('p', { class: 'muted lj-extra', text: extra.join(' · ') }) : null,
       labels.length
         ? el('p', { class: 'lj-labels' }, el('strong', { text: 'Labels: ' }),
           labels.flatMap(([l, n], i) => [i ? ', ' : '', el('span', { class: 'lj-label', text: `${l} ${n}` })]))

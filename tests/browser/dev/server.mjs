@@ -51,6 +51,14 @@ const labelJobs = [{
   examples: { good: { image: '/api/label-jobs/cats-dogs/examples/good', text: 'A whole cat, in focus.' },
     bad: { image: '/api/label-jobs/cats-dogs/examples/bad', text: 'Two animals: answer the larger.' } },
 }];
+labelJobs.push({ name: 'birds-auto', kind: 'label', state: 'done', labels: ['gull', 'tern', 'auk'],
+  instructions: 'Which bird?', examples: { good: null, bad: null },
+  stats: { machine_labeled: 140, auto_label: { version: 'v3', target_accuracy: 0.95, threshold: 87.5,
+    measured_accuracy: 0.962, validation_images: 60, validation_at_threshold: 41, machine_labeled: 140,
+    sent_to_people: 60, trained_on: 120 } } });
+labelJobs.push({ name: 'check-folders', kind: 'verify', state: 'done', labels: ['cat', 'dog'],
+  instructions: 'Is the label right?', examples: { good: null, bad: null },
+  stats: { moved: 3, error_rate: { cat: 0.1, dog: 0.05 } } });
 tasks.push({ id: 'lj-0000000000000001', key: 'unlabeled/cats-dogs/a.png', source: 'labeling-job',
   job: 'cats-dogs', detected_label: null, confidence: null, options: ['cat', 'dog'],
   instructions: labelJobs[0].instructions, answers: {}, state: 'open' });
@@ -68,8 +76,8 @@ function labelJobStatus(j) {
   }
   return { name: j.name, state: j.state, kind: j.kind, total: mine.length,
     labeled: mine.filter((t) => t.state === 'answered').length,
-    answers: mine.reduce((n, t) => n + Object.keys(t.answers).length, 0), labels, workers,
-    output_manifest: null };
+    answers: mine.reduce((n, t) => n + Object.keys(t.answers).length, 0), machine_labeled: 0,
+    labels, workers, output_manifest: null, ...(j.stats || {}) };
 }
 
 const params = {
