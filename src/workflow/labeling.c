@@ -840,6 +840,20 @@ static void output_failed(struct lj_run *k, const char *what, const struct rt_er
     rt__exec_wait(x, RETRY_MS);
 }
 
+/* Tells people the job is done (written with the transition that ends it). */
+static void notify_done(struct rt_exec *x, const struct rt_label_job *job, size_t moved)
+{
+    bool verify = strcmp(job->kind, "verify") == 0;
+    struct rt_event ev = {.kind = RT_EV_LABEL_JOB_DONE,
+                          .job = job->name,
+                          .state = job->kind,
+                          .images = rt__ctx_int(x, verify ? "checked" : "labeled", 0),
+                          .machine = rt__ctx_int(x, "machine", 0),
+                          .moved = (int64_t)moved,
+                          .key = rt__ctx_str(x, "output_manifest")};
+    rt__exec_notify(x, &ev);
+}
+
 static void outputs_written(struct lj_run *k)
 {
     struct rt_exec *x = k->x;
@@ -870,9 +884,12 @@ static void outputs_written(struct lj_run *k)
         rt__exec_wait(x, RETRY_MS);
         return;
     }
+    rt__ctx_set_int(x, "labeled", (int64_t)labeled);
+    rt__ctx_set_int(x, "machine", (int64_t)machine);
     if (k->job.fold) {
         rt__exec_next(x, LJ_FOLD, out, tx_stats, &t);
     } else {
+        notify_done(x, &k->job, 0);
         t.finish = true;
         rt__exec_finish(x, LJ_DONE, out, NULL, tx_stats, &t);
     }
@@ -1163,6 +1180,8 @@ static void copies_done(struct lj_run *k)
     }
     RT_LOG(RT_LOG_NOTICE, "workflow", "event=label_%s exec=%s job=%s images=%zu",
            move ? "moved" : "folded", x->id, k->job.name, move ? k->moved : k->done_count);
+    if (move)
+        rt__ctx_set_int(x, "checked", k->c.n_items);
     struct stats_tx t = {.stats = cJSON_PrintUnformatted(stats),
                          .finish = true,
                          .manifest = rt__ctx_str(x, "output_manifest")};
@@ -1173,6 +1192,7 @@ static void copies_done(struct lj_run *k)
         rt__exec_wait(x, RETRY_MS);
         return;
     }
+    notify_done(x, &k->job, move ? k->moved : 0);
     rt__exec_finish(x, LJ_DONE, out, NULL, tx_stats, &t);
     cJSON_free(t.stats);
     rt__lj_run_free(k);
