@@ -786,6 +786,36 @@ static int job_from_body(const char *text, struct rt_label_job *job, struct rt_e
         rc = rt_error_set(err, RT_EINVAL, "an example's text needs the example's key");
         goto out;
     }
+    /* As `label-job create` refuses them. */
+    const cJSON *ta = cJSON_GetObjectItemCaseSensitive(o, "target_accuracy");
+    if (ta && !cJSON_IsNull(ta) && !job->auto_label) {
+        rc = rt_error_set(err, RT_EINVAL, "target_accuracy applies to auto_label, which is off");
+        goto out;
+    }
+    if (verify && (job->auto_label || job->fold)) {
+        rc = rt_error_set(err, RT_EINVAL,
+                          job->fold ? "fold does not apply to verify (a verification moves the "
+                                      "images it finds wrong)"
+                                    : "auto_label does not apply to verify");
+        goto out;
+    }
+    /* A prefix given without its final '/' means the folder, as for the CLI. */
+    char **folders[] = {&job->prefix, &job->output_prefix};
+    for (size_t i = 0; i < sizeof(folders) / sizeof(folders[0]); i++) {
+        char *folder = *folders[i];
+        size_t len = folder ? strlen(folder) : 0;
+        if (!len || folder[len - 1] == '/')
+            continue;
+        char *with = rt_malloc(len + 2);
+        if (!with) {
+            rc = rt_error_set(err, RT_ENOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(with, folder, len);
+        memcpy(with + len, "/", 2);
+        rt_free(folder);
+        *folders[i] = with;
+    }
     struct {
         const char *what, *key;
         bool folder;

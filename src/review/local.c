@@ -734,12 +734,18 @@ static cJSON *example_object(const char *job, const char *which, const char *key
 }
 
 /* The "examples" of a labeling job's task: {"good": {...}|null, "bad": {...}|null}; null for
- * other tasks (and when the job's row cannot be read: the task is still shown). */
-static cJSON *examples_object(struct rt_journal *j, const struct rt_journal_review *t)
+ * other tasks (and when the job's row cannot be read: the task is still shown). *kind gets the
+ * job's kind ("label" or "verify"; "" when none). */
+static cJSON *examples_object(struct rt_journal *j,
+                              const struct rt_journal_review *t,
+                              char *kind,
+                              size_t kind_size)
 {
     struct rt_label_job job;
+    kind[0] = '\0';
     if (!t->job || rt_journal_label_job_get(j, t->job, &job) != 0)
         return cJSON_CreateNull();
+    rt_strlcpy(kind, job.kind, kind_size);
     cJSON *o = cJSON_CreateObject();
     cJSON *good = example_object(job.name, "good", job.good_example, job.good_text);
     cJSON *bad = example_object(job.name, "bad", job.bad_example, job.bad_text);
@@ -783,11 +789,14 @@ static cJSON *next_object(struct rt_journal *j, const struct rt_journal_review *
         cJSON_AddStringToObject(o, "image", image) &&
         cJSON_AddNumberToObject(o, "open", (double)open) &&
         cJSON_AddItemToObject(o, "job", t->job ? cJSON_CreateString(t->job) : cJSON_CreateNull());
-    cJSON *examples = ok ? examples_object(j, t) : NULL;
+    char kind[16];
+    cJSON *examples = ok ? examples_object(j, t, kind, sizeof(kind)) : NULL;
     if (ok && (!examples || !cJSON_AddItemToObject(o, "examples", examples))) {
         cJSON_Delete(examples);
         ok = false;
     }
+    ok = ok && cJSON_AddItemToObject(o, "job_kind",
+                                     kind[0] ? cJSON_CreateString(kind) : cJSON_CreateNull());
     if (!ok) {
         if (!o)
             cJSON_Delete(options);

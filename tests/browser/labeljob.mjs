@@ -53,12 +53,15 @@ await run('labeljob', async ({ page, shot, timeout }) => {
       'the instructions are not set apart as a job\'s');
 
     // The examples: both images loaded, each marked and described.
-    await page.waitForFunction(() => {
+    const nExamples = (goodText ? 1 : 0) + (badText ? 1 : 0);
+    await page.waitForFunction((n) => {
       const imgs = [...document.querySelectorAll('#task-examples img')];
       const main = document.getElementById('task-image');
-      return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0) &&
+      return imgs.length === n && imgs.every((i) => i.complete && i.naturalWidth > 0) &&
         main.complete && main.naturalWidth > 0;
-    }, null, { timeout }).catch(() => fail(`task ${id}: the example images or the image did not load`));
+    }, nExamples, { timeout }).catch(() => fail(`task ${id}: the image or the ${nExamples} example images did not load`));
+    check(await page.locator('#task-examples').isVisible() === nExamples > 0,
+      `the examples box is ${nExamples ? 'hidden' : 'shown without examples'}`);
     for (const [which, text, mark] of [['good', goodText, 'Good example'], ['bad', badText, 'Bad example']]) {
       const fig = page.locator(`#example-${which}`);
       if (!text) {
@@ -82,6 +85,11 @@ await run('labeljob', async ({ page, shot, timeout }) => {
     const keys = await page.locator('#options .option kbd').allTextContents();
     check(keys.length === Math.min(options.length, 10) &&
       keys.every((k, i) => k === String((i + 1) % 10)), `option keys ${JSON.stringify(keys)}`);
+    if (!verifyLabel) {
+      check(!(await page.locator('#task-model').textContent()).includes('Current label'),
+        'a labeling task says "Current label"');
+      check(!texts.some((t) => t.startsWith('Correct (')), 'a labeling task offers "Correct (X)"');
+    }
     if (verifyLabel) {
       check((await page.locator('#task-model').textContent()).includes(`Current label: ${verifyLabel}`),
         'no "Current label" line');

@@ -96,6 +96,11 @@ refused({"good_example": "../secret.png"}, "good_example", "an example key with 
 refused({"prefix": "/etc/"}, "prefix", "a prefix with a leading '/'")
 refused({"fold": "yes"}, "fold must be true or false", "fold a string")
 refused({"colour": "red"}, "unknown field", "an unknown field")
+refused({"verify": True, "fold": True}, "fold does not apply to verify", "verify with fold")
+refused({"verify": True, "auto_label": True}, "auto_label does not apply", "verify, auto_label")
+refused({"target_accuracy": 0.9}, "target_accuracy applies to auto_label",
+        "target_accuracy without auto_label")
+refused({"auto_label": True, "target_accuracy": 1.2}, "target accuracy", "target_accuracy 1.2")
 for body in ("not json", "[1, 2]", ""):
     r = raw("POST", "/api/label-jobs", body, {"Authorization": "Bearer " + TOKEN})
     check(r.status == 400, "body %r: %r" % (body, r))
@@ -209,6 +214,7 @@ check(task["source"] == "labeling-job" and task["job"] == "cats-dogs", "task: %r
 check(task["options"] == ["cat", "dog"], "options: %r" % task["options"])
 check(task["instructions"] == GOOD["instructions"], "instructions: %r" % task)
 check(task["answers_needed"] == 3, "workers_per_image default 3: %r" % task)
+check(task["job_kind"] == "label", "job_kind: %r" % task)
 check(task["examples"] == {
     "good": {"image": "/api/label-jobs/cats-dogs/examples/good", "text": GOOD["good_text"]},
     "bad": {"image": "/api/label-jobs/cats-dogs/examples/bad", "text": GOOD["bad_text"]}},
@@ -228,6 +234,7 @@ if task["id"] == "lj-test-0001":
 check(task["id"] == "lj-test-0002" and task["detected_label"] == "b", "verify task: %r" % task)
 check(task["options"] == ["b", "a", "c"] and task["answers_needed"] == 9, "verify: %r" % task)
 check(task["examples"] == {"good": None, "bad": None}, "no examples: %r" % task["examples"])
+check(task["job_kind"] == "verify", "job_kind of a verification task: %r" % task)
 # Other tasks have "job": null and "examples": null.
 subprocess.run([FIXTURE, env.data, "create", "rt-plain-1", "detection", "examples/good.png",
                 "40", "1"], check=True, timeout=60)
@@ -240,7 +247,7 @@ for who in (bob,):
         seen.append(t["id"])
         who.answer(t["id"], t["options"][0])
         t = who.next_task()
-    check(t is not None and t["job"] is None and t["examples"] is None,
+    check(t is not None and t["job"] is None and t["examples"] is None and t["job_kind"] is None,
           "a detection task: %r (seen %r)" % (t, seen))
 
 r = root.get("/metrics")

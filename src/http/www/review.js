@@ -3,8 +3,8 @@
 // Keys: 1-9 choose an option (0 the tenth, when a task has ten), Enter submits, + / - zoom, 0
 // fits the image (tasks with fewer than ten options).
 // A labeling job's task (source "labeling-job") shows the job's instructions prominently and its
-// good and bad example images with their descriptions; a verification task (detected_label set)
-// shows "Current label: X" and its first option reads "Correct (X)".
+// good and bad example images with their descriptions; a verification job's task (job_kind
+// "verify") shows "Current label: X" (its detected_label) and its first option reads "Correct (X)".
 'use strict';
 
 (function () {
@@ -120,7 +120,9 @@
 
     renderJob(task);
     const model = $('task-model');
-    const verify = task.source === 'labeling-job' &&
+    // A verification job's task: detected_label is the image's current label. (A plain job's
+    // task may carry a deployed model's guess there: shown as the model's, below.)
+    const verify = task.source === 'labeling-job' && task.job_kind === 'verify' &&
       task.detected_label !== null && task.detected_label !== undefined;
     if (verify) {
       clear(model).append('Current label: ', el('strong', { text: task.detected_label }));
