@@ -872,6 +872,14 @@
     });
     for (const id of ['f-state', 'f-label', 'f-route', 'f-review-state']) $(id).addEventListener('change', refresh);
     $('lj-form').addEventListener('submit', createJob);
+    // A verification moves the images it finds wrong: folding does not apply to it.
+    $('lj-verify').addEventListener('change', () => {
+      $('lj-fold').disabled = $('lj-verify').checked;
+      if ($('lj-verify').checked) $('lj-fold').checked = false;
+    });
+    $('lj-form').addEventListener('reset', () => {
+      $('lj-fold').disabled = false;
+    });
     for (const id of ['history-filters', 'detection-filters', 'review-filters'])
       $(id).addEventListener('submit', (ev) => ev.preventDefault());
     $('exec-close').addEventListener('click', () => {
