@@ -175,6 +175,12 @@ int rt_store_key_check(const char *key,
  * Returns: true and the label as a view into key, or false.
  */
 bool rt_store_training_label(const char *labeled_prefix, const char *key, struct rt_str *label);
+/* Returns: true when key's file name is an image retraind reads (.jpg, .jpeg, .png, any case)
+ * with a name before the extension (".png" alone is a hidden file). */
+bool rt_store_is_image_key(const char *key);
+/* Returns: the content type of an image key ("image/jpeg", "image/png"), else
+ * "application/octet-stream". Static string. */
+const char *rt_store_image_content_type(const char *key);
 
 /* Images per label, as the training check counts them (label = folder name). */
 struct rt_label_counts {

@@ -161,6 +161,8 @@ static int build_job(struct rt_cli_opt *opts, struct rt_label_job *job)
     int rc = parse_labels(rt_cli_opt(opts, "labels")->value, job);
     if (rc)
         return rc;
+    if (job->n_labels < 2)
+        return usage_error("--labels: a job needs 2 to 10 labels, not %d", job->n_labels);
     job->workers_per_image = DEFAULT_WORKERS;
     if ((rc = parse_int(opts, "workers-per-image", 1, 10, &job->workers_per_image)))
         return rc;

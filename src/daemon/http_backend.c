@@ -933,16 +933,6 @@ struct example_call {
     char name[RT_LABEL_JOB_NAME_MAX + 1];
 };
 
-static const char *image_type_of(const char *key)
-{
-    struct rt_str k = rt_str_c(key);
-    if (rt_str_ends_with_ci(k, ".jpg") || rt_str_ends_with_ci(k, ".jpeg"))
-        return "image/jpeg";
-    if (rt_str_ends_with_ci(k, ".png"))
-        return "image/png";
-    return "application/octet-stream";
-}
-
 static void example_read(int status, const struct rt_error *err, void *ud)
 {
     struct example_call *ec = ud;
@@ -987,7 +977,7 @@ op_label_job_example(void *ud, struct rt_http_call *call, const struct rt_http_r
         return;
     }
     ec->call = call;
-    ec->content_type = image_type_of(key);
+    ec->content_type = rt_store_image_content_type(key);
     rt_strlcpy(ec->name, job.name, sizeof(ec->name));
     rt_buf_init(&ec->body, (size_t)16 << 20); /* as a task's image */
     rc = h->env.store->ops->get(h->env.store, key, &ec->body, example_read, ec);

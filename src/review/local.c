@@ -980,16 +980,6 @@ int rt_review_local_answer(struct rt_review *r,
     return 0;
 }
 
-static const char *content_type_of(const char *key)
-{
-    struct rt_str k = rt_str_c(key);
-    if (rt_str_ends_with_ci(k, ".jpg") || rt_str_ends_with_ci(k, ".jpeg"))
-        return "image/jpeg";
-    if (rt_str_ends_with_ci(k, ".png"))
-        return "image/png";
-    return "application/octet-stream";
-}
-
 static void image_read(int status, const struct rt_error *err, void *ud)
 {
     struct done *d = ud;
@@ -1033,7 +1023,7 @@ int rt_review_local_image(
         rt_free(d);
         return rc;
     }
-    d->content_type = content_type_of(t.key);
+    d->content_type = rt_store_image_content_type(t.key);
     rc = l->store->ops->get(l->store, t.key, body, image_read, d);
     rt_journal_review_cleanup(&t);
     if (rc) {

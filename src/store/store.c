@@ -129,6 +129,29 @@ int rt_store_key_check(const char *key, size_t len, bool allow_trailing_slash, s
     return 0;
 }
 
+bool rt_store_is_image_key(const char *key)
+{
+    static const char *const exts[] = {".jpg", ".jpeg", ".png"};
+    if (!key)
+        return false;
+    const char *slash = strrchr(key, '/');
+    struct rt_str f = rt_str_c(slash ? slash + 1 : key);
+    for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
+        if (f.len > strlen(exts[i]) && rt_str_ends_with_ci(f, exts[i]))
+            return true;
+    return false;
+}
+
+const char *rt_store_image_content_type(const char *key)
+{
+    struct rt_str k = rt_str_c(key ? key : "");
+    if (rt_str_ends_with_ci(k, ".jpg") || rt_str_ends_with_ci(k, ".jpeg"))
+        return "image/jpeg";
+    if (rt_str_ends_with_ci(k, ".png"))
+        return "image/png";
+    return "application/octet-stream";
+}
+
 bool rt_store_training_label(const char *labeled_prefix, const char *key, struct rt_str *label)
 {
     static const char *const exts[] = {".jpg", ".jpeg", ".png"};

@@ -214,18 +214,6 @@ static void on_settle_timer(uv_timer_t *t)
 }
 static void maybe_closed(struct rt_detect *d);
 
-static bool is_image(const char *key)
-{
-    static const char *const exts[] = {".jpg", ".jpeg", ".png"};
-    struct rt_str k = rt_str_c(key);
-    const char *slash = strrchr(key, '/');
-    const char *file = slash ? slash + 1 : key;
-    for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
-        if (strlen(file) > strlen(exts[i]) && rt_str_ends_with_ci(k, exts[i]))
-            return true;
-    return false;
-}
-
 static void queued_written(int status, const struct rt_error *err, void *ud)
 {
     struct rt_detect *d = ud;
@@ -256,7 +244,7 @@ static int scan_page(const struct rt_store_entry *e,
     size_t queued = 0;
     int64_t now = rt_now_ms();
     for (size_t i = 0; i < n; i++) {
-        if (!e[i].etag || !is_image(e[i].key))
+        if (!e[i].etag || !rt_store_is_image_key(e[i].key))
             continue;
         int known = rt_journal_detection_known(j, e[i].key, e[i].etag);
         struct pending **p = pending_slot(d, e[i].key);
@@ -377,7 +365,7 @@ static void on_events(const struct rt_store_event *ev, size_t n, void *ud)
     int rc = 0;
     int64_t now = rt_now_ms();
     for (size_t i = 0; i < n && !rc; i++) {
-        if (!ev[i].etag || !is_image(ev[i].key))
+        if (!ev[i].etag || !rt_store_is_image_key(ev[i].key))
             continue;
         int known = rt_journal_detection_known(j, ev[i].key, ev[i].etag);
         if (known < 0) {

@@ -28,7 +28,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "detect_int.h"
 #include "labeling_int.h"
@@ -89,18 +88,6 @@ static int load_job(struct rt_exec *x, struct rt_label_job *job)
     return rc;
 }
 
-static bool is_image(const char *key)
-{
-    static const char *const exts[] = {".jpg", ".jpeg", ".png"};
-    size_t n = strlen(key);
-    for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
-        size_t e = strlen(exts[i]);
-        if (n > e && strcasecmp(key + n - e, exts[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* The folder label of key in a verification job (prefix/<label>/<file>), or false. */
 static bool current_label(const struct rt_label_job *job, const char *key, struct rt_str *label)
 {
@@ -147,7 +134,7 @@ static int cmp_str(const void *a, const void *b)
 
 static bool wanted(const struct rt_label_job *job, const char *key)
 {
-    if (!is_image(key))
+    if (!rt_store_is_image_key(key))
         return false;
     if (strcmp(job->kind, "verify") != 0)
         return true;

@@ -207,6 +207,23 @@ void rt__lj_step_auto_train(struct rt_exec *x)
 
 /* ---- AUTO_WAIT_TRAINING, AUTO_START, AUTO_WAIT_RUNNING ---- */
 
+/* A describe that failed (the engine unreachable) is asked again later. Returns: true if so. */
+static bool describe_failed(struct rt_exec *x, int status, const struct rt_error *err)
+{
+    if (!status)
+        return false;
+    RT_LOG(RT_LOG_WARNING, "workflow", "event=auto_describe_failed exec=%s error=%s", x->id,
+           rt_q(err ? err->msg : rt_strerror(status)));
+    rt__exec_wait(x, RETRY_MS);
+    return true;
+}
+
+/* The model is still training or starting: look again at the engine's poll period. */
+static void poll_again(struct rt_exec *x)
+{
+    rt__exec_wait(x, x->m->env.engine_poll_ms > 0 ? x->m->env.engine_poll_ms : 1000);
+}
+
 /* Counts one more attempt of what; false (and skipped) once there were MAX_ATTEMPTS. */
 static bool attempt(struct rt_exec *x, const char *what)
 {
@@ -226,15 +243,11 @@ static void training_described(int status,
                                void *ud)
 {
     struct rt_exec *x = ud;
-    if (status) {
-        RT_LOG(RT_LOG_WARNING, "workflow", "event=auto_describe_failed exec=%s error=%s", x->id,
-               rt_q(err ? err->msg : rt_strerror(status)));
-        rt__exec_wait(x, RETRY_MS);
+    if (describe_failed(x, status, err))
         return;
-    }
     switch (info->status) {
     case RT_MODEL_TRAINING_IN_PROGRESS:
-        rt__exec_wait(x, x->m->env.engine_poll_ms > 0 ? x->m->env.engine_poll_ms : 1000);
+        poll_again(x);
         return;
     case RT_MODEL_UNKNOWN: /* a training lost to a restart: train again */
         if (attempt(x, "training the job's model"))
@@ -306,16 +319,12 @@ static void running_described(int status,
                               void *ud)
 {
     struct rt_exec *x = ud;
-    if (status) {
-        RT_LOG(RT_LOG_WARNING, "workflow", "event=auto_describe_failed exec=%s error=%s", x->id,
-               rt_q(err ? err->msg : rt_strerror(status)));
-        rt__exec_wait(x, RETRY_MS);
+    if (describe_failed(x, status, err))
         return;
-    }
     if (info->status == RT_MODEL_RUNNING) {
         rt__exec_next(x, LJ_AUTO_LABEL, NULL, NULL, NULL);
     } else if (info->status == RT_MODEL_STARTING) {
-        rt__exec_wait(x, x->m->env.engine_poll_ms > 0 ? x->m->env.engine_poll_ms : 1000);
+        poll_again(x);
     } else if (info->status == RT_MODEL_TRAINING_COMPLETED || info->status == RT_MODEL_STOPPED) {
         if (attempt(x, "starting the job's model")) /* stopped meanwhile (a restart) */
             rt__exec_next(x, LJ_AUTO_START, NULL, NULL, NULL);
@@ -535,12 +544,8 @@ static void
 model_ready(int status, const struct rt_model_info *info, const struct rt_error *err, void *ud)
 {
     struct rt_exec *x = ud;
-    if (status) {
-        RT_LOG(RT_LOG_WARNING, "workflow", "event=auto_describe_failed exec=%s error=%s", x->id,
-               rt_q(err ? err->msg : rt_strerror(status)));
-        rt__exec_wait(x, RETRY_MS);
+    if (describe_failed(x, status, err))
         return;
-    }
     if (info->status != RT_MODEL_RUNNING) {
         /* Stopped by a restart between AUTO_WAIT_RUNNING and here: start it again, or give up
          * after a few. */
