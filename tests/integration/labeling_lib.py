@@ -46,10 +46,12 @@ def lj_env(workers, min_untrained=10, min_f1=0.5):
     return env
 
 
-def base_url(env, timeout=30):
-    """The server's address from the log (port 0 picks a free one)."""
+def base_url(env, after=0, timeout=30):
+    """The server's address from the log (port 0 picks a free one); after: the log's length
+    when this daemon was started (the log is appended to across restarts)."""
     m = env.wait_for(lambda: re.search(r"event=(?:http_)?listening address=\"?([0-9.]+:[0-9]+)",
-                                       env.log()), timeout, "the HTTP server's address in the log")
+                                       env.log()[after:]), timeout,
+                     "the HTTP server's address in the log")
     return "http://" + m.group(1)
 
 

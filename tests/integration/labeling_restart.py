@@ -60,8 +60,9 @@ def interrupted(kind):
         env.stop()
     else:
         env.kill()
+    mark = len(env.log())
     env.start()
-    crowd.base = base_url(env)
+    crowd.base = base_url(env, after=mark)
     after = status(env, JOB)
     check(after["total"] == 60 and after["answers"] == 60 and after["state"] == "running",
           "%s: status after the restart %r (before: %r)" % (kind, after, before))
