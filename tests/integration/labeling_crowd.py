@@ -4,8 +4,9 @@ that pass the checker, training on them).
 200 synthetic images of three labels under unlabeled/shapes/ with neutral names; a job with
 --workers-per-image 3, --min-confidence 0 (no extra worker is asked, so the comparison with
 majority vote is on exactly the same answers) and --fold. Four workers, each an API token,
-answer through GET /api/reviews/next and POST /api/reviews/ID/answer, taking turns: accuracy
-0.95, 0.8, 0.6 and an adversary who always answers "stripes". Then:
+answer through GET /api/reviews/next and POST /api/reviews/ID/answer, one request at a time in
+a seeded random order of workers: accuracy 0.95, 0.8, 0.6 and an adversary who always answers
+"stripes". Then:
 
 - every image was answered by exactly three distinct workers, none served a task twice; a
   second answer to the same task by the same worker is 409 (tried once);
@@ -67,7 +68,6 @@ crowd.answer(w0, task["id"], task["key"])
 again = "circles" if crowd.records[-1][3] != "circles" else "checks"
 code, body = call(base, w0.name, "/api/reviews/%s/answer" % task["id"], "POST", {"label": again})
 check(code == 409, "a second answer by the same worker: %d %r, wanted 409" % (code, body))
-crowd.turn = 1
 
 st = crowd.drive(env, timeout=120)
 print("answered %d in %.1fs" % (len(crowd.records), time.time() - t0), flush=True)

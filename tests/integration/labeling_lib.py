@@ -176,15 +176,17 @@ class Worker:
 
 
 class Crowd:
-    """Workers taking turns (round-robin, one request at a time, so the run is repeatable):
-    each asks for its next task and answers it, until every worker gets 204. Records every
-    answer as (worker, task id, key, label) in order; fails on anything but 200 (a 409 in the
-    normal flow is a failure) and when the server hands a worker a task it answered."""
+    """Workers asking for tasks one request at a time, the next worker picked by a seeded
+    random choice (so workers go at uneven paces, a worker often asks again right after its
+    answer, and the run is repeatable): each asks for its next task and answers it, until
+    every worker gets 204. Records every answer as (worker, task id, key, label) in order;
+    fails on anything but 200 (a 409 in the normal flow is a failure) and when the server hands
+    a worker a task it answered."""
 
     def __init__(self, base, job, workers, truth, labels, seed):
         self.base, self.job, self.workers = base, job, workers
         self.truth, self.labels, self.seed = truth, labels, seed
-        self.turn = 0
+        self.schedule = random.Random("schedule:%s" % seed)
         self.records = []
         self.tasks = {}  # task id -> the next-task JSON first served
 
@@ -216,21 +218,19 @@ class Crowd:
         self.records.append((w.name, task_id, key, label))
         return label
 
+    def pick(self, idle=()):
+        return self.schedule.choice([w for w in self.workers if w.name not in idle])
+
     def run(self, limit=None, on_task=None):
         """Answers until every worker gets 204 (or limit answers were given this call)."""
         idle = set()
         given = 0
-        n = len(self.workers)
-        while len(idle) < n:
-            w = self.workers[self.turn % n]
-            self.turn += 1
-            if w.name in idle:
-                continue
+        while len(idle) < len(self.workers):
+            w = self.pick(idle)
             task = self.next_task(w)
             if task is None:
                 idle.add(w.name)
                 continue
-            idle.clear()  # a worker that got 204 may get a task again once another answered
             self.check_task(w, task)
             if on_task:
                 on_task(w, task)

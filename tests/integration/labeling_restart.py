@@ -3,7 +3,7 @@ a job - no task lost, no reviewer gets a duplicate, the final manifests identica
 uninterrupted run with the same answers).
 
 60 synthetic images of two labels, 2 workers per image, --min-confidence 0, three workers
-(API tokens) taking turns through /api/reviews/next and POST .../answer.
+(API tokens, in a seeded random order) through /api/reviews/next and POST .../answer.
 
 - Run A: half the answers (60 of 120), one more task handed out and left unanswered, then
   SIGTERM; the restarted daemon still has 60 tasks, the answers given, one labeling execution
@@ -49,7 +49,7 @@ def interrupted(kind):
     crowd = Crowd(base_url(env), JOB, workers(), truth, LABELS, SEED)
     crowd.run(limit=60)
     # One more task handed out and left unanswered when the daemon goes.
-    holder = crowd.workers[crowd.turn % len(crowd.workers)]
+    holder = crowd.pick()
     held = crowd.next_task(holder)
     check(held is not None, "no task left after 60 of 120 answers")
     crowd.check_task(holder, held)
