@@ -32,7 +32,7 @@ struct rt_ds_answer {
 
 struct rt_ds_options {
     int n_items, n_workers, n_labels; /* n_labels 2..RT_DS_MAX_LABELS */
-    int max_iterations;               /* 0 = 100 */
+    int max_iterations;               /* 0 = 500 */
     double tolerance;                 /* largest posterior change that ends the EM; 0 = 1e-6 */
     /* Pseudo-answers per confusion row, spread as the worker's overall accuracy says (that much
      * on the diagonal, the rest over the other labels). 0 = answers per worker / 15, kept in

@@ -91,6 +91,8 @@ struct rt_label_job_counts {
     int64_t total;    /* tasks */
     int64_t answered; /* tasks with all the answers they need */
     int64_t answers;  /* answers given */
+    int64_t held;     /* tasks held back for the machine's pass (automated labeling) */
+    int64_t machine;  /* tasks labeled by the machine (answered with no answer needed) */
 };
 int rt_journal_label_job_counts(struct rt_journal *j,
                                 const char *name,
@@ -109,5 +111,41 @@ int rt_journal_label_job_answers(struct rt_journal *j,
                                  const char *name,
                                  rt_label_job_answer_fn *cb,
                                  void *ud);
+
+/* One task of a job; strings borrowed during the callback. */
+struct rt_label_job_task {
+    const char *id, *key;
+    const char *state;           /* "open", "answered", "held" (waiting for the machine's pass) */
+    const char *detected_label;  /* the model's label (verification: the current label), or NULL */
+    double confidence;           /* the model's confidence 0..100, or < 0 */
+    const char *model_version;   /* or NULL */
+    const char *result;          /* the task's result, or NULL */
+    int answers, answers_needed; /* answers_needed 0 and answered: labeled by the machine */
+};
+typedef int rt_label_job_task_fn(const struct rt_label_job_task *t, void *ud);
+/* Calls cb for every task of the job in task-id order; a non-zero return stops and is returned. */
+int rt_journal_label_job_tasks(struct rt_journal *j,
+                               const char *name,
+                               rt_label_job_task_fn *cb,
+                               void *ud);
+
+/* ---- automated labeling: holding tasks back, the model's predictions, machine labels ---- */
+
+/* An open task nobody answered waits for the machine's pass (not served). */
+int rt_jbatch_label_task_hold(struct rt_jbatch *b, const char *task_id);
+/* A held task goes to people. */
+int rt_jbatch_label_task_release(struct rt_jbatch *b, const char *task_id);
+/* Records a model's prediction (confidence 0..100) on a task: the serving order is least
+ * confident first, so people get the images the model is least sure of first. */
+int rt_jbatch_label_task_predicted(struct rt_jbatch *b,
+                                   const char *task_id,
+                                   const char *label,
+                                   double confidence,
+                                   const char *version);
+/* Labels a task nobody answered with the machine's label (answered, no answer needed). */
+int rt_jbatch_label_task_machine(struct rt_jbatch *b,
+                                 const char *task_id,
+                                 const char *label,
+                                 int64_t now_ms);
 
 #endif

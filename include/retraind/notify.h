@@ -27,6 +27,7 @@ enum rt_event_kind {
     RT_EV_REVIEW_REQUESTED,     /* key, task, label (the model's), confidence, version */
     RT_EV_REVIEW_ANSWERED,      /* key, task, label (the answer), copy_key (NULL: not copied) */
     RT_EV_REVIEW_DIGEST,        /* open_tasks, oldest_age_ms */
+    RT_EV_LABEL_JOB_DONE,       /* job, state (its kind), images, machine, moved, key (manifest) */
     RT_EV_COUNT
 };
 
@@ -49,6 +50,8 @@ struct rt_event {
     const char *copy_key; /* REVIEW_ANSWERED: the training copy, or NULL when none was made */
     double confidence;    /* REVIEW_REQUESTED: 0..100 */
     int64_t open_tasks, oldest_age_ms; /* REVIEW_DIGEST */
+    const char *job;                   /* LABEL_JOB_DONE: the job's name */
+    int64_t machine, moved;            /* LABEL_JOB_DONE: machine labels; images moved */
     int64_t at_ms;
 };
 

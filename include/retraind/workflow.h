@@ -84,6 +84,19 @@ int rt_machine_param_changed(struct rt_machine *m,
                              enum rt_param_id id,
                              const char *old_text,
                              const char *new_text);
+/*
+ * Starts the `labeling` workflow (docs/labeling.md) for every labeling job in the journal that
+ * is running and has no execution yet (one just created by `label-job create` or the API, or one
+ * whose first transition a crash lost). A job already running here is left alone.
+ * Returns: 0 or the first error (the other jobs are still started).
+ */
+int rt_machine_start_label_jobs(struct rt_machine *m);
+/*
+ * Writes the review task id of job's image key ("lj-" + 16 hex digits of a hash of both), the
+ * same for the same job and key whenever it is computed. Returns: 0, RT_ENOMEM or RT_EINVAL
+ * (size too small).
+ */
+int rt_label_task_id(const char *job, const char *key, char *out, size_t size);
 /* Returns: the number of executions this machine is running right now. */
 int rt_machine_in_flight(struct rt_machine *m);
 /*

@@ -44,9 +44,14 @@ static const struct {
      "review list -c FILE [--json] [--state open|answered] [--source S] [--limit N]\n"
      "       review answer TASK LABEL -c FILE [--as NAME]",
      "list the human review tasks, or answer one (as cli:<user> unless --as)"},
-    /* Named in DESIGN.md; each says "not built yet" and exits 1. */
-    {"label-job", rt_cmd_label_job, false, false, "label-job create|status -c FILE",
-     "label unlabeled images with people (cold start)"},
+    {"label-job", rt_cmd_label_job, true, false,
+     "label-job create -c FILE --name N --prefix P --labels A,B[,..] --instructions TEXT\n"
+     "           [--good-example KEY [--good-text T]] [--bad-example KEY [--bad-text T]]\n"
+     "           [--workers-per-image K] [--max-workers M] [--min-confidence C]\n"
+     "           [--output-prefix P] [--fold] [--verify] [--auto-label [--target-accuracy A]]\n"
+     "       label-job status NAME -c FILE [--json]\n"
+     "       label-job list -c FILE [--json]",
+     "label images with several people per image (cold start), or verify labels people have"},
     {"bootstrap", rt_cmd_bootstrap, true, false, "bootstrap -c FILE [--labels a,b]",
      "create what the config names and is missing (store prefixes, parameters, AWS resources)"},
     {"passwd", rt_cmd_passwd, true, false, "passwd < PASSWORD  (or asks twice at a terminal)",
@@ -65,10 +70,15 @@ static void usage(FILE *out)
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (commands[i].built)
             fprintf(out, "  %s\n        %s\n", commands[i].usage, commands[i].summary);
-    fprintf(out, "\nnot built yet (these say so and exit 1):\n");
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (!commands[i].built)
-            fprintf(out, "  %-48s %s\n", commands[i].usage, commands[i].summary);
+    bool header = false; /* a command not built yet is listed apart, and says so when run */
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (commands[i].built)
+            continue;
+        if (!header)
+            fprintf(out, "\nnot built yet (these say so and exit 1):\n");
+        header = true;
+        fprintf(out, "  %-48s %s\n", commands[i].usage, commands[i].summary);
+    }
     fprintf(out,
             "\noptions:\n"
             "  -c FILE, --config FILE   the config file (every command except sign)\n"

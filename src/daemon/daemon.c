@@ -257,6 +257,15 @@ static int load_applied(struct daemon *d)
 
 /* ---- requests from the CLI ---- */
 
+/* Starts every labeling job that has no execution yet (created by the CLI or the API). */
+static void start_label_jobs(struct daemon *d)
+{
+    int rc = rt_machine_start_label_jobs(d->machine);
+    if (rc)
+        RT_LOG(RT_LOG_ERR, "daemon", "event=label_jobs_start_failed error=%s",
+               rt_q(rt_strerror(rc)));
+}
+
 static void take_requests(struct daemon *d)
 {
     char kind[64];
@@ -286,6 +295,8 @@ static void take_requests(struct daemon *d)
             if (rc)
                 RT_LOG(RT_LOG_NOTICE, "daemon", "event=trigger_ignored kind=sampling reason=%s",
                        rt_q(rt_strerror(rc)));
+        } else if (strcmp(kind, "label-job") == 0) {
+            start_label_jobs(d);
         } else {
             RT_LOG(RT_LOG_WARNING, "daemon", "event=request_unsupported kind=%s", rt_q(kind));
         }
@@ -689,6 +700,7 @@ static void start_serving(struct daemon *d)
     rc = rt_machine_resume(d->machine);
     if (rc)
         RT_LOG(RT_LOG_ERR, "daemon", "event=resume_failed error=%s", rt_q(rt_strerror(rc)));
+    start_label_jobs(d); /* after the resume: a resumed job is not started twice */
     /* Detection starts after the resume: resumed detections keep their dispatch slots. */
     if (!d->review)
         RT_LOG(RT_LOG_WARNING, "daemon",

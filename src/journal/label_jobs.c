@@ -28,6 +28,11 @@ enum {
     S_FINISH,
     S_COUNTS,
     S_ANSWERS,
+    S_TASKS,
+    S_HOLD,
+    S_RELEASE,
+    S_PREDICTED,
+    S_MACHINE,
     S_LAST
 };
 _Static_assert(S_LAST <= RT__EXT_LABEL + 32, "label_jobs.c owns 32 statement slots");
@@ -48,8 +53,24 @@ static const char *const sql_finish =
     "UPDATE label_jobs SET state = ?2, output_manifest = ?3, finished_at = ?4 WHERE name = ?1 "
     "AND state = 'running'";
 static const char *const sql_counts =
-    "SELECT count(*), ifnull(sum(state = 'answered'), 0), ifnull(sum(answers), 0) FROM "
-    "review_tasks WHERE job = ?1";
+    "SELECT count(*), ifnull(sum(state = 'answered'), 0), ifnull(sum(answers), 0), "
+    "ifnull(sum(state = 'held'), 0), ifnull(sum(state = 'answered' AND answers_needed = 0), 0) "
+    "FROM review_tasks WHERE job = ?1";
+static const char *const sql_tasks =
+    "SELECT id, key, state, detected_label, confidence, model_version, result, answers, "
+    "answers_needed FROM review_tasks WHERE job = ?1 ORDER BY id";
+/* A task with no answer yet waits for the machine's pass: not served (serving takes 'open'). */
+static const char *const sql_hold =
+    "UPDATE review_tasks SET state = 'held' WHERE id = ?1 AND state = 'open' AND answers = 0";
+static const char *const sql_release =
+    "UPDATE review_tasks SET state = 'open' WHERE id = ?1 AND state = 'held'";
+static const char *const sql_predicted =
+    "UPDATE review_tasks SET detected_label = ?2, confidence = ?3, model_version = ?4 WHERE id = "
+    "?1";
+/* Labeled by the machine: answered with no answer needed; never one a person answered. */
+static const char *const sql_machine =
+    "UPDATE review_tasks SET state = 'answered', answers_needed = 0, result = ?2, answered_at = "
+    "?3 WHERE id = ?1 AND answers = 0 AND state IN ('open', 'held')";
 static const char *const sql_answers =
     "SELECT t.id, t.key, a.worker, a.label, a.answered_at, t.state = 'answered' FROM "
     "review_tasks t JOIN review_answers "
@@ -120,6 +141,34 @@ static bool label_ok(const char *l)
     return true;
 }
 
+/* A folder of the store given by a person: relative, no '.' or '..' segment, no empty segment,
+ * no control character, ending with '/' (so "cats" never matches "cats-old/"). */
+static const char *folder_problem(const char *p)
+{
+    size_t n = p ? strlen(p) : 0;
+    if (n == 0)
+        return "is empty";
+    if (n > 900)
+        return "is longer than 900 bytes";
+    if (p[n - 1] != '/')
+        return "must end with '/'";
+    if (p[0] == '/')
+        return "must be relative to the store (no leading '/')";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+            return "has a control character";
+    for (const char *seg = p; *seg;) {
+        const char *end = strchr(seg, '/');
+        size_t len = (size_t)(end - seg);
+        if (len == 0)
+            return "has an empty segment (\"//\")";
+        if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return "has a '.' or '..' segment";
+        seg = end + 1;
+    }
+    return NULL;
+}
+
 int rt_label_job_check(const struct rt_label_job *job, struct rt_error *err)
 {
     int rc = rt_label_job_name_check(job ? job->name : NULL, err);
@@ -129,6 +178,14 @@ int rt_label_job_check(const struct rt_label_job *job, struct rt_error *err)
         return fail(err, "job kind \"%s\" is neither label nor verify", job->kind);
     if (!job->prefix || !job->prefix[0])
         return fail(err, "job %s has no prefix", job->name);
+    const char *why = folder_problem(job->prefix);
+    if (why)
+        return fail(err, "job %s: the prefix \"%s\" %s", job->name, job->prefix, why);
+    if (job->output_prefix && (why = folder_problem(job->output_prefix)))
+        return fail(err, "job %s: the output prefix \"%s\" %s", job->name, job->output_prefix, why);
+    if (job->auto_label && strcmp(job->kind, "label") != 0)
+        return fail(err, "job %s: automated labeling applies to labeling jobs, not to verification",
+                    job->name);
     if (job->n_labels < 2 || job->n_labels > RT_LABEL_JOB_MAX_LABELS || !job->labels)
         return fail(err, "job %s needs 2 to 10 labels", job->name);
     for (int i = 0; i < job->n_labels; i++) {
@@ -464,6 +521,8 @@ int rt_journal_label_job_counts(struct rt_journal *j,
         out->total = sqlite3_column_int64(st, 0);
         out->answered = sqlite3_column_int64(st, 1);
         out->answers = sqlite3_column_int64(st, 2);
+        out->held = sqlite3_column_int64(st, 3);
+        out->machine = sqlite3_column_int64(st, 4);
     } else {
         rc = rt__fail(j, "label job counts", s);
     }
@@ -495,4 +554,101 @@ int rt_journal_label_job_answers(struct rt_journal *j,
         rc = rt__fail(j, "label job answers", s);
     rt__stmt_ext_done(j, S_ANSWERS, st);
     return rc;
+}
+
+int rt_journal_label_job_tasks(struct rt_journal *j,
+                               const char *name,
+                               rt_label_job_task_fn *cb,
+                               void *ud)
+{
+    sqlite3_stmt *st;
+    int rc = rt__stmt_ext(j, S_TASKS, sql_tasks, &st);
+    if (rc)
+        return rc;
+    rt__bind_text(st, 1, name);
+    int s;
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        struct rt_label_job_task t = {.id = (const char *)sqlite3_column_text(st, 0),
+                                      .key = (const char *)sqlite3_column_text(st, 1),
+                                      .state = (const char *)sqlite3_column_text(st, 2),
+                                      .detected_label = (const char *)sqlite3_column_text(st, 3),
+                                      .confidence = sqlite3_column_type(st, 4) == SQLITE_NULL
+                                                        ? -1
+                                                        : sqlite3_column_double(st, 4),
+                                      .model_version = (const char *)sqlite3_column_text(st, 5),
+                                      .result = (const char *)sqlite3_column_text(st, 6),
+                                      .answers = sqlite3_column_int(st, 7),
+                                      .answers_needed = sqlite3_column_int(st, 8)};
+        rc = cb(&t, ud);
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = rt__fail(j, "label job tasks", s);
+    rt__stmt_ext_done(j, S_TASKS, st);
+    return rc;
+}
+
+/* i[0] the statement slot; s[0] the task, s[1] a label, s[2] a version; d a confidence; i[1]
+ * a time. */
+static int apply_task(struct rt_journal *j, const struct rt__op_args *a)
+{
+    int slot = (int)a->i[0];
+    const char *sql = slot == S_HOLD        ? sql_hold
+                      : slot == S_RELEASE   ? sql_release
+                      : slot == S_PREDICTED ? sql_predicted
+                                            : sql_machine;
+    sqlite3_stmt *st;
+    int rc = rt__stmt_ext(j, slot, sql, &st);
+    if (rc)
+        return rc;
+    rt__bind_text(st, 1, a->s[0]);
+    if (slot == S_PREDICTED) {
+        rt__bind_text(st, 2, a->s[1]);
+        sqlite3_bind_double(st, 3, a->d);
+        rt__bind_text(st, 4, a->s[2]);
+    } else if (slot == S_MACHINE) {
+        rt__bind_text(st, 2, a->s[1]);
+        sqlite3_bind_int64(st, 3, a->i[1]);
+    }
+    rc = rt__step_done(j, st, "label task update");
+    rt__stmt_ext_done(j, slot, st);
+    return rc;
+}
+
+int rt_jbatch_label_task_hold(struct rt_jbatch *b, const char *task_id)
+{
+    if (!task_id)
+        return RT_EINVAL;
+    struct rt__op_args a = {.s = {task_id}, .i = {S_HOLD}};
+    return rt__jbatch_add_ext(b, apply_task, "label_task_hold", &a);
+}
+
+int rt_jbatch_label_task_release(struct rt_jbatch *b, const char *task_id)
+{
+    if (!task_id)
+        return RT_EINVAL;
+    struct rt__op_args a = {.s = {task_id}, .i = {S_RELEASE}};
+    return rt__jbatch_add_ext(b, apply_task, "label_task_release", &a);
+}
+
+int rt_jbatch_label_task_predicted(struct rt_jbatch *b,
+                                   const char *task_id,
+                                   const char *label,
+                                   double confidence,
+                                   const char *version)
+{
+    if (!task_id || !label || !version || !(confidence >= 0 && confidence <= 100))
+        return RT_EINVAL;
+    struct rt__op_args a = {.s = {task_id, label, version}, .i = {S_PREDICTED}, .d = confidence};
+    return rt__jbatch_add_ext(b, apply_task, "label_task_predicted", &a);
+}
+
+int rt_jbatch_label_task_machine(struct rt_jbatch *b,
+                                 const char *task_id,
+                                 const char *label,
+                                 int64_t now_ms)
+{
+    if (!task_id || !label)
+        return RT_EINVAL;
+    struct rt__op_args a = {.s = {task_id, label}, .i = {S_MACHINE, now_ms}};
+    return rt__jbatch_add_ext(b, apply_task, "label_task_machine", &a);
 }

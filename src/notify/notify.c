@@ -23,6 +23,7 @@ static const char *event_names[RT_EV_COUNT] = {
     [RT_EV_REVIEW_REQUESTED] = "review.requested",
     [RT_EV_REVIEW_ANSWERED] = "review.answered",
     [RT_EV_REVIEW_DIGEST] = "review.digest",
+    [RT_EV_LABEL_JOB_DONE] = "labeling.done",
 };
 
 const char *rt_event_name(enum rt_event_kind kind)
@@ -131,6 +132,31 @@ int rt_event_format(const struct rt_event *ev, struct rt_buf *subject, struct rt
                                "instead of one message per task.\n",
                                (long long)ev->open_tasks, (long long)(ev->oldest_age_ms / 60000));
         break;
+    case RT_EV_LABEL_JOB_DONE:
+        if (ev->state && strcmp(ev->state, "verify") == 0) {
+            rc = rt_buf_printf(subject, "[retraind] Verification job %s done: %lld moved",
+                               or_none(ev->job), (long long)ev->moved);
+            if (!rc)
+                rc = rt_buf_printf(body,
+                                   "Verification job %s checked %lld images; %lld were in the "
+                                   "wrong folder and were moved to the right one.\n"
+                                   "See `retraind label-job status %s` for the error rate per "
+                                   "folder.\n",
+                                   or_none(ev->job), (long long)ev->images, (long long)ev->moved,
+                                   or_none(ev->job));
+            break;
+        }
+        rc = rt_buf_printf(subject, "[retraind] Labeling job %s done: %lld images labeled",
+                           or_none(ev->job), (long long)ev->images);
+        if (!rc)
+            rc = rt_buf_printf(body,
+                               "Labeling job %s labeled %lld images (%lld of them by the "
+                               "machine).\nOutput manifest: %s\n"
+                               "See `retraind label-job status %s` for the labels and each "
+                               "worker's quality.\n",
+                               or_none(ev->job), (long long)ev->images, (long long)ev->machine,
+                               or_none(ev->key), or_none(ev->job));
+        break;
     case RT_EV_FAILED:
         rc = rt_buf_printf(subject, "[retraind] %s workflow failed in %s",
                            ev->workflow ? ev->workflow : "A", or_none(ev->state));
@@ -181,7 +207,8 @@ char *rt_event_to_json(const struct rt_event *ev)
                 {"key", ev->key},
                 {"task", ev->task},
                 {"label", ev->label},
-                {"copy_key", ev->copy_key}};
+                {"copy_key", ev->copy_key},
+                {"job", ev->job}};
     for (size_t i = 0; ok && i < sizeof(strs) / sizeof(strs[0]); i++)
         if (strs[i].value)
             ok = cJSON_AddStringToObject(o, strs[i].name, strs[i].value) != NULL;
@@ -196,6 +223,8 @@ char *rt_event_to_json(const struct rt_event *ev)
                 {"confidence", ev->confidence},
                 {"open_tasks", (double)ev->open_tasks},
                 {"oldest_age_ms", (double)ev->oldest_age_ms},
+                {"machine", (double)ev->machine},
+                {"moved", (double)ev->moved},
                 {"at", (double)ev->at_ms}};
     for (size_t i = 0; ok && i < sizeof(nums) / sizeof(nums[0]); i++)
         ok = cJSON_AddNumberToObject(o, nums[i].name, nums[i].value) != NULL;
@@ -244,6 +273,9 @@ int rt_event_from_json(const char *text, struct rt_event *ev, void **holder)
     ev->task = str_of(o, "task");
     ev->label = str_of(o, "label");
     ev->copy_key = str_of(o, "copy_key");
+    ev->job = str_of(o, "job");
+    ev->machine = (int64_t)num_of(o, "machine");
+    ev->moved = (int64_t)num_of(o, "moved");
     ev->confidence = num_of(o, "confidence");
     ev->open_tasks = (int64_t)num_of(o, "open_tasks");
     ev->oldest_age_ms = (int64_t)num_of(o, "oldest_age_ms");

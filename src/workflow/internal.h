@@ -115,6 +115,7 @@ extern const struct rt_workflow_def rt__training_def;
 extern const struct rt_workflow_def rt__param_def;
 extern const struct rt_workflow_def rt__detection_def;
 extern const struct rt_workflow_def rt__sampling_def;
+extern const struct rt_workflow_def rt__labeling_def;
 
 /* Context helpers: read numbers and strings carried in x->ctx. */
 int64_t rt__ctx_int(struct rt_exec *x, const char *key, int64_t dflt);

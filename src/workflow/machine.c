@@ -35,8 +35,8 @@
 #define PERSIST_RETRY_MS 5000
 #define STOP_MARK "interrupted_by_stop"
 
-static const struct rt_workflow_def *const workflows[] = {&rt__training_def, &rt__param_def,
-                                                          &rt__detection_def, &rt__sampling_def};
+static const struct rt_workflow_def *const workflows[] = {
+    &rt__training_def, &rt__param_def, &rt__detection_def, &rt__sampling_def, &rt__labeling_def};
 #define N_WORKFLOWS (sizeof(workflows) / sizeof(workflows[0]))
 
 /*

@@ -209,7 +209,9 @@ check(env.log_count(REQUEST) == 2, "a trigger refused as in flight was still tak
 r = subprocess.run([BIN, "--help"], capture_output=True, text=True)
 check(r.returncode == 0, "--help exited %d" % r.returncode)
 parts = r.stdout.split("\nnot built yet")
-check(len(parts) == 2, "--help has no marked 'not built yet' section:\n%s" % r.stdout)
+check(len(parts) <= 2, "--help has two 'not built yet' sections:\n%s" % r.stdout)
+if len(parts) == 1:
+    parts.append("")  # every command is built
 built = parts[0].split("\ncommands:\n")[1]
 listed = re.findall(r"^  ([a-z][a-z-]*)\b", built, re.M)
 check(listed, "no commands in --help:\n%s" % r.stdout)

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "retraind/alloc.h"
 #include "retraind/consolidate.h"
 #include "retraind/error.h"
 #include "rt_test.h"
@@ -212,6 +213,32 @@ RT_TEST(majority_ties_go_to_the_lowest_label)
     RT_ASSERT_INT_EQ(label[0], 1);
     RT_ASSERT_INT_EQ(label[1], 0);
     RT_ASSERT_INT_EQ(label[2], -1);
+}
+
+RT_TEST(every_failed_allocation_is_enomem_and_leaks_nothing)
+{
+    /* 200 images: the table of log matrices is used (workers answer more than 3 times each) */
+    simulate(&crowd, 200, 3, 3, 7);
+    struct rt_ds_options o = {.n_items = 200, .n_workers = WORKERS, .n_labels = 3};
+    struct rt_ds_result r;
+    long live = rt_alloc_live();
+    int failed = 0, n;
+    for (n = 1; n < 100; n++) {
+        rt_alloc_fail_after((unsigned long)n);
+        int rc = rt_ds_consolidate(crowd.answers, crowd.n, &o, &r);
+        rt_alloc_fail_after(0);
+        if (rc == 0) {
+            rt_ds_result_free(&r);
+            RT_ASSERT_INT_EQ(rt_alloc_live(), live);
+            break;
+        }
+        RT_ASSERT_INT_EQ(rc, RT_ENOMEM);
+        RT_ASSERT(r.posterior == NULL && r.label == NULL);
+        RT_ASSERT_INT_EQ(rt_alloc_live(), live);
+        failed++;
+    }
+    RT_ASSERT(n < 100);
+    RT_ASSERT_INT_EQ(failed, 11); /* 7 results, order, start, fill, the log table */
 }
 
 RT_TEST(bad_input_is_refused)

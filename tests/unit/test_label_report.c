@@ -141,7 +141,8 @@ RT_TEST(status_of_a_job_without_answers)
     RT_ASSERT_OK(rt_label_job_report(j, "empty", &text, &err));
     RT_ASSERT_STR_EQ(text,
                      "{\"name\":\"empty\",\"kind\":\"verify\",\"state\":\"running\",\"total\":0,"
-                     "\"labeled\":0,\"answers\":0,\"labels\":{\"cat\":0,\"dog\":0},"
+                     "\"labeled\":0,\"answers\":0,\"machine_labeled\":0,\"held\":0,"
+                     "\"labels\":{\"cat\":0,\"dog\":0},"
                      "\"workers\":{},\"output_manifest\":null}");
     rt_free(text);
     rt_journal_close(j);

@@ -9,7 +9,7 @@
 #include "internal.h"
 #include "rt_test.h"
 
-static const struct rt_workflow_def *def = &rt__training_def;
+static const struct rt_workflow_def *def = &rt__training_def; /* the table under test */
 
 static void reach(int from, bool *seen)
 {
@@ -107,4 +107,36 @@ RT_TEST(graph_json_lists_every_transition)
     RT_ASSERT_STR_EQ(cJSON_GetObjectItemCaseSensitive(tr, "failed")->valuestring, "FAILED");
     RT_ASSERT(cJSON_GetObjectItemCaseSensitive(root, "parameter") != NULL);
     cJSON_Delete(root);
+}
+
+/* The same rules for every workflow's table (labeling, detection, sampling, parameter). */
+RT_TEST(every_workflow_table_is_sound)
+{
+    static const struct rt_workflow_def *const all[] = {&rt__training_def, &rt__param_def,
+                                                        &rt__detection_def, &rt__sampling_def,
+                                                        &rt__labeling_def};
+    const struct rt_workflow_def *saved = def;
+    for (size_t w = 0; w < sizeof(all) / sizeof(all[0]); w++) {
+        def = all[w];
+        RT_ASSERT(def->n_states <= 64);
+        bool seen[64] = {0};
+        reach(def->initial, seen);
+        for (int i = 0; i < def->n_states; i++) {
+            const struct rt_state_def *s = &def->states[i];
+            if (!seen[i])
+                RT_FAIL("%s: state %s is unreachable", def->name, s->name);
+            RT_ASSERT(s->terminal == (s->step == NULL));
+            for (int k = 0; k < RT_MAX_NEXT && s->next[k] >= 0; k++)
+                RT_ASSERT(s->next[k] < def->n_states);
+            bool from[64] = {0}, terminal = false;
+            reach(i, from);
+            for (int k = 0; k < def->n_states; k++)
+                terminal |= from[k] && def->states[k].terminal;
+            if (!terminal)
+                RT_FAIL("%s: state %s can never finish", def->name, s->name);
+        }
+        RT_ASSERT(def->states[def->failed].terminal);
+        RT_ASSERT(rt_workflow_state_known(def->name, def->states[def->initial].name));
+    }
+    def = saved;
 }
