@@ -17,7 +17,8 @@ a seeded random order of workers: accuracy 0.95, 0.8, 0.6 and an adversary who a
   are above 0.6;
 - the output manifest passes gt_manifest_check (attribute and job name), the input manifest
   passes in input mode and names exactly the 200 images;
-- the labeling execution went LIST, WAIT_ANSWERS, CONSOLIDATE, OUTPUT, FOLD, DONE;
+- the labeling execution went LIST, PREDICT (no model: nothing), WAIT_ANSWERS, CONSOLIDATE,
+  OUTPUT, FOLD, DONE;
 - --fold copied every image to images_labeled_by_folder/<consolidated label>/
   labeling-job-shapes-<file> with the same bytes; `retraind trigger training` trains on those
   copies (each under its consolidated label in the training manifest) and deploys.
@@ -144,7 +145,7 @@ check(refs == sorted(truth), "the input manifest names %d keys: %r..." % (len(re
 ex = job_execs(env)
 check(len(ex) == 1, "%d labeling executions: %r" % (len(ex), ex))
 full = env.history(ex[0]["id"])
-want = ["LIST", "WAIT_ANSWERS", "CONSOLIDATE", "OUTPUT", "FOLD", "DONE"]
+want = ["LIST", "PREDICT", "WAIT_ANSWERS", "CONSOLIDATE", "OUTPUT", "FOLD", "DONE"]
 check(full["state"] == "DONE" and collapse(states(full)) == want,
       "execution %s: %s %r, wanted %r" % (full["id"], full["state"], states(full), want))
 

@@ -13,7 +13,7 @@ are only three workers; the default minimum confidence) is answered by three acc
   else appears;
 - `label-job status --json`: kind verify, done, "moved" 10, "error_rate" 0.1 (+-0.03) for each
   folder;
-- the execution went LIST, WAIT_ANSWERS, CONSOLIDATE, MOVE, DONE.
+- the execution went LIST, PREDICT, WAIT_ANSWERS, CONSOLIDATE, MOVE, DONE.
 """
 import hashlib
 import os
@@ -123,7 +123,7 @@ for f, r in rates.items():
 ex = job_execs(env)
 check(len(ex) == 1, "%d labeling executions" % len(ex))
 full = env.history(ex[0]["id"])
-want = ["LIST", "WAIT_ANSWERS", "CONSOLIDATE", "MOVE", "DONE"]
+want = ["LIST", "PREDICT", "WAIT_ANSWERS", "CONSOLIDATE", "MOVE", "DONE"]
 check(full["state"] == "DONE" and collapse(states(full)) == want,
       "execution %s: %s %r, wanted %r" % (full["id"], full["state"], states(full), want))
 env.stop()
