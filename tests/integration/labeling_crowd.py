@@ -3,7 +3,8 @@ that pass the checker, training on them).
 
 200 synthetic images of three labels under unlabeled/shapes/ with neutral names; a job with
 --workers-per-image 3, --min-confidence 0 (no extra worker is asked, so the comparison with
-majority vote is on exactly the same answers) and --fold. Four workers, each an API token,
+majority vote is on exactly the same answers), --fold, and a good and a bad example (the task
+shows their texts, their images are served). Four workers, each an API token,
 answer through GET /api/reviews/next and POST /api/reviews/ID/answer, one request at a time in
 a seeded random order of workers: accuracy 0.95, 0.8, 0.6 and an adversary who always answers
 "stripes". Then:
@@ -46,8 +47,13 @@ check(len(truth) == 200, "made %d images" % len(truth))
 env.start()
 base = base_url(env)
 t0 = time.time()
+# Good and bad examples outside the job's prefix (not labeled themselves).
+examples = make_images(env, "examples/", [("good", "circles", 1), ("bad", "checks", 1)], SEED)
+good = next(k for k, v in examples.items() if v == "good")
+bad = next(k for k, v in examples.items() if v == "bad")
 r = create(env, JOB, PREFIX, LABELS, "--workers-per-image", "3", "--min-confidence", "0",
-           "--fold")
+           "--fold", "--good-example", good, "--good-text", "Clear circles: circles",
+           "--bad-example", bad, "--bad-text", "Checks are not stripes")
 check("labeling job %s created" % JOB in r.stdout + r.stderr, "create said %r %r"
       % (r.stdout, r.stderr))
 wait_total(env, JOB, 200)
@@ -56,7 +62,8 @@ print("listed 200 images in %.1fs" % (time.time() - t0), flush=True)
 crowd = Crowd(base, JOB, workers, truth, LABELS, SEED)
 
 # The first task: its image is the key's bytes, its options the labels in order (no "None of
-# the Above"), and a second answer by the same worker is refused with 409.
+# the Above"), its examples' texts and images those of the job, and a second answer by the same
+# worker is refused with 409.
 w0 = workers[0]
 task = crowd.next_task(w0)
 check(task is not None, "w95 got no task from a job of 200 images")
@@ -65,6 +72,14 @@ check(task.get("options") == LABELS, "task options %r, wanted %r" % (task.get("o
 status_code, data = call_raw(base, w0.name, task["image"])
 check(status_code == 200 and data == read_key(env, task["key"]),
       "GET %s did not serve the bytes of %s" % (task["image"], task["key"]))
+ex = task.get("examples") or {}
+for which, key, text in (("good", good, "Clear circles: circles"),
+                         ("bad", bad, "Checks are not stripes")):
+    e = ex.get(which) or {}
+    check(e.get("text") == text and e.get("image"), "task examples %r" % task.get("examples"))
+    status_code, data = call_raw(base, w0.name, e["image"])
+    check(status_code == 200 and data == read_key(env, key), "GET %s did not serve %s"
+          % (e["image"], key))
 crowd.answer(w0, task["id"], task["key"])
 again = "circles" if crowd.records[-1][3] != "circles" else "checks"
 code, body = call(base, w0.name, "/api/reviews/%s/answer" % task["id"], "POST", {"label": again})
