@@ -34,7 +34,9 @@ struct rt_http_request {
      * parameter name (param_set). Only [A-Za-z0-9._-] characters ever reach a backend. */
     const char *id;
     /* review_answer: the label; param_set: the value as text (a JSON string's contents, or the
-     * JSON text of a number or a boolean, as `params set NAME VALUE` would get it). */
+     * JSON text of a number or a boolean, as `params set NAME VALUE` would get it);
+     * label_job_create: the whole body as sent (JSON text, no NUL inside); label_job_example:
+     * "good" or "bad". */
     const char *value;
     /* Query parameters (history: workflow, state, limit; reviews: state; detections: label,
      * route, limit). limit is 0 when absent, else 1..10000. */
@@ -59,6 +61,12 @@ struct rt_http_backend_ops {
     rt_http_op_fn *workflows_json;  /* GET /api/workflows: the state graphs */
     rt_http_op_fn *models_json;     /* GET /api/models: every version */
     rt_http_op_fn *detections_json; /* GET /api/detections: newest first */
+    /* Labeling jobs (docs/labeling.md). id is the job name as the path gave it (the operation
+     * checks it is one). */
+    rt_http_op_fn *label_jobs_json;   /* GET /api/label-jobs: `label-job list --json` */
+    rt_http_op_fn *label_job_json;    /* GET /api/label-jobs/NAME: `label-job status --json` */
+    rt_http_op_fn *label_job_create;  /* POST /api/label-jobs: 201 {"name"}, 400 or 409 */
+    rt_http_op_fn *label_job_example; /* GET /api/label-jobs/NAME/examples/good|bad: bytes */
     /* GET /metrics: completes with Prometheus text that the server appends after its own HTTP
      * counters (content type ignored). NULL: the HTTP counters alone. */
     rt_http_op_fn *metrics;

@@ -61,7 +61,11 @@ void rt_review_local_set_poll_ms(struct rt_review *r, int64_t poll_ms);
 /*
  * Next task for worker: cb gets the task as the portal's JSON object (borrowed during the call):
  * {"id", "source", "key", "options": [...], "instructions", "detected_label", "confidence",
- * "answers", "answers_needed", "image": "/api/reviews/ID/image", "open": N} with the task
+ * "answers", "answers_needed", "image": "/api/reviews/ID/image", "open": N, "job": NAME|null,
+ * "examples": {"good": {"image": URL, "text": T|null}|null, "bad": ...}|null,
+ * "job_kind": "label"|"verify"|null} (a labeling job's task: its job, the job's example images,
+ * served by /api/label-jobs/NAME/examples/good|bad, and whether it checks a current label)
+ * with the task
  * assigned to worker for RT_REVIEW_ASSIGN_MS (durable when cb runs), or task NULL with status 0
  * when there is nothing to do (HTTP 204). Serving order: see rt_journal_review_next; every
  * RT_REVIEW_SAMPLING_EVERY-th task served is a sampling task when one is open.

@@ -266,6 +266,12 @@ static void start_label_jobs(struct daemon *d)
                rt_q(rt_strerror(rc)));
 }
 
+/* The HTTP server created a job (POST /api/label-jobs): start it now, not at the next request. */
+static void http_label_job_created(void *ud)
+{
+    start_label_jobs(ud);
+}
+
 static void take_requests(struct daemon *d)
 {
     char kind[64];
@@ -732,7 +738,9 @@ static void start_serving(struct daemon *d)
                                         .values = &d->values,
                                         .review = d->review,
                                         .detect = d->detect,
-                                        .counters = &d->counters};
+                                        .counters = &d->counters,
+                                        .label_job_created = http_label_job_created,
+                                        .hook_ud = d};
         struct rt_error herr;
         rt_error_clear(&herr);
         rc = rt_daemon_http_start(&he, &d->http, &herr);

@@ -24,12 +24,15 @@
 #include "retraind/http.h"
 #include "retraind/journal.h"
 #include "retraind/journal_detections.h"
+#include "retraind/journal_label_jobs.h"
 #include "retraind/journal_reviews.h"
+#include "retraind/label_report.h"
 #include "retraind/log.h"
 #include "retraind/model_meter.h"
 #include "retraind/params.h"
 #include "retraind/report.h"
 #include "retraind/review_local.h"
+#include "retraind/store.h"
 #include "retraind/workflow.h"
 
 #define CENSUS_TTL_MS 2000
@@ -550,6 +553,453 @@ static void op_review_answer(void *ud, struct rt_http_call *call, const struct r
     }
 }
 
+/* ---- labeling jobs ---- */
+
+static int add_label_job(const struct rt_label_job *job, void *ud)
+{
+    struct rt_daemon_http *h = ((void **)ud)[0];
+    cJSON *arr = ((void **)ud)[1];
+    struct rt_label_job_counts n = {0};
+    int rc = rt_journal_label_job_counts(h->env.journal, job->name, &n);
+    if (rc)
+        return rc;
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddStringToObject(o, "name", job->name) ||
+        !cJSON_AddStringToObject(o, "kind", job->kind) ||
+        !cJSON_AddStringToObject(o, "state", job->state) ||
+        !cJSON_AddNumberToObject(o, "total", (double)n.total) ||
+        !cJSON_AddNumberToObject(o, "labeled", (double)n.answered) ||
+        !cJSON_AddItemToArray(arr, o)) {
+        cJSON_Delete(o);
+        return RT_ENOMEM;
+    }
+    return 0;
+}
+
+/* GET /api/label-jobs: `label-job list --json`, newest first. */
+static void op_label_jobs(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    (void)rq;
+    struct rt_daemon_http *h = ud;
+    cJSON *arr = cJSON_CreateArray();
+    void *pair[2] = {h, arr};
+    int rc = arr ? rt_journal_label_job_list(h->env.journal, add_label_job, pair) : RT_ENOMEM;
+    if (rc) {
+        cJSON_Delete(arr);
+        rt_http_call_error(call, 500, rt_strerror(rc));
+        return;
+    }
+    rt_http_call_json(call, 200, arr);
+}
+
+/* Answers 400 with why when the path's NAME is not a job name. Returns: true when it is. */
+static bool job_name_ok(struct rt_http_call *call, const char *name)
+{
+    struct rt_error err;
+    rt_error_clear(&err);
+    if (rt_label_job_name_check(name, &err) == 0)
+        return true;
+    rt_http_call_error(call, 400, err.msg[0] ? err.msg : "not a labeling job name");
+    return false;
+}
+
+/* GET /api/label-jobs/NAME: `label-job status --json`. */
+static void op_label_job(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    struct rt_daemon_http *h = ud;
+    if (!job_name_ok(call, rq->id))
+        return;
+    char *text = NULL;
+    struct rt_error err;
+    rt_error_clear(&err);
+    int rc = rt_label_job_report(h->env.journal, rq->id, &text, &err);
+    if (rc == RT_ENOTFOUND)
+        rt_http_call_error(call, 404, "no such labeling job");
+    else if (rc)
+        rt_http_call_error(call, 500, err.msg[0] ? err.msg : rt_strerror(rc));
+    else
+        rt_http_call_done(call, 200, NULL, text, strlen(text));
+    rt_free(text);
+}
+
+/* The create options, as `label-job create` takes them (docs/labeling.md). */
+static const char *const create_fields[] = {
+    "name",
+    "prefix",
+    "labels",
+    "instructions",
+    "good_example",
+    "good_text",
+    "bad_example",
+    "bad_text",
+    "workers_per_image",
+    "max_workers",
+    "min_confidence",
+    "output_prefix",
+    "fold",
+    "verify",
+    "auto_label",
+    "target_accuracy",
+};
+
+/* Copies optional string field k of o into *out (absent, null or "": NULL). Returns: 0, or
+ * RT_EINVAL (not a string) / RT_ENOMEM with err set. */
+static int opt_string(const cJSON *o, const char *k, char **out, struct rt_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    *out = NULL;
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v))
+        return rt_error_set(err, RT_EINVAL, "%s must be a string", k);
+    if (!v->valuestring[0])
+        return 0;
+    *out = rt_strdup(v->valuestring);
+    return *out ? 0 : rt_error_set(err, RT_ENOMEM, "out of memory");
+}
+
+static int opt_int(const cJSON *o, const char *k, int *out, struct rt_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -1e6 && v->valuedouble <= 1e6) ||
+        v->valuedouble != (double)(int)v->valuedouble)
+        return rt_error_set(err, RT_EINVAL, "%s must be a whole number", k);
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+static int opt_number(const cJSON *o, const char *k, double *out, struct rt_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsNumber(v))
+        return rt_error_set(err, RT_EINVAL, "%s must be a number", k);
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int opt_bool(const cJSON *o, const char *k, bool *out, struct rt_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsBool(v))
+        return rt_error_set(err, RT_EINVAL, "%s must be true or false", k);
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+/*
+ * Fills job from the JSON body text with the CLI's defaults (workers per image 3, most workers
+ * K+2 up to 10, minimum confidence 0.8, output prefix labeling-jobs/NAME/, target accuracy 0.95,
+ * kind verify when "verify" is true) and checks it (rt_label_job_check).
+ * Returns: 0, or RT_EINVAL / RT_ENOMEM with err saying why (clean job up either way).
+ */
+static int job_from_body(const char *text, struct rt_label_job *job, struct rt_error *err)
+{
+    memset(job, 0, sizeof(*job));
+    cJSON *o = cJSON_Parse(text);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return rt_error_set(err, RT_EINVAL, "the body must be a JSON object");
+    }
+    int rc = 0;
+    const cJSON *f = NULL;
+    cJSON_ArrayForEach(f, o)
+    {
+        bool known = false;
+        for (size_t i = 0; i < sizeof(create_fields) / sizeof(create_fields[0]); i++)
+            known |= f->string && strcmp(f->string, create_fields[i]) == 0;
+        if (!known) {
+            rc = rt_error_set(err, RT_EINVAL, "unknown field \"%.64s\"", f->string);
+            goto out;
+        }
+    }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+    if (!cJSON_IsString(name) || strlen(name->valuestring) >= sizeof(job->name)) {
+        rc = cJSON_IsString(name) ? rt_label_job_name_check(name->valuestring, err)
+                                  : rt_error_set(err, RT_EINVAL, "name must be a string");
+        goto out;
+    }
+    rt_strlcpy(job->name, name->valuestring, sizeof(job->name));
+    if ((rc = rt_label_job_name_check(job->name, err)))
+        goto out;
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(o, "labels");
+    if (!cJSON_IsArray(labels)) {
+        rc = rt_error_set(err, RT_EINVAL, "labels must be an array of 2 to 10 strings");
+        goto out;
+    }
+    int n = cJSON_GetArraySize(labels);
+    if (n < 2 || n > RT_LABEL_JOB_MAX_LABELS) {
+        rc = rt_error_set(err, RT_EINVAL, "job %s needs 2 to 10 labels (got %d)", job->name, n);
+        goto out;
+    }
+    job->labels = rt_calloc((size_t)n, sizeof(*job->labels));
+    if (!job->labels) {
+        rc = rt_error_set(err, RT_ENOMEM, "out of memory");
+        goto out;
+    }
+    const cJSON *l = NULL;
+    cJSON_ArrayForEach(l, labels)
+    {
+        if (!cJSON_IsString(l)) {
+            rc = rt_error_set(err, RT_EINVAL, "labels must be strings");
+            goto out;
+        }
+        if (!(job->labels[job->n_labels++] = rt_strdup(l->valuestring))) {
+            rc = rt_error_set(err, RT_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    bool verify = false;
+    job->workers_per_image = 3;
+    job->max_workers = -1;
+    job->min_confidence = 0.8;
+    job->target_accuracy = 0.95;
+    if ((rc = opt_string(o, "prefix", &job->prefix, err)) ||
+        (rc = opt_string(o, "instructions", &job->instructions, err)) ||
+        (rc = opt_string(o, "good_example", &job->good_example, err)) ||
+        (rc = opt_string(o, "good_text", &job->good_text, err)) ||
+        (rc = opt_string(o, "bad_example", &job->bad_example, err)) ||
+        (rc = opt_string(o, "bad_text", &job->bad_text, err)) ||
+        (rc = opt_string(o, "output_prefix", &job->output_prefix, err)) ||
+        (rc = opt_int(o, "workers_per_image", &job->workers_per_image, err)) ||
+        (rc = opt_int(o, "max_workers", &job->max_workers, err)) ||
+        (rc = opt_number(o, "min_confidence", &job->min_confidence, err)) ||
+        (rc = opt_number(o, "target_accuracy", &job->target_accuracy, err)) ||
+        (rc = opt_bool(o, "fold", &job->fold, err)) || (rc = opt_bool(o, "verify", &verify, err)) ||
+        (rc = opt_bool(o, "auto_label", &job->auto_label, err)))
+        goto out;
+    rt_strlcpy(job->kind, verify ? "verify" : "label", sizeof(job->kind));
+    if (!job->prefix) {
+        rc = rt_error_set(err, RT_EINVAL, "job %s needs a prefix", job->name);
+        goto out;
+    }
+    if (!job->instructions) {
+        rc = rt_error_set(err, RT_EINVAL, "job %s needs instructions", job->name);
+        goto out;
+    }
+    if ((job->good_text && !job->good_example) || (job->bad_text && !job->bad_example)) {
+        rc = rt_error_set(err, RT_EINVAL, "an example's text needs the example's key");
+        goto out;
+    }
+    /* As `label-job create` refuses them. */
+    const cJSON *ta = cJSON_GetObjectItemCaseSensitive(o, "target_accuracy");
+    if (ta && !cJSON_IsNull(ta) && !job->auto_label) {
+        rc = rt_error_set(err, RT_EINVAL, "target_accuracy applies to auto_label, which is off");
+        goto out;
+    }
+    if (verify && (job->auto_label || job->fold)) {
+        rc = rt_error_set(err, RT_EINVAL,
+                          job->fold ? "fold does not apply to verify (a verification moves the "
+                                      "images it finds wrong)"
+                                    : "auto_label does not apply to verify");
+        goto out;
+    }
+    /* A prefix given without its final '/' means the folder, as for the CLI. */
+    char **folders[] = {&job->prefix, &job->output_prefix};
+    for (size_t i = 0; i < sizeof(folders) / sizeof(folders[0]); i++) {
+        char *folder = *folders[i];
+        size_t len = folder ? strlen(folder) : 0;
+        if (!len || folder[len - 1] == '/')
+            continue;
+        char *with = rt_malloc(len + 2);
+        if (!with) {
+            rc = rt_error_set(err, RT_ENOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(with, folder, len);
+        memcpy(with + len, "/", 2);
+        rt_free(folder);
+        *folders[i] = with;
+    }
+    struct {
+        const char *what, *key;
+        bool folder;
+    } keys[] = {{"prefix", job->prefix, true},
+                {"good_example", job->good_example, false},
+                {"bad_example", job->bad_example, false},
+                {"output_prefix", job->output_prefix, true}};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        struct rt_error kerr;
+        rt_error_clear(&kerr);
+        if (keys[i].key &&
+            rt_store_key_check(keys[i].key, strlen(keys[i].key), keys[i].folder, &kerr)) {
+            rc = rt_error_set(err, RT_EINVAL, "%s: %s", keys[i].what, kerr.msg);
+            goto out;
+        }
+    }
+    if (job->max_workers < 0)
+        job->max_workers = job->workers_per_image + 2 > 10 ? 10 : job->workers_per_image + 2;
+    if (!job->output_prefix) {
+        char p[RT_LABEL_JOB_NAME_MAX + 32];
+        rt_snprintf(p, sizeof(p), "labeling-jobs/%s/", job->name);
+        if (!(job->output_prefix = rt_strdup(p))) {
+            rc = rt_error_set(err, RT_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    rc = rt_label_job_check(job, err);
+out:
+    cJSON_Delete(o);
+    return rc;
+}
+
+struct create_call {
+    struct rt_daemon_http *h;
+    struct rt_http_call *call;
+    char name[RT_LABEL_JOB_NAME_MAX + 1];
+    char user[128];
+};
+
+static void job_created(int status, const struct rt_error *err, void *ud)
+{
+    struct create_call *cc = ud;
+    struct rt_daemon_http *h = cc->h;
+    if (status == RT_EBUSY) {
+        char msg[128];
+        rt_snprintf(msg, sizeof(msg), "labeling job %s exists already", cc->name);
+        rt_http_call_error(cc->call, 409, msg);
+    } else if (status == RT_EINVAL) {
+        rt_http_call_error(cc->call, 400, err && err->msg[0] ? err->msg : "invalid job");
+    } else if (status) {
+        RT_LOG(RT_LOG_WARNING, "http", "event=label_job_create_failed job=%s error=%s",
+               rt_q(cc->name), rt_q(err && err->msg[0] ? err->msg : rt_strerror(status)));
+        rt_http_call_error(cc->call, 500, err && err->msg[0] ? err->msg : rt_strerror(status));
+    } else {
+        RT_LOG(RT_LOG_NOTICE, "http", "event=label_job_created job=%s user=%s", rt_q(cc->name),
+               rt_q(cc->user));
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", cc->name);
+        rt_http_call_json(cc->call, 201, o);
+        if (h->env.label_job_created)
+            h->env.label_job_created(h->env.hook_ud);
+    }
+    rt_free(cc);
+}
+
+/* POST /api/label-jobs: creates a job (state running) through the journal writer. */
+static void
+op_label_job_create(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    struct rt_daemon_http *h = ud;
+    struct rt_label_job job;
+    struct rt_error err;
+    rt_error_clear(&err);
+    int rc = job_from_body(rq->value ? rq->value : "", &job, &err);
+    if (rc) {
+        rt_label_job_cleanup(&job);
+        rt_http_call_error(call, rc == RT_EINVAL ? 400 : 500,
+                           err.msg[0] ? err.msg : rt_strerror(rc));
+        return;
+    }
+    struct create_call *cc = rt_calloc(1, sizeof(*cc));
+    if (cc) {
+        cc->h = h;
+        cc->call = call;
+        rt_strlcpy(cc->name, job.name, sizeof(cc->name));
+        rt_strlcpy(cc->user, rq->user ? rq->user : "", sizeof(cc->user));
+    }
+    /* A name in use is refused from a read here; the writer checks again in its transaction. */
+    struct rt_label_job old;
+    if (cc && rt_journal_label_job_get(h->env.journal, job.name, &old) == 0) {
+        rt_label_job_cleanup(&old);
+        rt_label_job_cleanup(&job);
+        job_created(RT_EBUSY, NULL, cc);
+        return;
+    }
+    struct rt_jbatch *b = NULL;
+    rc = cc ? rt_jbatch_new(&b) : RT_ENOMEM;
+    if (!rc && (rc = rt_jbatch_label_job_create(b, &job, rt_now_ms())))
+        rt_jbatch_free(b);
+    if (!rc)
+        rc = rt_journal_submit(h->env.journal, b, job_created, cc);
+    rt_label_job_cleanup(&job);
+    if (rc) {
+        rt_free(cc);
+        rt_http_call_error(call, 500, rt_strerror(rc));
+    }
+}
+
+/* GET /api/label-jobs/NAME/examples/good|bad: read through the store by the key in the job's
+ * row (never a key from the request). */
+struct example_call {
+    struct rt_http_call *call;
+    struct rt_buf body;
+    const char *content_type; /* static */
+    char name[RT_LABEL_JOB_NAME_MAX + 1];
+};
+
+static const char *image_type_of(const char *key)
+{
+    struct rt_str k = rt_str_c(key);
+    if (rt_str_ends_with_ci(k, ".jpg") || rt_str_ends_with_ci(k, ".jpeg"))
+        return "image/jpeg";
+    if (rt_str_ends_with_ci(k, ".png"))
+        return "image/png";
+    return "application/octet-stream";
+}
+
+static void example_read(int status, const struct rt_error *err, void *ud)
+{
+    struct example_call *ec = ud;
+    if (status == RT_ENOTFOUND) {
+        rt_http_call_error(ec->call, 404, "the example image is not in the store");
+    } else if (status) {
+        RT_LOG(RT_LOG_WARNING, "http", "event=label_job_example_failed job=%s error=%s",
+               rt_q(ec->name), rt_q(err && err->msg[0] ? err->msg : rt_strerror(status)));
+        rt_http_call_error(ec->call, 500, err && err->msg[0] ? err->msg : rt_strerror(status));
+    } else {
+        rt_http_call_done(ec->call, 200, ec->content_type, ec->body.data, ec->body.len);
+    }
+    rt_buf_cleanup(&ec->body);
+    rt_free(ec);
+}
+
+static void
+op_label_job_example(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    struct rt_daemon_http *h = ud;
+    if (!job_name_ok(call, rq->id))
+        return;
+    bool good = rq->value && strcmp(rq->value, "good") == 0;
+    struct rt_label_job job;
+    int rc = rt_journal_label_job_get(h->env.journal, rq->id, &job);
+    if (rc) {
+        rt_http_call_error(call, rc == RT_ENOTFOUND ? 404 : 500,
+                           rc == RT_ENOTFOUND ? "no such labeling job" : rt_strerror(rc));
+        return;
+    }
+    const char *key = good ? job.good_example : job.bad_example;
+    if (!key || !key[0]) {
+        rt_label_job_cleanup(&job);
+        rt_http_call_error(call, 404,
+                           good ? "this job has no good example" : "this job has no bad example");
+        return;
+    }
+    struct example_call *ec = rt_calloc(1, sizeof(*ec));
+    if (!ec) {
+        rt_label_job_cleanup(&job);
+        rt_http_call_error(call, 500, "out of memory");
+        return;
+    }
+    ec->call = call;
+    ec->content_type = image_type_of(key);
+    rt_strlcpy(ec->name, job.name, sizeof(ec->name));
+    rt_buf_init(&ec->body, (size_t)16 << 20); /* as a task's image */
+    rc = h->env.store->ops->get(h->env.store, key, &ec->body, example_read, ec);
+    rt_label_job_cleanup(&job);
+    if (rc) {
+        struct rt_error err;
+        rt_error_clear(&err);
+        rt_error_set(&err, rc, "example image: %s", rt_strerror(rc));
+        example_read(rc, &err, ec);
+    }
+}
+
 /* ---- metrics and health ---- */
 
 /*
@@ -745,6 +1195,10 @@ static const struct rt_http_backend_ops ops = {
     .review_image = op_review_image,
     .review_answer = op_review_answer,
     .detections_json = op_detections,
+    .label_jobs_json = op_label_jobs,
+    .label_job_json = op_label_job,
+    .label_job_create = op_label_job_create,
+    .label_job_example = op_label_job_example,
     .metrics = op_metrics,
     .healthy = op_healthy,
 };

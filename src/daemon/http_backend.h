@@ -34,6 +34,10 @@ struct rt_daemon_http_env {
     const struct rt_detect *detect;    /* borrowed or NULL: detections in flight */
     /* borrowed or NULL: executions by end state, detections by route (counters.h) */
     const struct rt_daemon_counters *counters;
+    /* Called (on the loop, may be NULL) after POST /api/label-jobs committed a new job, so the
+     * daemon starts it at once rather than at its next look at the journal. */
+    void (*label_job_created)(void *ud);
+    void *hook_ud;
 };
 
 /* Returns: true when cfg asks for the server: http.listen written, or portal users or API

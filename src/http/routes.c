@@ -29,7 +29,8 @@ enum kind {
     K_LOGOUT,
 };
 
-enum body { B_NONE, B_LABEL, B_VALUE };
+/* B_JSON: the body itself goes to the operation (it parses the object). */
+enum body { B_NONE, B_LABEL, B_VALUE, B_JSON };
 
 struct route {
     const char *method;
@@ -38,8 +39,9 @@ struct route {
     enum kind kind;
     bool page; /* HTML: redirect to /login rather than 401 */
     enum body body;
-    size_t op;        /* K_OP: offset of the operation in rt_http_backend_ops */
-    const char *file; /* K_PAGE: the embedded file */
+    size_t op; /* K_OP: offset of the operation in rt_http_backend_ops */
+    /* K_PAGE: the embedded file; K_OP: a constant given as rq->value (routes without a body) */
+    const char *arg;
 };
 
 #define OP(name) offsetof(struct rt_http_backend_ops, name)
@@ -68,6 +70,13 @@ static const struct route routes[] = {
     {"GET", "/api/workflows", RT_HTTP_ADMIN, K_OP, false, B_NONE, OP(workflows_json), NULL},
     {"GET", "/api/models", RT_HTTP_ADMIN, K_OP, false, B_NONE, OP(models_json), NULL},
     {"GET", "/api/detections", RT_HTTP_ADMIN, K_OP, false, B_NONE, OP(detections_json), NULL},
+    {"GET", "/api/label-jobs", RT_HTTP_ADMIN, K_OP, false, B_NONE, OP(label_jobs_json), NULL},
+    {"POST", "/api/label-jobs", RT_HTTP_ADMIN, K_OP, false, B_JSON, OP(label_job_create), NULL},
+    {"GET", "/api/label-jobs/:id", RT_HTTP_REVIEWER, K_OP, false, B_NONE, OP(label_job_json), NULL},
+    {"GET", "/api/label-jobs/:id/examples/good", RT_HTTP_REVIEWER, K_OP, false, B_NONE,
+     OP(label_job_example), "good"},
+    {"GET", "/api/label-jobs/:id/examples/bad", RT_HTTP_REVIEWER, K_OP, false, B_NONE,
+     OP(label_job_example), "bad"},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -245,13 +254,17 @@ static void run_op(struct rt_http_server *s,
         return;
     }
     char value[1024];
-    if (r->body != B_NONE) {
-        const char *body = req->entity.base ? req->entity.base : "";
-        size_t len = req->entity.base ? req->entity.len : 0;
-        if (len > s->limits.max_json_bytes) {
-            rt__http_respond_error(s, req, route, 413, "the body is too big");
-            return;
-        }
+    const char *body = req->entity.base ? req->entity.base : "";
+    size_t len = req->entity.base ? req->entity.len : 0;
+    if (r->body != B_NONE && len > s->limits.max_json_bytes) {
+        rt__http_respond_error(s, req, route, 413, "the body is too big");
+        return;
+    }
+    if (r->body == B_JSON && (len == 0 || memchr(body, 0, len))) {
+        rt__http_respond_error(s, req, route, 400, "the body must be a JSON object");
+        return;
+    }
+    if (r->body == B_LABEL || r->body == B_VALUE) {
         int rc = r->body == B_LABEL ? rt__http_json_label(body, len, value, sizeof(value))
                                     : rt__http_json_value(body, len, value, sizeof(value));
         if (rc) {
@@ -274,8 +287,12 @@ static void run_op(struct rt_http_server *s,
         oom |= !(rq->user = rt__http_call_keep(c, who->user, strlen(who->user)));
     if (id.p)
         oom |= !(rq->id = rt__http_call_keep(c, id.p, id.len));
-    if (r->body != B_NONE)
+    if (r->body == B_JSON)
+        oom |= !(rq->value = rt__http_call_keep(c, body, len));
+    else if (r->body != B_NONE)
         oom |= !(rq->value = rt__http_call_keep(c, value, strlen(value)));
+    else if (r->arg)
+        rq->value = r->arg; /* static */
     if (oom) {
         rt__http_call_free(c);
         rt__http_respond_error(s, req, route, 500, "out of memory");
@@ -359,7 +376,7 @@ void rt__http_route(struct rt_http_server *s, h2o_req_t *req)
         serve_session(s, req, route, &who);
         return;
     case K_PAGE: {
-        const struct rt_http_asset *a = rt__http_asset(r->file, strlen(r->file));
+        const struct rt_http_asset *a = rt__http_asset(r->arg, strlen(r->arg));
         if (a)
             serve_asset(s, req, route, a, "no-store");
         else

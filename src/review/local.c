@@ -30,6 +30,7 @@
 #include "retraind/config.h"
 #include "retraind/hash.h"
 #include "retraind/journal.h"
+#include "retraind/journal_label_jobs.h"
 #include "retraind/journal_reviews.h"
 #include "retraind/log.h"
 #include "retraind/loop.h"
@@ -715,30 +716,87 @@ static void assigning_remove(struct local *l, const char *id)
     }
 }
 
+/* {"image": "/api/label-jobs/NAME/examples/WHICH", "text": T|null}, or null without a key. */
+static cJSON *example_object(const char *job, const char *which, const char *key, const char *text)
+{
+    if (!key || !key[0])
+        return cJSON_CreateNull();
+    char url[RT_LABEL_JOB_NAME_MAX + 64];
+    rt_snprintf(url, sizeof(url), "/api/label-jobs/%s/examples/%s", job, which);
+    cJSON *o = cJSON_CreateObject();
+    if (o &&
+        (!cJSON_AddStringToObject(o, "image", url) ||
+         !cJSON_AddItemToObject(o, "text", text ? cJSON_CreateString(text) : cJSON_CreateNull()))) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The "examples" of a labeling job's task: {"good": {...}|null, "bad": {...}|null}; null for
+ * other tasks (and when the job's row cannot be read: the task is still shown). *kind gets the
+ * job's kind ("label" or "verify"; "" when none). */
+static cJSON *examples_object(struct rt_journal *j,
+                              const struct rt_journal_review *t,
+                              char *kind,
+                              size_t kind_size)
+{
+    struct rt_label_job job;
+    kind[0] = '\0';
+    if (!t->job || rt_journal_label_job_get(j, t->job, &job) != 0)
+        return cJSON_CreateNull();
+    rt_strlcpy(kind, job.kind, kind_size);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *good = example_object(job.name, "good", job.good_example, job.good_text);
+    cJSON *bad = example_object(job.name, "bad", job.bad_example, job.bad_text);
+    bool ok = o && good && bad;
+    if (ok) {
+        cJSON_AddItemToObject(o, "good", good);
+        cJSON_AddItemToObject(o, "bad", bad);
+    } else {
+        cJSON_Delete(good);
+        cJSON_Delete(bad);
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    rt_label_job_cleanup(&job);
+    return o;
+}
+
 /* Returns: the portal's JSON object of t (cJSON_Delete), or NULL. */
-static cJSON *next_object(const struct rt_journal_review *t, int64_t open)
+static cJSON *next_object(struct rt_journal *j, const struct rt_journal_review *t, int64_t open)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *options = t->options ? cJSON_Parse(t->options) : NULL;
     char image[RT_REVIEW_TASK_ID_MAX + 32];
     rt_snprintf(image, sizeof(image), "/api/reviews/%s/image", t->id);
-    bool ok = o && cJSON_AddStringToObject(o, "id", t->id) &&
-              cJSON_AddStringToObject(o, "source", t->source) &&
-              cJSON_AddStringToObject(o, "key", t->key) &&
-              cJSON_AddItemToObject(o, "options", options ? options : cJSON_CreateArray()) &&
-              cJSON_AddItemToObject(o, "instructions",
-                                    t->instructions ? cJSON_CreateString(t->instructions)
-                                                    : cJSON_CreateNull()) &&
-              cJSON_AddItemToObject(o, "detected_label",
-                                    t->detected_label ? cJSON_CreateString(t->detected_label)
-                                                      : cJSON_CreateNull()) &&
-              cJSON_AddItemToObject(o, "confidence",
-                                    t->confidence >= 0 ? cJSON_CreateNumber(t->confidence)
-                                                       : cJSON_CreateNull()) &&
-              cJSON_AddNumberToObject(o, "answers", t->answers) &&
-              cJSON_AddNumberToObject(o, "answers_needed", t->answers_needed) &&
-              cJSON_AddStringToObject(o, "image", image) &&
-              cJSON_AddNumberToObject(o, "open", (double)open);
+    bool ok =
+        o && cJSON_AddStringToObject(o, "id", t->id) &&
+        cJSON_AddStringToObject(o, "source", t->source) &&
+        cJSON_AddStringToObject(o, "key", t->key) &&
+        cJSON_AddItemToObject(o, "options", options ? options : cJSON_CreateArray()) &&
+        cJSON_AddItemToObject(o, "instructions",
+                              t->instructions ? cJSON_CreateString(t->instructions)
+                                              : cJSON_CreateNull()) &&
+        cJSON_AddItemToObject(o, "detected_label",
+                              t->detected_label ? cJSON_CreateString(t->detected_label)
+                                                : cJSON_CreateNull()) &&
+        cJSON_AddItemToObject(o, "confidence",
+                              t->confidence >= 0 ? cJSON_CreateNumber(t->confidence)
+                                                 : cJSON_CreateNull()) &&
+        cJSON_AddNumberToObject(o, "answers", t->answers) &&
+        cJSON_AddNumberToObject(o, "answers_needed", t->answers_needed) &&
+        cJSON_AddStringToObject(o, "image", image) &&
+        cJSON_AddNumberToObject(o, "open", (double)open) &&
+        cJSON_AddItemToObject(o, "job", t->job ? cJSON_CreateString(t->job) : cJSON_CreateNull());
+    char kind[16];
+    cJSON *examples = ok ? examples_object(j, t, kind, sizeof(kind)) : NULL;
+    if (ok && (!examples || !cJSON_AddItemToObject(o, "examples", examples))) {
+        cJSON_Delete(examples);
+        ok = false;
+    }
+    ok = ok && cJSON_AddItemToObject(o, "job_kind",
+                                     kind[0] ? cJSON_CreateString(kind) : cJSON_CreateNull());
     if (!ok) {
         if (!o)
             cJSON_Delete(options);
@@ -801,7 +859,7 @@ int rt_review_local_next(struct rt_review *r, const char *worker, rt_review_next
     }
     int64_t open = 0;
     rt_journal_review_open_stats(l->j, &open, NULL);
-    d->task = next_object(&t, open);
+    d->task = next_object(l->j, &t, open);
     rt_strlcpy(d->id, t.id, sizeof(d->id));
     rt_journal_review_cleanup(&t);
     struct assigning *a = rt_calloc(1, sizeof(*a));

@@ -972,12 +972,15 @@ static int fold_key(struct lj_run *k, int i, char *out, size_t size)
     const char *key = k->c.items[i].key;
     size_t plen = strlen(job->prefix);
     const char *rel = strncmp(key, job->prefix, plen) == 0 ? key + plen : key;
-    int n =
-        rt_snprintf(out, size, "%s%s/labeling-job-%s-%s", k->x->m->env.cfg->store.prefixes.labeled,
-                    job->labels[k->ds.label[i]], job->name, rel);
-    if (n < 0 || (size_t)n >= size)
+    double conf;
+    bool human;
+    int label = final_label(k, i, &conf, &human);
+    if (label < 0)
+        return RT_EINVAL;
+    if (rt_snprintf(out, size, "%s%s/labeling-job-%s-%s", k->x->m->env.cfg->store.prefixes.labeled,
+                    job->labels[label], job->name, rel))
         return RT_ETOOBIG;
-    for (char *p = out + n - strlen(rel); *p; p++)
+    for (char *p = out + strlen(out) - strlen(rel); *p; p++)
         if (*p == '/')
             *p = '-';
     return 0;

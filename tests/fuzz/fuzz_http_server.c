@@ -50,6 +50,10 @@ static const struct rt_http_backend_ops ops = {
     .review_image = answer,
     .review_answer = refuse,
     .models_json = answer,
+    .label_jobs_json = answer,
+    .label_job_json = answer,
+    .label_job_create = answer,
+    .label_job_example = answer,
     .metrics = answer,
     .healthy = answer,
 };

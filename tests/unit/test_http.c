@@ -104,7 +104,23 @@ static void op_healthy(void *ud, struct rt_http_call *call, const struct rt_http
     rt_http_call_done(call, 200, "text/plain", "ok\n", 3);
 }
 
+/* The labeling-job operations echo what the route gave them. */
+static void op_label_job_echo(void *ud, struct rt_http_call *call, const struct rt_http_request *rq)
+{
+    ((struct fake *)ud)->calls++;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "id", rq->id ? cJSON_CreateString(rq->id) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "value",
+                          rq->value ? cJSON_CreateString(rq->value) : cJSON_CreateNull());
+    cJSON_AddStringToObject(o, "role", rq->role == RT_ROLE_ADMIN ? "admin" : "reviewer");
+    rt_http_call_json(call, 200, o);
+}
+
 static const struct rt_http_backend_ops fake_ops = {
+    .label_jobs_json = op_label_job_echo,
+    .label_job_json = op_label_job_echo,
+    .label_job_create = op_label_job_echo,
+    .label_job_example = op_label_job_echo,
     .status_json = op_status,
     .param_set = op_param_set,
     .review_answer = op_answer,
@@ -609,6 +625,54 @@ RT_TEST(unknown_routes_and_traversal_are_404)
     RT_ASSERT_INT_EQ(r.status, 200);
     RT_ASSERT_CONTAINS(r.headers, "Content-Type: text/css");
     request(&f, "DELETE", "/api/status", NULL, NULL, &r);
+    RT_ASSERT_INT_EQ(r.status, 405);
+    fx_stop(&f);
+}
+
+RT_TEST(label_job_routes)
+{
+    struct fx f;
+    fx_start(&f);
+    struct resp r;
+    const char *admin[] = {"Authorization: Bearer admin-token", NULL};
+    const char *rev[] = {"Authorization: Bearer reviewer-token", NULL};
+    /* POST gives the body itself to the operation; admins only. */
+    request(&f, "POST", "/api/label-jobs", admin, "{\"name\": \"cats\", \"labels\": [1]}", &r);
+    RT_ASSERT_INT_EQ(r.status, 200);
+    RT_ASSERT_CONTAINS(r.body, "\"value\":\"{\\\"name\\\": \\\"cats\\\", \\\"labels\\\": [1]}\"");
+    request(&f, "POST", "/api/label-jobs", rev, "{\"name\": \"cats\"}", &r);
+    RT_ASSERT_INT_EQ(r.status, 403);
+    request(&f, "POST", "/api/label-jobs", admin, "", &r);
+    RT_ASSERT_INT_EQ(r.status, 400);
+    request(&f, "POST", "/api/label-jobs", NULL, "{}", &r);
+    RT_ASSERT_INT_EQ(r.status, 401);
+    get(&f, "/api/label-jobs", rev[0], &r);
+    RT_ASSERT_INT_EQ(r.status, 403);
+    get(&f, "/api/label-jobs", admin[0], &r);
+    RT_ASSERT_INT_EQ(r.status, 200);
+    RT_ASSERT_CONTAINS(r.body, "\"id\":null,\"value\":null");
+    /* A reviewer reads a job's status and its examples; the route names the example. */
+    get(&f, "/api/label-jobs/cats", rev[0], &r);
+    RT_ASSERT_INT_EQ(r.status, 200);
+    RT_ASSERT_CONTAINS(r.body, "\"id\":\"cats\",\"value\":null,\"role\":\"reviewer\"");
+    get(&f, "/api/label-jobs/cats/examples/good", rev[0], &r);
+    RT_ASSERT_INT_EQ(r.status, 200);
+    RT_ASSERT_CONTAINS(r.body, "\"id\":\"cats\",\"value\":\"good\"");
+    get(&f, "/api/label-jobs/cats/examples/bad", rev[0], &r);
+    RT_ASSERT_CONTAINS(r.body, "\"value\":\"bad\"");
+    int calls = f.fake.calls;
+    static const char *const refused[] = {
+        "/api/label-jobs/cats/examples/ugly",   "/api/label-jobs/cats/examples",
+        "/api/label-jobs/../examples/good",     "/api/label-jobs/%2e%2e/examples/good",
+        "/api/label-jobs/cats/examples/good/x",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        get(&f, refused[i], rev[0], &r);
+        if (r.status != 404)
+            RT_FAIL("%s: %ld, not 404", refused[i], r.status);
+    }
+    RT_ASSERT_INT_EQ(f.fake.calls, calls);
+    request(&f, "DELETE", "/api/label-jobs/cats", admin, NULL, &r);
     RT_ASSERT_INT_EQ(r.status, 405);
     fx_stop(&f);
 }

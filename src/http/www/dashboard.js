@@ -1,6 +1,7 @@
 // dashboard.js - the admin dashboard: overview cards (/api/status), model versions (/api/models),
 // in-flight work, execution history (/api/history) with each execution drawn on its workflow's
 // state graph (/api/workflows), the detection and review logs (/api/detections, /api/reviews),
+// the labeling jobs (/api/label-jobs and /api/label-jobs/NAME, created with POST /api/label-jobs)
 // and the parameters (/api/params, edited with PUT /api/params/NAME).
 // Refreshes every few seconds; a refresh never touches a field the user is editing.
 'use strict';
@@ -528,6 +529,116 @@
     if ((list || []).length > 200) emptyRow(body, 9, `${list.length - 200} more not shown`);
   }
 
+  // ---- labeling jobs -----------------------------------------------------------------------
+
+  const LJ_DETAIL_MAX = 10; // jobs whose status (labels, workers) is loaded on each refresh
+
+  async function loadLabelJobs() {
+    const { data: list } = await api('GET', '/api/label-jobs');
+    const jobs = Array.isArray(list) ? list : [];
+    const details = await Promise.allSettled(jobs.slice(0, LJ_DETAIL_MAX).map((j) =>
+      api('GET', `/api/label-jobs/${encodeURIComponent(j.name)}`)));
+    return {
+      data: jobs.map((j, i) => (details[i] && details[i].status === 'fulfilled' && details[i].value.data
+        ? Object.assign({}, j, details[i].value.data) : j)),
+    };
+  }
+
+  function jobCard(j) {
+    const total = Number(j.total) || 0;
+    const labeled = Number(j.labeled) || 0;
+    const stClass = j.state === 'running' ? 'badge warn' : j.state === 'done' ? 'badge ok'
+      : j.state === 'failed' ? 'badge bad' : 'badge';
+    const labels = Object.entries(j.labels || {});
+    const workers = Object.entries(j.workers || {}).sort((a, b) => (b[1].answers || 0) - (a[1].answers || 0));
+    const extra = [];
+    if (Number.isFinite(j.answers)) extra.push(`${j.answers} answers`);
+    if (Number(j.machine_labeled) > 0 || j.auto_label) extra.push(`${j.machine_labeled ?? 0} labeled by the model`);
+    if (Number.isFinite(j.moved)) extra.push(`${j.moved} moved`);
+    const a = j.auto_label && typeof j.auto_label === 'object' ? j.auto_label : null;
+    let auto = null;
+    if (a) {
+      const target = Number.isFinite(a.target_accuracy) ? ` (target ${window.RT.rate(a.target_accuracy)})` : '';
+      auto = a.threshold === null || a.threshold === undefined
+        ? `Automated labeling: no model confidence meets the target accuracy${target}.`
+        : `Automated labeling: model confidence ≥ ${window.RT.percent(a.threshold)}, measured accuracy ` +
+          `${window.RT.rate(a.measured_accuracy)} on ${a.validation_images ?? '?'} held-out images${target}.`;
+    }
+    const rates = Object.entries(j.error_rate || {});
+    return el('article', { class: 'lj-job', dataset: { job: j.name } },
+      el('header', { class: 'lj-head' },
+        el('h3', { class: 'mono', text: j.name }),
+        el('span', { class: 'badge', text: j.kind || 'label' }),
+        el('span', { class: `${stClass} lj-state`, text: j.state || '?' })),
+      el('div', { class: 'lj-progress' },
+        el('meter', { min: 0, max: Math.max(total, 1), value: labeled,
+          'aria-label': `${j.name}: ${labeled} of ${total} images labeled` }),
+        el('span', { class: 'lj-count', text: `${labeled} / ${total} labeled` })),
+      extra.length ? el('p', { class: 'muted lj-extra', text: extra.join(' · ') }) : null,
+      labels.length
+        ? el('p', { class: 'lj-labels' }, el('strong', { text: 'Labels: ' }),
+          labels.flatMap(([l, n], i) => [i ? ', ' : '', el('span', { class: 'lj-label', text: `${l} ${n}` })]))
+        : null,
+      auto ? el('p', { class: 'lj-labels lj-auto', text: auto }) : null,
+      rates.length
+        ? el('p', { class: 'lj-labels' }, el('strong', { text: 'Estimated error rate: ' }),
+          rates.map(([f, r], i) => `${i ? ', ' : ''}${f} ${window.RT.rate(r)}`).join(''))
+        : null,
+      workers.length
+        ? el('table', { class: 'lj-workers' },
+          el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: 'Worker' }),
+            el('th', { scope: 'col', class: 'num', text: 'Answers' }),
+            el('th', { scope: 'col', class: 'num', text: 'Quality' }))),
+          el('tbody', {}, workers.map(([w, v]) => el('tr', {},
+            el('td', { text: w }),
+            el('td', { class: 'num', text: v.answers ?? '—' }),
+            el('td', { class: 'num lj-quality', text: window.RT.rate(v.quality) })))))
+        : (j.labels ? el('p', { class: 'muted', text: 'no answers yet' }) : null),
+      j.output_manifest ? el('p', { class: 'muted mono', text: `output: ${j.output_manifest}` }) : null);
+  }
+
+  function renderLabelJobs(jobs) {
+    if (!changed('label-jobs', jobs)) return;
+    const box = clear($('label-jobs-list'));
+    for (const j of jobs) box.append(jobCard(j));
+    if (!jobs.length) box.append(el('p', { class: 'muted', text: 'No labeling jobs yet.' }));
+  }
+
+  async function createJob(ev) {
+    ev.preventDefault();
+    const msg = $('lj-msg');
+    const v = (id) => $(id).value.trim();
+    const body = {
+      name: v('lj-name'),
+      prefix: v('lj-prefix'),
+      labels: v('lj-labels').split(',').map((s) => s.trim()).filter(Boolean),
+      instructions: v('lj-instructions'),
+      workers_per_image: Number(v('lj-workers') || 3),
+      fold: $('lj-fold').checked,
+      verify: $('lj-verify').checked,
+    };
+    for (const [id, k] of [['lj-good', 'good_example'], ['lj-good-text', 'good_text'],
+      ['lj-bad', 'bad_example'], ['lj-bad-text', 'bad_text']])
+      if (v(id)) body[k] = v(id);
+    $('lj-submit').disabled = true;
+    msg.className = 'param-msg';
+    msg.textContent = 'Creating…';
+    try {
+      const { data } = await api('POST', '/api/label-jobs', body);
+      msg.className = 'param-msg notice ok';
+      msg.textContent = `Created ${data && data.name ? data.name : body.name}.`;
+      $('lj-form').reset();
+      view.last['label-jobs'] = null;
+      refresh();
+    } catch (e) {
+      if (e.status === 401) return;
+      msg.className = 'param-msg error-text';
+      msg.textContent = e.status === 409 ? `Not created: ${e.message}` : `Refused: ${e.message}`;
+    } finally {
+      $('lj-submit').disabled = false;
+    }
+  }
+
   // ---- parameters -------------------------------------------------------------------------
 
   // /api/params is {NAME: VALUE} (params list --json); {NAME: {value, source}} and
@@ -687,6 +798,7 @@
       reviews: api('GET', q.reviews),
       open: $('f-review-state').value === 'open' ? null : api('GET', '/api/reviews?state=open'),
       params: api('GET', '/api/params'),
+      labelJobs: loadLabelJobs(),
     };
     const names = Object.keys(jobs);
     const results = await Promise.allSettled(names.map((n) => jobs[n]));
@@ -708,6 +820,11 @@
     unavailable('reviews', 'reviews-body', 9);
     unavailable('history', 'history-body', 6);
     unavailable('models', 'models-body', 7);
+    const lj = results[names.indexOf('labelJobs')];
+    if (lj.status === 'rejected' && lj.reason && lj.reason.status !== 401 &&
+      changed('label-jobs', { failed: lj.reason.message }))
+      clear($('label-jobs-list')).append(el('p', { class: 'muted',
+        text: `could not load (${lj.reason.status ? `HTTP ${lj.reason.status}` : 'network'}): ${lj.reason.message}` }));
     try {
       if (got.status) renderStatus(got.status);
       if ('models' in got) renderModels(got.models);
@@ -719,6 +836,7 @@
         renderReviews(got.reviews, open, q.reviews);
       }
       if ('params' in got) renderParams(got.params);
+      if ('labelJobs' in got) renderLabelJobs(got.labelJobs || []);
       if (view.exec && !view.exec.finished_at) await openExecution(view.exec.id, { scroll: false });
     } catch (e) {
       errors.push(`showing the data: ${e.message}`);
@@ -753,6 +871,15 @@
       refresh();
     });
     for (const id of ['f-state', 'f-label', 'f-route', 'f-review-state']) $(id).addEventListener('change', refresh);
+    $('lj-form').addEventListener('submit', createJob);
+    // A verification moves the images it finds wrong: folding does not apply to it.
+    $('lj-verify').addEventListener('change', () => {
+      $('lj-fold').disabled = $('lj-verify').checked;
+      if ($('lj-verify').checked) $('lj-fold').checked = false;
+    });
+    $('lj-form').addEventListener('reset', () => {
+      $('lj-fold').disabled = false;
+    });
     for (const id of ['history-filters', 'detection-filters', 'review-filters'])
       $(id).addEventListener('submit', (ev) => ev.preventDefault());
     $('exec-close').addEventListener('click', () => {

@@ -1,6 +1,10 @@
 // review.js - the review portal: one task at a time from GET /api/reviews/next, answered with
 // POST /api/reviews/ID/answer {"label"} (X-CSRF-Token from GET /api/session).
-// Keys: 1-9 choose an option, Enter submits, + / - zoom, 0 fits the image.
+// Keys: 1-9 choose an option (0 the tenth, when a task has ten), Enter submits, + / - zoom, 0
+// fits the image (tasks with fewer than ten options).
+// A labeling job's task (source "labeling-job") shows the job's instructions prominently and its
+// good and bad example images with their descriptions; a verification job's task (job_kind
+// "verify") shows "Current label: X" (its detected_label) and its first option reads "Correct (X)".
 'use strict';
 
 (function () {
@@ -70,6 +74,36 @@
     render(res.data);
   }
 
+  function exampleFigure(which, ex) {
+    const good = which === 'good';
+    const title = good ? 'Good example' : 'Bad example';
+    const img = el('img', { src: ex.image, alt: `${title}${ex.text ? ': ' + ex.text : ''}`,
+      class: 'example-image' });
+    return el('figure', { class: `example example-${which}`, id: `example-${which}` },
+      el('span', { class: `example-mark ${good ? 'ok' : 'bad'}`, text: (good ? '✓ ' : '✗ ') + title }),
+      el('a', { href: ex.image, target: '_blank', rel: 'noopener', title: `${title} (full size)` }, img),
+      ex.text ? el('figcaption', { text: ex.text }) : null);
+  }
+
+  function renderJob(task) {
+    const isJob = task.source === 'labeling-job';
+    $('task-view').classList.toggle('job-task', isJob);
+    const title = $('job-title');
+    if (isJob && task.job) {
+      clear(title).append('Labeling job ', el('strong', { text: task.job }));
+      title.hidden = false;
+    } else {
+      title.hidden = true;
+    }
+    $('task-instructions').classList.toggle('job-instructions', isJob);
+    const box = clear($('task-examples'));
+    const ex = isJob && task.examples ? task.examples : {};
+    for (const which of ['good', 'bad']) {
+      if (ex[which] && ex[which].image) box.append(exampleFigure(which, ex[which]));
+    }
+    box.hidden = !box.firstChild;
+  }
+
   function render(task) {
     state.task = task;
     setOpen(Number(task.open));
@@ -84,8 +118,16 @@
     $('task-instructions').textContent =
       task.instructions || 'Choose the label that best describes the image.';
 
+    renderJob(task);
     const model = $('task-model');
-    if (task.detected_label !== null && task.detected_label !== undefined) {
+    // A verification job's task: detected_label is the image's current label. (A plain job's
+    // task may carry a deployed model's guess there: shown as the model's, below.)
+    const verify = task.source === 'labeling-job' && task.job_kind === 'verify' &&
+      task.detected_label !== null && task.detected_label !== undefined;
+    if (verify) {
+      clear(model).append('Current label: ', el('strong', { text: task.detected_label }));
+      model.hidden = false;
+    } else if (task.detected_label !== null && task.detected_label !== undefined) {
       clear(model).append(
         'The model says ',
         el('strong', { text: task.detected_label }),
@@ -102,10 +144,11 @@
     (task.options || []).forEach((opt, i) => {
       const id = `opt-${i}`;
       const input = el('input', { type: 'radio', name: 'label', id, value: opt });
-      const key = i < 9 ? el('kbd', { text: String(i + 1), 'aria-hidden': 'true' }) : null;
+      const key = i < 10 ? el('kbd', { text: String((i + 1) % 10), 'aria-hidden': 'true' }) : null;
+      const text = verify && i === 0 && opt === task.detected_label ? `Correct (${opt})` : opt;
       box.append(
         el('label', { for: id, class: 'option' + (opt === 'None of the Above' ? ' none-option' : '') },
-          input, key, el('span', { class: 'option-text', text: opt }))
+          input, key, el('span', { class: 'option-text', text }))
       );
     });
 
@@ -176,7 +219,7 @@
     if (!task || state.busy) return;
     const label = chosen();
     if (label === null) {
-      say($('task-error'), 'Choose a label first (keys 1–9).', 'error');
+      say($('task-error'), 'Choose a label first (keys 1–9, 0 for the tenth).', 'error');
       return;
     }
     state.busy = true;
@@ -232,8 +275,12 @@
     const t = ev.target;
     if (t && (t.tagName === 'TEXTAREA' || (t.tagName === 'INPUT' && t.type !== 'radio'))) return;
     const k = ev.key;
+    const tenOptions = document.querySelectorAll('#options input[name="label"]').length >= 10;
     if (k >= '1' && k <= '9') {
       choose(Number(k));
+      ev.preventDefault();
+    } else if (k === '0' && tenOptions) {
+      choose(10);
       ev.preventDefault();
     } else if (k === 'Enter') {
       // A focused button does its own thing on Enter (Submit submits the form once).

@@ -44,6 +44,42 @@ for (let i = 0; i < Number(process.env.DEV_TASKS || 3); i++) {
   });
 }
 
+// A labeling job with examples, two of its tasks (one a verification task), and its status.
+const labelJobs = [{
+  name: 'cats-dogs', kind: 'label', state: 'running', labels: ['cat', 'dog'],
+  instructions: 'Choose the animal you see.\nA blurred picture: the animal it most looks like.',
+  examples: { good: { image: '/api/label-jobs/cats-dogs/examples/good', text: 'A whole cat, in focus.' },
+    bad: { image: '/api/label-jobs/cats-dogs/examples/bad', text: 'Two animals: answer the larger.' } },
+}];
+labelJobs.push({ name: 'birds-auto', kind: 'label', state: 'done', labels: ['gull', 'tern', 'auk'],
+  instructions: 'Which bird?', examples: { good: null, bad: null },
+  stats: { machine_labeled: 140, auto_label: { version: 'v3', target_accuracy: 0.95, threshold: 87.5,
+    measured_accuracy: 0.962, validation_images: 60, validation_at_threshold: 41, machine_labeled: 140,
+    sent_to_people: 60, trained_on: 120 } } });
+labelJobs.push({ name: 'check-folders', kind: 'verify', state: 'done', labels: ['cat', 'dog'],
+  instructions: 'Is the label right?', examples: { good: null, bad: null },
+  stats: { moved: 3, error_rate: { cat: 0.1, dog: 0.05 } } });
+tasks.push({ id: 'lj-0000000000000001', key: 'unlabeled/cats-dogs/a.png', source: 'labeling-job',
+  job: 'cats-dogs', detected_label: null, confidence: null, options: ['cat', 'dog'],
+  instructions: labelJobs[0].instructions, answers: {}, state: 'open' });
+tasks.push({ id: 'lj-0000000000000002', key: 'images_labeled_by_folder/dog/b.png', source: 'labeling-job',
+  job: 'cats-dogs', detected_label: 'dog', confidence: null, options: ['dog', 'cat'],
+  instructions: labelJobs[0].instructions, answers: {}, state: 'open' });
+
+function labelJobStatus(j) {
+  const mine = tasks.filter((t) => t.job === j.name);
+  const labels = Object.fromEntries(j.labels.map((l) => [l, 0]));
+  const workers = {};
+  for (const t of mine) {
+    if (t.state === 'answered') labels[t.result] = (labels[t.result] || 0) + 1;
+    for (const w of Object.keys(t.answers)) workers[w] = { answers: (workers[w]?.answers || 0) + 1, quality: 0.87 };
+  }
+  return { name: j.name, state: j.state, kind: j.kind, total: mine.length,
+    labeled: mine.filter((t) => t.state === 'answered').length,
+    answers: mine.reduce((n, t) => n + Object.keys(t.answers).length, 0), machine_labeled: 0,
+    labels, workers, output_manifest: null, ...(j.stats || {}) };
+}
+
 const params = {
   'Enable-Automatic-Training': true,
   'Automatic-Training-Poll-Frequency': 600,
@@ -339,7 +375,27 @@ const server = http.createServer(async (req, res) => {
     return json(res, 200, { id: t.id, source: t.source, key: t.key, options: t.options,
       answers: Object.keys(t.answers).length, answers_needed: 1,
       instructions: t.instructions, detected_label: t.detected_label, confidence: t.confidence,
-      image: `/api/reviews/${t.id}/image`, open });
+      image: `/api/reviews/${t.id}/image`, open, job: t.job || null,
+      examples: t.job ? labelJobs.find((j) => j.name === t.job).examples : null });
+  }
+  const lj = /^\/api\/label-jobs\/([a-z0-9-]+)(?:\/examples\/(good|bad))?$/.exec(p);
+  if (lj && req.method === 'GET') {
+    const j = labelJobs.find((x) => x.name === lj[1]);
+    if (!j) return json(res, 404, { error: 'no such labeling job' });
+    if (lj[2]) return send(res, 200, image({ id: lj[2] === 'good' ? '1' : '5' }), 'image/svg+xml');
+    return json(res, 200, labelJobStatus(j));
+  }
+  if (p === '/api/label-jobs' && req.method === 'POST') {
+    if (sess.role !== 'admin') return json(res, 403, { error: 'this needs the admin role' });
+    let b;
+    try { b = JSON.parse(await body(req)); } catch { return json(res, 400, { error: 'the body must be a JSON object' }); }
+    if (!b || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(b.name || '')) return json(res, 400, { error: 'bad job name' });
+    if (!Array.isArray(b.labels) || b.labels.length < 2 || b.labels.length > 10)
+      return json(res, 400, { error: `job ${b.name} needs 2 to 10 labels` });
+    if (labelJobs.find((x) => x.name === b.name)) return json(res, 409, { error: `labeling job ${b.name} exists already` });
+    labelJobs.unshift({ name: b.name, kind: b.verify ? 'verify' : 'label', state: 'running', labels: b.labels,
+      instructions: b.instructions, examples: { good: null, bad: null } });
+    return json(res, 201, { name: b.name });
   }
   let m = /^\/api\/reviews\/([A-Za-z0-9-]+)\/(image|answer)$/.exec(p);
   if (m) {
@@ -367,6 +423,10 @@ const server = http.createServer(async (req, res) => {
       answers: Object.keys(t.answers).length, answers_needed: 1, created_at: iso(now - 600e3),
       answered_at: null })));
   }
+  if (p === '/api/label-jobs') return json(res, 200, labelJobs.map((j) => {
+    const st = labelJobStatus(j);
+    return { name: j.name, kind: j.kind, state: j.state, total: st.total, labeled: st.labeled };
+  }));
   if (p === '/api/status') return json(res, 200, status());
   if (p === '/api/models') return json(res, 200, models);
   if (p === '/api/workflows') return json(res, 200, workflows);
