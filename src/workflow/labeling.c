@@ -1291,6 +1291,14 @@ static int start_one(const struct rt_label_job *job, void *ud)
     rt__ctx_set_str(x, "job", job->name);
     RT_LOG(RT_LOG_NOTICE, "workflow", "event=label_job_start exec=%s job=%s kind=%s prefix=%s",
            x->id, job->name, job->kind, rt_q(job->prefix));
+    struct rt_review *r = s->m->env.review;
+    if (!r || strcmp(r->ops->name, "local") != 0)
+        /* A job's tasks live in the journal: the portal serves them only with the local review
+         * driver; otherwise only `retraind review answer` reaches them. */
+        RT_LOG(RT_LOG_WARNING, "workflow",
+               "event=label_job_no_portal job=%s review_driver=%s hint=\"labeling jobs are "
+               "answered in the portal of review.driver local, or with retraind review answer\"",
+               job->name, r ? r->ops->name : "none");
     s->started++;
     return 0;
 }
