@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libuv1-dev libcurl4-openssl-dev libssl-dev libcjson-dev libyaml-dev
-  libsqlite3-dev libexpat1-dev libpng-dev libjpeg62-turbo-dev libsystemd-dev libh2o-dev libargon2-dev
+  libsqlite3-dev libexpat1-dev libpng-dev libjpeg62-turbo-dev libh2o-dev libargon2-dev
   python3 python3-aiosmtpd python3-prometheus-client sqlite3 ca-certificates strace procps
   nodejs npm chromium python3-boto3
 )

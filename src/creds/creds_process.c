@@ -262,6 +262,7 @@ static void run_work(uv_work_t *w)
     sigset_t dflt;
     sigemptyset(&dflt);
     sigaddset(&dflt, SIGPIPE);
+    sigaddset(&dflt, SIGXFSZ);
     sigaddset(&dflt, SIGTERM);
     sigaddset(&dflt, SIGINT);
     sigaddset(&dflt, SIGHUP);

@@ -41,7 +41,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -64,6 +63,7 @@
 #include "retraind/review.h"
 #include "retraind/store.h"
 #include "retraind/workflow.h"
+#include "sd_notify.h"
 
 struct daemon {
     uv_loop_t loop;
@@ -471,7 +471,7 @@ static void on_signal(uv_signal_t *s, int signum)
 static void on_watchdog(uv_timer_t *t)
 {
     (void)t;
-    sd_notify(0, "WATCHDOG=1");
+    rt_sd_notify("WATCHDOG=1");
 }
 
 /* ---- start-up ---- */
@@ -725,7 +725,7 @@ static void start_serving(struct daemon *d)
     rt_outbox_kick(d->outbox); /* anything a crash left undelivered */
 
     uint64_t wd_usec = 0;
-    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+    if (rt_sd_watchdog_usec(&wd_usec)) {
         uv_timer_start(&d->watchdog_timer, on_watchdog, wd_usec / 2000, wd_usec / 2000);
         d->watchdog_on = true;
     }
@@ -752,9 +752,11 @@ static void start_serving(struct daemon *d)
     } else {
         rt_daemon_http_note_none(d->journal);
     }
-    sd_notifyf(0, "READY=1\nSTATUS=watching %s, checking every %s",
-               d->cfg->store.root ? d->cfg->store.root : "the store",
-               d->values.v[RT_P_TRAINING_POLL].text);
+    char ready[512];
+    snprintf(ready, sizeof(ready), "READY=1\nSTATUS=watching %s, checking every %s",
+             d->cfg->store.root ? d->cfg->store.root : "the store",
+             d->values.v[RT_P_TRAINING_POLL].text);
+    rt_sd_notify(ready);
     RT_LOG(RT_LOG_NOTICE, "daemon", "event=ready data_dir=%s store=%s poll=%s poll_ms=%lld",
            rt_q(d->cfg->data_dir), rt_q(d->cfg->store.root), d->values.v[RT_P_TRAINING_POLL].text,
            (long long)d->poll_ms);
@@ -1007,7 +1009,7 @@ static void shutdown_begin(struct daemon *d, int exit_code)
         return;
     d->stopping = true;
     d->exit_code = exit_code;
-    sd_notify(0, "STOPPING=1");
+    rt_sd_notify("STOPPING=1");
     RT_LOG(RT_LOG_NOTICE, "daemon", "event=stopping");
     close_handle((uv_handle_t *)&d->poll_timer);
     close_handle((uv_handle_t *)&d->watchdog_timer);
@@ -1054,6 +1056,9 @@ int rt_daemon_run(const char *config_path)
     if (d->cfg->log_level && rt_log_level_parse(d->cfg->log_level, &level) == 0)
         rt_log_set_level(level);
     signal(SIGPIPE, SIG_IGN);
+    /* A file size limit (ulimit -f, LimitFSIZE=) must fail a write with EFBIG, which the journal
+     * and the store report, rather than kill the daemon mid-step. */
+    signal(SIGXFSZ, SIG_IGN);
 
     uv_loop_init(&d->loop);
     uv_timer_init(&d->loop, &d->poll_timer);

@@ -45,6 +45,6 @@ file(GLOB rt_http_fuzz_all_core ${CMAKE_SOURCE_DIR}/src/core/*.c)
 add_test(NAME fuzz_http_server COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/run.sh http_server 20
   ${rt_http_server_seeds} -I${CMAKE_SOURCE_DIR}/src/http
   ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_http_server.c ${rt_http_fuzz_http_sources}
-  ${CMAKE_BINARY_DIR}/src/http/assets_data.c ${rt_http_fuzz_all_core} -lh2o -largon2 -lsystemd)
+  ${CMAKE_BINARY_DIR}/src/http/assets_data.c ${rt_http_fuzz_all_core} -lh2o -largon2)
 set_tests_properties(fuzz_http_server PROPERTIES LABELS fuzz
   ENVIRONMENT RETRAIND_BUILD=${CMAKE_BINARY_DIR} TIMEOUT 240)
