@@ -2,3 +2,7 @@ rt_unit_test(daemon ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_outbox.c LIBS rt_daemo
 if(TARGET test_outbox)
   target_include_directories(test_outbox PRIVATE ${CMAKE_SOURCE_DIR}/src/daemon)
 endif()
+rt_unit_test(daemon ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sd_notify.c LIBS rt_daemon)
+if(TARGET test_sd_notify)
+  target_include_directories(test_sd_notify PRIVATE ${CMAKE_SOURCE_DIR}/src/daemon)
+endif()
