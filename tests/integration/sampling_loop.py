@@ -7,7 +7,9 @@ three tasks of source "sampling" (every third detection); a second trigger makes
 answered with the model's label and one with another, through `retraind review answer`; then the
 agreement of the deployed version is 2 of 3 in `status --json`, the status text, /api/status and
 /metrics (retraind_sampling_agreement, retraind_sampling_answered_total), and not one image was
-added to images_labeled_by_folder/.
+added to images_labeled_by_folder/. Then the schedule itself: the frequency set to 2s while the
+daemon runs re-arms the timer, three more detections are made, and a round that nobody triggered
+samples the twelfth (and only it, however many rounds follow).
 """
 import re
 import time
@@ -100,6 +102,33 @@ check(value(s, "retraind_sampling_answered_total", version=version) == 3,
 check(value(s, "retraind_review_open_tasks") == 0, "open tasks left:\n" + body)
 check(value(s, "retraind_executions_total", workflow="sampling", state="DONE") == 3,
       "sampling DONE:\n" + body)
+
+# The schedule: Automatic-Human-Sampling-Frequency set to 2s while the daemon runs re-arms the
+# timer; three more detections, and a round nobody triggered samples the twelfth.
+env.cli("params", "set", "Automatic-Human-Sampling-Frequency", "2s")
+env.wait_log(r"event=sampling_armed period_ms=2000", 30, "the timer re-armed at 2 s")
+keys2 = drop(env, 3, 820, labels=("stripes",))
+check(len(keys2) == 3, "dropped %d" % len(keys2))
+env.wait_for(lambda: len([e for e in env.history("--workflow", "detection", "--limit", "1000")
+                          if e["state"] == "ACCEPTED"]) >= 12, 180, "twelve detections accepted")
+
+
+def open_sampling():
+    return [t for t in env.json("review", "list", "--source", "sampling")
+            if t["state"] != "answered"] or None
+
+
+scheduled = env.wait_for(open_sampling, 60, "a sampling task from a scheduled round")
+check(env.log_count(r"event=sampling reason=schedule") >= 1, "no scheduled round in the log")
+rows = sorted(api(base, "/api/detections?limit=100"), key=lambda r: r["seq"])
+check(len(rows) == 12 and [t["key"] for t in scheduled] == [rows[11]["key"]],
+      "the scheduled round sampled %r, wanted the twelfth detection %r"
+      % ([t["key"] for t in scheduled], rows[-1]["key"] if rows else None))
+time.sleep(4)  # two more rounds: nothing new to sample
+check(len(env.json("review", "list", "--source", "sampling")) == 4,
+      "later rounds sampled again: %r" % env.json("review", "list"))
+env.cli("params", "set", "Enable-Automatic-Human-Sampling", "false")
+env.cli("review", "answer", scheduled[0]["id"], scheduled[0]["detected_label"])
 
 after = labeled_files(env)
 check(after == before, "sampling added training images: %r" % sorted(set(after) - set(before)))
