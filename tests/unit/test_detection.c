@@ -27,6 +27,7 @@
 #include "retraind/journal.h"
 #include "retraind/journal_detections.h"
 #include "retraind/log.h"
+#include "retraind/notify.h"
 #include "retraind/store.h"
 #include "retraind/workflow.h"
 #include "review_fake.h"
@@ -490,6 +491,7 @@ RT_TEST(routes_by_confidence_and_review_switch)
 
 struct kinds {
     int requested, answered, digest;
+    char digest_subject[200], digest_body[400]; /* the last digest as people read it */
 };
 
 static int count_kind(const struct rt_journal_outbox *o, void *ud)
@@ -498,6 +500,20 @@ static int count_kind(const struct rt_journal_outbox *o, void *ud)
     k->requested += strcmp(o->kind, "review.requested") == 0;
     k->answered += strcmp(o->kind, "review.answered") == 0;
     k->digest += strcmp(o->kind, "review.digest") == 0;
+    if (strcmp(o->kind, "review.digest") == 0) {
+        struct rt_event ev;
+        void *holder = NULL;
+        RT_ASSERT_OK(rt_event_from_json(o->event, &ev, &holder));
+        struct rt_buf subject, body;
+        rt_buf_init(&subject, 4096);
+        rt_buf_init(&body, 4096);
+        RT_ASSERT_OK(rt_event_format(&ev, &subject, &body));
+        snprintf(k->digest_subject, sizeof(k->digest_subject), "%s", subject.data);
+        snprintf(k->digest_body, sizeof(k->digest_body), "%s", body.data);
+        rt_buf_cleanup(&subject);
+        rt_buf_cleanup(&body);
+        rt_event_holder_free(holder);
+    }
     return 0;
 }
 
@@ -555,6 +571,15 @@ RT_TEST(a_long_review_queue_sends_one_digest_an_hour)
     struct kinds k = outbox_kinds(&f);
     RT_ASSERT_INT_EQ(k.requested, 0);
     RT_ASSERT_INT_EQ(k.digest, 1);
+    /* The digest says how many are open (the 25 seeded; the fake driver keeps new ones in memory)
+     * and how long the oldest has waited: seeded 1 s after the epoch, so decades of minutes. */
+    int open = 0;
+    RT_ASSERT(sscanf(k.digest_subject, "[retraind] %d review tasks are waiting", &open) == 1);
+    RT_ASSERT(open >= 25 && open <= 28);
+    long long minutes = 0;
+    const char *waited = strstr(k.digest_body, "the oldest has waited ");
+    RT_ASSERT(waited && sscanf(waited, "the oldest has waited %lld minutes", &minutes) == 1);
+    RT_ASSERT(minutes > 29000000LL); /* 2026 minus 1970, in minutes */
     fx_close(&f);
 }
 

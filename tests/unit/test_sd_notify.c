@@ -26,7 +26,7 @@ static int listen_at(const char *name)
     if (name[0] == '@')
         a.sun_path[0] = '\0';
     RT_ASSERT(0 == bind(fd, (struct sockaddr *)&a,
-                      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)));
+                        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)));
     return fd;
 }
 
