@@ -38,6 +38,8 @@
 #define CENSUS_TTL_MS 2000
 #define HEALTH_TTL_MS 1000
 #define LIVE_TTL_MS 1000
+/* The longest a printed /api/status body is served again while nothing it depends on changed. */
+#define STATUS_BODY_TTL_MS 250
 #define MAX_WAITING 4096
 
 /* A call waiting for a shared piece of work (the census, the health write). */
@@ -51,6 +53,14 @@ struct param_call {
     struct rt_http_call *call;
     enum rt_param_id id;
     char text[64];
+};
+
+/* A printed /api/status body and what it was printed from. */
+struct status_body {
+    char *text;
+    size_t len;
+    int64_t at; /* rt_mono_ms() */
+    int64_t data_version, census_at, live_at, in_flight, accepted, accepted_low, review;
 };
 
 struct rt_daemon_http {
@@ -70,6 +80,7 @@ struct rt_daemon_http {
     struct rt_report_live live;
     int64_t live_at;
     int64_t in_flight_total;
+    struct status_body status_body; /* the last /api/status body (see answer_status) */
     int n_waiting;
     void (*close_cb)(void *ud);
     void *close_ud;
@@ -137,11 +148,48 @@ memory:
 
 /* ---- status ---- */
 
+/*
+ * A dashboard, Prometheus and a load balancer may all ask for the status many times a second; its
+ * body is printed again only when something it shows may have changed: a commit by any journal
+ * connection (PRAGMA data_version), a new census, re-read live figures, the in-memory counters,
+ * or STATUS_BODY_TTL_MS passing (what the journal does not hold, such as parameters from SSM).
+ */
+static bool same_sources(const struct status_body *a, const struct status_body *b)
+{
+    return a->data_version == b->data_version && a->census_at == b->census_at &&
+           a->live_at == b->live_at && a->in_flight == b->in_flight && a->accepted == b->accepted &&
+           a->accepted_low == b->accepted_low && a->review == b->review;
+}
+
 static void answer_status(struct rt_daemon_http *h, struct rt_http_call *call)
 {
-    cJSON *o =
-        rt_report_status(h->env.cfg, h->env.journal, &h->census, h->env.values, true, live(h));
-    rt_http_call_json(call, 200, o);
+    const struct rt_report_live *l = live(h);
+    struct status_body now = {.at = rt_mono_ms(),
+                              .data_version = rt_journal_data_version(h->env.journal),
+                              .census_at = h->census_at,
+                              .live_at = h->live_at,
+                              .in_flight = l->in_flight,
+                              .accepted = l->accepted,
+                              .accepted_low = l->accepted_low,
+                              .review = l->review};
+    struct status_body *last = &h->status_body;
+    if (last->text && now.data_version >= 0 && now.at - last->at < STATUS_BODY_TTL_MS &&
+        same_sources(&now, last)) {
+        rt_http_call_done(call, 200, "application/json", last->text, last->len);
+        return;
+    }
+    cJSON *o = rt_report_status(h->env.cfg, h->env.journal, &h->census, h->env.values, true, l);
+    char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!text) {
+        rt_http_call_error(call, 500, "out of memory");
+        return;
+    }
+    cJSON_free(last->text);
+    now.text = text;
+    now.len = strlen(text);
+    *last = now;
+    rt_http_call_done(call, 200, "application/json", text, now.len);
 }
 
 static void census_done(int status, struct rt_census *c, const struct rt_error *err, void *ud)
@@ -1260,6 +1308,7 @@ static void server_closed(void *ud)
     void *cb_ud = h->close_ud;
     rt_census_cleanup(&h->census);
     rt_report_live_cleanup(&h->live);
+    cJSON_free(h->status_body.text);
     rt_free(h);
     if (cb)
         cb(cb_ud);
