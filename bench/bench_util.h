@@ -32,15 +32,28 @@ struct bench_stall {
     uv_timer_t timer;
     int64_t last_ms, max_gap_ms;
     long ticks;
+    /* The loop thread's own CPU time across the longest gap: close to the gap, the loop was busy
+     * with work of its own; far below it, the thread was waiting for a core. */
+    int64_t last_cpu_us, max_gap_cpu_us;
 };
+
+static inline int64_t bench_thread_cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static inline void bench_stall_on_tick(uv_timer_t *t)
 {
     struct bench_stall *s = (struct bench_stall *)t;
-    int64_t now = rt_mono_ms();
-    if (s->last_ms && now - s->last_ms > s->max_gap_ms)
+    int64_t now = rt_mono_ms(), cpu = bench_thread_cpu_us();
+    if (s->last_ms && now - s->last_ms > s->max_gap_ms) {
         s->max_gap_ms = now - s->last_ms;
+        s->max_gap_cpu_us = cpu - s->last_cpu_us;
+    }
     s->last_ms = now;
+    s->last_cpu_us = cpu;
     s->ticks++;
 }
 

@@ -52,4 +52,15 @@ bool rt_defer_pending(const struct rt_defer_queue *q);
  * Runs on the loop thread; cb is never called from inside this call. */
 void rt_defer_close(struct rt_defer_queue *q, void (*cb)(void *ud), void *ud);
 
+/*
+ * Called first by thread-pool work that may keep a core busy for long (decoding, training,
+ * consolidating, hashing a password): lowers the calling pool thread's scheduling priority to
+ * RT_POOL_NICE, once per thread, so that on a machine with as many busy pool threads as cores the
+ * loop thread still runs as soon as it wakes. An unprivileged thread cannot raise it back, so the
+ * pool stays at that priority; the loop thread never calls this. Failure is ignored (the work
+ * merely competes at the default priority).
+ */
+#define RT_POOL_NICE 5
+void rt_pool_thread_background(void);
+
 #endif

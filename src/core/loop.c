@@ -9,6 +9,9 @@
  */
 #include "retraind/loop.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "retraind/alloc.h"
 #include "retraind/error.h"
 
@@ -100,4 +103,16 @@ void rt_defer_close(struct rt_defer_queue *q, void (*cb)(void *ud), void *ud)
     q->closed_ud = ud;
     uv_idle_stop(&q->idle);
     uv_close((uv_handle_t *)&q->idle, on_closed);
+}
+
+void rt_pool_thread_background(void)
+{
+    static _Thread_local bool lowered;
+    if (lowered)
+        return;
+    lowered = true;
+    /* On Linux the "process" priority of a thread id is that thread's own (setpriority(2)). */
+    int now = getpriority(PRIO_PROCESS, (id_t)gettid());
+    if (now < RT_POOL_NICE)
+        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), RT_POOL_NICE);
 }

@@ -17,6 +17,7 @@
 #include "retraind/alloc.h"
 #include "retraind/clock.h"
 #include "retraind/log.h"
+#include "retraind/loop.h"
 
 #define ROUTE "/login"
 #define FIELD_MAX 256
@@ -56,6 +57,7 @@ static void start_verify(struct rt_http_server *s, struct rt_http_call *c);
 
 static void verify_work(uv_work_t *w)
 {
+    rt_pool_thread_background();
     struct rt_http_call *c = w->data;
     c->login_ok = rt_password_verify(c->login_hash, c->login_password, strlen(c->login_password));
 }

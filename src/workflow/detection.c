@@ -33,6 +33,7 @@
 #include "retraind/engine.h"
 #include "retraind/journal_detections.h"
 #include "retraind/log.h"
+#include "retraind/loop.h"
 #include "retraind/review.h"
 #include "retraind/store.h"
 
@@ -177,6 +178,7 @@ static void detected(int status,
 
 static void hash_work(uv_work_t *req)
 {
+    rt_pool_thread_background();
     struct detect_job *j = req->data;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;

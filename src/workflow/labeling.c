@@ -41,6 +41,7 @@
 #include "retraind/journal_reviews.h"
 #include "retraind/label_collect.h"
 #include "retraind/log.h"
+#include "retraind/loop.h"
 #include "retraind/manifest.h"
 #include "retraind/review.h"
 #include "retraind/store.h"
@@ -401,6 +402,7 @@ void rt__lj_run_free(struct lj_run *k)
 
 static void consolidate_work(uv_work_t *w)
 {
+    rt_pool_thread_background();
     struct lj_run *k = w->data;
     k->rc = k->c.n_answers ? rt_label_consolidate(&k->c, &k->job, &k->ds) : RT_EINVAL;
     k->have_ds = k->rc == 0;

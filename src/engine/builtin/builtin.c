@@ -410,6 +410,7 @@ static void describe_after(uv_work_t *req, int status)
 
 static void start_work(uv_work_t *req)
 {
+    rt_pool_thread_background();
     struct op *o = req->data;
     o->status = load_model(o, &o->model);
     if (o->status == 0 && read_state(o) != 1)
@@ -488,6 +489,7 @@ static int cmp_conf(const void *a, const void *b)
 
 static void detect_work(uv_work_t *req)
 {
+    rt_pool_thread_background();
     struct op *o = req->data;
     if (!o->model) {
         /* Left RUNNING by an earlier process: load it now. */

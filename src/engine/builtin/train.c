@@ -45,6 +45,7 @@
 #include "retraind/alloc.h"
 #include "retraind/clock.h"
 #include "retraind/log.h"
+#include "retraind/loop.h"
 #include "retraind/manifest.h"
 
 #define MAX_MANIFEST_BYTES ((size_t)256 << 20)
@@ -167,6 +168,7 @@ static void end(struct rt__train *job);
 
 static void prepare_work(uv_work_t *req)
 {
+    rt_pool_thread_background();
     struct rt__train *job = req->data;
     char path[RT__PATH_MAX];
     bool done = in_dir(job, RT__MODEL_FILE, path) == 0 && rt__exists(path);
@@ -281,6 +283,7 @@ static int on_manifest_line(size_t line_no,
 
 static void parse_work(uv_work_t *req)
 {
+    rt_pool_thread_background();
     struct rt__train *job = req->data;
     rt_manifest_parse(job->manifest.data ? job->manifest.data : "", job->manifest.len,
                       job->have_attr ? job->attr : NULL, on_manifest_line, job);
@@ -293,6 +296,7 @@ static void parse_work(uv_work_t *req)
 
 static void decode_work(uv_work_t *req)
 {
+    rt_pool_thread_background();
     struct slot *s = req->data;
     struct rt__image img = {0, 0, NULL};
     s->rc = rt__image_decode(s->body.data ? s->body.data : "", s->body.len, RT__IMAGE_MAX_BYTES,
@@ -812,6 +816,7 @@ out:
 
 static void fit_work(uv_work_t *req)
 {
+    rt_pool_thread_background();
     struct rt__train *job = req->data;
     if (atomic_load(&job->cancel))
         return;
