@@ -81,8 +81,16 @@ def put(path, body, token=ADMIN):
         return e.code, e.read().decode()
 
 
-# PUT /api/params/NAME is validated as `params set` and takes effect in the daemon.
+# PUT /api/params/NAME is validated as `params set` and takes effect in the daemon; /api/status,
+# asked just before (its printed body is reused while nothing changed), shows the new value at
+# once, and a burst of requests right after serves no stale copy.
+code, _, body = get("/api/status", ADMIN)
+old_f1 = json.loads(body)["parameters"]["Minimum-F1-Score"]
+check(old_f1 != 0.7, "the test needs a Minimum-F1-Score other than 0.7: %r" % old_f1)
 code, body = put("/api/params/Minimum-F1-Score", '{"value": 0.7}')
+seen = [json.loads(get("/api/status", ADMIN)[2])["parameters"]["Minimum-F1-Score"]
+        for _ in range(20)]
+check(seen == [0.7] * 20, "/api/status after the PUT answered: %r" % seen)
 check(code == 200 and json.loads(body) == {"name": "Minimum-F1-Score", "value": 0.7},
       "PUT a parameter: %d %s" % (code, body))
 code, body = put("/api/params/Minimum-F1-Score", '{"value": 2.5}')
@@ -98,6 +106,9 @@ env.wait_for(lambda: any(e["workflow"] != "training" for e in env.history()), 30
 code, _, body = get("/api/history?limit=5", ADMIN)
 check(code == 200 and any(e["workflow"] != "training" for e in json.loads(body)),
       "/api/history: %d %s" % (code, body))
+# The same JSON as `history --json` (DESIGN.md's shape; the daemon is idle, so nothing moves).
+check(json.loads(body) == env.history("--limit", "5"),
+      "/api/history differs from history --json:\n%s\n%s" % (body, env.history("--limit", "5")))
 code, _, body = get("/api/params", ADMIN)
 check(json.loads(body)["Minimum-F1-Score"] == 0.7, "/api/params after the change: %s" % body)
 
@@ -118,7 +129,7 @@ check(code == 200 and ["CHECK", "MANIFEST"] in json.loads(body)["training"]["edg
 code, headers, body = get("/metrics")
 check(code == 200, "/metrics: %d" % code)
 check(headers.get("Content-Type", "").startswith("text/plain"), "metrics type: %r" % headers)
-check('retraind_http_requests_total{route="/api/status",code="200"} 1' in body,
+check('retraind_http_requests_total{route="/api/status",code="200"} 22' in body,  # 1 + 1 + 20
       "no counter of /api/status:\n" + body)
 check('retraind_http_requests_total{route="/api/status",code="401"} 2' in body,
       "no counter of the refusals:\n" + body)
@@ -133,7 +144,7 @@ except ImportError:
 families = {f.name: f for f in text_string_to_metric_families(body)}
 check("retraind_http_requests" in families, "the parser did not find the counter: %r" % families)
 samples = [(s.labels, s.value) for s in families["retraind_http_requests"].samples]
-check(({"route": "/api/status", "code": "200"}, 1.0) in samples, "parsed samples: %r" % samples)
+check(({"route": "/api/status", "code": "200"}, 22.0) in samples, "parsed samples: %r" % samples)
 
 env.stop()
 check(env.status()["http"] is None, "status names the address of a stopped daemon")
