@@ -1,9 +1,11 @@
 """A real browser on the dashboard (issue #8, "Must be shown by tests").
 
-A model is trained and deployed (one training execution DONE); four new images leave the next
+A training of one label fails (FAILED, the engine's reason), then a model is trained and deployed
+(one training execution DONE); four new images leave the next
 checks NOT_MET under Minimum-Untrained-Images 10. Headless Chromium (tests/browser/dashboard.mjs)
 signs in as an admin, filters the history to finished trainings, opens the graph of that
-execution and checks the path taken is highlighted; then sets Minimum-Untrained-Images: -1 must
+execution and checks the path taken is highlighted, opens the failed one and checks its failing
+step is red with the error; then sets Minimum-Untrained-Images: -1 must
 be refused with the server's reason, 4 must be saved and survive a refresh and a reload. The new
 value must then take effect: the daemon's next check starts a training (its CHECK passes with 4
 untrained images). Screenshots: $RETRAIND_BUILD/artifacts/browser/.
@@ -12,10 +14,16 @@ from browserlib import base_url, check, make_env, run
 from rtlib import step_output
 
 env = make_env(poll="2s", min_untrained=10)
-env.add_images_bulk(["stripes", "circles"], 10)
+# A training the engine refuses (one label only: nothing to tell apart) ends FAILED, so the
+# dashboard has a failed step to draw in red with its error.
+env.add_images("stripes", 10)
 env.start()
-first = env.wait_exec(lambda e: e["state"] in ("DONE", "FAILED", "FAILED_F1"), 180,
-                      "the first training")
+failed = env.wait_exec(lambda e: e["state"] in ("DONE", "FAILED", "FAILED_F1"), 180,
+                       "the one-label training")
+check(failed["state"] == "FAILED", "one-label training ended %s" % failed["state"])
+env.add_images("circles", 10)
+first = env.wait_exec(lambda e: e["id"] != failed["id"] and
+                      e["state"] in ("DONE", "FAILED", "FAILED_F1"), 180, "the first training")
 check(first["state"] == "DONE", "first training ended %s (%s)" % (first["state"], first["error"]))
 env.add_images_bulk(["stripes", "circles"], 2, start=200)
 env.wait_exec(lambda e: e["id"] != first["id"] and e["state"] == "NOT_MET" and
@@ -28,6 +36,9 @@ out = run("dashboard.mjs", base, "root", RT_EXECUTION=first["id"],
 check(out["execution"] == first["id"], "opened %r" % out["execution"])
 check(out["path"][0] == "CHECK" and out["path"][-1] == "DONE", "path %r" % out["path"])
 check(out["refused"], "no reason for the refused value")
+check(out["failed_execution"] == failed["id"],
+      "the failed training %s was not opened with its failed step in red and its error (%r)"
+      % (failed["id"], out["failed_execution"]))
 check(env.cli("params", "get", "Minimum-Untrained-Images").stdout.strip() == "4",
       "params get does not say 4")
 
