@@ -3,7 +3,9 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "retraind/alloc.h"
@@ -85,6 +87,43 @@ RT_TEST(defer_alloc_failure_queues_nothing)
     rt_defer_close(&q, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     RT_ASSERT_INT_EQ(o.n, 0);
+    RT_ASSERT_INT_EQ(uv_loop_close(&loop), 0);
+}
+
+/* CPU-heavy pool work lowers its own pool thread to RT_POOL_NICE, and only that thread. */
+struct prio_probe {
+    int after, again;
+};
+
+static void prio_work(uv_work_t *w)
+{
+    struct prio_probe *p = w->data;
+    rt_pool_thread_background();
+    p->after = getpriority(PRIO_PROCESS, (id_t)gettid());
+    rt_pool_thread_background(); /* a second call changes nothing */
+    p->again = getpriority(PRIO_PROCESS, (id_t)gettid());
+}
+
+static void prio_after(uv_work_t *w, int status)
+{
+    (void)w;
+    RT_ASSERT_INT_EQ(status, 0);
+}
+
+RT_TEST(pool_thread_background_lowers_only_the_pool_thread)
+{
+    int loop_before = getpriority(PRIO_PROCESS, (id_t)gettid());
+    if (loop_before >= RT_POOL_NICE)
+        RT_SKIP("the test runs at nice %d already", loop_before);
+    uv_loop_t loop;
+    RT_ASSERT_INT_EQ(uv_loop_init(&loop), 0);
+    struct prio_probe p = {0};
+    uv_work_t w = {.data = &p};
+    RT_ASSERT_INT_EQ(uv_queue_work(&loop, &w, prio_work, prio_after), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    RT_ASSERT_INT_EQ(p.after, RT_POOL_NICE);
+    RT_ASSERT_INT_EQ(p.again, RT_POOL_NICE);
+    RT_ASSERT_INT_EQ(getpriority(PRIO_PROCESS, (id_t)gettid()), loop_before);
     RT_ASSERT_INT_EQ(uv_loop_close(&loop), 0);
 }
 
