@@ -18,7 +18,8 @@
  * them all into images_for_detection/ as fast as it can (someone dropping a whole folder at once),
  * so the watch, the scanner's two looks (store.scan 1 s here), the bounded pending map and the
  * queue are measured too. A 5 ms repeating timer on the loop measures the longest gap between two
- * ticks. RSS is read before the start, at half and at the end.
+ * ticks. RSS is read before the start, at half and at the end. With BENCH_STALL_AT set, it also
+ * prints when the longest gap ended (CLOCK_MONOTONIC), to find it in `perf record -k mono`.
  */
 #include <ftw.h>
 #include <pthread.h>
@@ -356,6 +357,9 @@ int main(int argc, char **argv)
            "%.1f ms)\n",
            (long long)B.stall.max_gap_ms, B.stall.max_gap_ms < 20 ? "(met)" : "(MISSED)",
            (double)B.stall.max_gap_cpu_us / 1000.0);
+    if (getenv("BENCH_STALL_AT"))
+        printf("  longest stall ended at CLOCK_MONOTONIC %.3f s\n",
+               (double)B.stall.max_gap_end_ms / 1000.0);
     printf("  RSS before/half/end     %8.1f / %.1f / %.1f MB   target: flat in the queue "
            "length  %s\n",
            (double)rss0 / 1024.0, (double)rss_mid / 1024.0, (double)rss1 / 1024.0,

@@ -35,6 +35,7 @@ struct bench_stall {
     /* The loop thread's own CPU time across the longest gap: close to the gap, the loop was busy
      * with work of its own; far below it, the thread was waiting for a core. */
     int64_t last_cpu_us, max_gap_cpu_us;
+    int64_t max_gap_end_ms; /* CLOCK_MONOTONIC at the end of the longest gap (for perf -k mono) */
 };
 
 static inline int64_t bench_thread_cpu_us(void)
@@ -51,6 +52,7 @@ static inline void bench_stall_on_tick(uv_timer_t *t)
     if (s->last_ms && now - s->last_ms > s->max_gap_ms) {
         s->max_gap_ms = now - s->last_ms;
         s->max_gap_cpu_us = cpu - s->last_cpu_us;
+        s->max_gap_end_ms = now;
     }
     s->last_ms = now;
     s->last_cpu_us = cpu;

@@ -41,15 +41,16 @@ void rt_detect_close(struct rt_detect *d, void (*cb)(void *ud), void *ud);
 
 /* Counters since start, for logs, metrics and benchmarks. */
 struct rt_detect_stats {
-    int64_t queued;     /* rows queued by the scanner */
-    int64_t dispatched; /* detection executions started */
-    int64_t results;    /* detection results written (ROUTE committed) */
-    int64_t in_flight;  /* detection slots in use now */
-    int64_t flushes;    /* results files written */
-    int64_t flushed;    /* result lines written */
-    int64_t scans;      /* listings finished */
-    int64_t sampled;    /* sampling executions started */
-    int64_t events;     /* rows queued from the store's events (s3: SQS), also in queued */
+    int64_t queued;       /* rows queued by the scanner */
+    int64_t dispatched;   /* detection executions started */
+    int64_t results;      /* detection results written (ROUTE committed) */
+    int64_t in_flight;    /* detection slots in use now */
+    int64_t flushes;      /* results files written */
+    int64_t flushed;      /* result lines written */
+    int64_t scans;        /* listings finished */
+    int64_t sampled;      /* sampling executions started */
+    int64_t events;       /* rows queued from the store's events (s3: SQS), also in queued */
+    int64_t build_chunks; /* loop turns that formatted rows of a results file (100 rows each) */
 };
 void rt_detect_stats(const struct rt_detect *d, struct rt_detect_stats *out);
 

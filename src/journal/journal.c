@@ -229,6 +229,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    [ST_READ_BEGIN] = "BEGIN DEFERRED",
     [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_PARAM_GET] = "SELECT value FROM params WHERE name = ?1",
     [ST_PARAM_SET] = "INSERT INTO params(name, value, updated_at) VALUES (?1, ?2, ?3) "
@@ -431,7 +432,7 @@ char *rt__col_dup(sqlite3_stmt *st, int i, int *rc)
 
 bool rt__writable(struct rt_journal *j)
 {
-    return j->mode == RT_JOURNAL_READWRITE && !j->reads_only && !j->doomed;
+    return j->mode == RT_JOURNAL_READWRITE && !j->reads_only && !j->doomed && !j->reading;
 }
 
 /* ---- opening ---- */
@@ -691,6 +692,8 @@ int rt_journal_begin(struct rt_journal *j)
     }
     if (j->doomed)
         return RT_EJOURNAL; /* the caller's outer transaction is already rolled back */
+    if (j->reading)
+        return RT_EINVAL; /* a bug: writes inside a read snapshot */
     if (j->depth > 0) {
         j->depth++;
         return 0;
@@ -742,6 +745,28 @@ void rt_journal_rollback(struct rt_journal *j)
         j->doomed = true;
     else
         j->doomed = false;
+}
+
+int rt_journal_read_begin(struct rt_journal *j)
+{
+    if (j->depth > 0 || j->reading || !sqlite3_get_autocommit(j->db))
+        return RT_EINVAL;
+    int rc = run_simple(j, ST_READ_BEGIN, "begin a read");
+    if (rc)
+        return rc;
+    j->reading = true;
+    return 0;
+}
+
+void rt_journal_read_end(struct rt_journal *j)
+{
+    if (!j->reading)
+        return;
+    j->reading = false;
+    /* A read transaction has nothing to lose: should COMMIT fail, ROLLBACK ends it. */
+    if (!sqlite3_get_autocommit(j->db) && run_simple(j, ST_COMMIT, "end a read") != 0 &&
+        !sqlite3_get_autocommit(j->db))
+        run_simple(j, ST_ROLLBACK, "end a read");
 }
 
 /* ---- parameters and system state ---- */

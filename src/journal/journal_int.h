@@ -19,6 +19,7 @@ enum stmt_id {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_READ_BEGIN,
     ST_DATA_VERSION,
     ST_PARAM_GET,
     ST_PARAM_SET,
@@ -85,6 +86,7 @@ struct rt_journal {
     int schema;                    /* user_version after open */
     int depth;                     /* nesting depth of rt_journal_begin */
     bool doomed;                   /* a rollback happened inside the current transaction */
+    bool reading;                  /* inside rt_journal_read_begin/end */
     sqlite3_stmt *cache[ST_COUNT]; /* owned, prepared on first use */
     char path[4096];
     char data_dir[4096];

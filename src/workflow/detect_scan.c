@@ -243,6 +243,8 @@ static int scan_page(const struct rt_store_entry *e,
     struct rt_jbatch *b = NULL;
     size_t queued = 0;
     int64_t now = rt_now_ms();
+    /* One read lock for the page's lookups, not one each. */
+    bool snapshot = rt_journal_read_begin(j) == 0;
     for (size_t i = 0; i < n; i++) {
         if (!e[i].etag || !rt_store_is_image_key(e[i].key))
             continue;
@@ -293,6 +295,8 @@ static int scan_page(const struct rt_store_entry *e,
         *p = np;
         d->n_pending++;
     }
+    if (snapshot)
+        rt_journal_read_end(j);
     if (b && queued) {
         d->queue_writes++;
         if (rt_journal_submit(j, b, queued_written, d) != 0)
@@ -910,13 +914,16 @@ static void on_build_timer(uv_timer_t *t)
     struct rt_detect *d = t->data;
     struct flush_build *f = &d->build;
     int64_t before = f->n;
+    d->stats.build_chunks++;
     int rc = rt_journal_detection_batch_rows(env(d)->journal, d->flush_key, d->build_after,
                                              FLUSH_CHUNK, build_row, f);
     if (!rc)
         rc = f->rc;
     d->build_after = f->last_seq;
     if (!rc && f->n - before == FLUSH_CHUNK) {
-        uv_timer_start(&d->build_timer, on_build_timer, 0, 0); /* the next chunk, next turn */
+        /* The next chunk on a later turn: a timer re-armed with 0 from its own callback would
+         * run again in the same timer pass (libuv 1.44), building the whole batch at once. */
+        uv_timer_start(&d->build_timer, on_build_timer, 1, 0);
         return;
     }
     d->flush_n = f->n;

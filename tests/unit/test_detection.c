@@ -959,6 +959,74 @@ RT_TEST(results_batch_planned_before_a_crash_is_rewritten_whole)
     fx_close(&f);
 }
 
+/* Watches, once per loop turn, how many chunks of a results file were formatted since the last
+ * turn: a batch must never be formatted in one go, which would hold the loop for its whole
+ * length. */
+struct chunk_watch {
+    uv_check_t check;
+    struct rt_detect *d;
+    const int *closed;
+    int64_t last, max_per_turn;
+};
+
+static void on_chunk_check(uv_check_t *c)
+{
+    struct chunk_watch *w = c->data;
+    if (*w->closed >= 2)
+        return; /* the service is gone */
+    struct rt_detect_stats s;
+    rt_detect_stats(w->d, &s);
+    if (s.build_chunks - w->last > w->max_per_turn)
+        w->max_per_turn = s.build_chunks - w->last;
+    w->last = s.build_chunks;
+}
+
+static void set_flag_stop(void *ud)
+{
+    uv_loop_t *loop = ud;
+    (*(int *)loop->data)++;
+    uv_stop(loop);
+}
+
+RT_TEST(results_file_formatted_one_chunk_per_loop_turn)
+{
+    struct fx f;
+    fx_open(&f, "chunks", true, false);
+    for (int i = 0; i < 250; i++)
+        drop(&f, i, "cat:90");
+    service_open(&f);
+    RUN_UNTIL(&f, counts(&f).detected == 250);
+    RT_ASSERT_INT_EQ((int)counts(&f).unflushed, 250);
+    int closed = 0;
+    struct chunk_watch w = {.d = f.d, .closed = &closed};
+    struct rt_detect_stats s;
+    rt_detect_stats(f.d, &s);
+    w.last = s.build_chunks;
+    RT_ASSERT_OK(uv_check_init(&f.loop, &w.check));
+    w.check.data = &w;
+    RT_ASSERT_OK(uv_check_start(&w.check, on_chunk_check));
+    /* service_close, watching: the flush at shutdown writes the 250 lines. */
+    rt_detect_stop(f.d);
+    rt_machine_close(f.m, set_flag, &closed);
+    RUN_UNTIL(&f, closed == 1);
+    /* The daemon's mode (UV_RUN_ONCE would run the timers twice between two checks). */
+    f.loop.data = &closed;
+    rt_detect_close(f.d, set_flag_stop, &f.loop);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    RT_ASSERT_INT_EQ(closed, 2);
+    f.m = NULL;
+    f.d = NULL;
+    uv_check_stop(&w.check);
+    uv_close((uv_handle_t *)&w.check, NULL);
+    RT_ASSERT_INT_EQ((int)counts(&f).unflushed, 0);
+    char keys[64 * 1024], name[1200];
+    RT_ASSERT_INT_EQ(read_results(&f, keys, sizeof(keys), name, sizeof(name)), 250);
+    /* 100 + 100 + 50 rows: three turns, never two chunks in one. */
+    RT_ASSERT(w.last >= 3);
+    RT_ASSERT_INT_EQ((int)w.max_per_turn, 1);
+    fx_close(&f);
+}
+
 /* A batch an earlier process planned and never wrote holds results this process never counted:
  * flushing it must not cancel the count of results written here since, or they would wait for
  * the next result (or the shutdown) to be flushed. */

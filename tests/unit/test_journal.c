@@ -681,6 +681,38 @@ RT_TEST(reader_is_not_blocked_by_a_writer)
     rt_journal_close(w);
 }
 
+/* The scanner's lookups share one read transaction: they see one state of the journal, however
+ * many commits other connections make meanwhile, and the next reads see those commits. */
+RT_TEST(read_snapshot_sees_one_state_until_it_ends)
+{
+    const char *dir = data_dir("x");
+    struct rt_journal *loop = open_rw(dir);
+    struct rt_journal *writer = open_rw(dir);
+    RT_ASSERT_OK(rt_journal_state_set(writer, "k", "old"));
+    char out[8];
+    RT_ASSERT_OK(rt_journal_read_begin(loop));
+    RT_ASSERT_INT_EQ(rt_journal_read_begin(loop), RT_EINVAL); /* not nested */
+    RT_ASSERT_INT_EQ(rt_journal_begin(loop), RT_EINVAL);      /* no writes inside */
+    RT_ASSERT_OK(rt_journal_state_get(loop, "k", out, sizeof(out)));
+    RT_ASSERT_STR_EQ(out, "old");
+    RT_ASSERT_OK(rt_journal_state_set(writer, "k", "new")); /* a reader never blocks a writer */
+    RT_ASSERT_OK(rt_journal_state_get(loop, "k", out, sizeof(out)));
+    RT_ASSERT_STR_EQ(out, "old");
+    rt_journal_read_end(loop);
+    rt_journal_read_end(loop); /* a second end is harmless */
+    RT_ASSERT_OK(rt_journal_state_get(loop, "k", out, sizeof(out)));
+    RT_ASSERT_STR_EQ(out, "new");
+    /* Not inside a write transaction; writes work again once it ended. */
+    RT_ASSERT_OK(rt_journal_begin(loop));
+    RT_ASSERT_INT_EQ(rt_journal_read_begin(loop), RT_EINVAL);
+    RT_ASSERT_OK(rt_journal_state_set(loop, "k", "mine"));
+    RT_ASSERT_OK(rt_journal_commit(loop));
+    RT_ASSERT_OK(rt_journal_state_get(writer, "k", out, sizeof(out)));
+    RT_ASSERT_STR_EQ(out, "mine");
+    rt_journal_close(writer);
+    rt_journal_close(loop);
+}
+
 RT_TEST(data_version_changes_after_other_connection_commits)
 {
     const char *dir = data_dir("x");
