@@ -279,13 +279,19 @@ static void service_open(struct fx *f)
     RT_ASSERT_OK(rt_detect_start(f->d));
 }
 
+/* The daemon's first two stops: the service, then the machine (*closed becomes 1). */
+static void service_stop_machine(struct fx *f, int *closed)
+{
+    rt_detect_stop(f->d);
+    rt_machine_close(f->m, set_flag, closed);
+    RUN_UNTIL(f, *closed == 1);
+}
+
 /* Stops the way the daemon does: service, machine, then the final flush. */
 static void service_close(struct fx *f)
 {
     int closed = 0;
-    rt_detect_stop(f->d);
-    rt_machine_close(f->m, set_flag, &closed);
-    RUN_UNTIL(f, closed == 1);
+    service_stop_machine(f, &closed);
     rt_detect_close(f->d, set_flag, &closed);
     RUN_UNTIL(f, closed == 2);
     f->m = NULL;
@@ -1006,9 +1012,7 @@ RT_TEST(results_file_formatted_one_chunk_per_loop_turn)
     w.check.data = &w;
     RT_ASSERT_OK(uv_check_start(&w.check, on_chunk_check));
     /* service_close, watching: the flush at shutdown writes the 250 lines. */
-    rt_detect_stop(f.d);
-    rt_machine_close(f.m, set_flag, &closed);
-    RUN_UNTIL(&f, closed == 1);
+    service_stop_machine(&f, &closed);
     /* The daemon's mode (UV_RUN_ONCE would run the timers twice between two checks). */
     f.loop.data = &closed;
     rt_detect_close(f.d, set_flag_stop, &f.loop);
