@@ -127,16 +127,17 @@ int rt_journal_review_open_stats(struct rt_journal *j, int64_t *open, int64_t *o
  * worker has not answered, that still needs answers once the unexpired assignments of other
  * workers are counted, least confident first (no confidence last), then oldest. With
  * sampling_first, sampling tasks are looked at first, else the others; when that group has
- * nothing, the other group. skip (n_skip ids, may be NULL) are passed over (tasks whose
- * assignment is being written). Returns: 0 and *out (clean up with rt_journal_review_cleanup),
- * RT_ENOTFOUND when there is nothing to do, or an error.
+ * nothing, the other group. pending (n_pending task ids, may be NULL) are the assignments to
+ * other workers being written right now, not in the journal yet: a task id there k times is
+ * served only while it can take k more workers besides this one. Returns: 0 and *out (clean up
+ * with rt_journal_review_cleanup), RT_ENOTFOUND when there is nothing to do, or an error.
  */
 int rt_journal_review_next(struct rt_journal *j,
                            const char *worker,
                            int64_t now_ms,
                            bool sampling_first,
-                           const char *const *skip,
-                           size_t n_skip,
+                           const char *const *pending,
+                           size_t n_pending,
                            struct rt_journal_review *out);
 /* Assigns task_id to worker from now_ms to expires_ms (replacing worker's other assignments:
  * a reviewer works on one task at a time). Returns: 0 or an error. */

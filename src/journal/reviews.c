@@ -93,9 +93,13 @@ static const char *const sql_next_held =
     "t.answers_needed AND NOT EXISTS (SELECT 1 FROM review_answers r WHERE r.task_id = t.id AND "
     "r.worker = ?1) ORDER BY a.assigned_at DESC LIMIT 1";
 /* ?3: 1 for the sampling group, 0 for the others. The ORDER BY and the group test repeat the
- * expressions of review_tasks_serve, so the index gives the order. */
+ * expressions of review_tasks_serve, so the index gives the order. The last column (NEXT_FREE)
+ * is how many more workers the task can take. */
+#define NEXT_FREE 18
 static const char *const sql_next =
-    "SELECT " TASK_COLUMNS " FROM review_tasks t WHERE t.state = 'open' AND "
+    "SELECT " TASK_COLUMNS ", t.answers_needed - t.answers - (SELECT count(*) FROM "
+    "review_assignments s WHERE s.task_id = t.id AND s.worker <> ?1 AND s.expires_at > ?2) "
+    "FROM review_tasks t WHERE t.state = 'open' AND "
     "(t.source = 'sampling') = ?3 AND NOT EXISTS (SELECT 1 FROM review_answers r WHERE "
     "r.task_id = t.id AND r.worker = ?1) AND t.answers + (SELECT count(*) FROM "
     "review_assignments s WHERE s.task_id = t.id AND s.worker <> ?1 AND s.expires_at > ?2) < "
@@ -573,23 +577,25 @@ int rt_journal_review_answer(struct rt_journal *j,
 
 /* ---- serving and assignments ---- */
 
-static bool skipped(const char *id, const char *const *skip, size_t n_skip)
+static size_t count_pending(const char *id, const char *const *pending, size_t n_pending)
 {
-    for (size_t i = 0; i < n_skip; i++)
-        if (skip[i] && strcmp(skip[i], id) == 0)
-            return true;
-    return false;
+    size_t n = 0;
+    for (size_t i = 0; i < n_pending; i++)
+        if (pending[i] && strcmp(pending[i], id) == 0)
+            n++;
+    return n;
 }
 
-/* Runs a next query (held, or a group); takes the first row not in skip. */
+/* Runs a next query (held, or a group); takes the first row that still has room for this
+ * worker once the assignments being written (pending) are counted. */
 static int next_query(struct rt_journal *j,
                       int slot,
                       const char *sql,
                       const char *worker,
                       int64_t now_ms,
                       int group,
-                      const char *const *skip,
-                      size_t n_skip,
+                      const char *const *pending,
+                      size_t n_pending,
                       struct rt_journal_review *out)
 {
     sqlite3_stmt *st;
@@ -600,14 +606,15 @@ static int next_query(struct rt_journal *j,
     sqlite3_bind_int64(st, 2, now_ms);
     if (group >= 0) {
         sqlite3_bind_int(st, 3, group);
-        /* A few more than the tasks being assigned right now, so one of them is free. */
-        sqlite3_bind_int64(st, 4, (sqlite3_int64)n_skip + 1);
+        /* One more than the assignments being written: each of them can fill at most one row. */
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)n_pending + 1);
     }
     rc = RT_ENOTFOUND;
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
-        if (id && skipped(id, skip, n_skip))
+        if (group >= 0 && id &&
+            (int64_t)count_pending(id, pending, n_pending) >= sqlite3_column_int64(st, NEXT_FREE))
             continue;
         rc = read_task(st, out);
         break;
@@ -622,8 +629,8 @@ int rt_journal_review_next(struct rt_journal *j,
                            const char *worker,
                            int64_t now_ms,
                            bool sampling_first,
-                           const char *const *skip,
-                           size_t n_skip,
+                           const char *const *pending,
+                           size_t n_pending,
                            struct rt_journal_review *out)
 {
     memset(out, 0, sizeof(*out));
@@ -633,9 +640,9 @@ int rt_journal_review_next(struct rt_journal *j,
     if (rc != RT_ENOTFOUND)
         return rc;
     int first = sampling_first ? 1 : 0;
-    rc = next_query(j, S_NEXT, sql_next, worker, now_ms, first, skip, n_skip, out);
+    rc = next_query(j, S_NEXT, sql_next, worker, now_ms, first, pending, n_pending, out);
     if (rc == RT_ENOTFOUND)
-        rc = next_query(j, S_NEXT, sql_next, worker, now_ms, !first, skip, n_skip, out);
+        rc = next_query(j, S_NEXT, sql_next, worker, now_ms, !first, pending, n_pending, out);
     return rc;
 }
 

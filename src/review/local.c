@@ -56,6 +56,7 @@ struct waiter {
 struct assigning {
     struct assigning *next;
     char id[ID_SIZE];
+    char worker[128];
 };
 
 struct local {
@@ -840,15 +841,25 @@ int rt_review_local_next(struct rt_review *r, const char *worker, rt_review_next
         return RT_ENOMEM;
     d->next_cb = cb;
     rt_strlcpy(d->worker, worker, sizeof(d->worker));
-    /* The ids being assigned right now are passed over (their batch is not durable yet). */
-    const char *skip[64];
-    size_t n_skip = 0;
-    for (struct assigning *a = l->assigning; a && n_skip < 64; a = a->next)
-        skip[n_skip++] = a->id;
+    /* Assignments to other workers still being written are not in the journal yet: the query
+     * counts them against their tasks, so a task is never handed to more workers than it needs
+     * and, while it has room, is still handed to this one (a worker told "nothing" while the last
+     * task is being assigned to another would stop, leaving the task short of answers). */
+    const char *few[64], **pending = few;
+    if (l->n_assigning > 64 && !(pending = rt_malloc(l->n_assigning * sizeof(*pending)))) {
+        rt_free(d);
+        return RT_ENOMEM;
+    }
+    size_t n_pending = 0;
+    for (struct assigning *a = l->assigning; a; a = a->next)
+        if (strcmp(a->worker, worker) != 0)
+            pending[n_pending++] = a->id;
     int64_t now = rt_now_ms();
     bool sampling_first = l->served % RT_REVIEW_SAMPLING_EVERY == RT_REVIEW_SAMPLING_EVERY - 1;
     struct rt_journal_review t;
-    int rc = rt_journal_review_next(l->j, worker, now, sampling_first, skip, n_skip, &t);
+    int rc = rt_journal_review_next(l->j, worker, now, sampling_first, pending, n_pending, &t);
+    if (pending != few)
+        rt_free(pending);
     if (rc == RT_ENOTFOUND) {
         done_defer(d, 0, NULL); /* nothing to do: task NULL */
         return 0;
@@ -876,6 +887,7 @@ int rt_review_local_next(struct rt_review *r, const char *worker, rt_review_next
         return rc;
     }
     rt_strlcpy(a->id, d->id, sizeof(a->id));
+    rt_strlcpy(a->worker, worker, sizeof(a->worker));
     a->next = l->assigning;
     l->assigning = a;
     l->n_assigning++;

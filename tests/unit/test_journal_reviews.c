@@ -241,9 +241,39 @@ RT_TEST(review_several_workers_per_task)
     RT_ASSERT_OK(rt_journal_review_get(j, "rt-k3", &r));
     RT_ASSERT_STR_EQ(r.state, "answered");
     rt_journal_review_cleanup(&r);
-    /* The skip list passes over a task whose assignment is being written. */
+    /* An assignment being written fills the room it takes. */
     const char *skip[] = {"rt-other"};
     RT_ASSERT_INT_EQ(rt_journal_review_next(j, "w4", 300, false, skip, 1, &r), RT_ENOTFOUND);
+    rt_journal_close(j);
+}
+
+/* Assignments being written (not in the journal yet) count against a task's room, together with
+ * the written ones of other workers; the task is served while room is left. */
+RT_TEST(review_pending_assignments_count_against_room)
+{
+    struct rt_journal *j = open_rw(data_dir("j"));
+    struct rt_review_task t = task("rt-k3", RT_REVIEW_SOURCE_LABELING_JOB, 20);
+    t.answers_needed = 3;
+    RT_ASSERT_OK(rt_journal_review_create(j, &t, 1));
+    const char *pending[] = {"rt-k3", "rt-k3", "rt-k3"};
+    struct rt_journal_review r;
+    for (size_t n = 0; n <= 3; n++) {
+        int rc = rt_journal_review_next(j, "w1", 100, false, pending, n, &r);
+        if (n < 3) {
+            RT_ASSERT_OK(rc);
+            RT_ASSERT_STR_EQ(r.id, "rt-k3");
+            rt_journal_review_cleanup(&r);
+        } else {
+            RT_ASSERT_INT_EQ(rc, RT_ENOTFOUND);
+        }
+    }
+    RT_ASSERT_OK(rt_journal_review_assign(j, "rt-k3", "w2", 100, 10000));
+    RT_ASSERT_OK(rt_journal_review_next(j, "w1", 100, false, pending, 1, &r));
+    rt_journal_review_cleanup(&r);
+    RT_ASSERT_INT_EQ(rt_journal_review_next(j, "w1", 100, false, pending, 2, &r), RT_ENOTFOUND);
+    /* An expired assignment takes no room. */
+    RT_ASSERT_OK(rt_journal_review_next(j, "w1", 20000, false, pending, 2, &r));
+    rt_journal_review_cleanup(&r);
     rt_journal_close(j);
 }
 

@@ -504,6 +504,34 @@ RT_TEST(next_concurrent_distinct)
     fx_close(&f);
 }
 
+/* Assignments being written count against a task's room, not against the task: with the only
+ * task needing three answers, three reviewers asking in the same turn all get it and a fourth
+ * gets nothing. (Passing the task over while one assignment was being written told the others
+ * "nothing", and a crowd that stops at "nothing" left the task short of answers.) */
+RT_TEST(next_concurrent_share_a_task_with_room)
+{
+    struct fx f;
+    fx_init(&f);
+    create_task(&f, "rt-lj-1", RT_REVIEW_SOURCE_LABELING_JOB, 10, 3);
+    static const char *const who[] = {"ann", "bob", "cid", "dan"};
+    struct nexted n[4] = {{0}};
+    for (int i = 0; i < 4; i++)
+        RT_ASSERT_OK(rt_review_local_next(f.r, who[i], on_next, &n[i]));
+    for (int i = 0; i < 4; i++)
+        run_until(&f, &n[i].called);
+    for (int i = 0; i < 3; i++) {
+        RT_ASSERT_OK(n[i].status);
+        RT_ASSERT(n[i].json && strstr(n[i].json, "rt-lj-1") != NULL);
+        cJSON_free(n[i].json);
+    }
+    RT_ASSERT_OK(n[3].status);
+    RT_ASSERT(n[3].json == NULL);
+    /* Once written, the assignments keep doing so. */
+    RT_ASSERT_STR_EQ(next(&f, "eve", NULL), "");
+    RT_ASSERT_STR_EQ(next(&f, "bob", NULL), "rt-lj-1"); /* bob's own: a reload */
+    fx_close(&f);
+}
+
 /* A task needing two answers: the waiter hears of it after the second, with both answers in the
  * A2I output (one humanAnswers entry per worker, in answer order). */
 RT_TEST(two_workers_in_output)
